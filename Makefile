@@ -1,0 +1,37 @@
+# Two entry points: `make flow` and `make test`. Both create .venv and install
+# the pinned toolchain first; nothing else needs to be on the machine than
+# python3 (3.11+), g++, make and perl.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.exdisc-installed
+PRESET ?= default
+
+.PHONY: all setup test test-fast flow clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@command -v g++ >/dev/null || { echo "error: g++ is needed by Verilator; install it (Debian: apt-get install g++)"; exit 2; }
+	@command -v perl >/dev/null || { echo "error: perl is needed by Verilator; install it (Debian: apt-get install perl)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not cocotb and not synth and not formal"
+
+flow: $(STAMP)
+	$(VENV)/bin/exdisc flow --preset $(PRESET)
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
