@@ -1,0 +1,75 @@
+"""Validation helpers shared by every parameter dataclass.
+
+Each helper raises a :class:`TypeError` or :class:`ValueError` whose message
+names the parameter and quotes the offending value, and never clamps.
+"""
+
+import dataclasses
+import enum
+
+
+__all__ = ["check_int", "check_bool", "check_choice", "param", "Params", "ParamInfo"]
+
+
+def check_int(name, value, *, min=None, max=None):
+    # bool is an int subclass; a width of True is a bug, not 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"parameter {name!r} must be an integer, not {value!r}")
+    if min is not None and value < min:
+        raise ValueError(f"parameter {name!r} must be at least {min}, not {value!r}")
+    if max is not None and value > max:
+        raise ValueError(f"parameter {name!r} must be at most {max}, not {value!r}")
+    return value
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"parameter {name!r} must be a bool, not {value!r}")
+    return value
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"parameter {name!r} must be one of {options}, not {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamInfo:
+    """What the command line needs to know of one parameter field."""
+    help: str
+    cli: str = None          # option name without dashes; defaults to the field name
+    choices: tuple = None
+
+
+def param(default, help, **kwargs):
+    """A dataclass field with a default and command-line help text."""
+    return dataclasses.field(default=default, metadata={"exdisc": ParamInfo(help, **kwargs)})
+
+
+class Params:
+    """Base of the frozen parameter dataclasses.
+
+    Subclasses are ``@dataclasses.dataclass(frozen=True)`` and validate every
+    field in ``__post_init__``. :meth:`slug` names a parameter point for file
+    and directory names; it is stable, so build directories can be reused.
+    """
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    def slug(self):
+        parts = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool):
+                value = int(value)
+            parts.append(f"{field.name}{value}")
+        return "-".join(parts)
+
+    @classmethod
+    def fields(cls):
+        """(name, default, ParamInfo) of every parameter, in declaration order."""
+        return [(f.name, f.default, f.metadata.get("exdisc", ParamInfo(help=f.name)))
+                for f in dataclasses.fields(cls)]

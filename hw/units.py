@@ -1,0 +1,54 @@
+"""Registry of the generator's units: what ``exdisc generate NAME`` can build."""
+
+import dataclasses
+
+from .lod import LODParams, LeadingOneDetector
+
+
+__all__ = ["Unit", "UNITS", "get_unit", "build"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One generatable unit.
+
+    Members
+    -------
+    name : str
+        Name on the command line and prefix of file and module names.
+    params : type
+        Its frozen parameter dataclass.
+    component : type
+        Its ``wiring.Component``; called with a params object.
+    summary : str
+        One line for ``exdisc list``.
+    """
+    name: str
+    params: type
+    component: type
+    summary: str
+
+    def module_name(self, params):
+        """Verilog module name: stable and unique per parameter point."""
+        return f"{self.name}_{params.slug()}".replace("-", "_")
+
+
+UNITS = {u.name: u for u in [
+    Unit("lod", LODParams, LeadingOneDetector,
+         "leading-one detector (k = 1 plain, k = 2 two-step)"),
+]}
+
+
+def get_unit(name):
+    try:
+        return UNITS[name]
+    except KeyError:
+        known = ", ".join(sorted(UNITS))
+        raise ValueError(f"unknown unit {name!r}; known units: {known}") from None
+
+
+def build(name, **params):
+    """Validated parameters and a fresh component of unit ``name``."""
+    unit = get_unit(name)
+    p = unit.params(**params)
+    return unit, p, unit.component(p)

@@ -1,0 +1,208 @@
+"""cocotb driver and monitor for Amaranth ``stream`` ports.
+
+Amaranth flattens a stream member ``name`` of a component to the Verilog
+ports ``name__valid``, ``name__ready`` and ``name__payload``. The driver
+inserts random idle cycles before each transfer and the monitor drops
+``ready`` at random, both from a seeded ``random.Random`` so that a failure
+replays exactly from the seed the test printed.
+
+Protocol (as in ``amaranth.lib.stream``): a transfer happens on a rising
+edge where ``valid`` and ``ready`` are both high; once ``valid`` is high, the
+payload is held until that transfer. Both sides write just after a rising
+edge and sample in the read-only phase before the next one, so combinational
+``valid``-to-``ready`` paths are seen settled.
+"""
+
+import os
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge, Timer
+
+from .payload import pack, unpack
+
+
+__all__ = ["StreamDriver", "StreamMonitor", "Tick", "start_clock", "reset", "test_rng",
+           "StreamTimeout"]
+
+PERIOD_NS = 10
+
+
+class StreamTimeout(AssertionError):
+    """A stream made no progress for longer than its limit."""
+
+
+def _port(dut, name, member):
+    try:
+        return getattr(dut, f"{name}__{member}")
+    except AttributeError:
+        raise AttributeError(f"design has no stream port {name!r} (missing {name}__{member})") from None
+
+
+def test_rng(log, salt=""):
+    """``random.Random`` seeded from ``EXDISC_SEED`` (set by the pytest wrapper).
+
+    The seed is logged together with the way to replay it.
+    """
+    seed = int(os.environ.get("EXDISC_SEED", random.randrange(1 << 32)))
+    log.info("random seed %d (replay with EXDISC_SEED=%d)", seed, seed)
+    return random.Random(f"{seed}:{salt}"), seed
+
+
+def _has(dut, name):
+    try:
+        getattr(dut, name)
+        return True
+    except AttributeError:
+        return False
+
+
+class Tick:
+    """One cycle of the design: a rising edge of ``clk``, or for a purely
+    combinational design (Amaranth emits no ``clk`` then) a fixed delay, so
+    that the same driver and monitor test both."""
+
+    def __init__(self, dut):
+        self.clk = dut.clk if _has(dut, "clk") else None
+
+    def __call__(self):
+        if self.clk is not None:
+            return RisingEdge(self.clk)
+        return Timer(PERIOD_NS, unit="ns")
+
+
+async def start_clock(dut):
+    if _has(dut, "clk"):
+        Clock(dut.clk, PERIOD_NS, unit="ns").start()
+
+
+async def reset(dut, cycles=2):
+    tick = Tick(dut)
+    has_rst = _has(dut, "rst")
+    if has_rst:
+        dut.rst.value = 1
+    for _ in range(cycles):
+        await tick()
+    if has_rst:
+        dut.rst.value = 0
+
+
+class StreamDriver:
+    """Sends payloads on an input stream of the design.
+
+    Parameters
+    ----------
+    dut : cocotb handle
+        The top level.
+    name : str
+        Stream member name (``i`` for ``i__valid`` and so on).
+    layout : amaranth shape or layout
+        Payload layout, used by :func:`sim.payload.pack`.
+    rng : random.Random
+        Source of the idle cycles.
+    valid_prob : float
+        Probability that a transfer is offered in a given cycle; 1.0 drives
+        back to back.
+    """
+
+    def __init__(self, dut, name, layout, rng, *, valid_prob=0.6):
+        if not 0.0 < valid_prob <= 1.0:
+            raise ValueError(f"parameter 'valid_prob' must be in (0, 1], not {valid_prob!r}")
+        self.tick = Tick(dut)
+        self.valid = _port(dut, name, "valid")
+        self.ready = _port(dut, name, "ready")
+        self.payload = _port(dut, name, "payload")
+        self.layout = layout
+        self.rng = rng
+        self.valid_prob = valid_prob
+        self.sent = 0
+        self.valid.value = 0
+
+    async def send(self, items, *, max_stall=10_000):
+        """Send every item in order; returns when the last one is accepted."""
+        await self.tick()
+        for item in items:
+            word = pack(self.layout, item)
+            while self.rng.random() >= self.valid_prob:
+                self.valid.value = 0
+                await self.tick()
+            self.valid.value = 1
+            self.payload.value = word
+            for _ in range(max_stall):
+                await ReadOnly()
+                accepted = bool(self.ready.value)
+                await self.tick()
+                if accepted:
+                    break
+            else:
+                raise StreamTimeout(f"{self.valid._name}: item {self.sent} not accepted "
+                                    f"within {max_stall} cycles")
+            self.sent += 1
+        self.valid.value = 0
+
+
+class StreamMonitor:
+    """Receives payloads from an output stream of the design, with random
+    backpressure.
+
+    Parameters
+    ----------
+    dut, name, layout, rng :
+        As for :class:`StreamDriver`.
+    ready_prob : float
+        Probability that ``ready`` is high in a given cycle.
+
+    Members
+    -------
+    cycles : list of int
+        Cycle (counted from the first call of :meth:`receive`) of each transfer.
+    """
+
+    def __init__(self, dut, name, layout, rng, *, ready_prob=0.6):
+        if not 0.0 < ready_prob <= 1.0:
+            raise ValueError(f"parameter 'ready_prob' must be in (0, 1], not {ready_prob!r}")
+        self.tick = Tick(dut)
+        self.valid = _port(dut, name, "valid")
+        self.ready = _port(dut, name, "ready")
+        self.payload = _port(dut, name, "payload")
+        self.layout = layout
+        self.rng = rng
+        self.ready_prob = ready_prob
+        self.cycles = []
+        self._cycle = 0
+        self.ready.value = 0
+
+    async def receive(self, count, *, max_idle=10_000):
+        """Collect ``count`` payloads, unpacked by the layout."""
+        items = []
+        idle = 0
+        await self.tick()
+        while len(items) < count:
+            ready = self.rng.random() < self.ready_prob
+            self.ready.value = int(ready)
+            await ReadOnly()
+            if ready and bool(self.valid.value):
+                items.append(unpack(self.layout, self.payload.value.to_unsigned()))
+                self.cycles.append(self._cycle)
+                idle = 0
+            else:
+                idle += 1
+                if idle > max_idle:
+                    raise StreamTimeout(f"{self.valid._name}: no transfer for {max_idle} cycles "
+                                        f"after {len(items)} of {count} items")
+            await self.tick()
+            self._cycle += 1
+        self.ready.value = 0
+        return items
+
+    async def expect_quiet(self, cycles):
+        """Hold ``ready`` high for ``cycles`` and fail if anything arrives."""
+        self.ready.value = 1
+        for _ in range(cycles):
+            await ReadOnly()
+            if bool(self.valid.value):
+                raise AssertionError(f"{self.valid._name}: unexpected extra transfer "
+                                     f"{self.payload.value.to_unsigned():#x}")
+            await self.tick()
+        self.ready.value = 0
