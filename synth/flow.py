@@ -76,6 +76,8 @@ class SynthResult:
         nextpnr's used/available per resource for the wrapped unit.
     wrapper : str
         What the P&R wrapper adds.
+    wrapper_bits : dict
+        Unit input and output bits the wrapper serialises (its FF count).
     seconds : dict
         Wall time of each tool step.
     """
@@ -97,6 +99,7 @@ class SynthResult:
     target_mhz: float = None
     utilisation: dict = dataclasses.field(default_factory=dict)
     wrapper: str = ""
+    wrapper_bits: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
     tools: dict = dataclasses.field(default_factory=dict)
 
@@ -166,6 +169,7 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
         transistors_exact=not transistors_text.endswith("+"),
         logic_depth=int(ltp.group(1)),
         wrapper=wrapper.describe(),
+        wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
         seconds=seconds, tools=tools)
 
     if pnr:

@@ -127,3 +127,9 @@ def prove_lod(params, detector=LeadingOneDetector, name=None, **kwargs):
     if name is None:
         name = f"lod_prop_{params.slug()}".replace("-", "_")
     return prove(LODProperty(params, detector), name, **kwargs)
+
+
+# Units with a formal property, and how to prove it at a parameter point.
+PROVERS = {
+    "lod": lambda params, **kw: prove_lod(dataclasses.replace(params, registered=False), **kw),
+}

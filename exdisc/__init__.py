@@ -1,0 +1,1 @@
+"""The ``exdisc`` command line: generate, simulate, prove, synthesize, flow."""

@@ -1,0 +1,293 @@
+"""``exdisc``: the command-line front end of the generator.
+
+Every failure the user can cause (unknown unit, bad parameter, missing tool,
+failed tool) ends in one line on stderr and exit status 2; the full detail
+is in the log file the line names.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import time
+
+from hw.emit import emit_rtlil, emit_verilog, write_if_changed
+from hw.presets import PRESETS, get_preset
+from hw.units import UNITS, get_unit
+from .report import SYNTH_HEADERS, format_table, synth_row
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_param_options(parser, params_cls):
+    group = parser.add_argument_group("parameters")
+    for name, default, info in params_cls.fields():
+        flag = "--" + (info.cli or name).replace("_", "-")
+        if isinstance(default, bool):
+            group.add_argument(flag, dest=f"p_{name}", action=argparse.BooleanOptionalAction,
+                               default=default, help=f"{info.help} (default: {default})")
+        else:
+            group.add_argument(flag, dest=f"p_{name}", type=type(default), default=default,
+                               metavar=type(default).__name__.upper(),
+                               help=f"{info.help} (default: {default})")
+
+
+def _params_from_args(unit, args):
+    values = {name: getattr(args, f"p_{name}") for name, _, _ in unit.params.fields()}
+    return unit.params(**values)
+
+
+def _unit_subparsers(parser, dest, help_suffix, add_options=None):
+    sub = parser.add_subparsers(dest=dest, metavar="UNIT", required=True, parser_class=_Parser)
+    for name, unit in UNITS.items():
+        p = sub.add_parser(name, help=f"{unit.summary}{help_suffix}")
+        _add_param_options(p, unit.params)
+        if add_options:
+            add_options(p)
+    return sub
+
+
+# --- commands -------------------------------------------------------------
+
+def cmd_list(args):
+    print("units:")
+    for name, unit in UNITS.items():
+        print(f"  {name:10s} {unit.summary}")
+    print("presets:")
+    for name, points in PRESETS.items():
+        print(f"  {name:10s} " + ", ".join(f"{u}({p.slug()})" for u, p in points))
+    return 0
+
+
+def cmd_generate(args):
+    unit = get_unit(args.unit)
+    params = _params_from_args(unit, args)
+    out = pathlib.Path(args.output)
+    module = unit.module_name(params)
+    written = []
+    for fmt in args.format.split(","):
+        if fmt == "verilog":
+            path, text = out / f"{module}.v", emit_verilog(unit.component(params), module)
+        elif fmt == "rtlil":
+            path, text = out / f"{module}.il", emit_rtlil(unit.component(params), module)
+        else:
+            raise ValueError(f"parameter 'format' must list verilog and/or rtlil, not {fmt!r}")
+        changed = write_if_changed(path, text)
+        written.append(path)
+        print(f"{'wrote' if changed else 'unchanged'} {path} ({len(text.splitlines())} lines)")
+    meta = out / f"{module}.json"
+    write_if_changed(meta, json.dumps({"unit": unit.name, "module": module,
+                                       "params": params.as_dict()}, indent=2, sort_keys=True) + "\n")
+    print(f"parameters in {meta}")
+    return 0
+
+
+def _synth_one(unit_name, params, args):
+    from synth.baselines import compare, load_baseline, save_baseline
+    from synth.flow import synthesize
+    result = synthesize(unit_name, params, pnr=not args.no_pnr, freq_mhz=args.freq, seed=args.seed)
+    verdict = ""
+    if args.update_baseline:
+        path = save_baseline(result)
+        verdict = f"baseline written: {path}"
+    else:
+        base = load_baseline(unit_name, params)
+        if base is None:
+            verdict = "no stored baseline"
+        elif args.no_pnr:
+            verdict = "baseline not checked (no P&R)"
+        else:
+            problems = compare(result, base)
+            verdict = ("REGRESSION: " + "; ".join(problems)) if problems else "within baseline"
+    return result, verdict
+
+
+def cmd_synth(args):
+    unit = get_unit(args.unit)
+    params = _params_from_args(unit, args)
+    result, verdict = _synth_one(unit.name, params, args)
+    if args.json:
+        print(result.to_json())
+    else:
+        print(format_table(SYNTH_HEADERS, [synth_row(result)]))
+        print(f"P&R: {result.device}, {result.wrapper}")
+        print(verdict)
+    return 1 if verdict.startswith("REGRESSION") else 0
+
+
+def cmd_baseline(args):
+    from synth.baselines import stored_baselines
+    rows, failed = [], 0
+    for unit_name, params in stored_baselines():
+        args.no_pnr = False
+        result, verdict = _synth_one(unit_name, params, args)
+        rows.append(synth_row(result) + [verdict])
+        failed += verdict.startswith("REGRESSION")
+    print(format_table(SYNTH_HEADERS + ["baseline"], rows))
+    return 1 if failed else 0
+
+
+def cmd_prove(args):
+    from synth.formal import PROVERS
+    unit = get_unit(args.unit)
+    params = _params_from_args(unit, args)
+    if unit.name not in PROVERS:
+        raise ValueError(f"unit {unit.name!r} has no formal property")
+    result = PROVERS[unit.name](params)
+    print(f"{result.name}: {'PASS' if result.passed else 'FAIL'} in {result.seconds:.1f} s "
+          f"({result.directory})")
+    return 0 if result.passed else 1
+
+
+def cmd_sim(args):
+    from sim.signoff import signoff
+    unit = get_unit(args.unit)
+    params = _params_from_args(unit, args)
+    run = signoff(unit.name, params, seed=args.seed)
+    print(f"{run.tests} cocotb test(s) passed on {unit.module_name(params)} "
+          f"(seed {run.seed}); log: {run.run_dir / 'sim.log'}")
+    return 0
+
+
+def cmd_flow(args):
+    from sim.signoff import TESTBENCHES, signoff
+    from synth.formal import PROVERS
+    points = get_preset(args.preset)
+    out = pathlib.Path(args.output) / args.preset
+    steps = ["generate", "simulate", "prove", "synthesize"]
+    summary = []
+    t_start = time.monotonic()
+    for n, (unit_name, params) in enumerate(points, 1):
+        unit = get_unit(unit_name)
+        module = unit.module_name(params)
+        row = {"unit": unit_name, "module": module, "params": params.as_dict()}
+        say = lambda step, text: print(f"[{n}/{len(points)} {module}] {step}: {text}", flush=True)
+
+        path = out / f"{module}.v"
+        write_if_changed(path, emit_verilog(unit.component(params), module))
+        say("generate", f"{path}")
+        row["verilog"] = str(path)
+
+        if unit_name in TESTBENCHES:
+            t = time.monotonic()
+            run = signoff(unit_name, params, seed=args.seed, log=lambda s: say("simulate", s))
+            row["sim"] = {"tests": run.tests, "failed": run.failed, "seed": run.seed,
+                          "seconds": round(time.monotonic() - t, 1)}
+            say("simulate", f"{run.tests} cocotb test(s) passed against the golden model")
+        if unit_name in PROVERS:
+            proof = PROVERS[unit_name](params, log=lambda s: say("prove", s))
+            row["formal"] = {"passed": proof.passed, "seconds": round(proof.seconds, 1)}
+            say("prove", "PASS" if proof.passed else "FAIL")
+            if not proof.passed:
+                raise RuntimeError(f"formal proof of {module} failed; see {proof.directory}")
+        if not args.no_synth:
+            args.update_baseline = False
+            result, verdict = _synth_one(unit_name, params, args)
+            row["synth"] = dataclasses.asdict(result)
+            row["baseline"] = verdict
+            say("synthesize", f"{result.lut4} LUT4, {result.ff} FF, depth {result.logic_depth}, "
+                              f"Fmax {result.fmax_mhz} MHz; {verdict}")
+        summary.append(row)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    print()
+    print(f"flow '{args.preset}' ({', '.join(steps)}) done in {time.monotonic() - t_start:.0f} s")
+    headers = ["module", "sim", "formal", "LUT4", "FF", "depth", "Fmax MHz", "baseline"]
+    rows = []
+    for r in summary:
+        s = r.get("synth", {})
+        rows.append([r["module"],
+                     f"{r['sim']['tests']} passed" if "sim" in r else "-",
+                     ("PASS" if r["formal"]["passed"] else "FAIL") if "formal" in r else "-",
+                     s.get("lut4", "-"), s.get("ff", "-"), s.get("logic_depth", "-"),
+                     s.get("fmax_mhz", "-"), r.get("baseline", "-")])
+    print(format_table(headers, rows))
+    print(f"summary: {out / 'summary.json'}")
+    return 1 if any(r.get("baseline", "").startswith("REGRESSION") for r in summary) else 0
+
+
+# --- parser ---------------------------------------------------------------
+
+def _synth_options(p):
+    p.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
+    p.add_argument("--freq", type=float, default=200.0, help="P&R target in MHz (default: 200)")
+    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="store this result as the unit's baseline")
+
+
+def make_parser():
+    parser = _Parser(prog="exdisc", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list units and presets")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("generate", help="write Verilog/RTLIL of a unit")
+    _unit_subparsers(p, "unit", "", lambda q: (
+        q.add_argument("-o", "--output", default="build/generated", help="output directory"),
+        q.add_argument("--format", default="verilog,rtlil", help="verilog, rtlil or both"),
+    ))
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("sim", help="cocotb sign-off of a unit's Verilog (Verilator)")
+    _unit_subparsers(p, "unit", "", lambda q: q.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: EXDISC_SEED or fresh)"))
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("prove", help="formal proof of a unit's property (SymbiYosys)")
+    _unit_subparsers(p, "unit", "")
+    p.set_defaults(func=cmd_prove)
+
+    p = sub.add_parser("synth", help="yosys + nextpnr-ecp5 on a unit, compared with its baseline")
+    _unit_subparsers(p, "unit", "", _synth_options)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("baseline", help="check (or --update) every stored synthesis baseline")
+    p.add_argument("--update", dest="update_baseline", action="store_true",
+                   help="rewrite the stored baselines with the new results")
+    p.add_argument("--freq", type=float, default=200.0, help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("flow", help="generate, simulate, prove and synthesize a preset")
+    p.add_argument("--preset", default="default", help="preset name (see 'exdisc list')")
+    p.add_argument("-o", "--output", default="build/flow", help="output directory")
+    p.add_argument("--no-synth", action="store_true", help="skip yosys and nextpnr")
+    p.add_argument("--seed", type=int, default=None, help="simulation seed")
+    p.add_argument("--freq", type=float, default=200.0, help="P&R target in MHz")
+    p.set_defaults(func=cmd_flow, no_pnr=False)
+    return parser
+
+
+def main(argv=None):
+    from sim.verilator import MissingTool as SimMissingTool
+    from synth.tools import MissingTool, ToolFailed
+    parser = make_parser()
+    try:
+        args = parser.parse_args(argv)
+        return args.func(args)
+    except UsageError as e:
+        print(f"{e} (see 'exdisc --help')", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError, MissingTool, SimMissingTool, ToolFailed, AssertionError,
+            RuntimeError) as e:
+        if os.environ.get("EXDISC_DEBUG"):
+            raise
+        print(f"exdisc: error: {e} (EXDISC_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("exdisc: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,26 @@
+"""Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
+
+from .lod import LODParams
+
+
+__all__ = ["PRESETS", "get_preset"]
+
+
+PRESETS = {
+    # The main job: every unit that exists, at its default size.
+    "default": [
+        ("lod", LODParams(width=16, k=2, registered=True)),
+    ],
+    # The LOD sweep the foundation issue reports: W = 16, 32 and k = 1, 2.
+    "lod-sweep": [
+        ("lod", LODParams(width=w, k=k)) for w in (16, 32) for k in (1, 2)
+    ],
+}
+
+
+def get_preset(name):
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise ValueError(f"unknown preset {name!r}; known presets: {known}") from None

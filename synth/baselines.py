@@ -1,0 +1,87 @@
+"""Stored synthesis baselines with tolerances.
+
+A baseline is a JSON file in ``synth/baselines/`` per unit and parameter
+point, holding the metrics of a :class:`synth.flow.SynthResult` and the
+tolerances a later run must stay within: cell counts may grow by at most
+``cells`` (a fraction, at least ``cells_abs`` cells), Fmax may drop by at most
+``fmax`` (a fraction), logic depth may grow by at most ``depth`` gates.
+Updating one is an explicit command (``exdisc synth ... --update-baseline``
+or ``exdisc baseline --update``); tests only compare.
+"""
+
+import datetime
+import json
+import pathlib
+
+from hw.units import get_unit
+
+
+__all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "baseline_path", "load_baseline",
+           "save_baseline", "compare", "stored_baselines"]
+
+
+BASELINE_DIR = pathlib.Path(__file__).resolve().parent / "baselines"
+DEFAULT_TOLERANCE = {"cells": 0.05, "cells_abs": 4, "fmax": 0.10, "depth": 2}
+_CELL_METRICS = ("lut4", "ff", "ccu2c", "mult18", "bram", "gates", "transistors")
+
+
+def baseline_path(unit_name, params):
+    return BASELINE_DIR / f"{get_unit(unit_name).module_name(params)}.json"
+
+
+def load_baseline(unit_name, params):
+    path = baseline_path(unit_name, params)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def save_baseline(result, tolerance=None):
+    """Store ``result`` (a SynthResult with P&R) as the baseline of its point."""
+    if result.fmax_mhz is None:
+        raise ValueError("a baseline needs place and route (Fmax); run without --no-pnr")
+    record = {
+        "unit": result.unit,
+        "module": result.module,
+        "params": result.params,
+        "device": result.device,
+        "metrics": result.metrics(),
+        "tolerance": dict(tolerance or DEFAULT_TOLERANCE),
+        "tools": result.tools,
+        "recorded": datetime.date.today().isoformat(),
+    }
+    path = BASELINE_DIR / f"{result.module}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def compare(result, baseline):
+    """Regressions of ``result`` against ``baseline`` as readable strings;
+    empty when within tolerance."""
+    tol = {**DEFAULT_TOLERANCE, **baseline.get("tolerance", {})}
+    base = baseline["metrics"]
+    now = result.metrics()
+    problems = []
+    for name in _CELL_METRICS:
+        limit = max(base[name] * (1 + tol["cells"]), base[name] + tol["cells_abs"])
+        if now[name] > limit:
+            problems.append(f"{name} {now[name]} > {base[name]} (+{tol['cells']:.0%} "
+                            f"or +{tol['cells_abs']} allowed)")
+    if now["logic_depth"] > base["logic_depth"] + tol["depth"]:
+        problems.append(f"logic_depth {now['logic_depth']} > {base['logic_depth']} "
+                        f"(+{tol['depth']} allowed)")
+    if base.get("fmax_mhz") and now["fmax_mhz"] is not None:
+        floor = base["fmax_mhz"] * (1 - tol["fmax"])
+        if now["fmax_mhz"] < floor:
+            problems.append(f"fmax {now['fmax_mhz']:.1f} MHz < {floor:.1f} MHz "
+                            f"({base['fmax_mhz']:.1f} - {tol['fmax']:.0%})")
+    return problems
+
+
+def stored_baselines():
+    """(unit name, params object) of every stored baseline."""
+    out = []
+    for path in sorted(BASELINE_DIR.glob("*.json")):
+        record = json.loads(path.read_text())
+        unit = get_unit(record["unit"])
+        out.append((record["unit"], unit.params(**record["params"])))
+    return out

@@ -1,0 +1,68 @@
+"""Synthesis flow: stored baselines hold, the report is consistent, and the
+baseline comparison catches regressions."""
+
+import copy
+import json
+
+import pytest
+
+from hw.lod import LODParams
+from synth.baselines import BASELINE_DIR, compare, stored_baselines
+from synth.flow import SynthResult, synthesize
+
+
+BASELINES = stored_baselines()
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("unit_name, params", BASELINES,
+                         ids=[f"{u}-{p.slug()}" for u, p in BASELINES])
+def test_within_baseline(unit_name, params):
+    result = synthesize(unit_name, params)
+    baseline = json.loads((BASELINE_DIR / f"{result.module}.json").read_text())
+    problems = compare(result, baseline)
+    assert not problems, f"{result.module}: " + "; ".join(problems)
+    # The report is internally consistent.
+    assert result.lut4 == result.ecp5_cells.get("LUT4", 0)
+    assert result.fmax_mhz and result.fmax_mhz > 0
+    assert result.utilisation["TRELLIS_IO"]["used"] == 5     # clk, rst, sin, load, sout
+    wrapper_ffs = result.wrapper_bits["in"] + result.wrapper_bits["out"]
+    assert result.utilisation["TRELLIS_FF"]["used"] >= wrapper_ffs + result.ff
+
+
+def test_baselines_stored():
+    modules = {u + "-" + p.slug() for u, p in BASELINES}
+    for w in (16, 32):
+        for k in (1, 2):
+            assert f"lod-width{w}-k{k}-registered0" in modules
+
+
+def _fake_result(**overrides):
+    metrics = dict(lut4=100, ff=10, ccu2c=0, mult18=0, bram=0, gates=200, transistors=800,
+                   logic_depth=10, fmax_mhz=200.0)
+    metrics.update(overrides)
+    return SynthResult(unit="lod", module="m", params={}, device="d", ecp5_cells={},
+                       transistors_exact=True, **metrics)
+
+
+def test_compare_flags_regressions():
+    base = {"metrics": _fake_result().metrics(),
+            "tolerance": {"cells": 0.05, "cells_abs": 4, "fmax": 0.10, "depth": 2}}
+    assert compare(_fake_result(), base) == []
+    assert compare(_fake_result(lut4=105), base) == []          # +5 % allowed
+    assert any("lut4" in p for p in compare(_fake_result(lut4=106), base))
+    assert any("fmax" in p for p in compare(_fake_result(fmax_mhz=179.0), base))
+    assert compare(_fake_result(fmax_mhz=181.0), base) == []
+    assert any("logic_depth" in p for p in compare(_fake_result(logic_depth=13), base))
+    small = copy.deepcopy(base)
+    small["metrics"]["ff"] = 2
+    assert compare(_fake_result(ff=6), small) == []             # +4 cells allowed when tiny
+    assert any("ff" in p for p in compare(_fake_result(ff=7), small))
+
+
+@pytest.mark.synth
+def test_wrapper_counts_ports():
+    result = synthesize("lod", LODParams(width=16, k=2), pnr=False)
+    # i: payload 16 + valid; o: ready. Out: i.ready, o.valid, payload 2*4 + 2.
+    assert result.wrapper_bits == {"in": 18, "out": 12}
+    assert result.fmax_mhz is None
