@@ -91,10 +91,11 @@ def cmd_generate(args):
     return 0
 
 
-def _synth_one(unit_name, params, args):
+def _synth_one(unit_name, params, args, log=print):
     from synth.baselines import compare, load_baseline, save_baseline
     from synth.flow import synthesize
-    result = synthesize(unit_name, params, pnr=not args.no_pnr, freq_mhz=args.freq, seed=args.seed)
+    result = synthesize(unit_name, params, pnr=not args.no_pnr, freq_mhz=args.freq,
+                        seed=args.pnr_seed, log=log)
     verdict = ""
     if args.update_baseline:
         path = save_baseline(result)
@@ -191,7 +192,8 @@ def cmd_flow(args):
                 raise RuntimeError(f"formal proof of {module} failed; see {proof.directory}")
         if not args.no_synth:
             args.update_baseline = False
-            result, verdict = _synth_one(unit_name, params, args)
+            result, verdict = _synth_one(unit_name, params, args,
+                                         log=lambda s: say("synthesize", s))
             row["synth"] = dataclasses.asdict(result)
             row["baseline"] = verdict
             say("synthesize", f"{result.lut4} LUT4, {result.ff} FF, depth {result.logic_depth}, "
@@ -221,7 +223,7 @@ def cmd_flow(args):
 def _synth_options(p):
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     p.add_argument("--freq", type=float, default=200.0, help="P&R target in MHz (default: 200)")
-    p.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
+    p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--update-baseline", action="store_true",
                    help="store this result as the unit's baseline")
@@ -259,7 +261,7 @@ def make_parser():
     p.add_argument("--update", dest="update_baseline", action="store_true",
                    help="rewrite the stored baselines with the new results")
     p.add_argument("--freq", type=float, default=200.0, help=argparse.SUPPRESS)
-    p.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("flow", help="generate, simulate, prove and synthesize a preset")
@@ -268,6 +270,7 @@ def make_parser():
     p.add_argument("--no-synth", action="store_true", help="skip yosys and nextpnr")
     p.add_argument("--seed", type=int, default=None, help="simulation seed")
     p.add_argument("--freq", type=float, default=200.0, help="P&R target in MHz")
+    p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     p.set_defaults(func=cmd_flow, no_pnr=False)
     return parser
 
