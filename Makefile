@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.exdisc-installed
 PRESET ?= default
 
-.PHONY: all setup test test-fast flow clean distclean
+.PHONY: all setup tools test test-fast flow clean distclean
 
 all: test
 
@@ -21,13 +21,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+tools: $(STAMP)
+	@$(PY) -m synth.tools
+
+test: tools
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not cocotb and not synth and not formal"
 
-flow: $(STAMP)
+flow: tools
 	$(VENV)/bin/exdisc flow --preset $(PRESET)
 
 clean:

