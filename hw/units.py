@@ -3,6 +3,7 @@
 import dataclasses
 
 from .lod import LODParams, LeadingOneDetector
+from .systolic import SystolicArray, SystolicParams
 
 
 __all__ = ["Unit", "UNITS", "get_unit", "build"]
@@ -36,6 +37,8 @@ class Unit:
 UNITS = {u.name: u for u in [
     Unit("lod", LODParams, LeadingOneDetector,
          "leading-one detector (k = 1 plain, k = 2 two-step)"),
+    Unit("systolic", SystolicParams, SystolicArray,
+         "output-stationary R x C multiply-accumulate array"),
 ]}
 
 

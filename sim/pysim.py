@@ -22,11 +22,13 @@ async def stream_put(ctx, stream, items, rng, *, valid_prob=0.6):
         ctx.set(stream.valid, 0)
 
 
-async def stream_get(ctx, stream, count, rng, *, ready_prob=0.6, max_idle=10_000):
+async def stream_get(ctx, stream, count, rng, *, ready_prob=0.6, max_idle=10_000, cycles=None):
     """Receive ``count`` payloads as flat integers (unpack with
-    :func:`sim.payload.unpack`)."""
+    :func:`sim.payload.unpack`). If ``cycles`` is a list, the cycle of each
+    transfer (counted from the call) is appended to it."""
     out = []
     idle = 0
+    cycle = 0
     payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
     while len(out) < count:
         ready = rng.random() < ready_prob
@@ -34,10 +36,13 @@ async def stream_get(ctx, stream, count, rng, *, ready_prob=0.6, max_idle=10_000
         _, _, valid, value = await ctx.tick().sample(stream.valid, payload)
         if ready and valid:
             out.append(value)
+            if cycles is not None:
+                cycles.append(cycle)
             idle = 0
         else:
             idle += 1
             assert idle <= max_idle, f"no transfer for {max_idle} cycles after {len(out)} items"
+        cycle += 1
     ctx.set(stream.ready, 0)
     return out
 

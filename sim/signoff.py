@@ -9,6 +9,7 @@ __all__ = ["TESTBENCHES", "signoff"]
 
 TESTBENCHES = {
     "lod": "sim.tb_lod",
+    "systolic": "sim.tb_systolic",
 }
 
 

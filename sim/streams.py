@@ -18,6 +18,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
+from cocotb.simtime import get_sim_time
 from cocotb.triggers import ReadOnly, RisingEdge, Timer
 
 from .payload import pack, unpack
@@ -58,6 +59,12 @@ def _has(dut, name):
         return False
 
 
+def cycle_now():
+    """Current cycle number (simulation time over the clock period): one
+    time base for every driver and monitor of a test."""
+    return int(get_sim_time(unit="ns") // PERIOD_NS)
+
+
 class Tick:
     """One cycle of the design: a rising edge of ``clk``, or for a purely
     combinational design (Amaranth emits no ``clk`` then) a fixed delay, so
@@ -91,6 +98,8 @@ async def reset(dut, cycles=2):
 class StreamDriver:
     """Sends payloads on an input stream of the design.
 
+    ``cycles`` lists the cycle (:func:`cycle_now`) of each accepted transfer.
+
     Parameters
     ----------
     dut : cocotb handle
@@ -117,6 +126,7 @@ class StreamDriver:
         self.rng = rng
         self.valid_prob = valid_prob
         self.sent = 0
+        self.cycles = []
         self.valid.value = 0
 
     async def send(self, items, *, max_stall=10_000):
@@ -132,6 +142,8 @@ class StreamDriver:
             for _ in range(max_stall):
                 await ReadOnly()
                 accepted = bool(self.ready.value)
+                if accepted:
+                    self.cycles.append(cycle_now())
                 await self.tick()
                 if accepted:
                     break
@@ -156,7 +168,7 @@ class StreamMonitor:
     Members
     -------
     cycles : list of int
-        Cycle (counted from the first call of :meth:`receive`) of each transfer.
+        Cycle (:func:`cycle_now`) of each transfer.
     """
 
     def __init__(self, dut, name, layout, rng, *, ready_prob=0.6):
@@ -170,7 +182,6 @@ class StreamMonitor:
         self.rng = rng
         self.ready_prob = ready_prob
         self.cycles = []
-        self._cycle = 0
         self.ready.value = 0
 
     async def receive(self, count, *, max_idle=10_000):
@@ -184,7 +195,7 @@ class StreamMonitor:
             await ReadOnly()
             if ready and bool(self.valid.value):
                 items.append(unpack(self.layout, self.payload.value.to_unsigned()))
-                self.cycles.append(self._cycle)
+                self.cycles.append(cycle_now())
                 idle = 0
             else:
                 idle += 1
@@ -192,7 +203,6 @@ class StreamMonitor:
                     raise StreamTimeout(f"{self.valid._name}: no transfer for {max_idle} cycles "
                                         f"after {len(items)} of {count} items")
             await self.tick()
-            self._cycle += 1
         self.ready.value = 0
         return items
 

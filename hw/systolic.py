@@ -1,0 +1,305 @@
+"""Output-stationary systolic multiply-accumulate array."""
+
+import dataclasses
+
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import Params, check_int, param
+
+
+__all__ = ["SystolicParams", "SystolicArray"]
+
+
+# ECP5 LFE5U-85F has 156 MULT18X18D; keep a few for the rest of a core.
+DEFAULT_DSP_BUDGET = 144
+
+
+@dataclasses.dataclass(frozen=True)
+class SystolicParams(Params):
+    """Parameters of :class:`SystolicArray`.
+
+    Members
+    -------
+    rows, cols : int
+        Array size ``R x C`` (1 to 64 each).
+    width : int
+        Operand width in bits (signed), 2 to 18.
+    acc_width : int
+        Accumulator width in bits (signed, wrapping), at least ``2 * width``.
+    mul_stages : int
+        Pipeline registers between the operand registers and the
+        accumulator adder: 1 (product register) or 2 (also a register inside
+        the multiplier: half sums for logic PEs, a second product register for
+        DSP PEs). Never 0: a combinational multiplier into the accumulator
+        limits Fmax.
+    dsp_pes : int
+        How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
+        maps ``*`` to MULT18X18D); the others use a LUT/carry-chain
+        shift-and-add multiplier. ``-1`` means ``min(R * C, 144)``.
+    """
+    rows: int = param(4, "array rows R")
+    cols: int = param(4, "array columns C")
+    width: int = param(8, "signed operand width in bits")
+    acc_width: int = param(32, "signed accumulator width in bits (wraps)")
+    mul_stages: int = param(1, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
+    dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
+
+    def __post_init__(self):
+        check_int("rows", self.rows, min=1, max=64)
+        check_int("cols", self.cols, min=1, max=64)
+        check_int("width", self.width, min=2, max=18)
+        check_int("acc_width", self.acc_width, min=2 * self.width, max=64)
+        check_int("mul_stages", self.mul_stages, min=1, max=2)
+        check_int("dsp_pes", self.dsp_pes, min=-1, max=self.rows * self.cols)
+
+    @property
+    def pes(self):
+        return self.rows * self.cols
+
+    @property
+    def dsp_count(self):
+        """PEs that use a DSP multiplier."""
+        return min(self.pes, DEFAULT_DSP_BUDGET) if self.dsp_pes < 0 else self.dsp_pes
+
+    @property
+    def tile_spacing(self):
+        """Minimum cycles between the last beats of two tiles: a tile shorter
+        than this waits before its last beat is accepted."""
+        return max(self.rows, self.cols)
+
+    @property
+    def drain_delay(self):
+        """Cycles from the handshake of a tile's last beat to the cycle its
+        row 0 is written into the output queue."""
+        return 1 + self.mul_stages + self.cols
+
+    @property
+    def fifo_depth(self):
+        """Result rows the output queue holds. Room for a tile is reserved
+        when its last beat is accepted, ``drain_delay`` cycles before its
+        first row is written; to never stall back-to-back tiles with a
+        consumer that keeps up, the queue holds the new tile plus every older
+        tile that may still have rows in it then:
+        ``R * (1 + floor((drain_delay + R + 1) / tile_spacing))``."""
+        return self.rows * (1 + (self.drain_delay + self.rows + 1) // self.tile_spacing)
+
+    @property
+    def latency(self):
+        """Cycles from the last beat's handshake to row 0 on the output
+        (output queue empty, no backpressure)."""
+        return self.drain_delay + 2
+
+    @property
+    def a_layout(self):
+        return data.StructLayout({"col": data.ArrayLayout(signed(self.width), self.rows),
+                                  "last": unsigned(1)})
+
+    @property
+    def b_layout(self):
+        return data.ArrayLayout(signed(self.width), self.cols)
+
+    @property
+    def o_layout(self):
+        return data.StructLayout({"row": data.ArrayLayout(signed(self.acc_width), self.cols),
+                                  "last": unsigned(1)})
+
+
+def _logic_products(a, b, width):
+    """Signed shift-and-add partial products of ``a * b`` (the MSB of ``b``
+    has negative weight). Written out so that yosys builds LUT/carry logic
+    rather than inferring a DSP block."""
+    terms = []
+    for i in range(width):
+        pp = (a << i) if i else a
+        term = (b[i].replicate(len(pp)) & pp.as_unsigned()).as_signed()
+        terms.append(-term if i == width - 1 else term)
+    return terms
+
+
+def _sum(terms):
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+class SystolicArray(wiring.Component):
+    """Output-stationary ``R x C`` array of multiply-accumulate PEs.
+
+    PE ``(r, c)`` accumulates ``sum_k A[r, k] * B[k, c]`` of a tile. A tile
+    is a sequence of ``K >= 1`` beats, each a handshake on both ``a`` (a
+    column of A and the ``last`` flag) and ``b`` (a row of B); ``K`` is
+    unbounded. Operands are skewed inside the array, so the beat entering at
+    cycle ``T`` reaches PE ``(r, c)`` at ``T + 1 + r + c``. Products wrap to
+    ``acc_width`` bits (two's complement), exactly like
+    :func:`golden.systolic.tile_result`.
+
+    When a tile's last beat passes a PE, its sum moves to a result register
+    and the accumulator restarts, so the next tile accumulates while this one
+    drains: one row per cycle into an output queue, starting
+    :attr:`SystolicParams.drain_delay` cycles after the last beat.
+
+    Throughput: one beat per cycle. A last beat is accepted only when (1) at
+    least :attr:`~SystolicParams.tile_spacing` ``= max(R, C)`` cycles have passed
+    since the previous last beat (so a drain never overlaps the next one's
+    result registers) and (2) the output queue has room reserved for the
+    tile's ``R`` rows; other beats are never stalled. Back-to-back tiles with
+    ``K >= max(R, C)`` and a consumer that keeps up therefore run without a
+    stall. Latency: :attr:`~SystolicParams.latency` cycles from the last beat
+    to row 0 of the result.
+
+    Parameters
+    ----------
+    params : SystolicParams
+
+    Members
+    -------
+    a : In(stream.Signature(params.a_layout))
+        ``col``: A[:, k] (R signed operands); ``last``: the tile's last beat.
+    b : In(stream.Signature(params.b_layout))
+        B[k, :] (C signed operands). Transfers together with ``a``.
+    o : Out(stream.Signature(params.o_layout))
+        Result rows 0 to R-1 of each tile in order; ``last`` marks row R-1.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        if params is None:
+            params = SystolicParams(**kwargs)
+        elif kwargs:
+            raise TypeError("pass either a SystolicParams object or keyword parameters, not both")
+        if not isinstance(params, SystolicParams):
+            raise TypeError(f"parameter 'params' must be a SystolicParams, not {params!r}")
+        self.params = params
+        super().__init__({
+            "a": In(stream.Signature(params.a_layout)),
+            "b": In(stream.Signature(params.b_layout)),
+            "o": Out(stream.Signature(params.o_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        R, C, W = p.rows, p.cols, p.width
+
+        # --- output queue and admission of last beats ---------------------
+        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
+            width=len(self.o.payload.as_value()), depth=p.fifo_depth)
+        reserved = Signal(range(p.fifo_depth + R + 1))   # rows promised to tiles in flight
+        since_last = Signal(range(p.tile_spacing + 1), init=p.tile_spacing)
+        room = Signal()
+        m.d.comb += room.eq((p.fifo_depth - queue.level - reserved >= R)
+                            & (since_last >= p.tile_spacing))
+
+        last_ok = ~self.a.payload.last | room
+        fire = Signal()
+        m.d.comb += [
+            self.a.ready.eq(self.b.valid & last_ok),
+            self.b.ready.eq(self.a.valid & last_ok),
+            fire.eq(self.a.valid & self.b.valid & last_ok),
+        ]
+        fire_last = fire & self.a.payload.last
+        with m.If(fire_last):
+            m.d.sync += since_last.eq(1)
+        with m.Elif(since_last < p.tile_spacing):
+            m.d.sync += since_last.eq(since_last + 1)
+
+        # --- skew: row r enters r cycles late, column c enters c cycles late
+        def delayed(values, n, name):
+            for i in range(n):
+                regs = [Signal.like(v, name=f"{name}_{j}_d{i}") for j, v in enumerate(values)]
+                m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
+                values = regs
+            return values
+
+        tag_in = Cat(fire, fire_last)          # (valid, last) travels with A
+        a_in = [delayed([self.a.payload.col[r], tag_in], r, f"skew_a{r}") for r in range(R)]
+        b_in = [delayed([self.b.payload[c]], c, f"skew_b{c}")[0] for c in range(C)]
+
+        # --- the PE grid: A and its tag move right, B moves down ------------
+        a_reg = [[None] * C for _ in range(R)]
+        tag_reg = [[None] * C for _ in range(R)]
+        b_reg = [[None] * C for _ in range(R)]
+        results = [[None] * C for _ in range(R)]
+        for r in range(R):
+            for c in range(C):
+                name = f"pe{r}_{c}"
+                a_q = a_reg[r][c] = Signal(signed(W), name=f"{name}_a")
+                tag_q = tag_reg[r][c] = Signal(2, name=f"{name}_tag")
+                b_q = b_reg[r][c] = Signal(signed(W), name=f"{name}_b")
+                a_src, tag_src = a_in[r] if c == 0 else (a_reg[r][c - 1], tag_reg[r][c - 1])
+                b_src = b_in[c] if r == 0 else b_reg[r - 1][c]
+                m.d.sync += [a_q.eq(a_src), tag_q.eq(tag_src), b_q.eq(b_src)]
+
+                prod_q, ptag_q = self._multiplier(m, a_q, b_q, tag_q, name,
+                                                  use_dsp=r * C + c < p.dsp_count)
+                acc = Signal(signed(p.acc_width), name=f"{name}_acc")
+                res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res")
+                total = acc + prod_q
+                with m.If(ptag_q[0] & ptag_q[1]):
+                    m.d.sync += [res.eq(total), acc.eq(0)]
+                with m.Elif(ptag_q[0]):
+                    m.d.sync += acc.eq(total)
+
+        # --- drain: row r is written R-by-row, drain_delay + r after the last beat
+        taps = Signal(p.drain_delay + R - 1, name="drain_taps")
+        m.d.sync += taps.eq(Cat(fire_last, taps[:-1]))
+        push_row = [taps[p.drain_delay - 1 + r] for r in range(R)]
+        push = Signal()
+        m.d.comb += push.eq(Cat(*push_row).any())
+        row_words = []
+        for r in range(R):
+            word = Cat(*results[r])
+            row_words.append(push_row[r].replicate(len(word)) & word)
+        row_value = row_words[0]
+        for w in row_words[1:]:
+            row_value = row_value | w
+        m.d.comb += [
+            queue.w_en.eq(push),
+            queue.w_data.eq(Cat(row_value, push_row[R - 1])),
+        ]
+        with m.If(fire_last & ~push):
+            m.d.sync += reserved.eq(reserved + R)
+        with m.Elif(fire_last & push):
+            m.d.sync += reserved.eq(reserved + R - 1)
+        with m.Elif(push):
+            m.d.sync += reserved.eq(reserved - 1)
+
+        m.d.comb += [
+            self.o.valid.eq(queue.r_rdy),
+            self.o.payload.as_value().eq(queue.r_data),
+            queue.r_en.eq(self.o.ready),
+        ]
+        return m
+
+    def _multiplier(self, m, a_q, b_q, tag_q, name, *, use_dsp):
+        """Registered product of ``a_q * b_q`` and its tag, ``mul_stages``
+        cycles later."""
+        p = self.params
+        W = p.width
+        if use_dsp:
+            stage = a_q * b_q
+            if p.mul_stages == 2:
+                mid = Signal(signed(2 * W), name=f"{name}_mul")
+                m.d.sync += mid.eq(stage)
+                stage = mid
+        else:
+            terms = _logic_products(a_q, b_q, W)
+            if p.mul_stages == 2:
+                half = (W + 1) // 2
+                lo = Signal(signed(2 * W), name=f"{name}_plo")
+                hi = Signal(signed(2 * W), name=f"{name}_phi")
+                m.d.sync += [lo.eq(_sum(terms[:half])), hi.eq(_sum(terms[half:]))]
+                stage = lo + hi
+            else:
+                stage = _sum(terms)
+        tag = tag_q
+        if p.mul_stages == 2:
+            mid_tag = Signal(2, name=f"{name}_mtag")
+            m.d.sync += mid_tag.eq(tag_q)
+            tag = mid_tag
+        prod_q = Signal(signed(2 * W), name=f"{name}_prod")
+        ptag_q = Signal(2, name=f"{name}_ptag")
+        m.d.sync += [prod_q.eq(stage), ptag_q.eq(tag)]
+        return prod_q, ptag_q

@@ -1,0 +1,110 @@
+"""Systolic array: Amaranth-simulator checks against the golden model."""
+
+import random
+
+import numpy as np
+import pytest
+
+from golden.systolic import cycle_model, tile_result, wrap
+from hw.systolic import SystolicArray, SystolicParams
+from sim.payload import unpack
+from sim.pysim import run_testbenches, stream_get, stream_put
+from sim.tiles import beats, expected_rows, extreme_tiles, random_tile
+
+
+def _run(params, tiles, seed, *, valid_prob=0.7, ready_prob=0.5):
+    dut = SystolicArray(params)
+    rng = random.Random(seed)
+    a_items, b_items = beats(tiles)
+    got, cycles = [], []
+
+    async def put_a(ctx):
+        await stream_put(ctx, dut.a, a_items, rng, valid_prob=valid_prob)
+
+    async def put_b(ctx):
+        await stream_put(ctx, dut.b, b_items, rng, valid_prob=valid_prob)
+
+    async def get(ctx):
+        got.extend(await stream_get(ctx, dut.o, params.rows * len(tiles), rng,
+                                    ready_prob=ready_prob, cycles=cycles))
+
+    run_testbenches(dut, put_a, put_b, get)
+    return [unpack(params.o_layout, v) for v in got], cycles
+
+
+CONFIGS = [
+    dict(rows=1, cols=1),
+    dict(rows=2, cols=3, dsp_pes=0),
+    dict(rows=3, cols=2, mul_stages=2, dsp_pes=0),
+    dict(rows=4, cols=4, dsp_pes=5),
+    dict(rows=4, cols=4, mul_stages=2),
+    dict(rows=2, cols=2, width=4, acc_width=8),           # wraps often
+]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_random_tiles_backpressure(cfg, seed):
+    p = SystolicParams(**cfg)
+    rng = np.random.default_rng(seed)
+    tiles = [random_tile(rng, p, int(rng.integers(1, 3 * max(p.rows, p.cols) + 1)))
+             for _ in range(12)]
+    got, _ = _run(p, tiles, seed)
+    assert got == expected_rows(tiles, p)
+
+
+@pytest.mark.parametrize("cfg", [dict(rows=3, cols=3, dsp_pes=4), dict(rows=2, cols=2, acc_width=16)])
+def test_extreme_operands(cfg, seed):
+    p = SystolicParams(**cfg)
+    tiles = extreme_tiles(p, 9) + extreme_tiles(p, 1)
+    got, _ = _run(p, tiles, seed)
+    assert got == expected_rows(tiles, p)
+
+
+def test_wrap_happens():
+    """acc_width 16 with K = 9 of 128 * 128 overflows; the model must wrap."""
+    a = np.full((1, 9), -128)
+    b = np.full((9, 1), -128)
+    assert tile_result(a, b, 8, 16)[0, 0] == wrap(9 * 16384, 16) != 9 * 16384
+
+
+@pytest.mark.parametrize("cfg, ks", [
+    (dict(rows=4, cols=4), [4, 4, 4, 4, 8, 16]),
+    (dict(rows=3, cols=5, mul_stages=2), [5, 7, 5, 2, 1, 9]),      # short tiles wait
+    (dict(rows=5, cols=2), [5, 1, 6, 5]),
+])
+def test_cycle_model_exact(cfg, ks, seed):
+    """No gaps and no backpressure: every result row leaves exactly when the
+    golden cycle model says."""
+    p = SystolicParams(**cfg)
+    rng = np.random.default_rng(seed)
+    tiles = [random_tile(rng, p, k) for k in ks]
+    got, cycles = _run(p, tiles, seed, valid_prob=1.0, ready_prob=1.0)
+    assert got == expected_rows(tiles, p)
+    model = cycle_model(p.rows, p.cols, ks, mul_stages=p.mul_stages)
+    first_rows = cycles[::p.rows]
+    assert first_rows == model["first_rows"]
+    assert cycles[-1] + 1 == model["total"]
+
+
+def test_busy_fraction_back_to_back():
+    m = cycle_model(16, 16, [64] * 64)
+    assert m["busy"] >= 0.98
+    assert cycle_model(16, 16, [16] * 8)["last_beats"] == [15 + 16 * i for i in range(8)]
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"rows": 0}, "'rows'"), ({"cols": 65}, "'cols'"), ({"width": 1}, "'width'"),
+    ({"acc_width": 15}, "'acc_width'"), ({"mul_stages": 0}, "'mul_stages'"),
+    ({"dsp_pes": 17}, "'dsp_pes'"), ({"rows": 2.0}, "'rows'"),
+])
+def test_params_rejected(kwargs, needle):
+    with pytest.raises((ValueError, TypeError)) as info:
+        SystolicParams(**kwargs)
+    assert needle in str(info.value) and repr(next(iter(kwargs.values()))) in str(info.value)
+
+
+def test_derived():
+    p = SystolicParams(rows=16, cols=16)
+    assert p.dsp_count == 144 and p.tile_spacing == 16 and p.fifo_depth == 48
+    assert SystolicParams(rows=4, cols=4).dsp_count == 16
+    assert SystolicParams(rows=4, cols=4, dsp_pes=0).dsp_count == 0
