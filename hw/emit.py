@@ -34,14 +34,15 @@ def _portable_src(text):
     return _SRC_PATH.sub(fix, text)
 
 
-def emit_verilog(component, name):
-    """Verilog text of ``component`` with top module ``name``."""
-    return _portable_src(verilog.convert(component, name=name, emit_src=True))
+def emit_verilog(component, name, platform=None):
+    """Verilog text of ``component`` with top module ``name``; ``platform``
+    is a :mod:`hw.platform` target or None for portable RTL."""
+    return _portable_src(verilog.convert(component, name=name, platform=platform, emit_src=True))
 
 
-def emit_rtlil(component, name):
+def emit_rtlil(component, name, platform=None):
     """RTLIL text of ``component`` with top module ``name``."""
-    return _portable_src(rtlil.convert(component, name=name, emit_src=True))
+    return _portable_src(rtlil.convert(component, name=name, platform=platform, emit_src=True))
 
 
 def write_if_changed(path, text):

@@ -2,11 +2,13 @@
 
 import dataclasses
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import Params, check_int, param
+from .params import Params, check_choice, check_int, param
+from .platform import is_ecp5
+from .queue import QueueParams, StreamQueue
 
 
 __all__ = ["SystolicParams", "SystolicArray"]
@@ -38,6 +40,8 @@ class SystolicParams(Params):
         How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
         maps ``*`` to MULT18X18D); the others use a LUT/carry-chain
         shift-and-add multiplier. ``-1`` means ``min(R * C, 144)``.
+    queue_ram : str
+        Memory of the output queue (see :class:`hw.queue.QueueParams`).
     """
     rows: int = param(4, "array rows R")
     cols: int = param(4, "array columns C")
@@ -45,6 +49,8 @@ class SystolicParams(Params):
     acc_width: int = param(32, "signed accumulator width in bits (wraps)")
     mul_stages: int = param(1, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
     dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
+    queue_ram: str = param("block", "output queue memory: block, distributed or auto",
+                           choices=("block", "distributed", "auto"))
 
     def __post_init__(self):
         check_int("rows", self.rows, min=1, max=64)
@@ -53,6 +59,7 @@ class SystolicParams(Params):
         check_int("acc_width", self.acc_width, min=2 * self.width, max=64)
         check_int("mul_stages", self.mul_stages, min=1, max=2)
         check_int("dsp_pes", self.dsp_pes, min=-1, max=self.rows * self.cols)
+        check_choice("queue_ram", self.queue_ram, ("block", "distributed", "auto"))
 
     @property
     def pes(self):
@@ -184,13 +191,17 @@ class SystolicArray(wiring.Component):
         R, C, W = p.rows, p.cols, p.width
 
         # --- output queue and admission of last beats ---------------------
-        m.submodules.queue = queue = fifo.SyncFIFOBuffered(
-            width=len(self.o.payload.as_value()), depth=p.fifo_depth)
-        reserved = Signal(range(p.fifo_depth + R + 1))   # rows promised to tiles in flight
+        m.submodules.queue = queue = StreamQueue(QueueParams(
+            width=len(self.o.payload.as_value()), depth=p.fifo_depth, ram_style=p.queue_ram))
+        # Queue rows not yet promised to a tile. A tile takes R when its last
+        # beat is accepted (its rows are written later, on a fixed schedule,
+        # and cannot wait); a row read by the consumer gives one back. Kept as
+        # a counter so the admission test is a compare with a constant, not
+        # arithmetic on the queue's level in the ready path.
+        credits = Signal(range(p.fifo_depth + 1), init=p.fifo_depth)
         since_last = Signal(range(p.tile_spacing + 1), init=p.tile_spacing)
         room = Signal()
-        m.d.comb += room.eq((p.fifo_depth - queue.level - reserved >= R)
-                            & (since_last >= p.tile_spacing))
+        m.d.comb += room.eq((credits >= R) & (since_last >= p.tile_spacing))
 
         last_ok = ~self.a.payload.last | room
         fire = Signal()
@@ -204,6 +215,8 @@ class SystolicArray(wiring.Component):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last < p.tile_spacing):
             m.d.sync += since_last.eq(since_last + 1)
+        pop = self.o.valid & self.o.ready
+        m.d.sync += credits.eq(credits - Mux(fire_last, R, 0) + pop)
 
         # --- skew: row r enters r cycles late, column c enters c cycles late
         def delayed(values, n, name):
@@ -232,8 +245,11 @@ class SystolicArray(wiring.Component):
                 b_src = b_in[c] if r == 0 else b_reg[r - 1][c]
                 m.d.sync += [a_q.eq(a_src), tag_q.eq(tag_src), b_q.eq(b_src)]
 
-                prod_q, ptag_q = self._multiplier(m, a_q, b_q, tag_q, name,
-                                                  use_dsp=r * C + c < p.dsp_count)
+                use_dsp = r * C + c < p.dsp_count
+                if use_dsp and is_ecp5(platform):
+                    prod_q, ptag_q = self._ecp5_multiplier(m, a_src, b_src, tag_q, name)
+                else:
+                    prod_q, ptag_q = self._multiplier(m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
                 acc = Signal(signed(p.acc_width), name=f"{name}_acc")
                 res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res")
                 total = acc + prod_q
@@ -256,22 +272,45 @@ class SystolicArray(wiring.Component):
         for w in row_words[1:]:
             row_value = row_value | w
         m.d.comb += [
-            queue.w_en.eq(push),
-            queue.w_data.eq(Cat(row_value, push_row[R - 1])),
+            queue.w.valid.eq(push),
+            queue.w.payload.eq(Cat(row_value, push_row[R - 1])),
         ]
-        with m.If(fire_last & ~push):
-            m.d.sync += reserved.eq(reserved + R)
-        with m.Elif(fire_last & push):
-            m.d.sync += reserved.eq(reserved + R - 1)
-        with m.Elif(push):
-            m.d.sync += reserved.eq(reserved - 1)
-
         m.d.comb += [
-            self.o.valid.eq(queue.r_rdy),
-            self.o.payload.as_value().eq(queue.r_data),
-            queue.r_en.eq(self.o.ready),
+            self.o.valid.eq(queue.r.valid),
+            self.o.payload.as_value().eq(queue.r.payload),
+            queue.r.ready.eq(self.o.ready),
         ]
         return m
+
+    def _ecp5_multiplier(self, m, a_src, b_src, tag_q, name):
+        """The same product from an ECP5 MULT18X18D with registered inputs
+        (they hold what ``a_q``/``b_q`` hold), the pipeline register when
+        ``mul_stages == 2``, and the output register as ``prod_q``."""
+        p = self.params
+        W = p.width
+        ext = lambda v, n: [v[i] if i < W else v[W - 1] for i in range(n)]
+        prod = Signal(signed(36), name=f"{name}_dsp_p")
+        ports = {}
+        for i, bit in enumerate(ext(a_src, 18)):
+            ports[f"i_A{i}"] = bit
+        for i, bit in enumerate(ext(b_src, 18)):
+            ports[f"i_B{i}"] = bit
+        for i in range(36):
+            ports[f"o_P{i}"] = prod[i]
+        m.submodules[f"{name}_dsp"] = Instance(
+            "MULT18X18D",
+            p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0",
+            p_REG_PIPELINE_CLK="CLK0" if p.mul_stages == 2 else "NONE",
+            p_REG_OUTPUT_CLK="CLK0", p_GSR="DISABLED", p_RESETMODE="SYNC",
+            i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+            i_CLK0=ClockSignal("sync"), i_CE0=1, i_RST0=0,
+            **ports)
+        tag = tag_q
+        for stage in range(p.mul_stages):
+            nxt = Signal(2, name=f"{name}_ptag" if stage == p.mul_stages - 1 else f"{name}_mtag")
+            m.d.sync += nxt.eq(tag)
+            tag = nxt
+        return prod[:2 * W].as_signed(), tag
 
     def _multiplier(self, m, a_q, b_q, tag_q, name, *, use_dsp):
         """Registered product of ``a_q * b_q`` and its tag, ``mul_stages``

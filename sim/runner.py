@@ -44,29 +44,39 @@ class SimRun:
         return f"SimRun({self.tests} tests, {self.failed} failed, seed {self.seed}, {self.run_dir})"
 
 
+MODELS_DIR = pathlib.Path(__file__).resolve().parent / "models"
+# Simulation models of the primitives a target's elaboration instantiates.
+TARGET_MODELS = {"ecp5": [MODELS_DIR / "MULT18X18D.v"]}
+
+
 def run_design(component, name, test_module, *, env=None, testcase=None, seed=None,
-               run_name=None, log=print):
+               run_name=None, log=print, platform=None):
     """Emit ``component`` as module ``name``, build it with Verilator (once)
     and run the cocotb tests of ``test_module`` (a module path such as
     ``sim.tb_lod``).
 
-    ``env`` is passed to the testbench as environment variables. ``seed``
+    ``platform`` (a :mod:`hw.platform` target) elaborates with that
+    target's primitives and simulates them with the models in
+    ``sim/models/``. ``env`` is passed to the testbench as environment
+    variables. ``seed``
     defaults to ``EXDISC_SEED`` or a fresh random one; it is printed, and the
     testbench receives it as ``EXDISC_SEED``. Raises ``AssertionError`` when
     any cocotb test fails or none ran.
     """
     setup_environment()
     waves = _waves()
-    build_dir = BUILD_ROOT / (name + ("-waves" if waves else ""))
+    target = platform.name if platform is not None else None
+    build_dir = BUILD_ROOT / (name + (f"-{target}" if target else "") + ("-waves" if waves else ""))
     source = build_dir / f"{name}.v"
-    write_if_changed(source, emit_verilog(component, name))
+    write_if_changed(source, emit_verilog(component, name, platform))
+    sources = [*TARGET_MODELS.get(target, []), source]
 
     if seed is None:
         seed = int(os.environ.get("EXDISC_SEED", random.randrange(1 << 32)))
     log(f"[sim] {name}: {test_module} seed={seed} (replay with EXDISC_SEED={seed})")
 
     runner = Verilator()
-    runner.build(sources=[source], hdl_toplevel=name, build_dir=build_dir,
+    runner.build(sources=sources, hdl_toplevel=name, build_dir=build_dir,
                  build_args=BUILD_ARGS, waves=waves, log_file=build_dir / "build.log")
 
     run_dir = build_dir / "run" / (run_name or test_module.rsplit(".", 1)[-1])

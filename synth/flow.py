@@ -2,8 +2,9 @@
 
 For one unit and parameter point it produces a :class:`SynthResult`:
 
-* ECP5 cells of the bare unit (``synth_ecp5``): LUT4, carry (CCU2C), FFs,
-  MULT18X18D, block RAM, wide-function muxes;
+* ECP5 cells of the bare unit (``synth_ecp5`` on its elaboration for
+  :data:`hw.platform.ECP5`): LUT4, carry (CCU2C), FFs, MULT18X18D, block
+  RAM, wide-function muxes;
 * a technology-independent view (generic ``synth`` mapped to CMOS gates by
   ``abc -g cmos2``): gate count, ``stat -tech cmos`` transistor estimate and
   logic depth in gates (``ltp -noff``, register to register);
@@ -21,6 +22,7 @@ import json
 import re
 
 from hw.emit import PROJECT_ROOT, emit_rtlil, write_if_changed
+from hw.platform import ECP5
 from hw.units import get_unit
 from .tools import ToolFailed, run_tool
 from .wrapper import PinWrapper
@@ -33,7 +35,7 @@ SYNTH_ROOT = PROJECT_ROOT / "build" / "synth"
 DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextpnr": "--85k"}
 
 _YOSYS_SCRIPT = """\
-read_rtlil design.il
+read_rtlil design_ecp5.il
 synth_ecp5 -top {top}
 tee -q -o ecp5_stat.json stat -json
 design -reset
@@ -139,10 +141,12 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
     unit = get_unit(unit_name)
     module = unit.module_name(params)
     work = SYNTH_ROOT / module
-    component = unit.component(params)
-    write_if_changed(work / "design.il", emit_rtlil(component, module))
+    # Generic synthesis sees the portable RTL; ECP5 synthesis and P&R see the
+    # elaboration for ECP5 (which may instantiate primitives, hw.platform).
+    write_if_changed(work / "design.il", emit_rtlil(unit.component(params), module))
+    write_if_changed(work / "design_ecp5.il", emit_rtlil(unit.component(params), module, ECP5))
     wrapper = PinWrapper(unit.component(params))
-    write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped"))
+    write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped", ECP5))
     (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module))
 
     seconds = {}
@@ -179,7 +183,8 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
             DEVICE["nextpnr"], "--package", DEVICE["package"],
             "--json", "wrapped.json", "--report", "pnr_report.json",
             "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-            "--seed", str(seed), "--threads", "1", "-l", "nextpnr.log", "--quiet",
+            "--seed", str(seed), "--router", "router2", "--threads", "1",
+            "-l", "nextpnr.log", "--quiet",
         ], cwd=work, log_name="nextpnr.stdout", log=log)
         report = json.loads((work / "pnr_report.json").read_text())
         fmax = report.get("fmax", {})

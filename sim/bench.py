@@ -1,0 +1,52 @@
+"""Benchmarks: run the RTL, measure, compare with the golden cycle model,
+and keep the latest results in ``sim/benchmarks/<name>.json``."""
+
+import datetime
+import json
+import pathlib
+
+from golden.systolic import cycle_model
+from .runner import run_unit
+
+
+__all__ = ["RESULTS_DIR", "bench_systolic", "save_results"]
+
+
+RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "benchmarks"
+
+
+def save_results(name, record):
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    record = dict(record, date=datetime.date.today().isoformat())
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def bench_systolic(params, ks, *, grid=4, seed=None, log=print):
+    """Busy fraction and cycles of back-to-back GEMM tiles at each K.
+
+    Each K runs a ``(grid R) x K x (grid C)`` GEMM (``grid**2`` tiles)
+    through the emitted Verilog with no stalls from outside, and reports the
+    measured cycles next to the golden cycle model and the ideal (one beat
+    per cycle, no fill or drain).
+    """
+    out = params_dir = None
+    from .runner import BUILD_ROOT
+    from hw.units import get_unit
+    params_dir = BUILD_ROOT / get_unit("systolic").module_name(params) / "bench"
+    params_dir.mkdir(parents=True, exist_ok=True)
+    out = params_dir / "bench.json"
+    run = run_unit("systolic", params, "sim.bench_systolic", seed=seed, log=log,
+                   run_name="bench",
+                   env={"EXDISC_BENCH_KS": ",".join(map(str, ks)),
+                        "EXDISC_BENCH_GRID": str(grid), "EXDISC_BENCH_OUT": str(out)})
+    measured = json.loads(out.read_text())
+    rows = []
+    for m in measured["rows"]:
+        model = cycle_model(params.rows, params.cols, [m["k"]] * m["tiles"],
+                            mul_stages=params.mul_stages)
+        rows.append({**m, "model_cycles": model["total"], "model_busy": model["busy"],
+                     "ideal_cycles": m["beats"], "matches_model": m["cycles"] == model["total"]})
+    return {"unit": "systolic", "params": params.as_dict(), "seed": run.seed, "grid": grid,
+            "rows": rows}
