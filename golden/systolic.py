@@ -63,7 +63,7 @@ def cycle_model(rows, cols, ks, *, mul_stages=1):
     """
     spacing = max(rows, cols)
     drain_delay = 1 + mul_stages + cols
-    queue_latency = 2          # SyncFIFOBuffered: write, then its output register
+    queue_latency = 3          # hw.queue.StreamQueue: write, read latch, output register
     t = -1
     prev_last = None
     last_beats = []

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import Params, check_choice, check_int, param
+from .params import Params, check_int, param
 from .platform import is_ecp5
 from .queue import QueueParams, StreamQueue
 
@@ -40,8 +40,6 @@ class SystolicParams(Params):
         How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
         maps ``*`` to MULT18X18D); the others use a LUT/carry-chain
         shift-and-add multiplier. ``-1`` means ``min(R * C, 144)``.
-    queue_ram : str
-        Memory of the output queue (see :class:`hw.queue.QueueParams`).
     """
     rows: int = param(4, "array rows R")
     cols: int = param(4, "array columns C")
@@ -49,8 +47,6 @@ class SystolicParams(Params):
     acc_width: int = param(32, "signed accumulator width in bits (wraps)")
     mul_stages: int = param(1, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
     dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
-    queue_ram: str = param("block", "output queue memory: block, distributed or auto",
-                           choices=("block", "distributed", "auto"))
 
     def __post_init__(self):
         check_int("rows", self.rows, min=1, max=64)
@@ -59,7 +55,6 @@ class SystolicParams(Params):
         check_int("acc_width", self.acc_width, min=2 * self.width, max=64)
         check_int("mul_stages", self.mul_stages, min=1, max=2)
         check_int("dsp_pes", self.dsp_pes, min=-1, max=self.rows * self.cols)
-        check_choice("queue_ram", self.queue_ram, ("block", "distributed", "auto"))
 
     @property
     def pes(self):
@@ -88,15 +83,16 @@ class SystolicParams(Params):
         when its last beat is accepted, ``drain_delay`` cycles before its
         first row is written; to never stall back-to-back tiles with a
         consumer that keeps up, the queue holds the new tile plus every older
-        tile that may still have rows in it then:
-        ``R * (1 + floor((drain_delay + R + 1) / tile_spacing))``."""
-        return self.rows * (1 + (self.drain_delay + self.rows + 1) // self.tile_spacing)
+        tile that may still have rows in it then (a row leaves at the
+        earliest 3 cycles after it is written):
+        ``R * (1 + floor((drain_delay + R + 2) / tile_spacing))``."""
+        return self.rows * (1 + (self.drain_delay + self.rows + 2) // self.tile_spacing)
 
     @property
     def latency(self):
         """Cycles from the last beat's handshake to row 0 on the output
         (output queue empty, no backpressure)."""
-        return self.drain_delay + 2
+        return self.drain_delay + 3
 
     @property
     def a_layout(self):
@@ -192,7 +188,7 @@ class SystolicArray(wiring.Component):
 
         # --- output queue and admission of last beats ---------------------
         m.submodules.queue = queue = StreamQueue(QueueParams(
-            width=len(self.o.payload.as_value()), depth=p.fifo_depth, ram_style=p.queue_ram))
+            width=len(self.o.payload.as_value()), depth=p.fifo_depth))
         # Queue rows not yet promised to a tile. A tile takes R when its last
         # beat is accepted (its rows are written later, on a fixed schedule,
         # and cannot wait); a row read by the consumer gives one back. Kept as

@@ -46,7 +46,7 @@ class SimRun:
 
 MODELS_DIR = pathlib.Path(__file__).resolve().parent / "models"
 # Simulation models of the primitives a target's elaboration instantiates.
-TARGET_MODELS = {"ecp5": [MODELS_DIR / "MULT18X18D.v"]}
+TARGET_MODELS = {"ecp5": [MODELS_DIR / "MULT18X18D.v", MODELS_DIR / "DP16KD.v"]}
 
 
 def run_design(component, name, test_module, *, env=None, testcase=None, seed=None,
