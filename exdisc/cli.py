@@ -159,6 +159,39 @@ def cmd_sim(args):
     return 0
 
 
+def cmd_bench(args):
+    from sim.bench import bench_systolic, save_results
+    if args.bench != "systolic":
+        raise ValueError(f"unknown benchmark {args.bench!r}; known: systolic")
+    from hw.systolic import SystolicParams
+    ks = [int(k) for k in args.ks.split(",")]
+    for k in ks:
+        if k < 1:
+            raise ValueError(f"parameter 'ks' must list depths of at least 1, not {k!r}")
+    record = {"runs": []}
+    for rows, cols in [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]:
+        params = SystolicParams(rows=rows, cols=cols)
+        record["runs"].append(bench_systolic(params, ks, grid=args.grid, seed=args.seed,
+                                             log=lambda s: print(s, flush=True)))
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        headers = ["array", "K", "tiles", "beats", "cycles", "model", "ideal",
+                   "busy", "model busy", "input rate"]
+        rows = []
+        for run in record["runs"]:
+            size = f"{run['params']['rows']}x{run['params']['cols']}"
+            for r in run["rows"]:
+                rows.append([size, r["k"], r["tiles"], r["beats"], r["cycles"], r["model_cycles"],
+                             r["ideal_cycles"], f"{r['busy']:.4f}", f"{r['model_busy']:.4f}",
+                             f"{r['input_rate']:.4f}"])
+        print(format_table(headers, rows))
+    if not args.no_save:
+        print(f"results: {save_results('systolic', record)}")
+    mismatched = [r for run in record["runs"] for r in run["rows"] if not r["matches_model"]]
+    return 1 if mismatched else 0
+
+
 def cmd_flow(args):
     from sim.signoff import TESTBENCHES, signoff
     from synth.formal import PROVERS
@@ -263,6 +296,16 @@ def make_parser():
     p.add_argument("--freq", type=float, default=200.0, help=argparse.SUPPRESS)
     p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     p.set_defaults(func=cmd_baseline)
+
+    p = sub.add_parser("bench", help="performance benchmarks on the RTL (results in sim/benchmarks/)")
+    p.add_argument("bench", metavar="NAME", help="benchmark: systolic")
+    p.add_argument("--sizes", default="4x4,8x8,16x16", help="array sizes RxC (default: 4x4,8x8,16x16)")
+    p.add_argument("--ks", default="8,16,32,64,128", help="tile depths K (default: 8,16,32,64,128)")
+    p.add_argument("--grid", type=int, default=4, help="tiles per GEMM = grid^2 (default: 4)")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--no-save", action="store_true", help="do not update sim/benchmarks/")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("flow", help="generate, simulate, prove and synthesize a preset")
     p.add_argument("--preset", default="default", help="preset name (see 'exdisc list')")

@@ -62,7 +62,7 @@ def cycle_model(rows, cols, ks, *, mul_stages=1):
     row, inclusive) and ``busy`` (beats / total).
     """
     spacing = max(rows, cols)
-    drain_delay = 1 + mul_stages + cols
+    drain_delay = 3 + mul_stages + cols
     queue_latency = 3          # hw.queue.StreamQueue: write, read latch, output register
     t = -1
     prev_last = None

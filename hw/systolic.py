@@ -75,7 +75,7 @@ class SystolicParams(Params):
     def drain_delay(self):
         """Cycles from the handshake of a tile's last beat to the cycle its
         row 0 is written into the output queue."""
-        return 1 + self.mul_stages + self.cols
+        return 3 + self.mul_stages + self.cols
 
     @property
     def fifo_depth(self):
@@ -167,6 +167,12 @@ class SystolicArray(wiring.Component):
         Result rows 0 to R-1 of each tile in order; ``last`` marks row R-1.
     """
 
+    # Registers that are functionally identical along an anti-diagonal of the
+    # array (every PE's copy of a beat's tag, every PE's drain timer). Merged,
+    # one register would drive a whole diagonal; the synthesis flow keeps them
+    # apart (synth.flow) so that each drives one PE.
+    replicated_registers = ("*_tag", "*_mtag", "*_ptag", "*_dsel_*")
+
     def __init__(self, params=None, **kwargs):
         if params is None:
             params = SystolicParams(**kwargs)
@@ -222,8 +228,13 @@ class SystolicArray(wiring.Component):
                 values = regs
             return values
 
-        tag_in = Cat(fire, fire_last)          # (valid, last) travels with A
-        a_in = [delayed([self.a.payload.col[r], tag_in], r, f"skew_a{r}") for r in range(R)]
+        # (valid, last) travels with A. One chain serves all rows (row r taps
+        # it after r registers), so `fire` drives two registers, not R.
+        tag_skew = [Cat(fire, fire_last)]
+        for r in range(1, R):
+            tag_skew.append(delayed([tag_skew[-1]], 1, f"tag_skew{r}")[0])
+        a_in = [(delayed([self.a.payload.col[r]], r, f"skew_a{r}")[0], tag_skew[r])
+                for r in range(R)]
         b_in = [delayed([self.b.payload[c]], c, f"skew_b{c}")[0] for c in range(C)]
 
         # --- the PE grid: A and its tag move right, B moves down ------------
@@ -231,6 +242,7 @@ class SystolicArray(wiring.Component):
         tag_reg = [[None] * C for _ in range(R)]
         b_reg = [[None] * C for _ in range(R)]
         results = [[None] * C for _ in range(R)]
+        drain_sel = [[None] * C for _ in range(R)]
         for r in range(R):
             for c in range(C):
                 name = f"pe{r}_{c}"
@@ -253,23 +265,39 @@ class SystolicArray(wiring.Component):
                     m.d.sync += [res.eq(total), acc.eq(0)]
                 with m.Elif(ptag_q[0]):
                     m.d.sync += acc.eq(total)
+                # Row r is complete C - c cycles after this PE captured; each PE
+                # times its own turn, so no select net fans out across the array.
+                drain_sel[r][c] = delayed([ptag_q[0] & ptag_q[1]], C - c, f"{name}_dsel")[0]
 
-        # --- drain: row r is written R-by-row, drain_delay + r after the last beat
-        taps = Signal(p.drain_delay + R - 1, name="drain_taps")
-        m.d.sync += taps.eq(Cat(fire_last, taps[:-1]))
-        push_row = [taps[p.drain_delay - 1 + r] for r in range(R)]
-        push = Signal()
-        m.d.comb += push.eq(Cat(*push_row).any())
-        row_words = []
-        for r in range(R):
-            word = Cat(*results[r])
-            row_words.append(push_row[r].replicate(len(word)) & word)
-        row_value = row_words[0]
-        for w in row_words[1:]:
-            row_value = row_value | w
+        # --- drain: row r leaves its result registers drain_delay - 2 + r
+        # cycles after the last beat, through a two-stage registered AND-OR:
+        # pairs of rows next to each other first (one LUT per bit), then the
+        # pairs, so no path crosses the array in one cycle.
+        pairs = [list(range(r, min(r + 2, R))) for r in range(0, R, 2)]
+        pair_q = [Signal(C * p.acc_width, name=f"drain_pair{n}") for n in range(len(pairs))]
+        for n, rows_in_pair in enumerate(pairs):
+            for c in range(C):
+                terms = [drain_sel[r][c].replicate(p.acc_width) & results[r][c].as_unsigned()
+                         for r in rows_in_pair]
+                value = terms[0] if len(terms) == 1 else terms[0] | terms[1]
+                m.d.sync += pair_q[n][c * p.acc_width:(c + 1) * p.acc_width].eq(value)
+        row_q = Signal(C * p.acc_width, name="drain_row")
+        row_value = pair_q[0]
+        for q in pair_q[1:]:
+            row_value = row_value | q
+        m.d.sync += row_q.eq(row_value)
+        push_any = Cat(*(drain_sel[r][C - 1] for r in range(R))).any()
+        push_d = Signal(name="drain_push_d")
+        last_d = Signal(name="drain_last_d")
+        push_q = Signal(name="drain_push")
+        last_q = Signal(name="drain_last")
+        m.d.sync += [
+            push_d.eq(push_any), last_d.eq(drain_sel[R - 1][C - 1]),
+            push_q.eq(push_d), last_q.eq(last_d),
+        ]
         m.d.comb += [
-            queue.w.valid.eq(push),
-            queue.w.payload.eq(Cat(row_value, push_row[R - 1])),
+            queue.w.valid.eq(push_q),
+            queue.w.payload.eq(Cat(row_q, last_q)),
         ]
         m.d.comb += [
             self.o.valid.eq(queue.r.valid),
@@ -280,8 +308,10 @@ class SystolicArray(wiring.Component):
 
     def _ecp5_multiplier(self, m, a_src, b_src, tag_q, name):
         """The same product from an ECP5 MULT18X18D with registered inputs
-        (they hold what ``a_q``/``b_q`` hold), the pipeline register when
-        ``mul_stages == 2``, and the output register as ``prod_q``."""
+        (they hold what ``a_q``/``b_q`` hold) and its output register. With
+        ``mul_stages == 2`` a fabric register follows the DSP: the route from
+        a DSP column to the accumulator's carry chain then has a cycle of its
+        own (it took 4.3 ns of the 8.5 ns critical path at 8 x 8)."""
         p = self.params
         W = p.width
         ext = lambda v, n: [v[i] if i < W else v[W - 1] for i in range(n)]
@@ -296,17 +326,23 @@ class SystolicArray(wiring.Component):
         m.submodules[f"{name}_dsp"] = Instance(
             "MULT18X18D",
             p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0",
-            p_REG_PIPELINE_CLK="CLK0" if p.mul_stages == 2 else "NONE",
+            p_REG_PIPELINE_CLK="NONE",
             p_REG_OUTPUT_CLK="CLK0", p_GSR="DISABLED", p_RESETMODE="SYNC",
             i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
             i_CLK0=ClockSignal("sync"), i_CE0=1, i_RST0=0,
             **ports)
+        product = prod[:2 * W].as_signed()
         tag = tag_q
-        for stage in range(p.mul_stages):
-            nxt = Signal(2, name=f"{name}_ptag" if stage == p.mul_stages - 1 else f"{name}_mtag")
-            m.d.sync += nxt.eq(tag)
-            tag = nxt
-        return prod[:2 * W].as_signed(), tag
+        if p.mul_stages == 2:
+            mid_tag = Signal(2, name=f"{name}_mtag")
+            m.d.sync += mid_tag.eq(tag_q)
+            tag = mid_tag
+            prod_q = Signal(signed(2 * W), name=f"{name}_prod")
+            m.d.sync += prod_q.eq(product)
+            product = prod_q
+        ptag_q = Signal(2, name=f"{name}_ptag")
+        m.d.sync += ptag_q.eq(tag)
+        return product, ptag_q
 
     def _multiplier(self, m, a_q, b_q, tag_q, name, *, use_dsp):
         """Registered product of ``a_q * b_q`` and its tag, ``mul_stages``

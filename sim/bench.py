@@ -6,7 +6,8 @@ import json
 import pathlib
 
 from golden.systolic import cycle_model
-from .runner import run_unit
+from hw.units import get_unit
+from .runner import BUILD_ROOT, run_unit
 
 
 __all__ = ["RESULTS_DIR", "bench_systolic", "save_results"]
@@ -31,12 +32,9 @@ def bench_systolic(params, ks, *, grid=4, seed=None, log=print):
     measured cycles next to the golden cycle model and the ideal (one beat
     per cycle, no fill or drain).
     """
-    out = params_dir = None
-    from .runner import BUILD_ROOT
-    from hw.units import get_unit
-    params_dir = BUILD_ROOT / get_unit("systolic").module_name(params) / "bench"
-    params_dir.mkdir(parents=True, exist_ok=True)
-    out = params_dir / "bench.json"
+    bench_dir = BUILD_ROOT / get_unit("systolic").module_name(params) / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    out = bench_dir / "bench.json"
     run = run_unit("systolic", params, "sim.bench_systolic", seed=seed, log=log,
                    run_name="bench",
                    env={"EXDISC_BENCH_KS": ",".join(map(str, ks)),

@@ -36,6 +36,7 @@ DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextp
 
 _YOSYS_SCRIPT = """\
 read_rtlil design_ecp5.il
+{keep}
 synth_ecp5 -top {top}
 tee -q -o ecp5_stat.json stat -json
 design -reset
@@ -47,8 +48,22 @@ tee -q -o generic_stat.json stat -json -tech cmos
 tee -q -o generic_ltp.txt ltp -noff
 design -reset
 read_rtlil wrapped.il
+{keep}
 synth_ecp5 -top wrapped -json wrapped.json
 """
+
+
+def _keep_script(patterns):
+    """Mark the flip-flops behind ``patterns`` (wire names) ``keep`` so that
+    yosys does not merge functionally identical registers: a unit lists
+    registers it replicates on purpose to bound fanout (see
+    ``replicated_registers`` of :class:`hw.systolic.SystolicArray`)."""
+    if not patterns:
+        return ""
+    wires = " %u ".join(f"w:{p}" for p in patterns)
+    if len(patterns) > 1:
+        wires = " ".join(f"w:{p}" for p in patterns) + " %u" * (len(patterns) - 1)
+    return f"setattr -set keep 1 {wires} %ci1 t:$*dff %i"
 
 
 @dataclasses.dataclass
@@ -147,7 +162,8 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
     write_if_changed(work / "design_ecp5.il", emit_rtlil(unit.component(params), module, ECP5))
     wrapper = PinWrapper(unit.component(params))
     write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped", ECP5))
-    (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module))
+    keep = _keep_script(getattr(unit.component, "replicated_registers", ()))
+    (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module, keep=keep))
 
     seconds = {}
     log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
