@@ -14,6 +14,7 @@ import sys
 import time
 
 from hw.emit import emit_rtlil, emit_verilog, write_if_changed
+from hw.platform import get_target
 from hw.presets import PRESETS, get_preset
 from hw.units import UNITS, get_unit
 from .report import SYNTH_HEADERS, format_table, synth_row
@@ -73,12 +74,16 @@ def cmd_generate(args):
     params = _params_from_args(unit, args)
     out = pathlib.Path(args.output)
     module = unit.module_name(params)
+    platform = get_target(args.target)
+    suffix = "" if platform is None else f"_{platform.name}"
     written = []
     for fmt in args.format.split(","):
         if fmt == "verilog":
-            path, text = out / f"{module}.v", emit_verilog(unit.component(params), module)
+            path = out / f"{module}{suffix}.v"
+            text = emit_verilog(unit.component(params), module, platform)
         elif fmt == "rtlil":
-            path, text = out / f"{module}.il", emit_rtlil(unit.component(params), module)
+            path = out / f"{module}{suffix}.il"
+            text = emit_rtlil(unit.component(params), module, platform)
         else:
             raise ValueError(f"parameter 'format' must list verilog and/or rtlil, not {fmt!r}")
         changed = write_if_changed(path, text)
@@ -128,7 +133,7 @@ def cmd_synth(args):
 def cmd_baseline(args):
     from synth.baselines import stored_baselines
     rows, failed = [], 0
-    for unit_name, params in stored_baselines():
+    for unit_name, params in stored_baselines(args.max_seconds):
         args.no_pnr = False
         result, verdict = _synth_one(unit_name, params, args)
         rows.append(synth_row(result) + [verdict])
@@ -190,6 +195,33 @@ def cmd_bench(args):
         print(f"results: {save_results('systolic', record)}")
     mismatched = [r for run in record["runs"] for r in run["rows"] if not r["matches_model"]]
     return 1 if mismatched else 0
+
+
+def cmd_report(args):
+    """Markdown tables of the stored baselines and benchmark results (what
+    the README's results section is made from)."""
+    from synth.baselines import BASELINE_DIR
+    from sim.bench import RESULTS_DIR
+    print("| module | LUT4 | FF | CCU2C | MULT18 | BRAM | gates | transistors | depth | Fmax MHz | yosys s | nextpnr s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for path in sorted(BASELINE_DIR.glob("*.json")):
+        r = json.loads(path.read_text())
+        m, sec = r["metrics"], r.get("seconds", {})
+        print(f"| {r['module']} | {m['lut4']} | {m['ff']} | {m['ccu2c']} | {m['mult18']} | "
+              f"{m['bram']} | {m['gates']} | {m['transistors']} | {m['logic_depth']} | "
+              f"{m['fmax_mhz']:.1f} | {sec.get('yosys', 0):.0f} | {sec.get('nextpnr', 0):.0f} |")
+    bench = RESULTS_DIR / "systolic.json"
+    if bench.exists():
+        rec = json.loads(bench.read_text())
+        print()
+        print("| array | K | tiles | cycles (RTL) | cycles (model) | ideal | busy end to end | input rate |")
+        print("|---|---|---|---|---|---|---|---|")
+        for run in rec["runs"]:
+            size = f"{run['params']['rows']}x{run['params']['cols']}"
+            for r in run["rows"]:
+                print(f"| {size} | {r['k']} | {r['tiles']} | {r['cycles']} | {r['model_cycles']} | "
+                      f"{r['ideal_cycles']} | {r['busy']:.4f} | {r['input_rate']:.4f} |")
+    return 0
 
 
 def cmd_flow(args):
@@ -274,6 +306,8 @@ def make_parser():
     _unit_subparsers(p, "unit", "", lambda q: (
         q.add_argument("-o", "--output", default="build/generated", help="output directory"),
         q.add_argument("--format", default="verilog,rtlil", help="verilog, rtlil or both"),
+        q.add_argument("--target", default="generic",
+                       help="generic (portable RTL, default) or ecp5 (with ECP5 primitives)"),
     ))
     p.set_defaults(func=cmd_generate)
 
@@ -293,6 +327,8 @@ def make_parser():
     p = sub.add_parser("baseline", help="check (or --update) every stored synthesis baseline")
     p.add_argument("--update", dest="update_baseline", action="store_true",
                    help="rewrite the stored baselines with the new results")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="only baselines whose tools ran at most this long when recorded")
     p.add_argument("--freq", type=float, default=200.0, help=argparse.SUPPRESS)
     p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     p.set_defaults(func=cmd_baseline)
@@ -306,6 +342,9 @@ def make_parser():
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--no-save", action="store_true", help="do not update sim/benchmarks/")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("report", help="markdown tables of the stored baselines and benchmarks")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("flow", help="generate, simulate, prove and synthesize a preset")
     p.add_argument("--preset", default="default", help="preset name (see 'exdisc list')")

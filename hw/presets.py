@@ -1,6 +1,7 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
 from .lod import LODParams
+from .systolic import SystolicParams
 
 
 __all__ = ["PRESETS", "get_preset"]
@@ -10,6 +11,12 @@ PRESETS = {
     # The main job: every unit that exists, at its default size.
     "default": [
         ("lod", LODParams(width=16, k=2, registered=True)),
+        ("systolic", SystolicParams(rows=4, cols=4)),
+    ],
+    # The engines the systolic issue reports: 8 x 8 and 16 x 16 int8.
+    "engines": [
+        ("systolic", SystolicParams(rows=8, cols=8)),
+        ("systolic", SystolicParams(rows=16, cols=16)),
     ],
     # The LOD sweep the foundation issue reports: W = 16, 32 and k = 1, 2.
     "lod-sweep": [

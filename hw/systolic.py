@@ -45,7 +45,7 @@ class SystolicParams(Params):
     cols: int = param(4, "array columns C")
     width: int = param(8, "signed operand width in bits")
     acc_width: int = param(32, "signed accumulator width in bits (wraps)")
-    mul_stages: int = param(1, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
+    mul_stages: int = param(2, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
     dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
 
     def __post_init__(self):

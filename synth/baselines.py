@@ -46,6 +46,7 @@ def save_baseline(result, tolerance=None):
         "metrics": result.metrics(),
         "tolerance": dict(tolerance or DEFAULT_TOLERANCE),
         "tools": result.tools,
+        "seconds": {k: round(v, 1) for k, v in result.seconds.items()},
         "recorded": datetime.date.today().isoformat(),
     }
     path = BASELINE_DIR / f"{result.module}.json"
@@ -77,11 +78,15 @@ def compare(result, baseline):
     return problems
 
 
-def stored_baselines():
-    """(unit name, params object) of every stored baseline."""
+def stored_baselines(max_seconds=None):
+    """(unit name, params object) of every stored baseline; with
+    ``max_seconds``, only those whose tools ran at most that long when
+    recorded (the test suite checks those, ``exdisc baseline`` all)."""
     out = []
     for path in sorted(BASELINE_DIR.glob("*.json")):
         record = json.loads(path.read_text())
+        if max_seconds is not None and sum(record.get("seconds", {}).values()) > max_seconds:
+            continue
         unit = get_unit(record["unit"])
         out.append((record["unit"], unit.params(**record["params"])))
     return out

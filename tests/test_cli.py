@@ -68,3 +68,13 @@ def test_missing_compiler_is_reported(tmp_path):
 def test_list():
     r = exdisc("list")
     assert r.returncode == 0 and "lod" in r.stdout and "default" in r.stdout
+
+
+def test_generate_ecp5_target(tmp_path):
+    r = exdisc("generate", "systolic", "--rows", "2", "--cols", "2", "--target", "ecp5",
+               "--format", "verilog", "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    text = next(tmp_path.glob("*_ecp5.v")).read_text()
+    assert "MULT18X18D" in text and "DP16KD" in text
+    r = exdisc("generate", "systolic", "--format", "verilog", "-o", str(tmp_path / "g"))
+    assert "MULT18X18D" not in next((tmp_path / "g").glob("*.v")).read_text()
