@@ -332,17 +332,22 @@ class SystolicArray(wiring.Component):
             i_CLK0=ClockSignal("sync"), i_CE0=1, i_RST0=0,
             **ports)
         product = prod[:2 * W].as_signed()
-        tag = tag_q
         if p.mul_stages == 2:
-            mid_tag = Signal(2, name=f"{name}_mtag")
-            m.d.sync += mid_tag.eq(tag_q)
-            tag = mid_tag
             prod_q = Signal(signed(2 * W), name=f"{name}_prod")
             m.d.sync += prod_q.eq(product)
             product = prod_q
+        return product, self._tag_pipeline(m, tag_q, name)
+
+    def _tag_pipeline(self, m, tag_q, name):
+        """The tag, ``mul_stages`` cycles later, in step with the product."""
+        tag = tag_q
+        if self.params.mul_stages == 2:
+            mid_tag = Signal(2, name=f"{name}_mtag")
+            m.d.sync += mid_tag.eq(tag_q)
+            tag = mid_tag
         ptag_q = Signal(2, name=f"{name}_ptag")
         m.d.sync += ptag_q.eq(tag)
-        return product, ptag_q
+        return ptag_q
 
     def _multiplier(self, m, a_q, b_q, tag_q, name, *, use_dsp):
         """Registered product of ``a_q * b_q`` and its tag, ``mul_stages``
@@ -365,12 +370,7 @@ class SystolicArray(wiring.Component):
                 stage = lo + hi
             else:
                 stage = _sum(terms)
-        tag = tag_q
-        if p.mul_stages == 2:
-            mid_tag = Signal(2, name=f"{name}_mtag")
-            m.d.sync += mid_tag.eq(tag_q)
-            tag = mid_tag
         prod_q = Signal(signed(2 * W), name=f"{name}_prod")
-        ptag_q = Signal(2, name=f"{name}_ptag")
-        m.d.sync += [prod_q.eq(stage), ptag_q.eq(tag)]
+        m.d.sync += prod_q.eq(stage)
+        ptag_q = self._tag_pipeline(m, tag_q, name)
         return prod_q, ptag_q

@@ -15,7 +15,7 @@ from .streams import StreamDriver, StreamMonitor
 from .tiles import Tile, beats
 
 
-__all__ = ["plan", "assemble", "run_gemm", "GemmRun"]
+__all__ = ["plan", "assemble", "stream_tiles", "run_gemm", "GemmRun"]
 
 
 def plan(a, b, rows, cols):
@@ -87,10 +87,9 @@ class GemmRun:
         return self.beats / (self.last_beat - self.first_beat + 1)
 
 
-async def run_gemm(dut, params, a, b, rng, *, valid_prob=1.0, ready_prob=1.0, check=True):
-    """Stream ``a @ b`` through the array; returns a :class:`GemmRun`. With
-    ``check``, every word is compared with :func:`golden.systolic.tile_result`."""
-    tiles, where = plan(a, b, params.rows, params.cols)
+async def stream_tiles(dut, params, tiles, rng, *, valid_prob=1.0, ready_prob=1.0):
+    """Send ``tiles`` on ``a`` and ``b`` and collect their result rows on
+    ``o``; returns ``(rows, input transfer cycles, output transfer cycles)``."""
     a_items, b_items = beats(tiles)
     drv_a = StreamDriver(dut, "a", params.a_layout, rng, valid_prob=valid_prob)
     drv_b = StreamDriver(dut, "b", params.b_layout, rng, valid_prob=valid_prob)
@@ -100,10 +99,20 @@ async def run_gemm(dut, params, a, b, rng, *, valid_prob=1.0, ready_prob=1.0, ch
     rows_out = await mon.receive(params.rows * len(tiles))
     await send_a
     await send_b
+    await mon.expect_quiet(4 * max(params.rows, params.cols))
+    return rows_out, drv_a.cycles, mon.cycles
+
+
+async def run_gemm(dut, params, a, b, rng, *, valid_prob=1.0, ready_prob=1.0, check=True):
+    """Stream ``a @ b`` through the array; returns a :class:`GemmRun`. With
+    ``check``, every word is compared with :func:`golden.systolic.tile_result`."""
+    tiles, where = plan(a, b, params.rows, params.cols)
+    rows_out, a_cycles, o_cycles = await stream_tiles(dut, params, tiles, rng,
+                                                      valid_prob=valid_prob, ready_prob=ready_prob)
     result = assemble(rows_out, where, (np.shape(a)[0], np.shape(b)[1]), params.rows, params.cols)
     if check:
         want = tile_result(a, b, params.width, params.acc_width)
         bad = np.argwhere(result != want)
         assert bad.size == 0, (f"{len(bad)} wrong words, first at {tuple(bad[0])}: "
                                f"RTL {result[tuple(bad[0])]} != golden {want[tuple(bad[0])]}")
-    return GemmRun(result, len(a_items), drv_a.cycles, mon.cycles)
+    return GemmRun(result, sum(t.k for t in tiles), a_cycles, o_cycles)

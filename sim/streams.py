@@ -95,7 +95,22 @@ async def reset(dut, cycles=2):
         dut.rst.value = 0
 
 
-class StreamDriver:
+class _StreamEnd:
+    """The ports of one stream and the random source shared by both ends."""
+
+    def __init__(self, dut, name, layout, rng, prob, prob_name):
+        if not 0.0 < prob <= 1.0:
+            raise ValueError(f"parameter {prob_name!r} must be in (0, 1], not {prob!r}")
+        self.tick = Tick(dut)
+        self.valid = _port(dut, name, "valid")
+        self.ready = _port(dut, name, "ready")
+        self.payload = _port(dut, name, "payload")
+        self.layout = layout
+        self.rng = rng
+        self.cycles = []
+
+
+class StreamDriver(_StreamEnd):
     """Sends payloads on an input stream of the design.
 
     ``cycles`` lists the cycle (:func:`cycle_now`) of each accepted transfer.
@@ -116,17 +131,9 @@ class StreamDriver:
     """
 
     def __init__(self, dut, name, layout, rng, *, valid_prob=0.6):
-        if not 0.0 < valid_prob <= 1.0:
-            raise ValueError(f"parameter 'valid_prob' must be in (0, 1], not {valid_prob!r}")
-        self.tick = Tick(dut)
-        self.valid = _port(dut, name, "valid")
-        self.ready = _port(dut, name, "ready")
-        self.payload = _port(dut, name, "payload")
-        self.layout = layout
-        self.rng = rng
+        super().__init__(dut, name, layout, rng, valid_prob, "valid_prob")
         self.valid_prob = valid_prob
         self.sent = 0
-        self.cycles = []
         self.valid.value = 0
 
     async def send(self, items, *, max_stall=10_000):
@@ -154,7 +161,7 @@ class StreamDriver:
         self.valid.value = 0
 
 
-class StreamMonitor:
+class StreamMonitor(_StreamEnd):
     """Receives payloads from an output stream of the design, with random
     backpressure.
 
@@ -172,16 +179,8 @@ class StreamMonitor:
     """
 
     def __init__(self, dut, name, layout, rng, *, ready_prob=0.6):
-        if not 0.0 < ready_prob <= 1.0:
-            raise ValueError(f"parameter 'ready_prob' must be in (0, 1], not {ready_prob!r}")
-        self.tick = Tick(dut)
-        self.valid = _port(dut, name, "valid")
-        self.ready = _port(dut, name, "ready")
-        self.payload = _port(dut, name, "payload")
-        self.layout = layout
-        self.rng = rng
+        super().__init__(dut, name, layout, rng, ready_prob, "ready_prob")
         self.ready_prob = ready_prob
-        self.cycles = []
         self.ready.value = 0
 
     async def receive(self, count, *, max_idle=10_000):

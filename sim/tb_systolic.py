@@ -11,10 +11,10 @@ import os
 import cocotb
 import numpy as np
 
-from sim.gemm import run_gemm
+from sim.gemm import run_gemm, stream_tiles
 from sim.runner import design_params
-from sim.streams import StreamDriver, StreamMonitor, reset, start_clock, test_rng
-from sim.tiles import beats, expected_rows, extreme_tiles, random_tile
+from sim.streams import reset, start_clock, test_rng
+from sim.tiles import expected_rows, extreme_tiles, random_tile
 
 
 async def _setup(dut, salt):
@@ -27,16 +27,8 @@ async def _setup(dut, salt):
 
 
 async def _check_tiles(dut, p, tiles, rng, seed, valid_prob, ready_prob):
-    a_items, b_items = beats(tiles)
-    drv_a = StreamDriver(dut, "a", p.a_layout, rng, valid_prob=valid_prob)
-    drv_b = StreamDriver(dut, "b", p.b_layout, rng, valid_prob=valid_prob)
-    mon = StreamMonitor(dut, "o", p.o_layout, rng, ready_prob=ready_prob)
-    sa = cocotb.start_soon(drv_a.send(a_items))
-    sb = cocotb.start_soon(drv_b.send(b_items))
-    got = await mon.receive(p.rows * len(tiles))
-    await sa
-    await sb
-    await mon.expect_quiet(4 * max(p.rows, p.cols))
+    got, _, _ = await stream_tiles(dut, p, tiles, rng, valid_prob=valid_prob,
+                                   ready_prob=ready_prob)
     want = expected_rows(tiles, p)
     for n, (g, w) in enumerate(zip(got, want)):
         assert g == w, (f"tile {n // p.rows} row {n % p.rows}: RTL {g} != golden {w} "
