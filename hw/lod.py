@@ -7,7 +7,7 @@ from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .params import Params, param, check_int, check_choice, check_bool
+from .params import Params, resolve_params, param, check_int, check_choice, check_bool
 
 
 __all__ = ["LODParams", "LeadingOneDetector", "leading_ones"]
@@ -134,13 +134,7 @@ class LeadingOneDetector(wiring.Component):
     _merge = staticmethod(_merge)
 
     def __init__(self, params=None, **kwargs):
-        if params is None:
-            params = LODParams(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a LODParams object or keyword parameters, not both")
-        if not isinstance(params, LODParams):
-            raise TypeError(f"parameter 'params' must be a LODParams, not {params!r}")
-        self.params = params
+        self.params = params = resolve_params(LODParams, params, kwargs)
         super().__init__({
             "i": In(stream.Signature(unsigned(params.width))),
             "o": Out(stream.Signature(params.result_layout)),

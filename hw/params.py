@@ -8,7 +8,8 @@ import dataclasses
 import enum
 
 
-__all__ = ["check_int", "check_bool", "check_choice", "param", "Params", "ParamInfo"]
+__all__ = ["check_int", "check_bool", "check_choice", "param", "Params", "ParamInfo",
+           "resolve_params", "lookup"]
 
 
 def check_int(name, value, *, min=None, max=None):
@@ -73,3 +74,25 @@ class Params:
         """(name, default, ParamInfo) of every parameter, in declaration order."""
         return [(f.name, f.default, f.metadata.get("exdisc", ParamInfo(help=f.name)))
                 for f in dataclasses.fields(cls)]
+
+
+def resolve_params(cls, params, kwargs):
+    """The parameter object a component was given: ``params`` (an instance of
+    ``cls``) or ``cls(**kwargs)``, never both."""
+    if params is None:
+        return cls(**kwargs)
+    if kwargs:
+        raise TypeError(f"pass either a {cls.__name__} object or keyword parameters, not both")
+    if not isinstance(params, cls):
+        raise TypeError(f"parameter 'params' must be a {cls.__name__}, not {params!r}")
+    return params
+
+
+def lookup(table, name, what):
+    """``table[name]``, or a ValueError that quotes ``name`` and lists the
+    known names of ``what`` (unit, preset, target, ...)."""
+    try:
+        return table[name]
+    except KeyError:
+        known = ", ".join(sorted(table))
+        raise ValueError(f"unknown {what} {name!r}; known {what}s: {known}") from None

@@ -13,6 +13,8 @@ tests use to check that.
 
 import dataclasses
 
+from .params import lookup
+
 
 __all__ = ["SynthTarget", "ECP5", "TARGETS", "get_target", "is_ecp5"]
 
@@ -28,11 +30,7 @@ TARGETS = {"generic": None, "ecp5": ECP5}
 
 
 def get_target(name):
-    try:
-        return TARGETS[name]
-    except KeyError:
-        known = ", ".join(sorted(TARGETS))
-        raise ValueError(f"parameter 'target' must be one of {known}, not {name!r}") from None
+    return lookup(TARGETS, name, "target")
 
 
 def is_ecp5(platform):

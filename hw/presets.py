@@ -1,6 +1,7 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
 from .lod import LODParams
+from .params import lookup
 from .systolic import SystolicParams
 
 
@@ -26,8 +27,4 @@ PRESETS = {
 
 
 def get_preset(name):
-    try:
-        return PRESETS[name]
-    except KeyError:
-        known = ", ".join(sorted(PRESETS))
-        raise ValueError(f"unknown preset {name!r}; known presets: {known}") from None
+    return lookup(PRESETS, name, "preset")

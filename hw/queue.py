@@ -7,7 +7,7 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .params import Params, check_int, param
+from .params import Params, resolve_params, check_int, param
 from .platform import is_ecp5
 
 
@@ -77,11 +77,7 @@ class StreamQueue(wiring.Component):
     """
 
     def __init__(self, params=None, **kwargs):
-        if params is None:
-            params = QueueParams(**kwargs)
-        if not isinstance(params, QueueParams):
-            raise TypeError(f"parameter 'params' must be a QueueParams, not {params!r}")
-        self.params = params
+        self.params = params = resolve_params(QueueParams, params, kwargs)
         super().__init__({
             "w": In(stream.Signature(params.width)),
             "r": Out(stream.Signature(params.width)),

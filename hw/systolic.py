@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import Params, check_int, param
+from .params import Params, resolve_params, check_int, param
 from .platform import is_ecp5
 from .queue import QueueParams, StreamQueue
 
@@ -174,13 +174,7 @@ class SystolicArray(wiring.Component):
     replicated_registers = ("*_tag", "*_mtag", "*_ptag", "*_dsel_*")
 
     def __init__(self, params=None, **kwargs):
-        if params is None:
-            params = SystolicParams(**kwargs)
-        elif kwargs:
-            raise TypeError("pass either a SystolicParams object or keyword parameters, not both")
-        if not isinstance(params, SystolicParams):
-            raise TypeError(f"parameter 'params' must be a SystolicParams, not {params!r}")
-        self.params = params
+        self.params = params = resolve_params(SystolicParams, params, kwargs)
         super().__init__({
             "a": In(stream.Signature(params.a_layout)),
             "b": In(stream.Signature(params.b_layout)),

@@ -3,6 +3,7 @@
 import dataclasses
 
 from .lod import LODParams, LeadingOneDetector
+from .params import lookup
 from .systolic import SystolicArray, SystolicParams
 
 
@@ -43,11 +44,7 @@ UNITS = {u.name: u for u in [
 
 
 def get_unit(name):
-    try:
-        return UNITS[name]
-    except KeyError:
-        known = ", ".join(sorted(UNITS))
-        raise ValueError(f"unknown unit {name!r}; known units: {known}") from None
+    return lookup(UNITS, name, "unit")
 
 
 def build(name, **params):
