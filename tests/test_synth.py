@@ -30,8 +30,10 @@ def test_within_baseline(unit_name, params):
     assert result.fmax_mhz and result.fmax_mhz > 0
     assert result.utilisation["TRELLIS_IO"]["used"] == 5     # clk, rst, sin, load, sout
     assert result.mult18 == result.ecp5_cells.get("MULT18X18D", 0)
+    # The wrapper's shift registers are all there (the unit's own FFs may be
+    # fewer after P&R: yosys optimises across the wrapper boundary).
     wrapper_ffs = result.wrapper_bits["in"] + result.wrapper_bits["out"]
-    assert result.utilisation["TRELLIS_FF"]["used"] >= wrapper_ffs + result.ff
+    assert result.utilisation["TRELLIS_FF"]["used"] >= wrapper_ffs
 
 
 def test_baselines_stored():
