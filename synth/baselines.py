@@ -5,6 +5,9 @@ point, holding the metrics of a :class:`synth.flow.SynthResult` and the
 tolerances a later run must stay within: cell counts may grow by at most
 ``cells`` (a fraction, at least ``cells_abs`` cells), Fmax may drop by at most
 ``fmax`` (a fraction), logic depth may grow by at most ``depth`` gates.
+Fmax comes from one nextpnr seed: placer seeds move it by about 4 %, and a
+change that only reorders the netlist moved the 4 x 4 engine by 11 %
+(195 to 173 MHz, same cells), hence 15 %.
 Updating one is an explicit command (``exdisc synth ... --update-baseline``
 or ``exdisc baseline --update``); tests only compare.
 """
@@ -21,7 +24,7 @@ __all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "baseline_path", "load_baseline"
 
 
 BASELINE_DIR = pathlib.Path(__file__).resolve().parent / "baselines"
-DEFAULT_TOLERANCE = {"cells": 0.05, "cells_abs": 4, "fmax": 0.10, "depth": 2}
+DEFAULT_TOLERANCE = {"cells": 0.05, "cells_abs": 4, "fmax": 0.15, "depth": 2}
 _CELL_METRICS = ("lut4", "ff", "ccu2c", "mult18", "bram", "gates", "transistors")
 
 

@@ -1,9 +1,14 @@
 """Pin wrapper for place and route: measure the logic, not the pads.
 
-Every input bit of the wrapped unit comes from a shift register fed by one
-pin (``sin``); every output bit is captured in a second register that loads
-in parallel when ``load`` is high and otherwise shifts out on one pin
-(``sout``). The unit then sits between registers on all sides, so nextpnr's
+Every input bit of the wrapped unit comes from a holding register, loaded in
+parallel from a shift register fed by one pin (``sin``) when ``load`` is
+high; every output bit is captured in a second register that loads in
+parallel when ``load`` is high and otherwise shifts out on one pin
+(``sout``). The holding register matters: fed straight from the shift
+register, the unit's own input pipeline (the systolic array's skew
+registers) is bit for bit a copy of the shift register, yosys merges the
+two, and the unit then reads its operands from wrapper flip-flops across the
+chip. The unit then sits between registers on all sides, so nextpnr's
 Fmax is the unit's own register-to-register (or input-to-output) delay plus
 one LUT for the capture mux, whatever its port count, and the design needs
 five pins (``clk``, ``rst``, ``sin``, ``load``, ``sout``). The wrapper's cost
@@ -44,9 +49,9 @@ class PinWrapper(wiring.Component):
         super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
 
     def describe(self):
-        return (f"serial-in/serial-out register wrapper: {self.input_bits} input and "
-                f"{self.output_bits} output bits through shift registers "
-                f"({self.input_bits + self.output_bits} FFs, {self.output_bits} capture muxes)")
+        return (f"serial-in/serial-out register wrapper: {self.input_bits} input bits "
+                f"(shift + holding register) and {self.output_bits} output bits "
+                f"({2 * self.input_bits + self.output_bits} FFs, {self.output_bits} capture muxes)")
 
     def elaborate(self, platform):
         m = Module()
@@ -56,10 +61,13 @@ class PinWrapper(wiring.Component):
             (inputs if member.flow == In else outputs).append(Value.cast(value))
         if inputs:
             shift_in = Signal(self.input_bits)
+            hold = Signal(self.input_bits)
             m.d.sync += shift_in.eq(Cat(self.sin, shift_in[:-1]))
+            with m.If(self.load):
+                m.d.sync += hold.eq(shift_in)
             offset = 0
             for value in inputs:
-                m.d.comb += value.eq(shift_in[offset:offset + len(value)])
+                m.d.comb += value.eq(hold[offset:offset + len(value)])
                 offset += len(value)
         if outputs:
             capture = Signal(self.output_bits)
