@@ -10,7 +10,7 @@ integer ``A @ B`` wrapped once at the end.
 import numpy as np
 
 
-__all__ = ["wrap", "tile_result", "gemm_result", "cycle_model", "operand_range"]
+__all__ = ["wrap", "tile_result", "cycle_model", "operand_range"]
 
 
 def operand_range(width):
@@ -45,8 +45,6 @@ def tile_result(a, b, width=8, acc_width=32):
         raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
     return wrap(a.dot(b), acc_width).astype(np.int64)
 
-
-gemm_result = tile_result
 
 
 def cycle_model(rows, cols, ks, *, mul_stages=1):

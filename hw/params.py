@@ -5,7 +5,6 @@ names the parameter and quotes the offending value, and never clamps.
 """
 
 import dataclasses
-import enum
 
 
 __all__ = ["check_int", "check_bool", "check_choice", "param", "Params", "ParamInfo",

@@ -16,7 +16,6 @@ edge and sample in the read-only phase before the next one, so combinational
 import os
 import random
 
-import cocotb
 from cocotb.clock import Clock
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import ReadOnly, RisingEdge, Timer

@@ -64,9 +64,8 @@ def _keep_script(patterns):
     ``replicated_registers`` of :class:`hw.systolic.SystolicArray`)."""
     if not patterns:
         return ""
-    wires = " %u ".join(f"w:{p}" for p in patterns)
-    if len(patterns) > 1:
-        wires = " ".join(f"w:{p}" for p in patterns) + " %u" * (len(patterns) - 1)
+    # yosys selections are a stack: push every pattern, then union them.
+    wires = " ".join(f"w:{p}" for p in patterns) + " %u" * (len(patterns) - 1)
     return f"setattr -set keep 1 {wires} %ci1 t:$*dff %i"
 
 

@@ -15,7 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from hw.emit import PROJECT_ROOT, emit_rtlil, write_if_changed
-from hw.lod import LeadingOneDetector, LODParams
+from hw.lod import LeadingOneDetector
 from .tools import ToolFailed, run_tool, tool_path
 
 
