@@ -343,6 +343,9 @@ def make_parser():
     p.add_argument("--no-save", action="store_true", help="do not update sim/benchmarks/")
     p.set_defaults(func=cmd_bench)
 
+    from .workload import add_parser as add_workload
+    add_workload(sub)
+
     p = sub.add_parser("report", help="markdown tables of the stored baselines and benchmarks")
     p.set_defaults(func=cmd_report)
 

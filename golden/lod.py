@@ -96,6 +96,9 @@ def keep_leading_ones(x, k):
 
 def _floor_log2(v):
     v = np.asarray(v, dtype=np.int64)
+    if v.size and v.max() < 2 ** 53:
+        # exact: every integer below 2^53 is a float64, and frexp reads its exponent
+        return np.frexp(v.astype(np.float64))[1].astype(np.int64) - 1
     out = np.zeros(v.shape, dtype=np.int64)
     rest = v.copy()
     for shift in (32, 16, 8, 4, 2, 1):

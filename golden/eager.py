@@ -1,0 +1,235 @@
+"""Eager prediction with two-step leading-one detection (EXION), algorithms.md section 2.
+
+The bit-exact integer functions here (:func:`log_dot`, :func:`log_matmul`,
+:func:`predict_scores`, :func:`select_max_relative`, :func:`select_top_k`) are
+what the RTL of the eager predictor computes; :class:`EagerPrediction` runs
+the same functions inside the sampling loop, so there is one definition.
+
+Stage 1 predicts ``Qp = lod_k1(X) . lod_k1(Wq) + bq`` and ``Kp`` likewise from
+the int8 block input and int8 weights; stage 2 predicts
+``Sp = lod_k2(Qp) . lod_k2(Kp)^T``. A log-domain product of two values with
+kept bits ``p`` and ``q`` is the sum of ``sgn * 2^(p + q)``; the sums of
+positive and of negative terms go to separate accumulators, and the
+prediction is their difference. Because ``lod_k`` of an integer is an
+integer, that equals the integer dot product of the ``lod_k`` values, which
+is how it is computed here (exactly, in int64).
+"""
+
+import numpy as np
+
+from .dit import softmax
+from .execution import Dense
+from .lod import keep_leading_ones
+from .quant import quantize
+
+#: Operand magnitude bits of the int8 inputs (symmetric: |x| <= 127).
+OPERAND_BITS = 7
+
+
+def log_split(a, b, k):
+    """Positive and negative accumulator of the log-domain dot product over the last axis.
+
+    ``a`` and ``b`` are integer arrays of the same shape ``[..., L]``. Returns
+    ``(pos, neg)``, int64 ``[...]``, both non-negative.
+    """
+    la = keep_leading_ones(a, k)
+    lb = keep_leading_ones(b, k)
+    prod = la * lb
+    return np.where(prod > 0, prod, 0).sum(-1), np.where(prod < 0, -prod, 0).sum(-1)
+
+
+def log_dot(a, b, k):
+    """``pos - neg`` of :func:`log_split`."""
+    pos, neg = log_split(a, b, k)
+    return pos - neg
+
+
+def log_matmul(a, b, k):
+    """Log-domain product of integer matrices ``a [..., n, L]`` and ``b [..., L, m]``, int64."""
+    la = keep_leading_ones(a, k)
+    lb = keep_leading_ones(b, k)
+    bound = float(np.abs(la).max(initial=0)) * float(np.abs(lb).max(initial=0)) * la.shape[-1]
+    if bound < 2.0 ** 53:
+        # every partial sum is an integer below 2^53: float64 BLAS is exact, and fast
+        return (la.astype(np.float64) @ lb.astype(np.float64)).astype(np.int64)
+    return la @ lb
+
+
+def accumulator_bits(operand_bits, lanes, k):
+    """Bits of one unsigned (positive or negative) accumulator of a dot product of ``lanes``.
+
+    A kept product is below ``2^(2 * operand_bits)`` (at most ``(2^b - 1)^2``
+    for ``k = 2``; exactly ``2^(2b - 2)`` at most for ``k = 1``), so ``lanes``
+    of them fit ``2 * operand_bits + ceil(log2(lanes))`` bits.
+    """
+    del k  # both k are bounded by (2^b - 1)^2
+    return 2 * operand_bits + max(0, int(lanes - 1).bit_length())
+
+
+def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None):
+    """Predicted scores ``Sp [..., T, T]`` (int64) of one head.
+
+    ``xq [..., T, d]`` int8 block input; ``wq, wk [d, dh]`` int8 weights;
+    ``bq, bk [dh]`` optional integer biases at the accumulator scale.
+    """
+    qp = log_matmul(xq, wq, k1)
+    kp = log_matmul(xq, wk, k1)
+    if bq is not None:
+        qp = qp + bq
+    if bk is not None:
+        kp = kp + bk
+    return log_matmul(qp, np.swapaxes(kp, -1, -2), k2)
+
+
+def select_max_relative(sp, theta):
+    """Keep ``j`` with ``Sp[i, j] >= max_j Sp[i, j] - theta`` (``theta`` an integer)."""
+    sp = np.asarray(sp, dtype=np.int64)
+    return sp >= sp.max(-1, keepdims=True) - np.asarray(theta, dtype=np.int64)
+
+
+def select_top_k(sp, k):
+    """Keep the ``k`` largest of each row; among equal scores the lower index wins."""
+    sp = np.asarray(sp)
+    n = sp.shape[-1]
+    if k >= n:
+        return np.ones(sp.shape, dtype=bool)
+    kth = np.partition(sp, n - k, axis=-1)[..., n - k:n - k + 1]
+    above = sp > kth
+    tied = sp == kth
+    # fill the remaining places with the lowest-index ties
+    room = k - above.sum(-1, keepdims=True)
+    return above | (tied & (np.cumsum(tied, axis=-1) <= room))
+
+
+def theta_to_integer(theta, scale_q, scale_k, head_dim):
+    """The integer threshold on ``Sp`` for a threshold ``theta`` on the softmax logits.
+
+    The logit is ``Sp * scale_q * scale_k / sqrt(dh)``: a key whose logit is
+    within ``theta`` of the row maximum has a softmax weight at least
+    ``exp(-theta)`` of the largest.
+    """
+    return np.floor(theta * np.sqrt(head_dim) / (scale_q * scale_k)).astype(np.int64)
+
+
+class EagerPrediction(Dense):
+    """Eager prediction as an executor: predicted mask, then exact attention on the kept keys.
+
+    Parameters
+    ----------
+    k1, k2 : {1, 2}
+        Leading ones per operand in stage 1 (X, W) and stage 2 (Qp, Kp).
+        Default 2 and 2 (EXION's two-step); 1 and 1 is FACT.
+    select : {"max_relative", "top_k"}
+        Row selection (default max-relative **[choice]**).
+    theta : float
+        Max-relative threshold in logit units (natural log of the softmax
+        weight ratio), default 4.0 **[choice]**.
+    top_k : int
+        Keys per row for top-k selection, and the ``k`` of the recall measure.
+    bias : bool
+        Add the query/key biases (quantized to the accumulator scale) before
+        stage 2 (default True **[choice]**: a per-key bias term does not cancel in
+        the softmax).
+
+    Members
+    -------
+    stats : dict
+        ``recall``: per (step, layer) the recall of the exact top-``top_k``
+        keys by the predicted top-``top_k``; ``kept_recall``: by the kept set;
+        ``density``: fraction of scores kept.
+    """
+
+    name = "eager"
+
+    def __init__(self, k1=2, k2=2, select="max_relative", theta=4.0, top_k=32, bias=True,
+                 keep_masks=False, capture=()):
+        super().__init__(keep_masks, capture)
+        for nm, v in (("k1", k1), ("k2", k2)):
+            if v not in (1, 2) or isinstance(v, bool):
+                raise ValueError(f"{nm}: expected 1 or 2, got {v!r}")
+        if select not in ("max_relative", "top_k"):
+            raise ValueError(f"select: expected 'max_relative' or 'top_k', got {select!r}")
+        if not isinstance(theta, (int, float)) or isinstance(theta, bool) or theta < 0:
+            raise ValueError(f"theta: expected a non-negative number, got {theta!r}")
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
+            raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
+        self.k1, self.k2, self.select, self.theta = k1, k2, select, float(theta)
+        self.top_k, self.bias = top_k, bool(bias)
+        self.name = f"eager_k{k1}{k2}" if (k1, k2) != (2, 2) else "eager"
+
+    def describe(self):
+        return {"k1": self.k1, "k2": self.k2, "select": self.select, "theta": self.theta,
+                "top_k": self.top_k, "bias": self.bias}
+
+    def operands(self, model, layer, h):
+        """Int8 operands and scales of one layer's prediction, per head.
+
+        Returns a dict: ``x [B, T, d]`` int8 and ``sx [B]``; per head lists
+        ``wq, wk`` (int8 ``[d, dh]``), ``bq, bk`` (int64 ``[B, dh]``), ``sq, sk``
+        (float ``[B]``, the scales of ``Qp`` and ``Kp``).
+        """
+        cfg = model.cfg
+        w, b = model.weight(layer, "qkv")
+        x, sx = quantize(h, axis=(1, 2))
+        sx = sx.reshape(-1)
+        out = {"x": x, "sx": sx, "wq": [], "wk": [], "bq": [], "bk": [], "sq": [], "sk": []}
+        d, dh = cfg.hidden, cfg.head_dim
+        for head in range(cfg.heads):
+            for name, off in (("q", 0), ("k", d)):
+                cols = slice(off + head * dh, off + (head + 1) * dh)
+                wi, sw = quantize(w[:, cols])
+                scale = sx * float(sw.item())
+                out["w" + name].append(wi)
+                out["s" + name].append(scale)
+                bias = np.rint(b[cols][None] / scale[:, None]).astype(np.int64)
+                out["b" + name].append(bias if self.bias else np.zeros_like(bias))
+        return out
+
+    def predict(self, model, layer, h):
+        """``(keep [B, heads, T, T] bool, sp [B, heads, T, T] int64)`` for block input ``h``."""
+        ops = self.operands(model, layer, h)
+        keep, sps = [], []
+        for head in range(model.cfg.heads):
+            sp = predict_scores(ops["x"], ops["wq"][head], ops["wk"][head], self.k1, self.k2,
+                                ops["bq"][head][:, None], ops["bk"][head][:, None])
+            if self.select == "top_k":
+                kp = select_top_k(sp, self.top_k)
+            else:
+                th = theta_to_integer(self.theta, ops["sq"][head], ops["sk"][head],
+                                      model.cfg.head_dim)
+                kp = select_max_relative(sp, th[:, None, None])
+            keep.append(kp)
+            sps.append(sp)
+        return np.stack(keep, 1), np.stack(sps, 1)
+
+    def attention(self, model, layer, h):
+        cfg = model.cfg
+        b, t, d = h.shape
+        keep, sp = self.predict(model, layer, h)
+        q, k, v = model.qkv(layer, h)
+        s = model.scores(q, k)
+        exact_top = select_top_k(s, self.top_k)
+        pred_top = select_top_k(sp, self.top_k)
+        self.stats["recall"].append((self.step, layer, float((exact_top & pred_top).sum()
+                                                            / exact_top.sum())))
+        self.stats["kept_recall"].append((self.step, layer, float((exact_top & keep).sum()
+                                                                 / exact_top.sum())))
+        self.stats["density"].append((self.step, layer, float(keep.mean())))
+        o = softmax(np.where(keep, s, -np.inf)) @ v
+        nnz = int(keep.sum())
+        keys_needed = int(keep.any(axis=2).sum())  # (sequence, head, key) with some query
+        dh = cfg.head_dim
+        self.count(layer, "qkv", b * t * d * 3 * d, b * t * d * d + 2 * keys_needed * d * dh)
+        self.count(layer, "qk", b * t * t * d, nnz * dh)
+        self.count(layer, "pv", b * t * t * d, nnz * dh)
+        self.count_dense(layer, "proj", b)
+        self.keep(layer, "attn", keep, keep[0].size // 8)
+        return model.linear(f"blocks.{layer}.proj", model.merge_heads(o))
+
+    def summary(self):
+        out = super().summary()
+        out["attention_macs_skipped"] = self.skipped(("qk", "pv"))
+        out["attention_sparsity"] = 1.0 - float(np.mean([x for _, _, x in self.stats["density"]]))
+        out["recall"] = float(np.mean([x for _, _, x in self.stats["recall"]]))
+        out["kept_recall"] = float(np.mean([x for _, _, x in self.stats["kept_recall"]]))
+        return out

@@ -1,0 +1,133 @@
+"""FFN-Reuse (EXION): inter-step output sparsity of the FFN, per algorithms.md section 1.
+
+A dense step computes the whole FFN and keeps the FC1 outputs above ``tau``
+as the recompute mask ``M``, plus ``P = (H * ~M) @ W2``, the FC2 contribution
+of the elements that will be reused. The sparse steps that follow compute FC1
+only where ``M`` (output-sparse) and FC2 only over those elements
+(input-sparse), adding the cached ``P``.
+"""
+
+import numpy as np
+
+from .dit import gelu
+from .execution import Dense
+
+
+def _check_int(name, value, lo):
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        raise ValueError(f"{name}: expected an integer >= {lo}, got {value!r}")
+
+
+class FFNReuse(Dense):
+    """FFN-Reuse as an executor of the sampling loop.
+
+    Parameters
+    ----------
+    period : int
+        A dense step every ``period`` steps (default 5 **[choice]**).
+    warmup : int
+        Steps ``s < warmup`` are all dense (default 2 **[choice]**).
+    sparsity : float
+        Target FC1 sparsity of the quantile policy: ``tau`` is the
+        ``sparsity``-quantile of ``H`` per layer and sequence (default 0.9).
+    tau : float or None
+        A fixed threshold instead of the quantile policy.
+    fc2 : {"cached", "merged"}
+        ``cached``: ``Y = P + (Hn * M) @ W2 + b2`` (what the hardware does).
+        ``merged``: ``Y = where(M, Hn, H) @ W2 + b2`` (the self-check; it does
+        the full FC2, and is counted so).
+    control : bool
+        Replace each mask by a random one of the same density (per layer and
+        sequence): the control of algorithms.md section 5.
+    seed : int
+        Seed of the control masks.
+
+    Members
+    -------
+    state : dict
+        ``layer -> (M, P, H)`` of the last dense step.
+    """
+
+    name = "ffn_reuse"
+
+    def __init__(self, period=5, warmup=2, sparsity=0.9, tau=None, fc2="cached",
+                 control=False, seed=0, keep_masks=False, capture=()):
+        super().__init__(keep_masks, capture)
+        _check_int("period", period, 1)
+        _check_int("warmup", warmup, 0)
+        if not isinstance(sparsity, (int, float)) or isinstance(sparsity, bool) \
+                or not 0.0 <= sparsity < 1.0:
+            raise ValueError(f"sparsity: expected a number in [0, 1), got {sparsity!r}")
+        if tau is not None and (not isinstance(tau, (int, float)) or isinstance(tau, bool)):
+            raise TypeError(f"tau: expected a number or None, got {tau!r}")
+        if fc2 not in ("cached", "merged"):
+            raise ValueError(f"fc2: expected 'cached' or 'merged', got {fc2!r}")
+        _check_int("seed", seed, 0)
+        self.period, self.warmup, self.sparsity, self.tau = period, warmup, sparsity, tau
+        self.fc2, self.control, self.seed = fc2, bool(control), seed
+        if self.control:
+            self.name = "ffn_reuse_random"
+
+    def describe(self):
+        return {"period": self.period, "warmup": self.warmup, "sparsity": self.sparsity,
+                "tau": self.tau, "fc2": self.fc2, "control": self.control}
+
+    def reset(self, model, steps):
+        super().reset(model, steps)
+        self.state = {}
+
+    def is_dense_step(self, step):
+        return step < self.warmup or step % self.period == 0
+
+    def threshold(self, h_act):
+        """``tau`` per sequence, ``[B, 1, 1]``."""
+        b = h_act.shape[0]
+        if self.tau is not None:
+            return np.full((b, 1, 1), self.tau, dtype=np.float64)
+        return np.quantile(h_act.reshape(b, -1).astype(np.float64), self.sparsity,
+                           axis=1).reshape(b, 1, 1)
+
+    def make_mask(self, layer, h_act):
+        tau = self.threshold(h_act)
+        mask = h_act > tau
+        if self.control:
+            rng = self.rng_for(self.seed, self.step, layer)
+            flat = mask.reshape(len(mask), -1)
+            shuffled = np.zeros_like(flat)
+            for i, row in enumerate(flat):
+                shuffled[i, rng.permutation(row.size)[:int(row.sum())]] = True
+            mask = shuffled.reshape(mask.shape)
+        return mask, tau
+
+    def ffn(self, model, layer, h):
+        w1, b1 = model.weight(layer, "fc1")
+        w2, b2 = model.weight(layer, "fc2")
+        dense_fc = h.shape[0] * h.shape[1] * w1.shape[0] * w1.shape[1]
+        if self.is_dense_step(self.step) or layer not in self.state:
+            act = gelu(h @ w1 + b1)
+            mask, tau = self.make_mask(layer, act)
+            reused = act * ~mask
+            self.state[layer] = (mask, (reused @ w2).astype(np.float32), act)
+            self.keep(layer, "ffn", mask, mask[0].size // 8)
+            self.stats["tau"].append((self.step, layer, tau.ravel().tolist()))
+            self.count(layer, "fc1", dense_fc, dense_fc)
+            self.count(layer, "fc2", dense_fc, dense_fc)
+            return act @ w2 + b2
+        mask, partial, act_dense = self.state[layer]
+        # FC1 only where the mask says; computing all and masking is the same numbers
+        fresh = gelu(h @ w1 + b1) * mask
+        nnz = int(mask.sum()) * w1.shape[0]
+        self.count(layer, "fc1", dense_fc, nnz)
+        self.stats["density"].append((self.step, layer, float(mask.mean())))
+        if self.fc2 == "cached":
+            self.count(layer, "fc2", dense_fc, nnz)
+            return partial + fresh @ w2 + b2
+        self.count(layer, "fc2", dense_fc, dense_fc)
+        return np.where(mask, fresh, act_dense) @ w2 + b2
+
+    def summary(self):
+        out = super().summary()
+        out["ffn_macs_skipped"] = self.skipped(("fc1", "fc2"))
+        dens = [d for _, _, d in self.stats["density"]]
+        out["fc1_sparsity"] = 1.0 - float(np.mean(dens)) if dens else 0.0
+        return out

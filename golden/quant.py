@@ -1,0 +1,56 @@
+"""Symmetric int8 quantization of the operands the RTL sees.
+
+``quantize(x)`` returns ``q`` in ``[-127, 127]`` (-128 is never produced, so the
+magnitude of every operand fits 7 bits and negation cannot overflow) and the
+scale ``s = max|x| / 127`` with ``x ~ s * q``. One scale per tensor, or per
+slice along ``axis`` (one per sample, for example), by round half to even.
+"""
+
+import numpy as np
+
+QMAX = 127
+
+
+def quantize(x, axis=None):
+    """``(q int8 ndarray, scale float64 ndarray)``; ``scale`` broadcasts against ``x``.
+
+    ``axis`` lists the axes that share one scale (``None``: the whole tensor).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    amax = np.max(np.abs(x), axis=axis, keepdims=True)
+    scale = np.where(amax > 0, amax / QMAX, 1.0)
+    q = np.clip(np.rint(x / scale), -QMAX, QMAX).astype(np.int8)
+    return q, scale
+
+
+def dequantize(q, scale):
+    return q.astype(np.float64) * scale
+
+
+def gelu_inverse(y, lo=-0.75, hi=1e4):
+    """The pre-activation ``x > lo`` with ``GELU(x) = y`` (the monotonic branch), by bisection.
+
+    ``y`` at or below ``GELU(lo)`` returns ``-inf``: every pre-activation on
+    the monotonic branch passes such a threshold.
+    """
+    from .dit import gelu
+    y = np.asarray(y, dtype=np.float64)
+    a = np.full(y.shape, lo)
+    b = np.full(y.shape, hi)
+    for _ in range(80):
+        m = (a + b) / 2
+        below = gelu(m) <= y
+        a = np.where(below, m, a)
+        b = np.where(below, b, m)
+    return np.where(y <= gelu(np.float64(lo)), -np.inf, b)
+
+
+def fc1_integer_threshold(tau, bias, scale):
+    """Per-column integer threshold on the FC1 accumulator that reproduces ``GELU(pre) > tau``.
+
+    With ``pre = scale * acc + bias``: ``GELU(pre) > tau`` on the monotonic
+    branch iff ``acc > (GELU^-1(tau) - bias) / scale`` iff ``acc > floor(...)``
+    for an integer ``acc``. Returns int64 (``-2**62`` where every accumulator passes).
+    """
+    edge = (gelu_inverse(tau) - np.asarray(bias, np.float64)) / scale
+    return np.where(np.isfinite(edge), np.floor(edge), -2.0 ** 62).astype(np.int64)

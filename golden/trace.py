@@ -1,0 +1,141 @@
+"""Real operands for the RTL, cut out of sampling runs of the tiny DiT.
+
+Each function runs a short, seeded sampling run with one algorithm, captures
+what a hardware unit would see at one step and layer, and returns it int8
+quantized (symmetric, :mod:`golden.quant`). The results are deterministic for
+the arguments; the RTL tests of the engine, ConMerge, the eager predictor and
+the router consume them.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+
+from .ctr import CachedTokenReuse
+from .diffusion import sample
+from .dit import DiT, gelu
+from .eager import EagerPrediction
+from .ffn_reuse import FFNReuse
+from .quant import fc1_integer_threshold, quantize
+from .softmax_threshold import SoftmaxThreshold
+
+#: A short run: enough steps for a dense step, sparse steps and a mask reuse.
+TRACE_STEPS = 10
+
+
+@lru_cache(maxsize=2)
+def model():
+    return DiT.load()
+
+
+def _check(name, value, hi):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < hi:
+        raise ValueError(f"{name}: expected an integer in [0, {hi}), got {value!r}")
+
+
+def _run(executor, label, steps, seed):
+    sample(model(), [label], executor, steps=steps, seed=seed)
+    return executor
+
+
+def ffn_operands(step=3, layer=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0,
+                 sparsity=0.9):
+    """FC1 and FC2 operands of one FFN-Reuse sparse step and the dense step before it.
+
+    Returns a dict of int8 ``x [T, d]`` (FFN input of the sparse step), ``w1
+    [d, 4d]``, ``w2 [4d, d]``, ``h_dense`` and ``h`` (int8 GELU outputs of the
+    dense and the sparse step, FC2's inputs, one shared scale), ``mask [T, 4d]``
+    (the float model's FFN-Reuse mask), ``x_dense`` (the dense step's FFN
+    input), ``threshold [4d]`` (int64: the FC1 accumulator of the dense step
+    is above it exactly where the quantized mask is set), ``mask_int`` (that
+    quantized mask) and the scales ``sx, sw1, sh, sw2``.
+    """
+    cfg = model().cfg
+    _check("layer", layer, cfg.depth)
+    _check("sequence", sequence, 2)
+    ex = FFNReuse(sparsity=sparsity, keep_masks=True)
+    ex.capture = set()
+    dense_step = None
+    _check("step", step, steps)
+    probe = FFNReuse(sparsity=sparsity)
+    probe.reset(model(), steps)
+    if probe.is_dense_step(step):
+        raise ValueError(f"step: {step!r} is a dense step of FFN-Reuse; pick a sparse one")
+    dense_step = max(s for s in range(step) if probe.is_dense_step(s))
+    ex.capture = {(dense_step, layer), (step, layer)}
+    _run(ex, label, steps, seed)
+    w1, b1 = model().weight(layer, "fc1")
+    w2, _ = model().weight(layer, "fc2")
+    hx = ex.captured[(step, layer, "ffn")][sequence]
+    hd = ex.captured[(dense_step, layer, "ffn")][sequence]
+    x, sx = quantize(np.stack([hd, hx]))  # one activation scale for both steps
+    w1q, sw1 = quantize(w1)
+    w2q, sw2 = quantize(w2)
+    act = gelu(np.stack([hd, hx]) @ w1 + b1)
+    hq, sh = quantize(act)
+    tau = [t for s, l, t in ex.stats["tau"] if s == dense_step and l == layer][0][sequence]
+    sx, sw1 = float(sx.item()), float(sw1.item())
+    threshold = fc1_integer_threshold(tau, b1, sx * sw1)
+    acc_dense = x[0].astype(np.int64) @ w1q.astype(np.int64)
+    return {"x": x[1], "x_dense": x[0], "w1": w1q, "w2": w2q, "h_dense": hq[0], "h": hq[1],
+            "mask": ex.masks[(dense_step, layer, "ffn")][sequence],
+            "threshold": threshold, "mask_int": acc_dense > threshold,
+            "sx": sx, "sw1": sw1, "sh": float(sh.item()), "sw2": float(sw2.item()),
+            "step": step, "dense_step": dense_step, "layer": layer, "tau": tau}
+
+
+def prediction_operands(step=2, layer=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0,
+                        k1=2, k2=2):
+    """Eager-prediction inputs of one step and layer, all heads.
+
+    Returns the dict of :meth:`golden.eager.EagerPrediction.operands` for one
+    sequence (``x [T, d]`` int8; per head ``wq, wk`` int8 ``[d, dh]``, ``bq, bk``
+    int64 ``[dh]``, scales), plus ``q, k, v``: the exact projections int8
+    quantized per head (``[heads, T, dh]``, one scale per tensor).
+    """
+    cfg = model().cfg
+    _check("layer", layer, cfg.depth)
+    _check("sequence", sequence, 2)
+    _check("step", step, steps)
+    ex = EagerPrediction(k1=k1, k2=k2, capture={(step, layer)})
+    _run(ex, label, steps, seed)
+    h = ex.captured[(step, layer, "attn")][sequence:sequence + 1]
+    ops = ex.operands(model(), layer, h)
+    out = {"x": ops["x"][0], "sx": float(ops["sx"][0])}
+    for key in ("wq", "wk"):
+        out[key] = ops[key]
+    for key in ("bq", "bk"):
+        out[key] = [b[0] for b in ops[key]]
+    for key in ("sq", "sk"):
+        out[key] = [float(s[0]) for s in ops[key]]
+    q, k, v = model().qkv(layer, h)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        out[name], out["s" + name + "_exact"] = quantize(t[0])
+    return out
+
+
+def fresh_tokens(steps=TRACE_STEPS * 2, label=3, seed=0, **ctr):
+    """CTR's fresh tokens per step: ``{step: int64 array of token indices}`` (first sequence)."""
+    ex = CachedTokenReuse(keep_masks=True, **ctr)
+    _run(ex, label, steps, seed)
+    return {s: np.flatnonzero(m[0]) for (s, _, kind), m in sorted(ex.masks.items())
+            if kind == "fresh"}
+
+
+def kept_keys(layer=0, head=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0, **st):
+    """ST's stored mask of one layer and head: ``{step: list of kept-key arrays, one per query}``.
+
+    Only the generation steps store a mask; the reuse steps that follow gather
+    exactly these keys.
+    """
+    cfg = model().cfg
+    _check("layer", layer, cfg.depth)
+    _check("head", head, cfg.heads)
+    _check("sequence", sequence, 2)
+    ex = SoftmaxThreshold(keep_masks=True, **st)
+    _run(ex, label, steps, seed)
+    out = {}
+    for (s, l, kind), m in sorted(ex.masks.items()):
+        if l == layer and kind == "attn":
+            out[s] = [np.flatnonzero(row) for row in m[sequence, head]]
+    return out

@@ -1,0 +1,116 @@
+"""The workload: the tiny DiT sampled densely and under each algorithm, scored.
+
+:func:`run` samples the same labels and noise densely and with every
+executor of a suite, and reports for each: the work skipped (per GEMM and in
+total), the algorithm's own figures (sparsity, reuse ratio, recall), the
+class accuracy of the generated digits by an independent classifier, the
+relative error of the final latent against the dense run, and the mask
+storage.
+"""
+
+import time
+
+import numpy as np
+
+from . import classifier
+from .ctr import CachedTokenReuse
+from .diffusion import sample
+from .dit import DiT
+from .eager import EagerPrediction
+from .execution import OPS, Dense
+from .ffn_reuse import FFNReuse
+from .softmax_threshold import SoftmaxThreshold
+
+#: Defaults of a workload run (``exdisc workload``).
+DEFAULTS = {"per_class": 2, "steps": 25, "guidance": 3.0, "seed": 0}
+
+
+def default_suite():
+    """``(label, executor)``: each algorithm at its defaults, and its control."""
+    return [
+        ("ffn_reuse", FFNReuse()),
+        ("ffn_reuse/random-mask", FFNReuse(control=True)),
+        ("eager k2", EagerPrediction()),
+        ("eager k1 (FACT)", EagerPrediction(k1=1, k2=1)),
+        ("ctr", CachedTokenReuse()),
+        ("ctr/random-tokens", CachedTokenReuse(control=True)),
+        ("st", SoftmaxThreshold()),
+        ("st/no-reuse", SoftmaxThreshold(control=True)),
+    ]
+
+
+def sweep_suite():
+    """The settings sweep behind the issue's quality-versus-sparsity tables."""
+    suite = [(f"ffn_reuse s={s}", FFNReuse(sparsity=s)) for s in (0.8, 0.9, 0.95)]
+    suite += [(f"ffn_reuse/random-mask s={s}", FFNReuse(sparsity=s, control=True))
+              for s in (0.8, 0.9, 0.95)]
+    suite += [(f"eager k{k} top-32", EagerPrediction(k1=k, k2=k, select="top_k")) for k in (1, 2)]
+    suite += [(f"eager k2 theta={t}", EagerPrediction(theta=t)) for t in (2.0, 4.0, 6.0)]
+    for r in (0.3, 0.5, 0.7):
+        suite += [(f"ctr r={r}", CachedTokenReuse(reuse=r)),
+                  (f"ctr/random-tokens r={r}", CachedTokenReuse(reuse=r, control=True)),
+                  (f"ctr/most-changed r={r}", CachedTokenReuse(reuse=r, least_changed=False))]
+    for th in (1e-4, 1e-3, 1e-2):
+        suite += [(f"st theta={th}", SoftmaxThreshold(theta=th)),
+                  (f"st/no-reuse theta={th}", SoftmaxThreshold(theta=th, control=True))]
+    suite += [("st R=10", SoftmaxThreshold(period=10)), ("st block=4", SoftmaxThreshold(block=4))]
+    return suite
+
+
+def latent_error(z, ref):
+    return float(np.linalg.norm(z - ref) / np.linalg.norm(ref))
+
+
+def _result(label, executor, images, dense_images, labels, clf, seconds):
+    out = {"label": label, "algorithm": executor.name, "params": executor.describe(),
+           "accuracy": clf.accuracy(images, labels), "latent_error": latent_error(images, dense_images),
+           "seconds": round(seconds, 2)}
+    out.update(executor.summary())
+    dense = {op: executor.totals((op,)) for op in OPS}
+    out["skipped_by_op"] = {op: (1.0 - done / tot if tot else 0.0) for op, (tot, done) in dense.items()}
+    out["work"] = executor.per_layer_step()
+    return out
+
+
+def run(suite=None, per_class=DEFAULTS["per_class"], steps=DEFAULTS["steps"],
+        guidance=DEFAULTS["guidance"], seed=DEFAULTS["seed"], model=None, progress=None):
+    """Sample densely and with each executor of ``suite``; return ``(report, images)``.
+
+    ``progress(label, step, steps)`` is called before every step. ``images``
+    maps each label (and ``"dense"``) to the generated ``[n, 1, 32, 32]`` images.
+    """
+    if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1:
+        raise ValueError(f"per_class: expected a positive integer, got {per_class!r}")
+    model = model or DiT.load()
+    suite = default_suite() if suite is None else suite
+    labels = np.repeat(np.arange(model.cfg.num_classes), per_class)
+    clf = classifier.train()
+
+    def go(label, executor):
+        if progress:
+            begin = executor.begin_step
+
+            def begin_step(step, z):
+                progress(label, step, steps)
+                begin(step, z)
+            executor.begin_step = begin_step
+        t0 = time.time()
+        images, _ = sample(model, labels, executor, steps=steps, guidance=guidance, seed=seed)
+        return images, time.time() - t0
+
+    dense_exec = Dense()
+    dense_images, dense_seconds = go("dense", dense_exec)
+    report = {
+        "config": {"per_class": per_class, "samples": len(labels), "steps": steps,
+                   "guidance": guidance, "seed": seed, "model": model.cfg.as_dict()},
+        "classifier_test_accuracy": clf.test_accuracy,
+        "dense": {"accuracy": clf.accuracy(dense_images, labels), "seconds": round(dense_seconds, 2),
+                  "macs": dense_exec.totals()[0]},
+        "results": [],
+    }
+    images = {"dense": dense_images}
+    for label, executor in suite:
+        imgs, seconds = go(label, executor)
+        images[label] = imgs
+        report["results"].append(_result(label, executor, imgs, dense_images, labels, clf, seconds))
+    return report, images
