@@ -2,8 +2,11 @@
 
 import dataclasses
 
+from .dot import DotParams, DotProduct
+from .eager import LogDotParams, LogDotProduct
 from .lod import LODParams, LeadingOneDetector
 from .params import lookup
+from .row_select import RowSelectParams, RowSelector
 from .systolic import SystolicArray, SystolicParams
 
 
@@ -40,6 +43,12 @@ UNITS = {u.name: u for u in [
          "leading-one detector (k = 1 plain, k = 2 two-step)"),
     Unit("systolic", SystolicParams, SystolicArray,
          "output-stationary R x C multiply-accumulate array"),
+    Unit("logdot", LogDotParams, LogDotProduct,
+         "eager predictor: log-domain dot product (k leading ones, no multipliers)"),
+    Unit("rowselect", RowSelectParams, RowSelector,
+         "eager predictor: row of scores to keep bitmask (max-relative or top-k)"),
+    Unit("dot", DotParams, DotProduct,
+         "int multiply-accumulate dot product (the predictor's area reference)"),
 ]}
 
 

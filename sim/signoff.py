@@ -10,6 +10,8 @@ __all__ = ["TESTBENCHES", "signoff"]
 TESTBENCHES = {
     "lod": "sim.tb_lod",
     "systolic": "sim.tb_systolic",
+    "logdot": "sim.tb_logdot",
+    "rowselect": "sim.tb_rowselect",
 }
 
 

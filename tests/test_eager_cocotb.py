@@ -1,0 +1,27 @@
+"""Sign-off of the eager predictor's emitted Verilog with Verilator and cocotb,
+on random vectors and on real operands from the DiT trace."""
+
+import pytest
+
+from hw.eager import LogDotParams
+from hw.row_select import RowSelectParams
+from sim.runner import run_unit
+
+pytestmark = pytest.mark.cocotb
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_logdot_stage1(k):
+    # 16 lanes x 4 beats: the 64-element rows of X and columns of Wq/Wk
+    run_unit("logdot", LogDotParams(lanes=16, width=8, k=k, max_beats=4), "sim.tb_logdot")
+
+
+def test_logdot_stage2():
+    # Qp, Kp (up to 22 bits) of one 16-wide head in one beat
+    run_unit("logdot", LogDotParams(lanes=16, width=24, k=2, max_beats=1), "sim.tb_logdot")
+
+
+@pytest.mark.parametrize("mode", ["max_relative", "top_k"])
+def test_rowselect(mode):
+    run_unit("rowselect", RowSelectParams(score_width=48, row=256, mode=mode, top_k=32),
+             "sim.tb_rowselect")
