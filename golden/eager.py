@@ -26,6 +26,22 @@ from .quant import quantize
 OPERAND_BITS = 7
 
 
+def log_encode(x, width, k):
+    """The log-domain form of signed integers that an encoded-operand unit takes.
+
+    Returns, per element, ``{"sign", "pos", "found"}``: the sign bit, the
+    ``k`` positions of the leading ones of ``|x|`` (highest first, 0 when
+    absent) and the found bits. ``|x|`` must fit ``width`` bits.
+    """
+    from .lod import leading_ones
+    out = []
+    for v in np.asarray(x, dtype=np.int64).reshape(-1):
+        pos, found = leading_ones(abs(int(v)), width, k)
+        out.append({"sign": int(v < 0), "pos": list(pos),
+                    "found": sum(int(f) << t for t, f in enumerate(found))})
+    return out
+
+
 def log_split(a, b, k):
     """Positive and negative accumulator of the log-domain dot product over the last axis.
 

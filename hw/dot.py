@@ -91,6 +91,7 @@ class DotProduct(wiring.Component):
             m.d.sync += [pr.eq(a * b) for pr, a, b in zip(prods, a_q, b_q)]
             m.d.sync += [v1.eq(self.i.valid), l1.eq(self.i.payload.last), v2.eq(v1), l2.eq(l1)]
         shape = signed(p.acc_bits)
-        sums, valid, last = pipelined_sums(m, [prods], shape, p.tree_levels, advance, v2, l2)
+        sums, valid, last = pipelined_sums(m, [prods], lambda level: signed(2 * p.width + level),
+                                           p.tree_levels, advance, v2, l2)
         accumulate(m, self.o, sums, ["acc"], shape, advance, valid, last)
         return m

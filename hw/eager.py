@@ -11,13 +11,13 @@ model).
 
 import dataclasses
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .lod import leading_ones
-from .params import Params, check_choice, check_int, param, resolve_params
+from .params import Params, check_bool, check_choice, check_int, param, resolve_params
 
 __all__ = ["LogDotParams", "LogDotProduct"]
 
@@ -39,14 +39,30 @@ class LogDotParams(Params):
         Longest dot product, in beats of ``L`` elements; sizes the accumulators.
     tree_levels : int
         Adder-tree levels between pipeline registers (1 to 8).
+    encoded : bool
+        Operands arrive already in the log domain (sign, ``k`` positions,
+        ``k`` found bits; see :attr:`element_layout`), as produced once per
+        element by a :class:`hw.lod.LeadingOneDetector` at the buffer input
+        (activations) or offline (weights). Otherwise the unit takes signed
+        integers and has its own magnitude and LOD logic in every lane.
+    split : bool
+        Separate positive and negative accumulators (``pos``, ``neg``: FACT's
+        and EXION's organisation, the default) or one signed result ``diff``
+        ``= pos - neg`` from a single adder tree over one's-complemented
+        negative products (their ``+1`` corrections summed as a count), which
+        is what the prediction uses and about half the adders.
     """
     lanes: int = param(16, "lanes L: element pairs per cycle")
     width: int = param(8, "signed operand width W in bits")
     k: int = param(2, "leading ones per operand: 1 (FACT) or 2 (two-step)", choices=(1, 2))
     max_beats: int = param(4, "longest dot product in beats of L elements")
     tree_levels: int = param(2, "adder-tree levels per pipeline stage")
+    encoded: bool = param(False, "operands arrive log-encoded (sign, positions, found)")
+    split: bool = param(True, "separate pos/neg accumulators (else one signed diff)")
 
     def __post_init__(self):
+        check_bool("encoded", self.encoded)
+        check_bool("split", self.split)
         check_int("lanes", self.lanes, min=1, max=256)
         check_int("width", self.width, min=2, max=32)
         check_choice("k", self.k, (1, 2))
@@ -79,15 +95,28 @@ class LogDotParams(Params):
         return 3 + self.tree_stages
 
     @property
+    def element_layout(self):
+        """One operand: a signed integer, or (``encoded``) its log-domain form:
+        ``sign``, ``pos`` (``k`` bit positions of ``|x|``, highest first) and
+        ``found`` (bit ``t`` set when position ``t`` exists)."""
+        if not self.encoded:
+            return signed(self.width)
+        return data.StructLayout({"sign": unsigned(1),
+                                  "pos": data.ArrayLayout(unsigned(self.pos_bits), self.k),
+                                  "found": unsigned(self.k)})
+
+    @property
     def in_layout(self):
         return data.StructLayout({
-            "a": data.ArrayLayout(signed(self.width), self.lanes),
-            "b": data.ArrayLayout(signed(self.width), self.lanes),
+            "a": data.ArrayLayout(self.element_layout, self.lanes),
+            "b": data.ArrayLayout(self.element_layout, self.lanes),
             "last": unsigned(1),
         })
 
     @property
     def out_layout(self):
+        if not self.split:
+            return data.StructLayout({"diff": signed(self.acc_bits + 1)})
         return data.StructLayout({"pos": unsigned(self.acc_bits), "neg": unsigned(self.acc_bits)})
 
 
@@ -131,59 +160,79 @@ class LogDotProduct(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        # stage 1: magnitudes through the LOD trees, the product's sign
+        # stage 1: |a| reduced to its kept leading ones (a value with at most k set bits),
+        # |b| to the positions of its leading ones, and the product's sign
         s1_valid, s1_last = Signal(), Signal()
         lanes = []
         for j in range(p.lanes):
             a, b = self.i.payload.a[j], self.i.payload.b[j]
-            fa, pa = leading_ones(_magnitude(a, p.width), p.k)
-            fb, pb = leading_ones(_magnitude(b, p.width), p.k)
+            if p.encoded:
+                sa, fa, pa = a.sign, a.found, a.pos
+                sb, fb, pb = b.sign, b.found, b.pos
+            else:
+                sa, sb = a[-1], b[-1]
+                fa, pa = leading_ones(_magnitude(a, p.width), p.k)
+                fb, pb = leading_ones(_magnitude(b, p.width), p.k)
+            kept = 0
+            for t in range(p.k):
+                kept = kept | Mux(fa[t], Const(1, p.width) << pa[t], 0)
             regs = {
                 "neg": Signal(name=f"l{j}_neg"),
-                "fa": [Signal(name=f"l{j}_fa{t}") for t in range(p.k)],
+                "a": Signal(p.width, name=f"l{j}_a"),
                 "fb": [Signal(name=f"l{j}_fb{t}") for t in range(p.k)],
-                "pa": [Signal(p.pos_bits, name=f"l{j}_pa{t}") for t in range(p.k)],
                 "pb": [Signal(p.pos_bits, name=f"l{j}_pb{t}") for t in range(p.k)],
             }
             with m.If(advance):
-                m.d.sync += regs["neg"].eq(a[-1] ^ b[-1])
+                m.d.sync += [regs["neg"].eq(sa ^ sb), regs["a"].eq(kept[:p.width])]
                 for t in range(p.k):
-                    m.d.sync += [regs["fa"][t].eq(fa[t]), regs["fb"][t].eq(fb[t]),
-                                 regs["pa"][t].eq(pa[t]), regs["pb"][t].eq(pb[t])]
+                    m.d.sync += [regs["fb"][t].eq(fb[t]), regs["pb"][t].eq(pb[t])]
             lanes.append(regs)
         with m.If(advance):
             m.d.sync += [s1_valid.eq(self.i.valid), s1_last.eq(self.i.payload.last)]
 
-        # stage 2: each lane's product as a sum of one-hot words, steered by sign
+        # stage 2: lod(a) * lod(b) = sum over b's kept bits q of lod(a) << q: k shifts, k - 1
+        # adds (cheaper than k * k one-hot decoders and their sum)
         s2_valid, s2_last = Signal(), Signal()
-        pos_terms, neg_terms = [], []
+        prods, signs = [], []
         for j, regs in enumerate(lanes):
-            prod = Const(0, p.product_bits)
-            for ta in range(p.k):
-                for tb in range(p.k):
-                    one = Mux(regs["fa"][ta] & regs["fb"][tb],
-                              Const(1, p.product_bits) << (regs["pa"][ta] + regs["pb"][tb]), 0)
-                    prod = prod + one
-            pr, nr = Signal(p.product_bits, name=f"l{j}_pos"), Signal(p.product_bits, name=f"l{j}_nr")
+            prod = 0
+            for t in range(p.k):
+                shifted = (regs["a"] << regs["pb"][t])[:p.product_bits]
+                prod = prod + Mux(regs["fb"][t], shifted, 0)
+            pr, ng = Signal(p.product_bits, name=f"l{j}_prod"), Signal(name=f"l{j}_sign")
             with m.If(advance):
-                m.d.sync += [pr.eq(Mux(regs["neg"], 0, prod[:p.product_bits])),
-                             nr.eq(Mux(regs["neg"], prod[:p.product_bits], 0))]
-            pos_terms.append(pr)
-            neg_terms.append(nr)
+                m.d.sync += [pr.eq(prod[:p.product_bits]), ng.eq(regs["neg"])]
+            prods.append(pr)
+            signs.append(ng)
         with m.If(advance):
             m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last)]
 
-        sums, valid, last = pipelined_sums(m, [pos_terms, neg_terms], unsigned(p.acc_bits), p.tree_levels,
-                                           advance, s2_valid, s2_last)
-        accumulate(m, self.o, sums, ["pos", "neg"], unsigned(p.acc_bits), advance, valid, last)
+        if p.split:
+            terms = [[Mux(ng, 0, pr) for pr, ng in zip(prods, signs)],
+                     [Mux(ng, pr, 0) for pr, ng in zip(prods, signs)]]
+            shape = lambda level: unsigned(p.product_bits + level)  # noqa: E731
+        else:
+            # -x = ~x + 1: the +1 of each negative product is counted in a second tree
+            ext = [Cat(pr, Const(0, 1)).as_signed() for pr in prods]
+            terms = [[Mux(ng, ~x, x) for x, ng in zip(ext, signs)], signs]
+            shape = lambda level: signed(p.product_bits + 1 + level)  # noqa: E731
+        sums, valid, last = pipelined_sums(m, terms, shape, p.tree_levels, advance,
+                                           s2_valid, s2_last)
+        if p.split:
+            accumulate(m, self.o, sums, ["pos", "neg"], unsigned(p.acc_bits), advance, valid, last)
+        else:
+            accumulate(m, self.o, [sums[0] + sums[1]], ["diff"], signed(p.acc_bits + 1),
+                       advance, valid, last)
         return m
 
 
 def pipelined_sums(m, term_lists, shape, levels, advance, valid, last, name="t"):
     """Adder trees over each list of ``term_lists``, a register every ``levels`` levels.
 
-    All registers load on ``advance``; ``valid`` and ``last`` travel with the
-    sums. Returns ``(sums, valid, last)`` after the final register.
+    ``shape(level)`` is the shape of a sum after ``level`` tree levels (one
+    bit more per level is enough). All registers load on ``advance``;
+    ``valid`` and ``last`` travel with the sums. Returns ``(sums, valid,
+    last)`` after the final register.
     """
     level = 0
     while len(term_lists[0]) > 1:
@@ -191,7 +240,7 @@ def pipelined_sums(m, term_lists, shape, levels, advance, valid, last, name="t")
         level += 1
         if level % levels == 0 or len(term_lists[0]) == 1:
             stage = f"{name}{level}"
-            regs = [[Signal(shape, name=f"{stage}_{j}_{i}") for i in range(len(t))]
+            regs = [[Signal(shape(level), name=f"{stage}_{j}_{i}") for i in range(len(t))]
                     for j, t in enumerate(term_lists)]
             nv, nl = Signal(name=f"{stage}_valid"), Signal(name=f"{stage}_last")
             with m.If(advance):

@@ -8,7 +8,7 @@ two check the same thing against the same golden functions
 
 import numpy as np
 
-from golden.eager import log_split, select_max_relative, select_top_k
+from golden.eager import log_encode, log_split, select_max_relative, select_top_k
 
 
 def _operand(rng, width, n):
@@ -43,11 +43,13 @@ def logdot_jobs(p, rng, count, vectors=None):
             length = rng.randint(1, p.max_beats) * p.lanes
             a, b = _operand(rng, p.width, length), _operand(rng, p.width, length)
         beats = []
+        ea, eb = (log_encode(v, p.width, p.k) if p.encoded else v for v in (a, b))
         for i in range(0, len(a), p.lanes):
-            beats.append({"a": a[i:i + p.lanes], "b": b[i:i + p.lanes],
+            beats.append({"a": ea[i:i + p.lanes], "b": eb[i:i + p.lanes],
                           "last": int(i + p.lanes == len(a))})
         pos, neg = log_split(np.array(a), np.array(b), p.k)
-        jobs.append((beats, {"pos": int(pos), "neg": int(neg)}))
+        want = {"pos": int(pos), "neg": int(neg)} if p.split else {"diff": int(pos - neg)}
+        jobs.append((beats, want))
     return jobs
 
 

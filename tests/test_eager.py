@@ -26,9 +26,13 @@ def _run(dut, layout_out, beats, count, rng):
 
 
 @pytest.mark.parametrize("k", [1, 2])
-@pytest.mark.parametrize("lanes,width,levels", [(1, 8, 1), (5, 8, 2), (8, 12, 1)])
-def test_logdot_random(k, lanes, width, levels, seed):
-    p = LogDotParams(lanes=lanes, width=width, k=k, max_beats=3, tree_levels=levels)
+@pytest.mark.parametrize("lanes,width,levels,encoded,split", [
+    (1, 8, 1, False, True), (5, 8, 2, False, True), (8, 12, 1, False, True),
+    (6, 8, 2, True, True), (1, 8, 1, True, False), (7, 8, 2, True, False),
+    (4, 10, 1, False, False)])
+def test_logdot_random(k, lanes, width, levels, encoded, split, seed):
+    p = LogDotParams(lanes=lanes, width=width, k=k, max_beats=3, tree_levels=levels,
+                     encoded=encoded, split=split)
     rng = random.Random(seed)
     jobs = logdot_jobs(p, rng, 60)
     beats = [b for job, _ in jobs for b in job]
