@@ -164,10 +164,64 @@ def cmd_sim(args):
     return 0
 
 
+EAGER_AREA_POINTS = [  # (label, unit, params): the predictor variants and the MAC reference
+    ("log k2, int operands, pos/neg", "logdot", {"k": 2}),
+    ("log k2, encoded, pos/neg", "logdot", {"k": 2, "encoded": True}),
+    ("log k2, encoded, one tree", "logdot", {"k": 2, "encoded": True, "split": False}),
+    ("log k1, encoded, one tree", "logdot", {"k": 1, "encoded": True, "split": False}),
+    ("int8 MAC dot product", "dot", {}),
+]
+
+
+def bench_eager(args):
+    """Recall/sparsity on the DiT (golden) and predictor area against a MAC dot product."""
+    from sim.bench import bench_eager_quality, save_results
+    from synth.flow import synthesize
+    record = {}
+    if not args.no_quality:
+        record["quality"] = bench_eager_quality(seed=args.seed or 0, log=print)
+    area = []
+    for label, unit_name, extra in EAGER_AREA_POINTS:
+        unit = get_unit(unit_name)
+        params = unit.params(lanes=args.lanes, width=8, max_beats=max(1, 64 // args.lanes), **extra)
+        r = synthesize(unit_name, params, pnr=False, log=print)
+        area.append({"label": label, "module": r.module, "lut4": r.lut4, "ff": r.ff,
+                     "ccu2c": r.ccu2c, "mult18": r.mult18, "gates": r.gates,
+                     "transistors": r.transistors})
+    ref = area[-1]
+    for a in area:
+        a["gates_ratio"] = a["gates"] / ref["gates"]
+        a["transistors_ratio"] = a["transistors"] / ref["transistors"]
+    record["area"] = {"lanes": args.lanes, "rows": area}
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        if "quality" in record:
+            q = record["quality"]
+            print(format_table(
+                ["run", "top-k recall", "kept recall", "attention sparsity", "QK/PV skipped",
+                 "class acc", "latent err"],
+                [[r["label"], f"{r['recall']:.3f}", f"{r['kept_recall']:.3f}",
+                  f"{r['attention_sparsity']:.1%}", f"{r['attention_macs_skipped']:.1%}",
+                  f"{r['accuracy']:.3f}", f"{r['latent_error']:.4f}"] for r in q["rows"]]))
+            print(f"(top-{q['top_k']}, {q['samples']} samples, {q['steps']} steps; "
+                  f"dense class accuracy {q['dense_accuracy']:.3f})")
+        print(format_table(["unit", "LUT4", "FF", "CCU2C", "MULT18", "gates", "transistors",
+                            "gates / MAC", "transistors / MAC"],
+                           [[a["label"], a["lut4"], a["ff"], a["ccu2c"], a["mult18"], a["gates"],
+                             a["transistors"], f"{a['gates_ratio']:.2f}",
+                             f"{a['transistors_ratio']:.2f}"] for a in area]))
+    if not args.no_save:
+        print(f"results: {save_results('eager', record)}")
+    return 0
+
+
 def cmd_bench(args):
     from sim.bench import bench_systolic, save_results
+    if args.bench == "eager":
+        return bench_eager(args)
     if args.bench != "systolic":
-        raise ValueError(f"unknown benchmark {args.bench!r}; known: systolic")
+        raise ValueError(f"unknown benchmark {args.bench!r}; known: systolic, eager")
     from hw.systolic import SystolicParams
     ks = [int(k) for k in args.ks.split(",")]
     for k in ks:
@@ -334,13 +388,15 @@ def make_parser():
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("bench", help="performance benchmarks on the RTL (results in sim/benchmarks/)")
-    p.add_argument("bench", metavar="NAME", help="benchmark: systolic")
+    p.add_argument("bench", metavar="NAME", help="benchmark: systolic, eager")
     p.add_argument("--sizes", default="4x4,8x8,16x16", help="array sizes RxC (default: 4x4,8x8,16x16)")
     p.add_argument("--ks", default="8,16,32,64,128", help="tile depths K (default: 8,16,32,64,128)")
     p.add_argument("--grid", type=int, default=4, help="tiles per GEMM = grid^2 (default: 4)")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--no-save", action="store_true", help="do not update sim/benchmarks/")
+    p.add_argument("--lanes", type=int, default=16, help="eager: lanes L of the area comparison")
+    p.add_argument("--no-quality", action="store_true", help="eager: area only, skip the DiT run")
     p.set_defaults(func=cmd_bench)
 
     from .workload import add_parser as add_workload

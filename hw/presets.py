@@ -1,7 +1,9 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
+from .eager import LogDotParams
 from .lod import LODParams
 from .params import lookup
+from .row_select import RowSelectParams
 from .systolic import SystolicParams
 
 
@@ -9,10 +11,19 @@ __all__ = ["PRESETS", "get_preset"]
 
 
 PRESETS = {
-    # The main job: every unit that exists, at its default size.
+    # The main job: the LOD and the engine at their default sizes (kept small: `make test`
+    # runs it end to end; the eager units have their own preset).
     "default": [
         ("lod", LODParams(width=16, k=2, registered=True)),
         ("systolic", SystolicParams(rows=4, cols=4)),
+    ],
+    # The eager predictor's units and its area reference, as the eager issue reports them.
+    "eager": [
+        ("logdot", LogDotParams(k=2)),
+        ("logdot", LogDotParams(k=2, encoded=True, split=False)),
+        ("logdot", LogDotParams(k=1, encoded=True, split=False)),
+        ("rowselect", RowSelectParams(mode="max_relative")),
+        ("rowselect", RowSelectParams(mode="top_k")),
     ],
     # The engines the systolic issue reports: 8 x 8 and 16 x 16 int8.
     "engines": [

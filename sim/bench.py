@@ -48,3 +48,23 @@ def bench_systolic(params, ks, *, grid=4, seed=None, log=print):
                      "ideal_cycles": m["beats"], "matches_model": m["cycles"] == model["total"]})
     return {"unit": "systolic", "params": params.as_dict(), "seed": run.seed, "grid": grid,
             "rows": rows}
+
+
+def bench_eager_quality(*, per_class=1, steps=25, seed=0, top_k=32, log=print):
+    """Recall of the exact top-k keys and attention sparsity of eager prediction
+    on the tiny DiT's sampling run, for one and two leading ones and both selections."""
+    from golden import workload
+    from golden.eager import EagerPrediction
+    suite = [(f"k1={k} k2={k} {sel}", EagerPrediction(k1=k, k2=k, select=sel, top_k=top_k))
+             for sel in ("top_k", "max_relative") for k in (1, 2)]
+    report, _ = workload.run(suite, per_class=per_class, steps=steps, seed=seed,
+                             progress=lambda label, s, n: s == 0 and log(f"[eager] {label}"))
+    rows = []
+    for r in report["results"]:
+        rows.append({"label": r["label"], "k": r["params"]["k1"], "select": r["params"]["select"],
+                     "recall": r["recall"], "kept_recall": r["kept_recall"],
+                     "attention_sparsity": r["attention_sparsity"],
+                     "attention_macs_skipped": r["attention_macs_skipped"],
+                     "accuracy": r["accuracy"], "latent_error": r["latent_error"]})
+    return {"top_k": top_k, "samples": report["config"]["samples"], "steps": steps,
+            "seed": seed, "dense_accuracy": report["dense"]["accuracy"], "rows": rows}

@@ -52,3 +52,16 @@ async def logdot_dit_trace(dut):
     vectors = trace_stage_vectors(ops, stage, rng, 400)
     await _check(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed,
                  f"DiT stage-{stage}")
+
+
+@cocotb.test()
+async def logdot_exhaustive_lane(dut):
+    """Every pair of W-bit operands through one lane (single-lane units of W <= 8)."""
+    _, p = design_params()
+    if p.lanes != 1 or p.width > 8:
+        dut._log.info("exhaustive check runs on single-lane units of at most 8 bits")
+        return
+    rng, seed = test_rng(dut._log, "logdot-exhaustive")
+    lo, hi = -(1 << (p.width - 1)), 1 << (p.width - 1)
+    vectors = [([a], [b]) for a in range(lo, hi) for b in range(lo, hi)]
+    await _check(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed, "exhaustive")

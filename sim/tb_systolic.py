@@ -3,7 +3,8 @@
 Random tiles of random depth (shorter and longer than the array), operands
 at the ends of their range, and tiled GEMMs with ragged edges, all with
 random valid gaps on both inputs and random backpressure on the output,
-compared word by word with :func:`golden.systolic.tile_result`.
+compared word by word with :func:`golden.systolic.tile_result`; and real int8
+FC1 and Q/K-projection operands cut from the tiny DiT's sampling run.
 """
 
 import os
@@ -62,3 +63,23 @@ async def tiled_gemm_ragged(dut):
     b = nrng.integers(lo, hi + 1, (K, N))
     run = await run_gemm(dut, p, a, b, rng, valid_prob=0.8, ready_prob=0.7)
     dut._log.info("GEMM %dx%dx%d: %d cycles (seed %d)", M, K, N, run.cycles, seed)
+
+
+@cocotb.test()
+async def dit_fc1_and_qkv_tiles(dut):
+    """Real int8 operands of the tiny DiT: FC1 (X @ W1) and the Q/K projections."""
+    p, rng, nrng, seed = await _setup(dut, "dit")
+    if p.width != 8:
+        dut._log.info("the DiT trace is int8; this array is %d-bit", p.width)
+        return
+    from golden.trace import ffn_operands, prediction_operands
+    ffn = ffn_operands(step=3, layer=1)
+    qk = prediction_operands(step=2, layer=0)
+    w_qk = np.concatenate(qk["wq"] + qk["wk"], axis=1)
+    for name, x, w in (("FC1", ffn["x"], ffn["w1"]), ("QK projection", qk["x"], w_qk)):
+        rows = nrng.choice(x.shape[0], 2 * p.rows + 1, replace=False)
+        cols = nrng.choice(w.shape[1], 2 * p.cols + 1, replace=False)
+        a, b = x[rows].astype(np.int64), w[:, cols].astype(np.int64)
+        run = await run_gemm(dut, p, a, b, rng, valid_prob=0.8, ready_prob=0.6)
+        dut._log.info("DiT %s: %dx%dx%d GEMM matches the golden model, %d cycles (seed %d)",
+                      name, a.shape[0], a.shape[1], b.shape[1], run.cycles, seed)

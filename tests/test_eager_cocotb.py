@@ -10,10 +10,16 @@ from sim.runner import run_unit
 pytestmark = pytest.mark.cocotb
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_logdot_stage1(k):
+def test_logdot_stage1():
     # 16 lanes x 4 beats: the 64-element rows of X and columns of Wq/Wk
-    run_unit("logdot", LogDotParams(lanes=16, width=8, k=k, max_beats=4), "sim.tb_logdot")
+    run_unit("logdot", LogDotParams(lanes=16, width=8, k=2, max_beats=4), "sim.tb_logdot")
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_logdot_lane_exhaustive(k):
+    # every int8 pair through one lane (magnitude, LOD, shifts, the one-tree result)
+    run_unit("logdot", LogDotParams(lanes=1, width=8, k=k, max_beats=1, split=False),
+             "sim.tb_logdot")
 
 
 def test_logdot_stage2():
