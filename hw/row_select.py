@@ -61,8 +61,9 @@ class RowSelectParams(Params):
     @property
     def latency(self):
         """Cycles from the handshake of a row's ``last`` score to its first keep bit
-        (when the previous row has left): the bank hand-over and the read."""
-        return 2
+        (when the previous row has left): the threshold, the hand-over, the read, the
+        read register, the compare."""
+        return 5
 
 
 class RowSelector(wiring.Component):
@@ -102,7 +103,11 @@ class RowSelector(wiring.Component):
         wr = mem.write_port()
         rd = mem.read_port()
 
+        # full: the bank holds a row (the writer waits); pending: its row is still to be
+        # read. A bank stops being pending when its last score is read, and stops being
+        # full only when its last keep bit has left, which is later.
         full = Signal(2)
+        pending = Signal(2)
         length = [Signal(ib + 1, name=f"length{b}") for b in range(2)]
         # per bank: the threshold, and for top_k whether the row had k scores and how
         # many ties of the k-th value fit
@@ -129,7 +134,11 @@ class RowSelector(wiring.Component):
             best_n = Mux(start | (score > best), score, best)
             with m.If(take):
                 m.d.sync += best.eq(best_n)
-            new_thr, new_enough, new_room = best_n - self.i.payload.theta, 1, 0
+            theta = Signal(s_w)
+            with m.If(row_done):
+                m.d.sync += theta.eq(self.i.payload.theta)
+            # evaluated in the cycle after the row's last score, from the registers
+            new_thr, new_enough, new_room = best - theta, 1, 0
         else:
             k = p.top_k
             regs = [Signal(signed(s_w), name=f"top{i}") for i in range(k)]
@@ -143,47 +152,69 @@ class RowSelector(wiring.Component):
             with m.If(take):
                 m.d.sync += [r.eq(v) for r, v in zip(regs, nxt)]
                 m.d.sync += count.eq(n_next)
-            kth = nxt[k - 1]
-            above = sum((v > kth).as_unsigned() for v in nxt[:k - 1]) if k > 1 else Const(0, 1)
-            new_thr, new_enough, new_room = kth, n_next == k, k - above
+            # evaluated in the cycle after the row's last score, from the registers
+            kth = regs[k - 1]
+            above = sum((v > kth).as_unsigned() for v in regs[:k - 1]) if k > 1 else Const(0, 1)
+            new_thr, new_enough, new_room = kth, count == k, k - above
 
+        # the row's statistic becomes its threshold one cycle after its last score (the
+        # compare-and-insert and the threshold arithmetic are two carry chains; they get a
+        # cycle each), and only then is the row handed to the reader
+        fin, fin_bank = Signal(), Signal()
+        m.d.sync += [fin.eq(row_done), fin_bank.eq(wbank)]
         with m.If(row_done):
             for b in range(2):
                 with m.If(wbank == b):
-                    m.d.sync += [thr[b].eq(new_thr), enough[b].eq(new_enough),
-                                 room[b].eq(new_room), length[b].eq(widx + 1)]
+                    m.d.sync += length[b].eq(widx + 1)
             m.d.sync += [full.bit_select(wbank, 1).eq(1), wbank.eq(~wbank)]
+        with m.If(fin):
+            for b in range(2):
+                with m.If(fin_bank == b):
+                    m.d.sync += [thr[b].eq(new_thr), enough[b].eq(new_enough),
+                                 room[b].eq(new_room)]
+            m.d.sync += pending.bit_select(fin_bank, 1).eq(1)
 
-        # -- reader: issue a read, then present its keep bit; stalls hold both --
+        # -- reader: issue a read (A), register what the block RAM returns (B), compare it
+        # (C) into the output register; one global stall holds them all, and the read
+        # port's enable keeps its data while stalled --
         rbank, ridx = Signal(), Signal(ib)
-        a_bank, a_last = Signal(), Signal()
+        b_valid, b_bank, b_last = Signal(), Signal(), Signal()
+        o_bank = Signal()
         advance = ~self.o.valid | self.o.ready
         cur_len = Mux(rbank, length[1], length[0])
-        issue = full.bit_select(rbank, 1)
+        issue = pending.bit_select(rbank, 1)
         m.d.comb += [rd.addr.eq(Cat(ridx, rbank)), rd.en.eq(advance)]
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(issue)
+            m.d.sync += b_valid.eq(issue)
             with m.If(issue):
                 last = ridx + 1 == cur_len
-                m.d.sync += [a_bank.eq(rbank), a_last.eq(last), ridx.eq(Mux(last, 0, ridx + 1))]
+                m.d.sync += [b_bank.eq(rbank), b_last.eq(last), ridx.eq(Mux(last, 0, ridx + 1))]
                 with m.If(last):
-                    m.d.sync += rbank.eq(~rbank)
+                    m.d.sync += [rbank.eq(~rbank), pending.bit_select(rbank, 1).eq(0)]
 
-        value = rd.data
-        b_thr = Mux(a_bank, thr[1], thr[0])
+        # a register right after the block RAM: its clock-to-out (no output register
+        # without instantiating the primitive) and the 48-bit compare do not fit one cycle
+        c_valid, c_bank, c_last = Signal(), Signal(), Signal()
+        value = Signal(signed(s_w))
+        with m.If(advance):
+            m.d.sync += [c_valid.eq(b_valid), c_bank.eq(b_bank), c_last.eq(b_last),
+                         value.eq(rd.data)]
+        c_thr = Mux(c_bank, thr[1], thr[0])
         if p.mode == "max_relative":
-            keep = value >= b_thr
+            keep = value >= c_thr
         else:
             ties = Signal(range(p.row + 1))
-            b_room = Mux(a_bank, room[1], room[0])
-            b_enough = Mux(a_bank, enough[1], enough[0])
-            tie = b_enough & (value == b_thr)
-            keep = ~b_enough | (value > b_thr) | (tie & (ties < b_room))
-            with m.If(self.o.valid & self.o.ready):
-                m.d.sync += ties.eq(Mux(a_last, 0, ties + tie))
-        m.d.comb += [self.o.payload.keep.eq(keep), self.o.payload.last.eq(a_last)]
+            c_room = Mux(c_bank, room[1], room[0])
+            c_enough = Mux(c_bank, enough[1], enough[0])
+            tie = c_enough & (value == c_thr)
+            keep = ~c_enough | (value > c_thr) | (tie & (ties < c_room))
+            with m.If(advance & c_valid):
+                m.d.sync += ties.eq(Mux(c_last, 0, ties + tie))
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(c_valid), self.o.payload.keep.eq(keep),
+                         self.o.payload.last.eq(c_last), o_bank.eq(c_bank)]
         # the bank is freed when its last keep bit leaves, not when it is read, so
         # that its threshold stays valid under backpressure
-        with m.If(self.o.valid & self.o.ready & a_last):
-            m.d.sync += full.bit_select(a_bank, 1).eq(0)
+        with m.If(self.o.valid & self.o.ready & self.o.payload.last):
+            m.d.sync += full.bit_select(o_bank, 1).eq(0)
         return m
