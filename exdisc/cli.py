@@ -275,6 +275,30 @@ def cmd_report(args):
             for r in run["rows"]:
                 print(f"| {size} | {r['k']} | {r['tiles']} | {r['cycles']} | {r['model_cycles']} | "
                       f"{r['ideal_cycles']} | {r['busy']:.4f} | {r['input_rate']:.4f} |")
+    from .workload import markdown_table
+    for name in ("workload", "workload_sweep"):
+        path = RESULTS_DIR / f"{name}.json"
+        if path.exists():
+            print()
+            print(markdown_table(json.loads(path.read_text())))
+    path = RESULTS_DIR / "eager.json"
+    if path.exists():
+        rec = json.loads(path.read_text())
+        if "quality" in rec:
+            print()
+            print("| eager run | top-k recall | kept recall | attention sparsity | QK/PV skipped | class acc |")
+            print("|---|---|---|---|---|---|")
+            for r in rec["quality"]["rows"]:
+                print(f"| {r['label']} | {r['recall']:.3f} | {r['kept_recall']:.3f} | "
+                      f"{r['attention_sparsity']:.1%} | {r['attention_macs_skipped']:.1%} | "
+                      f"{r['accuracy']:.3f} |")
+        print()
+        print(f"| unit (L = {rec['area']['lanes']}, int8) | LUT4 | FF | MULT18 | gates | transistors "
+              "| gates / MAC | transistors / MAC |")
+        print("|---|---|---|---|---|---|---|---|")
+        for a in rec["area"]["rows"]:
+            print(f"| {a['label']} | {a['lut4']} | {a['ff']} | {a['mult18']} | {a['gates']} | "
+                  f"{a['transistors']} | {a['gates_ratio']:.2f} | {a['transistors_ratio']:.2f} |")
     return 0
 
 

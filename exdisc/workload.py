@@ -20,17 +20,33 @@ def sparsity_of(r):
     return "-", None
 
 
-def table(report):
-    rows = [["dense", "-", "-", "0.0%", f"{report['dense']['accuracy']:.3f}", "0", "-", "-",
+def _rows(report):
+    rows = [["dense", "-", "-", "0.0%", "-", f"{report['dense']['accuracy']:.3f}", "0", "0",
              f"{report['dense']['seconds']:.0f}"]]
     for r in report["results"]:
         what, value = sparsity_of(r)
         rows.append([r["label"], f"{value:.1%} {what}" if value is not None else "-",
                      "-" if "recall" not in r else f"{r['recall']:.3f}",
-                     f"{r['macs_skipped']:.1%}", f"{r['accuracy']:.3f}", f"{r['latent_error']:.4f}",
-                     r["mask_bytes"], _target(r), f"{r['seconds']:.0f}"])
-    return format_table(["run", "sparsity", "top-k recall", "MACs skipped", "class acc",
-                         "latent err", "mask B/seq", "skipped in its GEMMs", "s"], rows)
+                     f"{r['macs_skipped']:.1%}", _target(r), f"{r['accuracy']:.3f}",
+                     f"{r['latent_error']:.4f}", r["mask_bytes"], f"{r['seconds']:.0f}"])
+    return rows
+
+
+HEADERS = ["run", "sparsity", "top-k recall", "MACs skipped", "in its GEMMs", "class acc",
+           "latent err", "mask B/seq", "s"]
+
+
+def markdown_table(report):
+    c = report["config"]
+    lines = [f"Workload: {c['samples']} samples, {c['steps']} DDIM steps, guidance "
+             f"{c['guidance']}, seed {c['seed']}", "",
+             "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(str(x) for x in r) + " |" for r in _rows(report)]
+    return "\n".join(lines)
+
+
+def table(report):
+    return format_table(HEADERS, _rows(report))
 
 
 def _target(r):

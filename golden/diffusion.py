@@ -23,8 +23,9 @@ def sample(model, labels, executor, steps=50, guidance=3.0, seed=0, trajectory=F
     """Generate one image per label with DDIM (eta = 0) and classifier-free guidance.
 
     The conditional and unconditional halves run as one batch of ``2n``
-    sequences, as DiT samples. ``x0`` is clipped to [-1, 1] at every step (the
-    data range). The executor sees every block of every step.
+    sequences, as DiT samples. As in DiT's sampler, the predicted ``x0`` is
+    not clipped (clipping it without recomputing the noise pushed this small
+    model off its data manifold). The executor sees every block of every step.
 
     Returns ``(images [n, C, H, W], latents)`` where ``latents`` is the list of
     step inputs when ``trajectory`` is true, else ``None``.
@@ -51,6 +52,6 @@ def sample(model, labels, executor, steps=50, guidance=3.0, seed=0, trajectory=F
         eps = eps[n:] + guidance * (eps[:n] - eps[n:])
         a_t = abar[t]
         a_prev = abar[ts[i + 1]] if i + 1 < len(ts) else 1.0
-        x0 = np.clip((z - np.sqrt(1.0 - a_t) * eps) / np.sqrt(a_t), -1.0, 1.0)
+        x0 = (z - np.sqrt(1.0 - a_t) * eps) / np.sqrt(a_t)
         z = (np.sqrt(a_prev) * x0 + np.sqrt(1.0 - a_prev) * eps).astype(np.float32)
     return z, latents

@@ -171,6 +171,12 @@ def train(cfg, args):
     data = torch.from_numpy(images)
     targets = torch.from_numpy(labels)
     model = TinyDiT(cfg)
+    if args.init is not None:
+        # continue a run: start from its exported (EMA) weights
+        with np.load(args.init) as f:
+            state = {k: torch.from_numpy(f[k]) for k in f.files}
+        state["pos_embed"] = model.pos_embed
+        model.load_state_dict(state)
     ema = TinyDiT(cfg)
     ema.load_state_dict(model.state_dict())
     for p in ema.parameters():
@@ -224,6 +230,8 @@ def main(argv=None):
     p.add_argument("--class-dropout", type=float, default=0.1)
     p.add_argument("--shift", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, default=None,
+                   help="continue from these weights (a previous run's tiny_dit.npz)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--hidden", type=int, default=DiTConfig.hidden)
@@ -236,10 +244,14 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / "tiny_dit.npz", **export_weights(model))
     np.savez_compressed(args.out / "tiny_dit_fixture.npz", **record_fixture(model, cfg, args.seed))
+    previous = None
+    if args.init is not None and args.init.with_suffix(".json").exists():
+        previous = json.loads(args.init.with_suffix(".json").read_text())
     record = {
         "config": cfg.as_dict(),
+        "continued_from": previous,
         "objective": "DDPM epsilon prediction, MSE, linear betas; EMA weights exported",
-        "hyperparameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+        "hyperparameters": {k: (v.name if isinstance(v, Path) else v) for k, v in vars(args).items()
                             if k != "out"},
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "dataset": "sklearn.datasets.load_digits, 1797 images, 8x8 upsampled bilinearly to 32x32",

@@ -42,13 +42,14 @@ async def logdot_random_backpressure(dut):
 async def logdot_dit_trace(dut):
     _, p = design_params()
     rng, seed = test_rng(dut._log, "logdot-trace")
-    ops = trace_operands()
-    d, dh = ops["x"].shape[1], ops["wq"][0].shape[1]
+    from golden.dit import DiT
+    cfg = DiT.load().cfg
     stage = 1 if p.width == 8 else 2
-    length = d if stage == 1 else dh
+    length = cfg.hidden if stage == 1 else cfg.head_dim
     if length > p.lanes * p.max_beats or (stage == 2 and p.width < 24):
         dut._log.info("parameters do not fit a trace stage; random tests only")
         return
+    ops = trace_operands()
     vectors = trace_stage_vectors(ops, stage, rng, 400)
     await _check(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed,
                  f"DiT stage-{stage}")

@@ -46,6 +46,10 @@ def test_generate_differs_with_parameters(tmp_path):
     (["flow", "--preset", "nosuch"], "unknown preset 'nosuch'"),
     (["generate", "lod", "--format", "vhdl", "-o", "build/tmp-cli"], "parameter 'format'"),
     ([], "required"),
+    (["workload", "--steps", "0", "--no-save"], "steps: expected an integer in [1, 1000], got 0"),
+    (["workload", "--per-class", "0", "--no-save"], "per_class: expected a positive integer"),
+    (["generate", "rowselect", "--mode", "median"], "parameter 'mode' must be one of"),
+    (["bench", "nosuch"], "unknown benchmark 'nosuch'"),
 ])
 def test_bad_input_one_line_status_2(args, needle):
     r = exdisc(*args)
@@ -78,3 +82,17 @@ def test_generate_ecp5_target(tmp_path):
     assert "MULT18X18D" in text and "DP16KD" in text
     r = exdisc("generate", "systolic", "--format", "verilog", "-o", str(tmp_path / "g"))
     assert "MULT18X18D" not in next((tmp_path / "g").glob("*.v")).read_text()
+
+
+def test_workload_command(tmp_path):
+    r = exdisc("workload", "--per-class", "1", "--steps", "5", "--no-save", "--json",
+               "-o", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    import json
+    report = json.loads(r.stdout)
+    labels = [x["label"] for x in report["results"]]
+    assert labels[:2] == ["ffn_reuse", "ffn_reuse/random-mask"] and len(labels) == 8
+    assert "dense" in r.stderr  # progress goes to stderr when stdout carries the JSON
+    pngs = sorted(p.name for p in tmp_path.iterdir())
+    assert "overview.png" in pngs and len(pngs) == 9
+    assert (tmp_path / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
