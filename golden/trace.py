@@ -53,16 +53,12 @@ def ffn_operands(step=3, layer=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0
     cfg = model().cfg
     _check("layer", layer, cfg.depth)
     _check("sequence", sequence, 2)
-    ex = FFNReuse(sparsity=sparsity, keep_masks=True)
-    ex.capture = set()
-    dense_step = None
     _check("step", step, steps)
-    probe = FFNReuse(sparsity=sparsity)
-    probe.reset(model(), steps)
-    if probe.is_dense_step(step):
+    policy = FFNReuse(sparsity=sparsity)
+    if policy.is_dense_step(step):
         raise ValueError(f"step: {step!r} is a dense step of FFN-Reuse; pick a sparse one")
-    dense_step = max(s for s in range(step) if probe.is_dense_step(s))
-    ex.capture = {(dense_step, layer), (step, layer)}
+    dense_step = max(s for s in range(step) if policy.is_dense_step(s))
+    ex = FFNReuse(sparsity=sparsity, keep_masks=True, capture={(dense_step, layer), (step, layer)})
     _run(ex, label, steps, seed)
     w1, b1 = model().weight(layer, "fc1")
     w2, _ = model().weight(layer, "fc2")

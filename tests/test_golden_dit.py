@@ -79,7 +79,7 @@ def test_workload_run_reports(model):
     report, images = workload.run(suite, per_class=1, steps=10, model=model)
     assert set(images) == {"dense", "ffn_reuse", "ffn_reuse/random-mask"}
     # the trained model draws the digits it is asked for (a sanity floor, not the benchmark)
-    assert report["dense"]["accuracy"] >= 0.7
+    assert report["dense"]["accuracy"] >= 0.6
     real, control = report["results"]
     assert real["fc1_sparsity"] == pytest.approx(control["fc1_sparsity"])
     assert 0 < real["macs_skipped"] < 1 and real["mask_bytes"] > 0
