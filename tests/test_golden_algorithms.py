@@ -42,7 +42,8 @@ def run(model, executor):
 def test_ffn_reuse_fc2_variants_agree(small):
     model, _ = small
     cached, merged = FFNReuse(), FFNReuse(fc2="merged")
-    np.testing.assert_allclose(run(model, cached), run(model, merged), rtol=0, atol=1e-5)
+    # float32 sums in a different order over 8 steps: equal to float32 precision
+    np.testing.assert_allclose(run(model, cached), run(model, merged), rtol=1e-4, atol=1e-4)
     assert cached.totals(("fc2",))[1] < merged.totals(("fc2",))[1]
 
 
