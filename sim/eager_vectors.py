@@ -24,7 +24,7 @@ def _operand(rng, width, n):
 
 
 def logdot_jobs(p, rng, count, vectors=None):
-    """``count`` dot products as ``(beats, (pos, neg))``.
+    """``count`` dot products as ``(beats, [expected result])``.
 
     ``vectors``, if given, is a list of ``(a, b)`` integer vectors (real
     operands from the DiT trace) to use instead of random ones; each is cut
@@ -49,7 +49,7 @@ def logdot_jobs(p, rng, count, vectors=None):
                           "last": int(i + p.lanes == len(a))})
         pos, neg = log_split(np.array(a), np.array(b), p.k)
         want = {"pos": int(pos), "neg": int(neg)} if p.split else {"diff": int(pos - neg)}
-        jobs.append((beats, want))
+        jobs.append((beats, [want]))
     return jobs
 
 

@@ -13,21 +13,7 @@ import cocotb
 
 from sim.eager_vectors import logdot_jobs, trace_operands, trace_stage_vectors
 from sim.runner import design_params
-from sim.streams import StreamDriver, StreamMonitor, reset, start_clock, test_rng
-
-
-async def _check(dut, p, jobs, rng, seed, what):
-    await start_clock(dut)
-    driver = StreamDriver(dut, "i", p.in_layout, rng, valid_prob=0.7)
-    monitor = StreamMonitor(dut, "o", p.out_layout, rng, ready_prob=0.6)
-    await reset(dut)
-    send = cocotb.start_soon(driver.send([b for beats, _ in jobs for b in beats]))
-    got = await monitor.receive(len(jobs))
-    await send
-    await monitor.expect_quiet(8)
-    for n, ((beats, want), y) in enumerate(zip(jobs, got)):
-        assert y == want, f"{what} {n}: RTL {y} != golden {want} (seed {seed})"
-    dut._log.info("%d %s results match the golden model", len(jobs), what)
+from sim.streams import check_stream_unit, test_rng
 
 
 @cocotb.test()
@@ -35,7 +21,7 @@ async def logdot_random_backpressure(dut):
     _, p = design_params()
     rng, seed = test_rng(dut._log, "logdot")
     jobs = logdot_jobs(p, rng, int(os.environ.get("EXDISC_COUNT", "1500")))
-    await _check(dut, p, jobs, rng, seed, "random")
+    await check_stream_unit(dut, p, jobs, rng, seed, "random")
 
 
 @cocotb.test()
@@ -51,7 +37,7 @@ async def logdot_dit_trace(dut):
         return
     ops = trace_operands()
     vectors = trace_stage_vectors(ops, stage, rng, 400)
-    await _check(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed,
+    await check_stream_unit(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed,
                  f"DiT stage-{stage}")
 
 
@@ -65,4 +51,5 @@ async def logdot_exhaustive_lane(dut):
     rng, seed = test_rng(dut._log, "logdot-exhaustive")
     lo, hi = -(1 << (p.width - 1)), 1 << (p.width - 1)
     vectors = [([a], [b]) for a in range(lo, hi) for b in range(lo, hi)]
-    await _check(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed, "exhaustive")
+    await check_stream_unit(dut, p, logdot_jobs(p, rng, len(vectors), vectors), rng, seed,
+                            "exhaustive")

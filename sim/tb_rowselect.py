@@ -11,22 +11,7 @@ import cocotb
 
 from sim.eager_vectors import select_rows, trace_operands, trace_score_rows
 from sim.runner import design_params
-from sim.streams import StreamDriver, StreamMonitor, reset, start_clock, test_rng
-
-
-async def _check(dut, p, rows, rng, seed, what):
-    await start_clock(dut)
-    driver = StreamDriver(dut, "i", p.in_layout, rng, valid_prob=0.8)
-    monitor = StreamMonitor(dut, "o", p.out_layout, rng, ready_prob=0.7)
-    await reset(dut)
-    want = [k for _, keep in rows for k in keep]
-    send = cocotb.start_soon(driver.send([b for beats, _ in rows for b in beats]))
-    got = await monitor.receive(len(want))
-    await send
-    await monitor.expect_quiet(8)
-    for n, (w, y) in enumerate(zip(want, got)):
-        assert y == w, f"{what}: keep bit {n}: RTL {y} != golden {w} (seed {seed})"
-    dut._log.info("%d %s keep bits match the golden model", len(want), what)
+from sim.streams import check_stream_unit, test_rng
 
 
 @cocotb.test()
@@ -34,7 +19,7 @@ async def rowselect_random_backpressure(dut):
     _, p = design_params()
     rng, seed = test_rng(dut._log, "rowselect")
     rows = select_rows(p, rng, int(os.environ.get("EXDISC_COUNT", "60")))
-    await _check(dut, p, rows, rng, seed, "random")
+    await check_stream_unit(dut, p, rows, rng, seed, "random")
 
 
 @cocotb.test()
@@ -46,4 +31,4 @@ async def rowselect_dit_trace(dut):
         dut._log.info("parameters do not fit the trace rows; random tests only")
         return
     rows = select_rows(p, rng, 24, trace_score_rows(ops, rng, 24))
-    await _check(dut, p, rows, rng, seed, "DiT")
+    await check_stream_unit(dut, p, rows, rng, seed, "DiT")

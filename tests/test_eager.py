@@ -37,7 +37,7 @@ def test_logdot_random(k, lanes, width, levels, encoded, split, seed):
     jobs = logdot_jobs(p, rng, 60)
     beats = [b for job, _ in jobs for b in job]
     got = _run(LogDotProduct(p), p.out_layout, beats, len(jobs), rng)
-    assert got == [want for _, want in jobs]
+    assert got == [w for _, want in jobs for w in want]
 
 
 def test_logdot_latency():
