@@ -7,6 +7,7 @@ from .eager import LogDotParams, LogDotProduct
 from .lod import LODParams, LeadingOneDetector
 from .params import lookup
 from .row_select import RowSelectParams, RowSelector
+from .router import HashBankRouter, RouterParams
 from .systolic import SystolicArray, SystolicParams
 
 
@@ -47,6 +48,8 @@ UNITS = {u.name: u for u in [
          "eager predictor: log-domain dot product (k leading ones, no multipliers)"),
     Unit("rowselect", RowSelectParams, RowSelector,
          "eager predictor: row of scores to keep bitmask (max-relative or top-k)"),
+    Unit("router", RouterParams, HashBankRouter,
+         "DiSC hash bank router: P request lanes onto B hashed single-port SRAM banks"),
     Unit("dot", DotParams, DotProduct,
          "int multiply-accumulate dot product (the predictor's area reference)"),
 ]}

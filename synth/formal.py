@@ -10,16 +10,18 @@ import dataclasses
 import pathlib
 import shutil
 
-from amaranth.hdl import Assert, Const, Module, unsigned
+from amaranth.hdl import Assert, Cat, Const, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from hw.emit import PROJECT_ROOT, emit_rtlil, write_if_changed
 from hw.lod import LeadingOneDetector
+from hw.router import HashBankRouter
 from .tools import ToolFailed, run_tool, tool_path
 
 
-__all__ = ["LODProperty", "ProofResult", "prove", "FORMAL_ROOT"]
+__all__ = ["LODProperty", "BankMapProperty", "ProofResult", "prove", "prove_lod",
+           "prove_bank_map", "FORMAL_ROOT"]
 
 
 FORMAL_ROOT = PROJECT_ROOT / "build" / "formal"
@@ -62,6 +64,40 @@ class LODProperty(wiring.Component):
             with m.If(found[1]):
                 m.d.comb += Assert(pos[1] < pos[0])
                 m.d.comb += Assert((rest >> pos[1]) == 1)
+        return m
+
+
+class BankMapProperty(wiring.Component):
+    """The router's address mapping is a bijection: for every two addresses
+    ``a != b`` of ``A`` bits, ``(bank, row)`` of ``a`` differs from that of
+    ``b``. An injective map of the ``2**A`` addresses onto the ``2**A``
+    (bank, row) pairs is a bijection.
+
+    The bank comes from the router's own :meth:`hw.router.HashBankRouter.bank_of`
+    and the row is ``addr >> log2(B)``, as the router elaborates them.
+
+    Members
+    -------
+    a, b : In(A)
+        The free addresses.
+    """
+
+    def __init__(self, params, router=HashBankRouter):
+        self.params = params
+        self.router = router(params)
+        # Only its mapping is used; the router itself is never elaborated here.
+        self.router._MustUse__silence = True
+        super().__init__({"a": In(params.addr_width), "b": In(params.addr_width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+
+        def place(addr):
+            return Cat(self.router.bank_of(addr)[:max(p.bank_bits, 1)], addr[p.bank_bits:])
+
+        with m.If(self.a != self.b):
+            m.d.comb += Assert(place(self.a) != place(self.b))
         return m
 
 
@@ -129,7 +165,14 @@ def prove_lod(params, detector=LeadingOneDetector, name=None, **kwargs):
     return prove(LODProperty(params, detector), name, **kwargs)
 
 
+def prove_bank_map(params, router=HashBankRouter, name=None, **kwargs):
+    if name is None:
+        name = f"bankmap_{params.hash}_b{params.banks}_a{params.addr_width}"
+    return prove(BankMapProperty(params, router), name, **kwargs)
+
+
 # Units with a formal property, and how to prove it at a parameter point.
 PROVERS = {
     "lod": lambda params, **kw: prove_lod(dataclasses.replace(params, registered=False), **kw),
+    "router": prove_bank_map,
 }

@@ -1,0 +1,449 @@
+"""DiSC's hash bank router: P request lanes onto B hashed SRAM banks."""
+
+import dataclasses
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .banks import BankParams, BankedBuffer, is_power_of_two
+from .params import Params, check_choice, check_int, param, resolve_params
+
+
+__all__ = ["HASHES", "RouterParams", "HashBankRouter", "bank_hash", "round_robin_picks"]
+
+
+HASHES = ("modulo", "xor")
+
+
+@dataclasses.dataclass(frozen=True)
+class RouterParams(Params):
+    """Parameters of :class:`HashBankRouter`.
+
+    Members
+    -------
+    lanes : int
+        Request lanes ``P`` (1 to 32).
+    banks : int
+        SRAM banks ``B`` (a power of two, 1 to 64); ``B < P`` works, at lower throughput.
+    addr_width : int
+        Word address bits ``A``: ``log2(B)`` bank bits plus 1 to 16 row bits.
+    data_width : int
+        Bits per word (1 to 256).
+    tag_width : int
+        Bits of the tag each response returns (1 to 16).
+    hash : str
+        ``"modulo"`` (low address bits) or ``"xor"`` (XOR of all ``log2(B)``-bit
+        chunks of the address, a bijection; :mod:`golden.router`).
+    fifo_depth : int
+        Requests each bank queues (a power of two, 1 to 32).
+    enqueue_ports : int
+        Requests of different lanes one bank queue accepts per cycle (1 to
+        ``min(lanes, fifo_depth)``): with 1, lanes whose heads meet at a bank
+        wait; 2 absorbs most such meetings.
+    outstanding : int
+        Requests in flight per lane (a power of two, 1 to 64): the lane's
+        reorder slots. Below :attr:`latency` + 1 a lane cannot issue every cycle.
+    return_depth : int
+        Results each bank holds while their lanes take results of other
+        banks (a power of two, 1 to 16): with 1 a bank stalls whenever two
+        banks finish for one lane in the same cycle.
+    return_ports : int
+        Results a lane takes from the banks per cycle (1, 2 or 4, at most
+        ``outstanding``): its reorder slots are split into that many
+        memories by slot number, each with its own round-robin arbiter over
+        the banks.
+    """
+    lanes: int = param(4, "request lanes P")
+    banks: int = param(8, "SRAM banks B (a power of two)")
+    addr_width: int = param(12, "word address bits (bank bits + row bits)")
+    data_width: int = param(32, "bits per word")
+    tag_width: int = param(4, "tag bits returned with each response")
+    hash: str = param("xor", "bank hash: modulo or xor", choices=HASHES)
+    fifo_depth: int = param(4, "requests queued per bank (a power of two)")
+    enqueue_ports: int = param(2, "requests a bank queue accepts per cycle")
+    outstanding: int = param(16, "requests in flight per lane (a power of two)")
+    return_depth: int = param(2, "results a bank holds for busy lanes (a power of two)")
+    return_ports: int = param(2, "results a lane takes per cycle (1, 2 or 4)")
+
+    def __post_init__(self):
+        check_int("lanes", self.lanes, min=1, max=32)
+        check_int("banks", self.banks, min=1, max=64)
+        if not is_power_of_two(self.banks):
+            raise ValueError(f"parameter 'banks' must be a power of two, not {self.banks!r}")
+        check_int("addr_width", self.addr_width, min=self.bank_bits + 1, max=self.bank_bits + 16)
+        check_int("data_width", self.data_width, min=1, max=256)
+        check_int("tag_width", self.tag_width, min=1, max=16)
+        check_choice("hash", self.hash, HASHES)
+        check_int("fifo_depth", self.fifo_depth, min=1, max=32)
+        if not is_power_of_two(self.fifo_depth):
+            raise ValueError(f"parameter 'fifo_depth' must be a power of two, "
+                             f"not {self.fifo_depth!r}")
+        check_int("enqueue_ports", self.enqueue_ports, min=1,
+                  max=min(self.lanes, self.fifo_depth))
+        check_int("outstanding", self.outstanding, min=1, max=64)
+        check_int("return_depth", self.return_depth, min=1, max=16)
+        check_int("return_ports", self.return_ports, min=1, max=4)
+        check_choice("return_ports", self.return_ports, (1, 2, 4))
+        if self.return_ports > self.outstanding:
+            raise ValueError(f"parameter 'return_ports' must be at most outstanding "
+                             f"({self.outstanding}), not {self.return_ports!r}")
+        if not is_power_of_two(self.return_depth):
+            raise ValueError(f"parameter 'return_depth' must be a power of two, "
+                             f"not {self.return_depth!r}")
+        if not is_power_of_two(self.outstanding):
+            raise ValueError(f"parameter 'outstanding' must be a power of two, "
+                             f"not {self.outstanding!r}")
+
+    @property
+    def bank_bits(self):
+        return self.banks.bit_length() - 1
+
+    @property
+    def row_bits(self):
+        return self.addr_width - self.bank_bits
+
+    @property
+    def lane_bits(self):
+        return ceil_log2(self.lanes)
+
+    @property
+    def slot_bits(self):
+        return ceil_log2(self.outstanding)
+
+    @property
+    def bank_params(self):
+        return BankParams(banks=self.banks, row_bits=self.row_bits, data_width=self.data_width)
+
+    @property
+    def req_layout(self):
+        return data.StructLayout({"write": 1, "addr": self.addr_width,
+                                  "data": self.data_width, "tag": self.tag_width})
+
+    @property
+    def resp_layout(self):
+        return data.StructLayout({"write": 1, "data": self.data_width, "tag": self.tag_width})
+
+    @property
+    def latency(self):
+        """Cycles from a request's handshake to its response's ``valid``
+        without contention: lane register, bank queue, SRAM, bank output
+        register, reorder slot, response register."""
+        return 6
+
+
+def bank_hash(addr, p):
+    """The bank of ``addr`` (an Amaranth value) under ``p.hash``."""
+    bits = p.bank_bits
+    if bits == 0:
+        return Const(0, 1)
+    if p.hash == "modulo":
+        return addr[:bits]
+    out = addr[:bits]
+    for lo in range(bits, len(addr), bits):
+        out = out ^ addr[lo:lo + bits]
+    return out
+
+
+def _prefix_or(bits):
+    """``[OR of bits[:i] for i in range(len(bits))]`` (exclusive prefix OR)."""
+    out, acc = [], Const(0, 1)
+    for b in bits:
+        out.append(acc)
+        acc = acc | b
+    return out
+
+
+def _lowest(m, vec, name):
+    """One-hot of the lowest set bit of ``vec``."""
+    one = Signal(len(vec), name=name)
+    below = _prefix_or(list(vec))
+    m.d.comb += one.eq(Cat(*[vec[i] & ~below[i] for i in range(len(vec))]))
+    return one
+
+
+def round_robin_picks(m, requests, prio, allow, name):
+    """One-hot grants among ``requests`` in round-robin order, one per entry of ``allow``.
+
+    ``prio`` is a thermometer register: the requests at or above its lowest
+    set bit go first, then the others from index 0. Grant ``e`` is the first
+    request left after grants ``0 .. e-1``, or zero when ``allow[e]`` (a
+    1-bit value) is low or no request is left, so the grants are distinct and
+    every requester is served within ``ceil(len / len(allow))`` rounds.
+    Returns the grants and ``prio``'s next value (just after the last grant;
+    ``prio`` itself without one), which the caller registers.
+    """
+    grants = []
+    remaining = requests
+    for e, enable in enumerate(allow):
+        masked = Signal(len(requests), name=f"{name}_masked{e}")
+        m.d.comb += masked.eq(remaining & prio)
+        pick = _lowest(m, Mux(masked.any(), masked, remaining), f"{name}_pick{e}")
+        grant = Signal(len(requests), name=f"{name}_grant{e}")
+        m.d.comb += grant.eq(Mux(enable, pick, 0))
+        grants.append(grant)
+        rest = Signal(len(requests), name=f"{name}_rest{e}")
+        m.d.comb += rest.eq(remaining & ~pick)
+        remaining = rest
+    nxt = Signal(len(requests), name=f"{name}_prio_next")
+    m.d.comb += nxt.eq(prio)
+    for grant in grants:
+        with m.If(grant.any()):
+            # Never past a request that was not granted: that would starve it.
+            m.d.comb += nxt.eq(Cat(*_prefix_or(list(grant))))
+    return grants, nxt
+
+
+def _onehot_mux(onehot, values):
+    """AND-OR select of ``values[i]`` by the one-hot ``onehot`` (0 when none)."""
+    out = 0
+    for i, v in enumerate(values):
+        out = out | Mux(onehot[i], v, 0)
+    return out
+
+
+class HashBankRouter(wiring.Component):
+    """``P`` request lanes served by ``B`` single-port SRAM banks through a hash.
+
+    Each lane is a stream of requests (read or write, word address, write
+    data, tag) and a stream of responses, one per request in the lane's
+    request order: the read word, or for a write the acknowledgement that it
+    took effect (``data`` 0). The word at ``addr`` lives in bank
+    ``hash(addr)`` at row ``addr >> log2(B)`` (:func:`bank_hash`).
+
+    A request passes a two-entry lane register, then joins its bank's queue
+    (``fifo_depth`` entries) when the bank's round-robin arbiter grants it:
+    up to ``enqueue_ports`` lanes per bank per cycle. Each bank serves one
+    request per cycle; the result waits in the bank's output register until
+    the lane's round-robin arbiter over the banks takes it into the lane's
+    reorder slot, from where responses leave in request order. A lane issues
+    only with a free reorder slot (``outstanding`` per lane), so a bank never
+    waits for a lane's ``resp.ready``: backpressure on one lane stalls that
+    lane alone.
+
+    Ordering: requests of one lane to one address take effect in the lane's
+    order (one bank, one queue); requests of different lanes to the same
+    address take effect in arbitration order, which the ports do not show.
+    A write's response means the write has taken effect.
+
+    Latency :attr:`RouterParams.latency` (6) cycles without contention;
+    throughput up to one request per lane per cycle, and one per bank per
+    cycle.
+
+    Members
+    -------
+    req : In(stream.Signature(req_layout)).array(lanes)
+        Requests.
+    resp : Out(stream.Signature(resp_layout)).array(lanes)
+        Responses, in each lane's request order.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        self.params = params = resolve_params(RouterParams, params, kwargs)
+        super().__init__({
+            "req": In(stream.Signature(params.req_layout)).array(params.lanes),
+            "resp": Out(stream.Signature(params.resp_layout)).array(params.lanes),
+        })
+
+    def bank_of(self, addr):
+        """The bank of ``addr``: :func:`bank_hash` (a method so that tests can break it)."""
+        return bank_hash(addr, self.params)
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        P, B, F, O, R = p.lanes, p.banks, p.fifo_depth, p.outstanding, p.return_depth
+        K, kb = p.return_ports, ceil_log2(p.return_ports)
+        # Kept so that tests can read the banks after a simulation.
+        m.submodules.buffer = buffer = self.buffer = BankedBuffer(p.bank_params)
+
+        entry = data.StructLayout({"write": 1, "bank": max(p.bank_bits, 1), "row": p.row_bits,
+                                   "data": p.data_width, "tag": p.tag_width})
+        queued = data.StructLayout({"lane": max(p.lane_bits, 1), "slot": max(p.slot_bits, 1),
+                                    "write": 1, "row": p.row_bits, "data": p.data_width})
+        done_layout = data.StructLayout({"lane": max(p.lane_bits, 1), "slot": max(p.slot_bits, 1),
+                                         "write": 1})
+        returning = data.StructLayout({"lane": max(p.lane_bits, 1), "slot": max(p.slot_bits, 1),
+                                       "write": 1, "data": p.data_width})
+
+        # Lanes: the two-entry register in front, the issue side of the reorder slots.
+        heads, head_valid, can_issue, issue_slot, granted = [], [], [], [], []
+        lane_state = []
+        for n, port in enumerate(self.req):
+            regs = [Signal(entry, name=f"lane{n}_e{i}") for i in range(2)]
+            count = Signal(range(3), name=f"lane{n}_count")
+            inflight = Signal(range(O + 1), name=f"lane{n}_inflight")
+            issue = Signal(max(p.slot_bits, 1), name=f"lane{n}_issue")
+            grant = Signal(name=f"lane{n}_grant")
+            incoming = Signal(entry, name=f"lane{n}_in")
+            m.d.comb += [
+                incoming.write.eq(port.payload.write),
+                incoming.bank.eq(self.bank_of(port.payload.addr)),
+                incoming.row.eq(port.payload.addr[p.bank_bits:]),
+                incoming.data.eq(port.payload.data),
+                incoming.tag.eq(port.payload.tag),
+                port.ready.eq(count != 2),
+            ]
+            push = port.valid & port.ready
+            pop = grant
+            with m.If(pop):
+                m.d.sync += regs[0].eq(regs[1])
+            with m.If(push & ((count == 0) | ((count == 1) & pop))):
+                m.d.sync += regs[0].eq(incoming)
+            with m.If(push & (count == 1) & ~pop):
+                m.d.sync += regs[1].eq(incoming)
+            m.d.sync += count.eq(count + push - pop)
+            heads.append(regs[0])
+            head_valid.append(count != 0)
+            can_issue.append(inflight != O)
+            issue_slot.append(issue)
+            granted.append(grant)
+            lane_state.append((inflight, issue))
+
+        # Banks: round-robin enqueue, the queue, the SRAM access, the output register.
+        bank_out = []               # (valid, meta, data, taken) per bank
+        lane_grants = [[] for _ in range(P)]
+        for b in range(B):
+            port = buffer.bank[b]
+            requests = Signal(P, name=f"bank{b}_requests")
+            m.d.comb += requests.eq(Cat(*[
+                head_valid[n] & can_issue[n] & (heads[n].bank == b) for n in range(P)]))
+            prio = Signal(P, name=f"bank{b}_prio", init=(1 << P) - 1)
+            fifo = Array(Signal(queued, name=f"bank{b}_q{i}") for i in range(F))
+            head = Signal(range(F), name=f"bank{b}_head")
+            tail = Signal(range(F), name=f"bank{b}_tail")
+            count = Signal(range(F + 1), name=f"bank{b}_count")
+            # The room is counted from the registered fill level, so a full
+            # queue takes nothing even in a cycle it drains one.
+            gated, prio_next = round_robin_picks(
+                m, requests, prio, [count <= F - 1 - e for e in range(p.enqueue_ports)],
+                f"bank{b}")
+            for e, g in enumerate(gated):
+                for n in range(P):
+                    lane_grants[n].append(g[n])
+                new = Signal(queued, name=f"bank{b}_new{e}")
+                m.d.comb += [
+                    new.lane.eq(_onehot_mux(g, [Const(n, len(new.lane)) for n in range(P)])),
+                    new.slot.eq(_onehot_mux(g, issue_slot)),
+                    new.write.eq(_onehot_mux(g, [h.write for h in heads])),
+                    new.row.eq(_onehot_mux(g, [h.row for h in heads])),
+                    new.data.eq(_onehot_mux(g, [h.data for h in heads])),
+                ]
+                with m.If(g.any()):
+                    m.d.sync += fifo[(tail + e)[:len(tail)] if F > 1 else 0].eq(new)
+            with m.If(Cat(*[g.any() for g in gated]).any()):
+                m.d.sync += prio.eq(prio_next)
+            enq = sum(g.any() for g in gated)
+
+            latch_valid = Signal(name=f"bank{b}_latch_valid")
+            latch = Signal(done_layout, name=f"bank{b}_latch")
+            ret = Array(Signal(returning, name=f"bank{b}_ret{i}") for i in range(R))
+            ret_head = Signal(range(R), name=f"bank{b}_ret_head")
+            ret_tail = Signal(range(R), name=f"bank{b}_ret_tail")
+            ret_count = Signal(range(R + 1), name=f"bank{b}_ret_count")
+            out = ret[ret_head] if R > 1 else ret[0]
+            out_valid = ret_count != 0
+            taken = Signal(name=f"bank{b}_taken")
+            room = (ret_count != R) | taken
+            latch_free = ~latch_valid | room
+            serve = (count != 0) & latch_free
+            front = fifo[head] if F > 1 else fifo[0]
+            m.d.comb += [
+                port.en.eq(serve), port.write.eq(front.write),
+                port.row.eq(front.row), port.wdata.eq(front.data),
+            ]
+            m.d.sync += [
+                tail.eq(tail + enq),
+                count.eq(count + enq - serve),
+            ]
+            with m.If(serve):
+                m.d.sync += head.eq(head + 1)
+            with m.If(latch_free):
+                m.d.sync += [
+                    latch_valid.eq(serve),
+                    latch.lane.eq(front.lane), latch.slot.eq(front.slot),
+                    latch.write.eq(front.write),
+                ]
+            push = latch_valid & room
+            with m.If(push):
+                m.d.sync += [
+                    ret[ret_tail if R > 1 else 0].eq(Cat(latch, Mux(latch.write, 0, port.rdata))),
+                    ret_tail.eq(ret_tail + 1),
+                ]
+            with m.If(taken):
+                m.d.sync += ret_head.eq(ret_head + 1)
+            m.d.sync += ret_count.eq(ret_count + push - taken)
+            bank_out.append((out_valid, out, out.data, taken))
+
+        # Lanes: the arbiter over the banks, the reorder slots, the response register.
+        takers = [[] for _ in range(B)]
+        for n, port in enumerate(self.resp):
+            inflight, issue = lane_state[n]
+            m.d.comb += granted[n].eq(Cat(*lane_grants[n]).any())
+            # K reorder memories, slot s in memory s mod K: a lane takes up to K
+            # results per cycle, one per memory, so one lane's slow result
+            # rarely holds up a bank's queue of results for other lanes.
+            meta = Memory(shape=p.tag_width + 1, depth=O, init=[])
+            m.submodules[f"lane{n}_meta"] = meta
+            done = Signal(O, name=f"lane{n}_done")
+            head = Signal(max(p.slot_bits, 1), name=f"lane{n}_head")
+            set_bits = 0
+            words = []
+            for k in range(K):
+                wants = Signal(B, name=f"lane{n}_wants{k}")
+                m.d.comb += wants.eq(Cat(*[
+                    v & (o.lane == n) & (o.slot[:kb] == k if kb else 1)
+                    for v, o, _, _ in bank_out]))
+                prio = Signal(B, name=f"lane{n}_prio{k}", init=(1 << B) - 1)
+                (pick,), prio_next = round_robin_picks(m, wants, prio, [1], f"lane{n}_ret{k}")
+                with m.If(pick.any()):
+                    m.d.sync += prio.eq(prio_next)
+                for b in range(B):
+                    takers[b].append(pick[b])
+                slots = Memory(shape=p.data_width, depth=O // K, init=[])
+                m.submodules[f"lane{n}_slots{k}"] = slots
+                fill = slots.write_port()
+                slot = _onehot_mux(pick, [o.slot for _, o, _, _ in bank_out])
+                m.d.comb += [
+                    fill.en.eq(pick.any()),
+                    fill.addr.eq(slot >> kb),
+                    fill.data.eq(_onehot_mux(pick, [d for _, _, d, _ in bank_out])),
+                ]
+                set_bits = set_bits | Mux(fill.en, Const(1, O) << slot, 0)
+                word = slots.read_port(domain="comb")
+                m.d.comb += word.addr.eq(head >> kb)
+                words.append(word.data)
+            note = meta.write_port()
+            m.d.comb += [
+                note.en.eq(granted[n]), note.addr.eq(issue),
+                note.data.eq(Cat(heads[n].tag, heads[n].write)),
+            ]
+            info = meta.read_port(domain="comb")
+            m.d.comb += info.addr.eq(head)
+            word = Array(words)[head[:kb]] if kb else words[0]
+
+            ready_now = Array(done)[head] if O > 1 else done[0]
+            move = ready_now & (~port.valid | port.ready)
+            clear_bits = Mux(move, Const(1, O) << head, 0)
+            m.d.sync += done.eq((done | set_bits) & ~clear_bits)
+            with m.If(move):
+                m.d.sync += [
+                    port.valid.eq(1),
+                    port.payload.data.eq(word),
+                    port.payload.tag.eq(info.data[:p.tag_width]),
+                    port.payload.write.eq(info.data[p.tag_width]),
+                ]
+                if O > 1:
+                    m.d.sync += head.eq(head + 1)
+            with m.Elif(port.ready):
+                m.d.sync += port.valid.eq(0)
+            if O > 1:
+                with m.If(granted[n]):
+                    m.d.sync += issue.eq(issue + 1)
+            m.d.sync += inflight.eq(inflight + granted[n] - move)
+
+        for b, (_, _, _, taken) in enumerate(bank_out):
+            m.d.comb += taken.eq(Cat(*takers[b]).any())
+        return m
