@@ -1,0 +1,180 @@
+"""ConMerge: mask columns of a row tile in, the condensed and merged slot schedule out."""
+
+import dataclasses
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from .params import Params, check_int, param, resolve_params
+
+
+__all__ = ["ConMergeParams", "ConMerge"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ConMergeParams(Params):
+    """Parameters of :class:`ConMerge`.
+
+    Members
+    -------
+    rows : int
+        Rows ``R`` of the array: bits per mask column (1 to 64).
+    cols : int
+        Physical columns ``C``: slots per pass (1 to 64).
+    lanes : int
+        Merge lanes ``D``: logical columns one slot can hold (1 to 16; 1 is
+        condense only).
+    index_bits : int
+        Bits of a logical column index (1 to 16).
+    """
+    rows: int = param(16, "rows R (bits per mask column)")
+    cols: int = param(16, "physical columns C (slots per pass)")
+    lanes: int = param(4, "merge lanes D per slot (1: condense only)")
+    index_bits: int = param(10, "bits of a column index")
+
+    def __post_init__(self):
+        check_int("rows", self.rows, min=1, max=64)
+        check_int("cols", self.cols, min=1, max=64)
+        check_int("lanes", self.lanes, min=1, max=16)
+        check_int("index_bits", self.index_bits, min=1, max=16)
+
+    @property
+    def lane_bits(self):
+        return max(1, ceil_log2(self.lanes))
+
+    @property
+    def in_layout(self):
+        return data.StructLayout({"occ": self.rows, "index": self.index_bits, "last": 1})
+
+    @property
+    def slot_layout(self):
+        return data.StructLayout({
+            "used": range(self.lanes + 1),
+            "columns": data.ArrayLayout(self.index_bits, self.lanes),
+            "active": self.rows,
+            "lane": data.ArrayLayout(self.lane_bits, self.rows),
+        })
+
+    @property
+    def out_layout(self):
+        return data.StructLayout({"slots": data.ArrayLayout(self.slot_layout, self.cols),
+                                  "last": 1})
+
+    @property
+    def latency(self):
+        """Cycles from the handshake of the column that closes a pass to the pass's ``valid``."""
+        return 1
+
+
+class ConMerge(wiring.Component):
+    """First-fit condense and merge of mask columns into passes of ``C`` slots.
+
+    Columns of one row tile arrive in index order, one per cycle, each with
+    its ``R`` occupancy bits; ``last`` marks the tile's final column. An
+    empty column is dropped (condensed). Any other column joins the first
+    slot of the open pass that has a free lane and no row in common with it
+    (an empty slot always qualifies); when no slot qualifies, the open pass
+    leaves and a new one starts with the column in slot 0. After a tile's
+    last column the open pass leaves with ``last`` set; a tile without any
+    set bit gives one pass with no slot used. The schedule equals
+    :func:`golden.conmerge.schedule` entry for entry.
+
+    A slot's ``used`` counts its lanes; ``columns[l]`` is lane ``l``'s logical
+    column; row ``r``'s PE computes lane ``lane[r]`` when ``active[r]`` is set
+    and idles otherwise (the conflict vector).
+
+    Throughput one column per cycle; the only stall is one cycle after a
+    tile's last column when that column opened a new pass (two passes leave).
+    Latency :attr:`ConMergeParams.latency` (1): the pass is registered.
+
+    Members
+    -------
+    i : In(stream.Signature(in_layout))
+        Mask columns.
+    o : Out(stream.Signature(out_layout))
+        Passes.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        self.params = params = resolve_params(ConMergeParams, params, kwargs)
+        super().__init__({
+            "i": In(stream.Signature(params.in_layout)),
+            "o": Out(stream.Signature(params.out_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        R, C, D = p.rows, p.cols, p.lanes
+        cur = [Signal(p.slot_layout, name=f"slot{s}") for s in range(C)]
+        pending = Signal()          # a tile's final pass waits for the output
+        col = self.i.payload
+        out_free = ~self.o.valid | self.o.ready
+
+        m.d.comb += self.i.ready.eq(out_free & ~pending)
+        take = self.i.valid & self.i.ready
+        empty = col.occ == 0
+
+        # Which slot the column joins: the first that fits, else none.
+        fits = Signal(C)
+        m.d.comb += fits.eq(Cat(*[(s.used != D) & ((s.active & col.occ) == 0) for s in cur]))
+        first = Signal(C)
+        seen = Const(0, 1)
+        bits = []
+        for s in range(C):
+            bits.append(fits[s] & ~seen)
+            seen = seen | fits[s]
+        m.d.comb += first.eq(Cat(*bits))
+        none = ~fits.any()
+
+        def joined(slot, fresh):
+            """The slot after the column joins it (``fresh``: as lane 0 of an empty slot)."""
+            new = Signal(p.slot_layout)
+            lane = Const(0, range(D + 1)) if fresh else slot.used
+            m.d.comb += new.eq(0 if fresh else slot)
+            m.d.comb += [
+                new.used.eq(lane + 1),
+                new.active.eq((0 if fresh else slot.active) | col.occ),
+            ]
+            for l in range(D):
+                with m.If(lane == l):
+                    m.d.comb += new.columns[l].eq(col.index)
+            for r in range(R):
+                with m.If(col.occ[r]):
+                    m.d.comb += new.lane[r].eq(lane)
+            return new
+
+        after = [Signal(p.slot_layout, name=f"after{s}") for s in range(C)]
+        for s in range(C):
+            m.d.comb += after[s].eq(Mux(first[s], joined(cur[s], False), cur[s]))
+        restart = [joined(cur[0], True)] + [Const(0, p.slot_layout.size)] * (C - 1)
+
+        def emit(slots, last):
+            m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(last)]
+            m.d.sync += [self.o.payload.slots[s].eq(v) for s, v in enumerate(slots)]
+
+        with m.If(out_free):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(pending):
+            with m.If(out_free):
+                emit(cur, 1)
+                m.d.sync += [s.eq(0) for s in cur] + [pending.eq(0)]
+        with m.Elif(take):
+            with m.If(empty):
+                with m.If(col.last):
+                    emit(cur, 1)
+                    m.d.sync += [s.eq(0) for s in cur]
+            with m.Elif(none):
+                emit(cur, 0)
+                m.d.sync += [s.eq(v) for s, v in zip(cur, restart)]
+                with m.If(col.last):
+                    m.d.sync += pending.eq(1)
+            with m.Else():
+                with m.If(col.last):
+                    emit(after, 1)
+                    m.d.sync += [s.eq(0) for s in cur]
+                with m.Else():
+                    m.d.sync += [s.eq(v) for s, v in zip(cur, after)]
+        return m

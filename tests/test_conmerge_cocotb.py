@@ -1,0 +1,15 @@
+"""Sign-off of ConMerge's emitted Verilog with Verilator and cocotb."""
+
+import pytest
+
+from hw.conmerge import ConMergeParams
+from sim.runner import run_unit
+
+pytestmark = pytest.mark.cocotb
+
+
+@pytest.mark.parametrize("lanes", [1, 4])
+def test_conmerge_16x16(lanes):
+    # 16 x 16 slots, FC1 masks of 256 columns: every tile of the real mask.
+    run_unit("conmerge", ConMergeParams(rows=16, cols=16, lanes=lanes, index_bits=8),
+             "sim.tb_conmerge")
