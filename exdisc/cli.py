@@ -216,12 +216,61 @@ def bench_eager(args):
     return 0
 
 
+ROUTER_TARGET = 0.95
+
+
+def router_table(record):
+    """Rows of the router benchmark: one per trace, rate and p99 latency per (hash, B)."""
+    configs = sorted({(r["hash"], r["banks"]) for r in record["runs"]})
+    by = {(r["trace"], r["hash"], r["banks"]): r for r in record["runs"]}
+    headers = ["trace"] + [f"{h} B={b}" for h, b in configs]
+    rows = []
+    for trace in record["traces"]:
+        rows.append([trace] + [f"{by[trace, h, b]['rate']:.3f} ({by[trace, h, b]['latency_p99']:.0f})"
+                               for h, b in configs])
+    return headers, rows, configs
+
+
+def bench_router_cmd(args):
+    """Requests per lane per cycle of the router on real and synthetic traces."""
+    from sim.bench import RESULTS_DIR, save_results
+    from sim.bench_router import bench_router
+    from sim.plot import bar_chart
+    if args.lanes < 1:
+        raise ValueError(f"parameter 'lanes' must be at least 1, not {args.lanes!r}")
+    if args.per_lane < 1:
+        raise ValueError(f"parameter 'per_lane' must be at least 1, not {args.per_lane!r}")
+    record = bench_router(args.lanes, per_lane=args.per_lane, seed=args.seed or 0,
+                          log=lambda s: print(s, flush=True))
+    headers, rows, configs = router_table(record)
+    by = {(r["trace"], r["hash"], r["banks"]): r["rate"] for r in record["runs"]}
+    plot = RESULTS_DIR / f"router_p{args.lanes}.png"
+    if not args.no_save:
+        bar_chart(plot, [[by[t, h, b] for h, b in configs] for t in record["traces"]],
+                  marks=(ROUTER_TARGET,))
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        print(format_table(headers, rows))
+        print(f"requests per lane per cycle (p99 latency in cycles); P = {args.lanes}, "
+              f"{args.per_lane} requests per lane, full rate")
+        if not args.no_save:
+            print(f"plot: {plot} (groups: {', '.join(record['traces'])}; bars: "
+                  f"{', '.join(f'{h} B={b}' for h, b in configs)}, dark to light; "
+                  f"dashed line {ROUTER_TARGET})")
+    if not args.no_save:
+        print(f"results: {save_results(f'router_p{args.lanes}', record)}")
+    return 0
+
+
 def cmd_bench(args):
     from sim.bench import bench_systolic, save_results
     if args.bench == "eager":
         return bench_eager(args)
+    if args.bench == "router":
+        return bench_router_cmd(args)
     if args.bench != "systolic":
-        raise ValueError(f"unknown benchmark {args.bench!r}; known: systolic, eager")
+        raise ValueError(f"unknown benchmark {args.bench!r}; known: systolic, eager, router")
     from hw.systolic import SystolicParams
     ks = [int(k) for k in args.ks.split(",")]
     for k in ks:
@@ -412,14 +461,17 @@ def make_parser():
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("bench", help="performance benchmarks on the RTL (results in sim/benchmarks/)")
-    p.add_argument("bench", metavar="NAME", help="benchmark: systolic, eager")
+    p.add_argument("bench", metavar="NAME", help="benchmark: systolic, eager, router")
     p.add_argument("--sizes", default="4x4,8x8,16x16", help="array sizes RxC (default: 4x4,8x8,16x16)")
     p.add_argument("--ks", default="8,16,32,64,128", help="tile depths K (default: 8,16,32,64,128)")
     p.add_argument("--grid", type=int, default=4, help="tiles per GEMM = grid^2 (default: 4)")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--no-save", action="store_true", help="do not update sim/benchmarks/")
-    p.add_argument("--lanes", type=int, default=16, help="eager: lanes L of the area comparison")
+    p.add_argument("--lanes", type=int, default=16,
+                   help="eager: lanes L of the area comparison; router: request lanes P")
+    p.add_argument("--per-lane", type=int, default=400,
+                   help="router: requests per lane of each trace (default: 400)")
     p.add_argument("--no-quality", action="store_true", help="eager: area only, skip the DiT run")
     p.set_defaults(func=cmd_bench)
 

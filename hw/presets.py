@@ -4,6 +4,7 @@ from .eager import LogDotParams
 from .lod import LODParams
 from .params import lookup
 from .row_select import RowSelectParams
+from .router import RouterParams
 from .systolic import SystolicParams
 
 
@@ -24,6 +25,12 @@ PRESETS = {
         ("logdot", LogDotParams(k=1, encoded=True, split=False)),
         ("rowselect", RowSelectParams(mode="max_relative")),
         ("rowselect", RowSelectParams(mode="top_k")),
+    ],
+    # The router at a size `make test` can afford, both hashes (the bench and the
+    # P = 16, B = 32 baseline cover the full size).
+    "router": [
+        ("router", RouterParams(lanes=4, banks=8, hash="xor")),
+        ("router", RouterParams(lanes=4, banks=8, hash="modulo")),
     ],
     # The engines the systolic issue reports: 8 x 8 and 16 x 16 int8.
     "engines": [

@@ -1,7 +1,9 @@
 """Registry of the generator's units: what ``exdisc generate NAME`` can build."""
 
 import dataclasses
+import hashlib
 
+from .conmerge import ConMerge, ConMergeParams
 from .dot import DotParams, DotProduct
 from .eager import LogDotParams, LogDotProduct
 from .lod import LODParams, LeadingOneDetector
@@ -11,7 +13,10 @@ from .router import HashBankRouter, RouterParams
 from .systolic import SystolicArray, SystolicParams
 
 
-__all__ = ["Unit", "UNITS", "get_unit", "build"]
+__all__ = ["Unit", "UNITS", "get_unit", "build", "MAX_MODULE_NAME"]
+
+#: Longest generated module name.
+MAX_MODULE_NAME = 80
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,8 +40,20 @@ class Unit:
     summary: str
 
     def module_name(self, params):
-        """Verilog module name: stable and unique per parameter point."""
-        return f"{self.name}_{params.slug()}".replace("-", "_")
+        """Verilog module name: stable and unique per parameter point.
+
+        All parameters when that fits :data:`MAX_MODULE_NAME` characters
+        (Verilator mangles longer top-level names), else the parameters that
+        differ from their defaults and a digest of all of them.
+        """
+        full = f"{self.name}_{params.slug()}".replace("-", "_")
+        if len(full) <= MAX_MODULE_NAME:
+            return full
+        digest = hashlib.sha1(full.encode()).hexdigest()[:8]
+        changed = [f"{name}{int(v) if isinstance(v, bool) else v}"
+                   for name, default, _ in params.fields()
+                   if (v := getattr(params, name)) != default]
+        return "_".join([self.name, *changed, digest])[:MAX_MODULE_NAME]
 
 
 UNITS = {u.name: u for u in [
@@ -48,6 +65,8 @@ UNITS = {u.name: u for u in [
          "eager predictor: log-domain dot product (k leading ones, no multipliers)"),
     Unit("rowselect", RowSelectParams, RowSelector,
          "eager predictor: row of scores to keep bitmask (max-relative or top-k)"),
+    Unit("conmerge", ConMergeParams, ConMerge,
+         "EXION ConMerge: mask columns to condensed, merged passes (first fit)"),
     Unit("router", RouterParams, HashBankRouter,
          "DiSC hash bank router: P request lanes onto B hashed single-port SRAM banks"),
     Unit("dot", DotParams, DotProduct,

@@ -12,6 +12,8 @@ TESTBENCHES = {
     "systolic": "sim.tb_systolic",
     "logdot": "sim.tb_logdot",
     "rowselect": "sim.tb_rowselect",
+    "router": "sim.tb_router",
+    "conmerge": "sim.tb_conmerge",
 }
 
 

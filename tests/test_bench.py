@@ -20,3 +20,19 @@ def test_bench_systolic_matches_model():
     short = result["rows"][0]
     assert short["input_rate"] < 1.0
     assert result["rows"][1]["input_rate"] == 1.0
+
+
+@pytest.mark.cocotb
+def test_bench_router_measures_every_point():
+    from sim.bench_router import TRACES, bench_router
+    record = bench_router(2, per_lane=24, bank_factors=(2,), hashes=("modulo", "xor"),
+                          addr_width=12)
+    runs = {(r["trace"], r["hash"]): r for r in record["runs"]}
+    assert set(runs) == {(t, h) for t in TRACES for h in ("modulo", "xor")}
+    for r in runs.values():
+        assert r["requests"] == 2 * 24 and 0 < r["rate"] <= 1.0
+        assert r["latency_p50"] >= 6
+    # Stride of B words: one bank under modulo (one request per cycle for both
+    # lanes together), every bank under xor.
+    assert runs["stride_B", "modulo"]["rate"] <= 0.5 + 0.05
+    assert runs["stride_B", "xor"]["rate"] > 0.9

@@ -50,6 +50,12 @@ def test_generate_differs_with_parameters(tmp_path):
     (["workload", "--per-class", "0", "--no-save"], "per_class: expected a positive integer"),
     (["generate", "rowselect", "--mode", "median"], "parameter 'mode' must be one of"),
     (["bench", "nosuch"], "unknown benchmark 'nosuch'"),
+    (["bench", "router", "--lanes", "0"], "parameter 'lanes' must be at least 1, not 0"),
+    (["bench", "router", "--per-lane", "0"], "parameter 'per_lane' must be at least 1, not 0"),
+    (["generate", "router", "--banks", "12"], "parameter 'banks' must be a power of two, not 12"),
+    (["generate", "router", "--hash", "crc"], "parameter 'hash' must be one of"),
+    (["generate", "router", "--lanes", "2", "--enqueue-ports", "3"],
+     "parameter 'enqueue_ports' must be at most 2, not 3"),
 ])
 def test_bad_input_one_line_status_2(args, needle):
     r = exdisc(*args)

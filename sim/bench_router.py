@@ -1,0 +1,75 @@
+"""Benchmark of the hash bank router: sustained requests per lane per cycle
+and latency on real and synthetic access traces, both hashes, ``B = P`` and
+``B = 2P``, measured on the emitted Verilog at full rate."""
+
+import json
+
+import numpy as np
+
+from golden import router as gr
+from hw.router import RouterParams
+from hw.units import get_unit
+from .runner import BUILD_ROOT, run_unit
+
+
+__all__ = ["TRACES", "router_traces", "bench_router"]
+
+
+# The DiT's token grid and words per row with 32-bit words of int8 elements:
+# a token row of d = 64 is 16 words, a key of one head (dh = 16) 4 words.
+GRID, TOKEN_WORDS, KEY_WORDS, WORD_BITS = 16, 16, 4, 32
+
+TRACES = {
+    "ctr": "CTR fresh tokens, engine-feed gather (lane n: rows n, n+P, ...)",
+    "st": "ST kept keys of 16 queries, engine-feed gather",
+    "stride_grid": "stride = grid width in words (a column of the token grid)",
+    "stride_B": "stride = B words",
+    "stride_4B": "stride = 4 B words",
+    "uniform": "uniform random addresses",
+}
+
+
+def router_traces(p, per_lane, seed=0):
+    """Per-lane read addresses of every trace in :data:`TRACES` for router ``p``."""
+    space = p.addr_width
+    n = per_lane * p.lanes
+    out = {
+        "ctr": gr.ctr_gather(p.lanes, TOKEN_WORDS, limit=per_lane),
+        "st": gr.st_gather(p.lanes, KEY_WORDS, limit=per_lane),
+        "stride_grid": gr.strided(GRID * TOKEN_WORDS, n, p.lanes, space),
+        "stride_B": gr.strided(p.banks, n, p.lanes, space),
+        "stride_4B": gr.strided(4 * p.banks, n, p.lanes, space),
+        "uniform": gr.uniform(per_lane, p.lanes, space, np.random.default_rng(seed)),
+    }
+    for name, lanes in out.items():
+        if any(a >= 1 << space for lane in lanes for a in lane):
+            raise ValueError(f"addr_width: {p.addr_width!r} is too narrow for trace {name!r}")
+    return out
+
+
+def bench_router(lanes=16, *, per_lane=400, hashes=gr.HASHES, bank_factors=(1, 2),
+                 addr_width=14, seed=0, log=print):
+    """Measure every trace on every (hash, B) point; returns the record."""
+    runs = []
+    for hash in hashes:
+        for factor in bank_factors:
+            p = RouterParams(lanes=lanes, banks=lanes * factor, addr_width=addr_width,
+                             data_width=WORD_BITS, hash=hash)
+            traces = router_traces(p, per_lane, seed)
+            bench_dir = BUILD_ROOT / get_unit("router").module_name(p) / "bench"
+            bench_dir.mkdir(parents=True, exist_ok=True)
+            spec = bench_dir / "bench.json"
+            spec.write_text(json.dumps({"traces": traces}))
+            log(f"[bench] router P={lanes} B={p.banks} {hash}: building and running "
+                f"{len(traces)} traces")
+            run_unit("router", p, "sim.tb_router", testcase="router_bench", run_name="bench",
+                     env={"EXDISC_BENCH": spec}, log=log)
+            results = json.loads(spec.read_text())["results"]
+            for name, r in results.items():
+                loads = gr.bank_loads(traces[name], p.banks, hash)
+                r.update(trace=name, hash=hash, banks=p.banks, lanes=lanes,
+                         hot_bank_share=float(loads.max() / loads.sum()))
+                runs.append(r)
+    return {"lanes": lanes, "per_lane": per_lane, "addr_width": addr_width,
+            "word_bits": WORD_BITS, "traces": TRACES,
+            "params": RouterParams(lanes=lanes).as_dict(), "runs": runs}
