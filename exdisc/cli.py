@@ -263,14 +263,55 @@ def bench_router_cmd(args):
     return 0
 
 
+CONMERGE_SCHEDULES = ["dense", "condensed", "merged_d2", "merged_d4", "merged_d8", "bound"]
+
+
+def conmerge_table(record):
+    rows = []
+    for gemm, unit in (("fc1", "passes"), ("fc2", "beats")):
+        for name in CONMERGE_SCHEDULES:
+            r = record["summary"][gemm][name]
+            rows.append([gemm.upper(), name, r[unit], f"{r['utilisation']:.3f}",
+                         f"{r['cycles_cut']:.1%}", f"{r['of_bound']:.2f}"])
+    return ["GEMM", "schedule", "passes / beats", "utilisation", "cycles cut", "bound / this"], rows
+
+
+def bench_conmerge_cmd(args):
+    """Passes and utilisation of ConMerge's schedules on the DiT's FFN-Reuse masks."""
+    from sim.bench import RESULTS_DIR, save_results
+    from sim.bench_conmerge import bench_conmerge
+    from sim.plot import bar_chart
+    record = bench_conmerge(rows=16, cols=16, seed=args.seed or 0)
+    headers, rows = conmerge_table(record)
+    plot = RESULTS_DIR / "conmerge.png"
+    if not args.no_save:
+        bar_chart(plot, [[m["fc1"][k]["utilisation"] for k in CONMERGE_SCHEDULES]
+                         for m in record["per_mask"]])
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        print(format_table(headers, rows))
+        print(f"{record['masks']} FFN-Reuse masks (every layer, every dense step; "
+              f"element sparsity {record['summary']['sparsity']:.1%}), R = C = 16")
+        if not args.no_save:
+            print(f"plot: {plot} (FC1 utilisation per mask in step, layer order; bars: "
+                  f"{', '.join(CONMERGE_SCHEDULES)}, dark to light)")
+    if not args.no_save:
+        print(f"results: {save_results('conmerge', record)}")
+    return 0
+
+
 def cmd_bench(args):
     from sim.bench import bench_systolic, save_results
     if args.bench == "eager":
         return bench_eager(args)
     if args.bench == "router":
         return bench_router_cmd(args)
+    if args.bench == "conmerge":
+        return bench_conmerge_cmd(args)
     if args.bench != "systolic":
-        raise ValueError(f"unknown benchmark {args.bench!r}; known: systolic, eager, router")
+        raise ValueError(f"unknown benchmark {args.bench!r}; "
+                         f"known: systolic, eager, router, conmerge")
     from hw.systolic import SystolicParams
     ks = [int(k) for k in args.ks.split(",")]
     for k in ks:
@@ -461,7 +502,7 @@ def make_parser():
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("bench", help="performance benchmarks on the RTL (results in sim/benchmarks/)")
-    p.add_argument("bench", metavar="NAME", help="benchmark: systolic, eager, router")
+    p.add_argument("bench", metavar="NAME", help="benchmark: systolic, eager, router, conmerge")
     p.add_argument("--sizes", default="4x4,8x8,16x16", help="array sizes RxC (default: 4x4,8x8,16x16)")
     p.add_argument("--ks", default="8,16,32,64,128", help="tile depths K (default: 8,16,32,64,128)")
     p.add_argument("--grid", type=int, default=4, help="tiles per GEMM = grid^2 (default: 4)")

@@ -36,3 +36,16 @@ def test_bench_router_measures_every_point():
     # lanes together), every bank under xor.
     assert runs["stride_B", "modulo"]["rate"] <= 0.5 + 0.05
     assert runs["stride_B", "xor"]["rate"] > 0.9
+
+
+def test_conmerge_figures_are_ordered(seed):
+    import numpy as np
+    from sim.bench_conmerge import fc1_figures, fc2_figures
+    rng = np.random.default_rng(seed)
+    mask = rng.random((40, 96)) < 0.1
+    for f in (fc1_figures(mask, 8, 8, (2, 4)), fc2_figures(mask, 8, (2, 4))):
+        for d in (2, 4):
+            assert f["bound"] <= f[f"merged_d{d}"] <= f["condensed"] <= f["dense"]
+    # FC2 beats: every set bit is computed once per beat it occupies.
+    f2 = fc2_figures(mask, 8, (1,))
+    assert f2["merged_d1"] == f2["condensed"]

@@ -54,8 +54,8 @@ def test_generate_differs_with_parameters(tmp_path):
     (["bench", "router", "--per-lane", "0"], "parameter 'per_lane' must be at least 1, not 0"),
     (["generate", "router", "--banks", "12"], "parameter 'banks' must be a power of two, not 12"),
     (["generate", "router", "--hash", "crc"], "parameter 'hash' must be one of"),
-    (["generate", "router", "--lanes", "2", "--enqueue-ports", "3"],
-     "parameter 'enqueue_ports' must be at most 2, not 3"),
+    (["generate", "router", "--return-ports", "3"],
+     "parameter 'return_ports' must be one of 1, 2, 4, not 3"),
 ])
 def test_bad_input_one_line_status_2(args, needle):
     r = exdisc(*args)

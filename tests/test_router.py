@@ -36,9 +36,11 @@ def _run(p, program, rng, seed, dut=None, **probs):
 CONFIGS = [
     dict(),
     dict(hash="modulo"),
-    dict(lanes=1, banks=1, enqueue_ports=1, addr_width=6),                 # one lane, one bank
+    dict(lanes=1, banks=1, addr_width=6),                                  # one lane, one bank
     dict(lanes=3, banks=2, fifo_depth=1, enqueue_ports=1, outstanding=1,   # B < P, no slack
          return_depth=1, return_ports=1, addr_width=7),
+    dict(lanes=3, banks=2, fifo_depth=1, enqueue_ports=3, outstanding=2,   # a queue per lane
+         return_depth=1, return_ports=2, addr_width=7),
     dict(lanes=5, banks=4, fifo_depth=2, enqueue_ports=2, outstanding=4, return_ports=4,
          return_depth=4, tag_width=3, data_width=7, addr_width=9),
     dict(lanes=2, banks=16, addr_width=9, enqueue_ports=1, outstanding=2),
@@ -107,7 +109,10 @@ def test_router_stride_of_banks(hash):
     traffic = _run(p, trace_program(p, strided(p.banks, 800, p.lanes, p.addr_width)),
                    random.Random(0), 0, valid_prob=1.0, ready_prob=1.0)
     if hash == "modulo":
-        assert traffic.rate() <= 1 / p.lanes + 0.01
+        # One bank serves everything: one request per cycle from the first
+        # request to the last response, however the queues fill up front.
+        span = max(map(max, traffic.answered)) - min(map(min, traffic.accepted)) + 1
+        assert 800 / span <= 1.0
         assert traffic.latencies().max() <= p.latency + p.lanes * (2 + p.fifo_depth)
     else:
         assert traffic.rate() >= 0.95
@@ -132,7 +137,7 @@ def test_router_backpressure_stalls_one_lane(seed):
     ("addr_width", 3, ValueError), ("addr_width", 20, ValueError),
     ("data_width", 0, ValueError), ("tag_width", 0, ValueError),
     ("hash", "crc", ValueError), ("fifo_depth", 3, ValueError),
-    ("enqueue_ports", 5, ValueError), ("enqueue_ports", 0, ValueError),
+    ("enqueue_ports", 33, ValueError), ("enqueue_ports", 0, ValueError),
     ("outstanding", 12, ValueError), ("return_depth", 3, ValueError),
     ("return_ports", 3, ValueError), ("return_ports", True, TypeError),
 ])
@@ -141,9 +146,5 @@ def test_router_params_rejected(field, value, error):
         RouterParams(**{field: value})
 
 
-def test_router_params_relations():
-    with pytest.raises(ValueError, match="'enqueue_ports'.*3"):
-        RouterParams(lanes=2, enqueue_ports=3)
-    with pytest.raises(ValueError, match="'return_ports'.*4"):
-        RouterParams(outstanding=2, return_ports=4)
+def test_router_smallest_params():
     assert RouterParams(lanes=1, banks=1, enqueue_ports=1, addr_width=1).row_bits == 1
