@@ -389,7 +389,20 @@ def cmd_report(args):
         for a in rec["area"]["rows"]:
             print(f"| {a['label']} | {a['lut4']} | {a['ff']} | {a['mult18']} | {a['gates']} | "
                   f"{a['transistors']} | {a['gates_ratio']:.2f} | {a['transistors_ratio']:.2f} |")
+    for path in sorted(RESULTS_DIR.glob("router_p*.json")):
+        print()
+        headers, rows, _ = router_table(json.loads(path.read_text()))
+        print(_markdown(headers, rows))
+    path = RESULTS_DIR / "conmerge.json"
+    if path.exists():
+        print()
+        print(_markdown(*conmerge_table(json.loads(path.read_text()))))
     return 0
+
+
+def _markdown(headers, rows):
+    lines = ["| " + " | ".join(map(str, headers)) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in rows])
 
 
 def cmd_flow(args):
