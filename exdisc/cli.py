@@ -233,7 +233,7 @@ def router_table(record):
 
 def bench_router_cmd(args):
     """Requests per lane per cycle of the router on real and synthetic traces."""
-    from sim.bench import RESULTS_DIR, save_results
+    from sim.bench import RESULTS_DIR
     from sim.bench_router import bench_router
     from sim.plot import bar_chart
     if args.lanes < 1:
@@ -248,18 +248,26 @@ def bench_router_cmd(args):
     if not args.no_save:
         bar_chart(plot, [[by[t, h, b] for h, b in configs] for t in record["traces"]],
                   marks=(ROUTER_TARGET,))
+    return _finish_bench(args, f"router_p{args.lanes}", record, headers, rows,
+                         f"requests per lane per cycle (p99 latency in cycles); P = {args.lanes}, "
+                         f"{args.per_lane} requests per lane, full rate",
+                         f"{plot} (groups: {', '.join(record['traces'])}; bars: "
+                         f"{', '.join(f'{h} B={b}' for h, b in configs)}, dark to light; "
+                         f"dashed line {ROUTER_TARGET})")
+
+
+def _finish_bench(args, name, record, headers, rows, caption, plot_note):
+    """Print a benchmark's table (or JSON) and save its record as ``name``."""
+    from sim.bench import save_results
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
         print(format_table(headers, rows))
-        print(f"requests per lane per cycle (p99 latency in cycles); P = {args.lanes}, "
-              f"{args.per_lane} requests per lane, full rate")
+        print(caption)
         if not args.no_save:
-            print(f"plot: {plot} (groups: {', '.join(record['traces'])}; bars: "
-                  f"{', '.join(f'{h} B={b}' for h, b in configs)}, dark to light; "
-                  f"dashed line {ROUTER_TARGET})")
+            print(f"plot: {plot_note}")
     if not args.no_save:
-        print(f"results: {save_results(f'router_p{args.lanes}', record)}")
+        print(f"results: {save_results(name, record)}")
     return 0
 
 
@@ -278,7 +286,7 @@ def conmerge_table(record):
 
 def bench_conmerge_cmd(args):
     """Passes and utilisation of ConMerge's schedules on the DiT's FFN-Reuse masks."""
-    from sim.bench import RESULTS_DIR, save_results
+    from sim.bench import RESULTS_DIR
     from sim.bench_conmerge import bench_conmerge
     from sim.plot import bar_chart
     record = bench_conmerge(rows=16, cols=16, seed=args.seed or 0)
@@ -287,18 +295,11 @@ def bench_conmerge_cmd(args):
     if not args.no_save:
         bar_chart(plot, [[m["fc1"][k]["utilisation"] for k in CONMERGE_SCHEDULES]
                          for m in record["per_mask"]])
-    if args.json:
-        print(json.dumps(record, indent=2, sort_keys=True))
-    else:
-        print(format_table(headers, rows))
-        print(f"{record['masks']} FFN-Reuse masks (every layer, every dense step; "
-              f"element sparsity {record['summary']['sparsity']:.1%}), R = C = 16")
-        if not args.no_save:
-            print(f"plot: {plot} (FC1 utilisation per mask in step, layer order; bars: "
-                  f"{', '.join(CONMERGE_SCHEDULES)}, dark to light)")
-    if not args.no_save:
-        print(f"results: {save_results('conmerge', record)}")
-    return 0
+    return _finish_bench(args, "conmerge", record, headers, rows,
+                         f"{record['masks']} FFN-Reuse masks (every layer, every dense step; "
+                         f"element sparsity {record['summary']['sparsity']:.1%}), R = C = 16",
+                         f"{plot} (FC1 utilisation per mask in step, layer order; bars: "
+                         f"{', '.join(CONMERGE_SCHEDULES)}, dark to light)")
 
 
 def cmd_bench(args):

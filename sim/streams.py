@@ -218,9 +218,11 @@ class StreamMonitor(_StreamEnd):
         self.ready.value = 0
 
 
-async def check_stream_unit(dut, params, jobs, rng, seed, what, *, valid_prob=0.7, ready_prob=0.6):
+async def check_stream_unit(dut, params, jobs, rng, seed, what, *, valid_prob=0.7, ready_prob=0.6,
+                            convert=None):
     """Drive ``jobs`` (``(input beats, expected outputs)`` pairs) through a unit with
-    ports ``i`` and ``o`` under random gaps and backpressure; compare every output."""
+    ports ``i`` and ``o`` under random gaps and backpressure; compare every output
+    (unpacked, then passed through ``convert`` if given) with the expected one."""
     await start_clock(dut)
     driver = StreamDriver(dut, "i", params.in_layout, rng, valid_prob=valid_prob)
     monitor = StreamMonitor(dut, "o", params.out_layout, rng, ready_prob=ready_prob)
@@ -231,5 +233,6 @@ async def check_stream_unit(dut, params, jobs, rng, seed, what, *, valid_prob=0.
     await send
     await monitor.expect_quiet(8)
     for n, (w, y) in enumerate(zip(want, got)):
+        y = convert(y) if convert else y
         assert y == w, f"{what} output {n}: RTL {y} != golden {w} (seed {seed})"
     dut._log.info("%d %s outputs match the golden model", len(want), what)
