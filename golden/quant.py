@@ -54,3 +54,16 @@ def fc1_integer_threshold(tau, bias, scale):
     """
     edge = (gelu_inverse(tau) - np.asarray(bias, np.float64)) / scale
     return np.where(np.isfinite(edge), np.floor(edge), -2.0 ** 62).astype(np.int64)
+
+
+def fc1_mask(acc, threshold):
+    """FFN-Reuse's mask from FC1 accumulators ``[..., N]`` and per-column thresholds ``[N]``."""
+    return np.asarray(acc) > np.asarray(threshold)
+
+
+def threshold_for_width(threshold, acc_width):
+    """The thresholds as ``acc_width + 1``-bit signed integers that give the same
+    mask for every ``acc_width``-bit accumulator (those beyond its range only
+    ever pass all or none, and still do)."""
+    lo, hi = -(1 << acc_width), (1 << acc_width) - 1
+    return np.clip(np.asarray(threshold, dtype=np.int64), lo, hi)

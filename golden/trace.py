@@ -16,7 +16,7 @@ from .diffusion import sample
 from .dit import DiT, gelu
 from .eager import EagerPrediction
 from .ffn_reuse import FFNReuse
-from .quant import fc1_integer_threshold, quantize
+from .quant import fc1_integer_threshold, fc1_mask, quantize
 from .softmax_threshold import SoftmaxThreshold
 
 #: A short run: enough steps for a dense step, sparse steps and a mask reuse.
@@ -75,7 +75,7 @@ def ffn_operands(step=3, layer=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0
     acc_dense = x[0].astype(np.int64) @ w1q.astype(np.int64)
     return {"x": x[1], "x_dense": x[0], "w1": w1q, "w2": w2q, "h_dense": hq[0], "h": hq[1],
             "mask": ex.masks[(dense_step, layer, "ffn")][sequence],
-            "threshold": threshold, "mask_int": acc_dense > threshold,
+            "threshold": threshold, "mask_int": fc1_mask(acc_dense, threshold),
             "sx": sx, "sw1": sw1, "sh": float(sh.item()), "sw2": float(sw2.item()),
             "step": step, "dense_step": dense_step, "layer": layer, "tau": tau}
 

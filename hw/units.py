@@ -7,6 +7,7 @@ from .conmerge import ConMerge, ConMergeParams
 from .dot import DotParams, DotProduct
 from .eager import LogDotParams, LogDotProduct
 from .lod import LODParams, LeadingOneDetector
+from .mask_gen import MaskGenParams, MaskGenerator
 from .params import lookup
 from .row_select import RowSelectParams, RowSelector
 from .router import HashBankRouter, RouterParams
@@ -67,6 +68,8 @@ UNITS = {u.name: u for u in [
          "eager predictor: row of scores to keep bitmask (max-relative or top-k)"),
     Unit("conmerge", ConMergeParams, ConMerge,
          "EXION ConMerge: mask columns to condensed, merged passes (first fit)"),
+    Unit("mask", MaskGenParams, MaskGenerator,
+         "FFN-Reuse mask generator: FC1 accumulators above their integer thresholds"),
     Unit("router", RouterParams, HashBankRouter,
          "DiSC hash bank router: P request lanes onto B hashed single-port SRAM banks"),
     Unit("dot", DotParams, DotProduct,

@@ -14,6 +14,7 @@ TESTBENCHES = {
     "rowselect": "sim.tb_rowselect",
     "router": "sim.tb_router",
     "conmerge": "sim.tb_conmerge",
+    "mask": "sim.tb_mask_gen",
 }
 
 

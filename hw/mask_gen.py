@@ -1,0 +1,90 @@
+"""FFN-Reuse's mask generator on the engine's output path."""
+
+import dataclasses
+
+from amaranth.hdl import Cat, Module, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import Params, check_int, param, resolve_params
+
+
+__all__ = ["MaskGenParams", "MaskGenerator"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MaskGenParams(Params):
+    """Parameters of :class:`MaskGenerator`.
+
+    Members
+    -------
+    cols : int
+        Accumulators per result row ``C`` (1 to 64): the engine's columns.
+    acc_width : int
+        Signed accumulator width (2 to 48); thresholds are one bit wider
+        (:func:`golden.quant.threshold_for_width`).
+    """
+    cols: int = param(16, "accumulators per row C")
+    acc_width: int = param(32, "signed accumulator width")
+
+    def __post_init__(self):
+        check_int("cols", self.cols, min=1, max=64)
+        check_int("acc_width", self.acc_width, min=2, max=48)
+
+    @property
+    def in_layout(self):
+        return data.StructLayout({
+            "acc": data.ArrayLayout(signed(self.acc_width), self.cols),
+            "threshold": data.ArrayLayout(signed(self.acc_width + 1), self.cols),
+            "last": 1,
+        })
+
+    @property
+    def out_layout(self):
+        return data.StructLayout({"mask": self.cols, "last": 1})
+
+    @property
+    def latency(self):
+        return 1
+
+
+class MaskGenerator(wiring.Component):
+    """Writes FFN-Reuse's bitmask of a dense step from FC1 accumulators.
+
+    Each input beat is one result row of the engine (``C`` FC1
+    accumulators, before bias and GELU) with the integer threshold of each
+    column (:func:`golden.quant.fc1_integer_threshold`); bit ``c`` of the
+    output is ``acc[c] > threshold[c]`` (:func:`golden.quant.fc1_mask`), the
+    positions FC1 recomputes in the next sparse steps. ``last`` passes
+    through. One row per cycle, latency 1 (a registered output that holds
+    under backpressure).
+
+    Members
+    -------
+    i : In(stream.Signature(in_layout))
+        Result rows and thresholds.
+    o : Out(stream.Signature(out_layout))
+        Mask rows.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        self.params = params = resolve_params(MaskGenParams, params, kwargs)
+        super().__init__({
+            "i": In(stream.Signature(params.in_layout)),
+            "o": Out(stream.Signature(params.out_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        row = self.i.payload
+        free = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(free)
+        with m.If(free):
+            m.d.sync += [
+                self.o.valid.eq(self.i.valid),
+                self.o.payload.mask.eq(Cat(*[row.acc[c] > row.threshold[c]
+                                             for c in range(p.cols)])),
+                self.o.payload.last.eq(row.last),
+            ]
+        return m
