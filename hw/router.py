@@ -128,8 +128,8 @@ class RouterParams(Params):
     @property
     def latency(self):
         """Cycles from a request's handshake to its response's ``valid``
-        without contention: lane register, bank queue, SRAM, bank output
-        register, reorder slot, response register."""
+        without contention: lane register, bank queue, SRAM, return queue,
+        reorder slot, response register."""
         return 6
 
 

@@ -3,7 +3,6 @@ first-fit schedule entry for entry, on random, degenerate and real masks."""
 
 import random
 
-import numpy as np
 import pytest
 
 from hw.conmerge import ConMerge, ConMergeParams
