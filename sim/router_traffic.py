@@ -183,8 +183,10 @@ class RouterTraffic:
                                for a, r in zip(self.accepted, self.answered) if r] or [[]])
 
     def rate(self):
-        """Requests per lane per cycle from the first request handshake to the last."""
-        cycles = [c for a in self.accepted for c in a]
+        """Sustained rate: responses per lane per cycle from the first response
+        to the last. Unlike the request handshakes, which run ahead while the
+        queues fill, responses leave only as fast as the banks serve."""
+        cycles = [c for r in self.answered for c in r]
         if not cycles:
             return 0.0
         return len(cycles) / self.p.lanes / (max(cycles) - min(cycles) + 1)
