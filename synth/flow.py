@@ -7,7 +7,10 @@ For one unit and parameter point it produces a :class:`SynthResult`:
   RAM, wide-function muxes;
 * a technology-independent view (generic ``synth`` mapped to CMOS gates by
   ``abc -g cmos2``): gate count, ``stat -tech cmos`` transistor estimate and
-  logic depth in gates (``ltp -noff``, register to register);
+  logic depth in gates (``ltp -noff``, register to register). Memories stay
+  ``$mem_v2`` cells (one cell each, no transistors: the estimate is then a
+  lower bound, marked ``+``): flattened into flip-flops they drowned the
+  logic of memory-heavy units (the router's banks) and took hours;
 * Fmax and utilisation from nextpnr-ecp5 on LFE5U-85F (CABGA381), placed and
   routed inside :class:`synth.wrapper.PinWrapper`.
 
@@ -45,7 +48,10 @@ synth_ecp5 -top {top}
 tee -q -o ecp5_stat.json stat -json
 design -reset
 read_rtlil design.il
-synth -top {top} -flatten
+synth -top {top} -flatten -run :fine
+opt -fast -full
+techmap
+opt -fast
 abc -g cmos2
 opt_clean
 tee -q -o generic_stat.json stat -json -tech cmos
