@@ -54,7 +54,8 @@ class Unit:
         changed = [f"{name}{int(v) if isinstance(v, bool) else v}"
                    for name, default, _ in params.fields()
                    if (v := getattr(params, name)) != default]
-        return "_".join([self.name, *changed, digest])[:MAX_MODULE_NAME]
+        prefix = "_".join([self.name, *changed])[:MAX_MODULE_NAME - len(digest) - 1]
+        return f"{prefix}_{digest}"
 
 
 UNITS = {u.name: u for u in [

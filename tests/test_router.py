@@ -145,3 +145,19 @@ def test_router_params_rejected(field, value, error):
 
 def test_router_smallest_params():
     assert RouterParams(lanes=1, banks=1, enqueue_ports=1, addr_width=1).row_bits == 1
+
+
+def test_long_module_names_stay_short_and_distinct():
+    from hw.units import MAX_MODULE_NAME, get_unit
+    unit = get_unit("router")
+    points = [RouterParams(), RouterParams(lanes=16, banks=32, addr_width=14),
+              RouterParams(lanes=16, banks=32, addr_width=14, hash="modulo"),
+              RouterParams(lanes=31, banks=64, addr_width=22, data_width=255, tag_width=15,
+                           hash="modulo", fifo_depth=32, enqueue_ports=31, outstanding=64,
+                           return_depth=16, return_ports=4)]
+    names = [unit.module_name(p) for p in points]
+    assert all(len(n) <= MAX_MODULE_NAME and n.isidentifier() for n in names)
+    assert len(set(names)) == len(names)
+    assert names == [unit.module_name(p) for p in points]       # stable
+    # Short parameter lists keep every parameter in the name.
+    assert get_unit("lod").module_name(get_unit("lod").params()) == "lod_width16_k2_registered0"
