@@ -10,7 +10,11 @@ integer ``A @ B`` wrapped once at the end.
 import numpy as np
 
 
-__all__ = ["wrap", "tile_result", "cycle_model", "operand_range"]
+__all__ = ["wrap", "tile_result", "merged_tile_result", "IDLE", "cycle_model", "operand_range"]
+
+#: A select that makes its PE idle (multiply by 0); the same value as
+#: :data:`golden.conmerge.IDLE`.
+IDLE = -1
 
 
 def operand_range(width):
@@ -46,33 +50,77 @@ def tile_result(a, b, width=8, acc_width=32):
     return wrap(a.dot(b), acc_width).astype(np.int64)
 
 
+def merged_tile_result(a, b, tile_sel, row_sel, width=8, acc_width=32):
+    """Result of one tile on an array with merge lanes.
 
-def cycle_model(rows, cols, ks, *, mul_stages=1):
+    ``a [R, K]``; ``b [K, C, D]`` (``D`` lanes per column); ``tile_sel [C, R]``
+    (per PE, constant over the tile) and ``row_sel [K, R]`` (per row and
+    beat): a lane in ``0 .. D-1`` or :data:`IDLE`. PE ``(r, c)`` at beat ``k``
+    multiplies ``a[r, k]`` by ``b[k, c, tile_sel[c, r] | row_sel[k, r]]`` if
+    neither select is :data:`IDLE`, else by 0 (the lanes combine by bitwise
+    OR, as in :class:`hw.systolic.SystolicArray`). The sum wraps to
+    ``acc_width`` bits once, like :func:`tile_result`.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    tile_sel = np.asarray(tile_sel, dtype=np.int64)
+    row_sel = np.asarray(row_sel, dtype=np.int64)
+    _check_operands(a, width, "A")
+    _check_operands(b, width, "B")
+    R, K = a.shape
+    if b.ndim != 3 or b.shape[0] != K:
+        raise ValueError(f"B must be [K, C, D] with K = {K}, got shape {b.shape}")
+    C, D = b.shape[1], b.shape[2]
+    if tile_sel.shape != (C, R) or row_sel.shape != (K, R):
+        raise ValueError(f"selects must be tile_sel [C, R] = {(C, R)} and row_sel [K, R] = "
+                         f"{(K, R)}, got {tile_sel.shape} and {row_sel.shape}")
+    for name, sel in (("tile_sel", tile_sel), ("row_sel", row_sel)):
+        if sel.size and (sel.min() < IDLE or sel.max() >= D):
+            raise ValueError(f"{name} has lanes outside [{IDLE}, {D - 1}]")
+    on = (tile_sel.T[None, :, :] != IDLE) & (row_sel[:, :, None] != IDLE)       # [K, R, C]
+    lane = np.where(on, tile_sel.T[None, :, :] | row_sel[:, :, None], 0)
+    k_idx, c_idx = np.arange(K)[:, None, None], np.arange(C)[None, None, :]
+    operand = np.where(on, b[k_idx, c_idx, lane], 0)                            # [K, R, C]
+    total = np.einsum("rk,krc->rc", a.astype(object), operand.astype(object))
+    return wrap(total, acc_width).astype(np.int64)
+
+
+def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     """Cycle of each tile's last-beat handshake and of its first result row,
     for tiles of ``ks`` beats streamed back to back into an array that is
     never stalled on its output (the consumer always ready, inputs always
     valid).
 
     The array takes one beat per cycle and admits a tile's last beat only
-    ``max(R, C)`` or more cycles after the previous one (see
-    :class:`hw.systolic.SystolicArray`). Returns a dict with ``last_beats``,
+    ``max(R, C)`` or more cycles after the previous one, and with merge lanes
+    (``lanes > 1``) a tile's first beat only ``R + C - 1`` or more cycles
+    after the previous first beat (see :class:`hw.systolic.SystolicArray`),
+    one cycle later per merge-select stage. Returns a dict with ``last_beats``,
     ``first_rows``, ``total`` (cycles from the first beat to the last result
     row, inclusive) and ``busy`` (beats / total).
     """
     spacing = max(rows, cols)
-    drain_delay = 3 + mul_stages + cols
+    merged = lanes > 1
+    first_spacing = rows + cols - 1 if merged else 1
+    drain_delay = 3 + mul_stages + int(merged) + cols
     queue_latency = 3          # hw.queue.StreamQueue: write, read latch, output register
-    t = -1
-    prev_last = None
+    t = 0                      # cycle of the next beat
+    prev_first = prev_last = None
     last_beats = []
     for k in ks:
         if k < 1:
             raise ValueError(f"tile depth K must be at least 1, not {k!r}")
-        t += k
-        if prev_last is not None and t - prev_last < spacing:
-            t = prev_last + spacing
+        if prev_first is not None:
+            t = max(t, prev_first + first_spacing)
+        if k == 1 and prev_last is not None:       # the first beat is also the last
+            t = max(t, prev_last + spacing)
+        prev_first = t
+        t += k - 1
+        if prev_last is not None:
+            t = max(t, prev_last + spacing)
         last_beats.append(t)
         prev_last = t
+        t += 1
     first_rows = [t + drain_delay + queue_latency for t in last_beats]
     total = first_rows[-1] + rows if ks else 0
     beats = sum(ks)

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import Params, resolve_params, check_int, param
+from .params import Params, resolve_params, check_choice, check_int, param
 from .platform import is_ecp5
 from .queue import QueueParams, StreamQueue
 
@@ -40,6 +40,11 @@ class SystolicParams(Params):
         How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
         maps ``*`` to MULT18X18D); the others use a LUT/carry-chain
         shift-and-add multiplier. ``-1`` means ``min(R * C, 144)``.
+    lanes : int
+        Merge lanes ``D`` (1, 2, 4 or 8). With ``D > 1`` every B beat carries
+        ``D`` operands per column and every PE multiplies by the lane its
+        select names, or idles (see :class:`SystolicArray`). ``D = 1`` is the
+        dense engine.
     """
     rows: int = param(4, "array rows R")
     cols: int = param(4, "array columns C")
@@ -47,6 +52,7 @@ class SystolicParams(Params):
     acc_width: int = param(32, "signed accumulator width in bits (wraps)")
     mul_stages: int = param(2, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
     dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
+    lanes: int = param(1, "merge lanes D per column (1: the dense engine)", choices=(1, 2, 4, 8))
 
     def __post_init__(self):
         check_int("rows", self.rows, min=1, max=64)
@@ -55,6 +61,8 @@ class SystolicParams(Params):
         check_int("acc_width", self.acc_width, min=2 * self.width, max=64)
         check_int("mul_stages", self.mul_stages, min=1, max=2)
         check_int("dsp_pes", self.dsp_pes, min=-1, max=self.rows * self.cols)
+        check_int("lanes", self.lanes, min=1, max=8)
+        check_choice("lanes", self.lanes, (1, 2, 4, 8))
 
     @property
     def pes(self):
@@ -72,10 +80,28 @@ class SystolicParams(Params):
         return max(self.rows, self.cols)
 
     @property
+    def merged(self):
+        """Whether the array has merge lanes (``D > 1``): a ``sel`` port and
+        an operand-select stage in every PE."""
+        return self.lanes > 1
+
+    @property
+    def select_stages(self):
+        """Pipeline registers of the operand select: 1 with merge lanes, else 0."""
+        return int(self.merged)
+
+    @property
+    def first_spacing(self):
+        """Minimum cycles between the first beats of two tiles with merge
+        lanes (1 without): a tile's select waits in one staging register per
+        PE until the tile's first beat has passed PE ``(R-1, C-1)``."""
+        return self.rows + self.cols - 1 if self.merged else 1
+
+    @property
     def drain_delay(self):
         """Cycles from the handshake of a tile's last beat to the cycle its
         row 0 is written into the output queue."""
-        return 3 + self.mul_stages + self.cols
+        return 3 + self.mul_stages + self.select_stages + self.cols
 
     @property
     def fifo_depth(self):
@@ -95,13 +121,30 @@ class SystolicParams(Params):
         return self.drain_delay + 3
 
     @property
+    def select_layout(self):
+        """One PE's operand select: ``on`` (else the PE multiplies by 0) and
+        the merge ``lane``."""
+        return data.StructLayout({"lane": unsigned(max(1, (self.lanes - 1).bit_length())),
+                                  "on": unsigned(1)})
+
+    @property
     def a_layout(self):
-        return data.StructLayout({"col": data.ArrayLayout(signed(self.width), self.rows),
-                                  "last": unsigned(1)})
+        fields = {"col": data.ArrayLayout(signed(self.width), self.rows)}
+        if self.merged:
+            fields["sel"] = data.ArrayLayout(self.select_layout, self.rows)
+        fields["last"] = unsigned(1)
+        return data.StructLayout(fields)
 
     @property
     def b_layout(self):
+        if self.merged:
+            return data.ArrayLayout(data.ArrayLayout(signed(self.width), self.lanes), self.cols)
         return data.ArrayLayout(signed(self.width), self.cols)
+
+    @property
+    def sel_layout(self):
+        """A tile's selects, indexed ``[column][row]`` (a conflict vector per column)."""
+        return data.ArrayLayout(data.ArrayLayout(self.select_layout, self.rows), self.cols)
 
     @property
     def o_layout(self):
@@ -165,6 +208,27 @@ class SystolicArray(wiring.Component):
         B[k, :] (C signed operands). Transfers together with ``a``.
     o : Out(stream.Signature(params.o_layout))
         Result rows 0 to R-1 of each tile in order; ``last`` marks row R-1.
+    sel : In(stream.Signature(params.sel_layout))
+        Only with merge lanes (``D > 1``): the tile's select of every PE,
+        ``sel[c][r]`` (the conflict vector of column ``c``). Transfers
+        together with the tile's first beat.
+
+    Merge lanes
+    -----------
+    With ``D > 1``, ``b[c]`` carries ``D`` operands (lanes) and ``a`` a
+    per-row select ``a.sel[r]`` besides ``a.col[r]``. PE ``(r, c)``
+    multiplies ``a.col[r]`` by lane ``sel[c][r].lane | a.sel[r].lane`` of
+    ``b[c]`` when both ``sel[c][r].on`` and ``a.sel[r].on`` are set, and by 0
+    otherwise. The tile select merges logical *output* columns into one
+    physical column (output-sparse GEMM, the driver sends ``a.sel`` as lane 0,
+    on); the row select, which changes every beat, merges *reduction* steps
+    whose rows are disjoint (input-sparse GEMM, ``sel`` all lane 0, on). A
+    register stage in each PE applies the select, so the latency grows by
+    :attr:`~SystolicParams.select_stages`, and a tile's first beat waits until
+    :attr:`~SystolicParams.first_spacing` ``= R + C - 1`` cycles have passed
+    since the previous first beat: back-to-back tiles run without a stall
+    when ``K >= R + C - 1``. :func:`golden.systolic.merged_tile_result` is
+    the bit-exact model.
     """
 
     # Registers that are functionally identical along an anti-diagonal of the
@@ -175,11 +239,14 @@ class SystolicArray(wiring.Component):
 
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(SystolicParams, params, kwargs)
-        super().__init__({
+        ports = {
             "a": In(stream.Signature(params.a_layout)),
             "b": In(stream.Signature(params.b_layout)),
             "o": Out(stream.Signature(params.o_layout)),
-        })
+        }
+        if params.merged:
+            ports["sel"] = In(stream.Signature(params.sel_layout))
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
@@ -200,6 +267,13 @@ class SystolicArray(wiring.Component):
         m.d.comb += room.eq((credits >= R) & (since_last >= p.tile_spacing))
 
         last_ok = ~self.a.payload.last | room
+        if p.merged:
+            # A tile's first beat also takes its selects, once the previous
+            # tile's selects have left the staging registers.
+            first = Signal(init=1)
+            since_first = Signal(range(p.first_spacing + 1), init=p.first_spacing)
+            first_ok = ~first | (self.sel.valid & (since_first >= p.first_spacing))
+            last_ok = last_ok & first_ok
         fire = Signal()
         m.d.comb += [
             self.a.ready.eq(self.b.valid & last_ok),
@@ -207,6 +281,22 @@ class SystolicArray(wiring.Component):
             fire.eq(self.a.valid & self.b.valid & last_ok),
         ]
         fire_last = fire & self.a.payload.last
+        if p.merged:
+            fire_first = fire & first
+            m.d.comb += self.sel.ready.eq(self.a.valid & self.b.valid & last_ok & first)
+            with m.If(fire):
+                m.d.sync += first.eq(self.a.payload.last)
+            with m.If(fire_first):
+                m.d.sync += since_first.eq(1)
+            with m.Elif(since_first < p.first_spacing):
+                m.d.sync += since_first.eq(since_first + 1)
+            # Staged selects, one register per PE, read by the PE when the
+            # tile's first beat passes it.
+            pending = [[Signal(p.select_layout, name=f"pe{r}_{c}_pending") for c in range(p.cols)]
+                       for r in range(R)]
+            with m.If(fire_first):
+                m.d.sync += [pending[r][c].eq(self.sel.payload[c][r])
+                             for r in range(R) for c in range(p.cols)]
         with m.If(fire_last):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last < p.tile_spacing):
@@ -222,14 +312,17 @@ class SystolicArray(wiring.Component):
                 values = regs
             return values
 
-        # (valid, last) travels with A. One chain serves all rows (row r taps
-        # it after r registers), so `fire` drives two registers, not R.
-        tag_skew = [Cat(fire, fire_last)]
+        # (valid, last[, first]) travels with A. One chain serves all rows (row
+        # r taps it after r registers), so `fire` drives a few registers, not R.
+        tag_skew = [Cat(fire, fire_last, fire_first) if p.merged else Cat(fire, fire_last)]
         for r in range(1, R):
             tag_skew.append(delayed([tag_skew[-1]], 1, f"tag_skew{r}")[0])
-        a_in = [(delayed([self.a.payload.col[r]], r, f"skew_a{r}")[0], tag_skew[r])
+        a_in = [(delayed([self.a.payload.col[r]], r, f"skew_a{r}")[0], tag_skew[r],
+                 delayed([self.a.payload.sel[r].as_value()], r, f"skew_s{r}")[0]
+                 if p.merged else None)
                 for r in range(R)]
-        b_in = [delayed([self.b.payload[c]], c, f"skew_b{c}")[0] for c in range(C)]
+        b_in = [delayed([self.b.payload[c].as_value() if p.merged else self.b.payload[c]],
+                        c, f"skew_b{c}")[0] for c in range(C)]
 
         # --- the PE grid: A and its tag move right, B moves down ------------
         a_reg = [[None] * C for _ in range(R)]
@@ -237,15 +330,29 @@ class SystolicArray(wiring.Component):
         b_reg = [[None] * C for _ in range(R)]
         results = [[None] * C for _ in range(R)]
         drain_sel = [[None] * C for _ in range(R)]
+        sel_reg = [[None] * C for _ in range(R)]
         for r in range(R):
             for c in range(C):
                 name = f"pe{r}_{c}"
                 a_q = a_reg[r][c] = Signal(signed(W), name=f"{name}_a")
-                tag_q = tag_reg[r][c] = Signal(2, name=f"{name}_tag")
-                b_q = b_reg[r][c] = Signal(signed(W), name=f"{name}_b")
-                a_src, tag_src = a_in[r] if c == 0 else (a_reg[r][c - 1], tag_reg[r][c - 1])
+                tag_q = tag_reg[r][c] = Signal(len(tag_skew[0]), name=f"{name}_tag")
+                b_q = b_reg[r][c] = Signal(len(b_in[c]) if p.merged else signed(W),
+                                           name=f"{name}_b")
+                a_src, tag_src, sel_src = (a_in[r] if c == 0 else
+                                           (a_reg[r][c - 1], tag_reg[r][c - 1], sel_reg[r][c - 1]))
                 b_src = b_in[c] if r == 0 else b_reg[r - 1][c]
                 m.d.sync += [a_q.eq(a_src), tag_q.eq(tag_src), b_q.eq(b_src)]
+                if p.merged:
+                    sel_q = sel_reg[r][c] = Signal(len(sel_src), name=f"{name}_rsel")
+                    m.d.sync += sel_q.eq(sel_src)
+                    # The multiplier's operands are the select stage's, a cycle
+                    # behind the registers that pass A and B on.
+                    a_src, b_src = a_q, self._select(m, b_q, sel_q, tag_q, pending[r][c], name)
+                    tag_q = Signal(2, name=f"{name}_sel_tag")
+                    m.d.sync += tag_q.eq(tag_reg[r][c][:2])
+                    a_q = Signal(signed(W), name=f"{name}_op_a")
+                    b_q = Signal(signed(W), name=f"{name}_op_b")
+                    m.d.sync += [a_q.eq(a_src), b_q.eq(b_src)]
 
                 use_dsp = r * C + c < p.dsp_count
                 if use_dsp and is_ecp5(platform):
@@ -299,6 +406,24 @@ class SystolicArray(wiring.Component):
             queue.r.ready.eq(self.o.ready),
         ]
         return m
+
+    def _select(self, m, lanes_q, row_sel_q, tag_q, pending, name):
+        """The operand of this PE from the ``D`` lanes in ``lanes_q``: the tile
+        select (``pending`` in the cycle the tile's first beat is here, then
+        held in ``active``) combined with the beat's row select, or 0."""
+        p = self.params
+        active = Signal(p.select_layout, name=f"{name}_active")
+        tile_sel = data.View(p.select_layout, Mux(tag_q[2], pending.as_value(), active.as_value()))
+        m.d.sync += active.eq(tile_sel)
+        row_sel = data.View(p.select_layout, row_sel_q)
+        lane = tile_sel.lane | row_sel.lane
+        lanes = data.View(data.ArrayLayout(signed(p.width), p.lanes), lanes_q)
+        operand = Signal(signed(p.width), name=f"{name}_lane")
+        with m.Switch(lane):
+            for d in range(p.lanes):
+                with m.Case(d):
+                    m.d.comb += operand.eq(lanes[d])
+        return Mux(tile_sel.on & row_sel.on, operand, 0)
 
     def _ecp5_multiplier(self, m, a_src, b_src, tag_q, name):
         """The same product from an ECP5 MULT18X18D with registered inputs

@@ -12,7 +12,7 @@ import cocotb
 
 from golden.systolic import tile_result
 from .streams import StreamDriver, StreamMonitor
-from .tiles import Tile, beats
+from .tiles import Tile, tile_payloads, tile_ports
 
 
 __all__ = ["plan", "assemble", "stream_tiles", "run_gemm", "GemmRun"]
@@ -89,18 +89,18 @@ class GemmRun:
 
 async def stream_tiles(dut, params, tiles, rng, *, valid_prob=1.0, ready_prob=1.0):
     """Send ``tiles`` on ``a`` and ``b`` and collect their result rows on
-    ``o``; returns ``(rows, input transfer cycles, output transfer cycles)``."""
-    a_items, b_items = beats(tiles)
-    drv_a = StreamDriver(dut, "a", params.a_layout, rng, valid_prob=valid_prob)
-    drv_b = StreamDriver(dut, "b", params.b_layout, rng, valid_prob=valid_prob)
+    ``o`` (and with merge lanes their selects on ``sel``); returns ``(rows,
+    input transfer cycles, output transfer cycles)``."""
+    items = tile_payloads(tiles, params)
+    drivers = {name: StreamDriver(dut, name, layout, rng, valid_prob=valid_prob)
+               for name, layout in tile_ports(params).items()}
     mon = StreamMonitor(dut, "o", params.o_layout, rng, ready_prob=ready_prob)
-    send_a = cocotb.start_soon(drv_a.send(a_items))
-    send_b = cocotb.start_soon(drv_b.send(b_items))
+    sends = [cocotb.start_soon(drv.send(items[name])) for name, drv in drivers.items()]
     rows_out = await mon.receive(params.rows * len(tiles))
-    await send_a
-    await send_b
+    for send in sends:
+        await send
     await mon.expect_quiet(4 * max(params.rows, params.cols))
-    return rows_out, drv_a.cycles, mon.cycles
+    return rows_out, drivers["a"].cycles, mon.cycles
 
 
 async def run_gemm(dut, params, a, b, rng, *, valid_prob=1.0, ready_prob=1.0, check=True):

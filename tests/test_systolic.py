@@ -5,30 +5,30 @@ import random
 import numpy as np
 import pytest
 
-from golden.systolic import cycle_model, tile_result, wrap
+from golden.systolic import IDLE, cycle_model, merged_tile_result, tile_result, wrap
 from hw.systolic import SystolicArray, SystolicParams
 from sim.payload import unpack
 from sim.pysim import run_testbenches, stream_get, stream_put
-from sim.tiles import beats, expected_rows, extreme_tiles, random_tile
+from sim.tiles import (expected_rows, extreme_tiles, random_merged_tile, random_tile,
+                       tile_payloads, tile_ports)
 
 
 def _run(params, tiles, seed, *, valid_prob=0.7, ready_prob=0.5):
     dut = SystolicArray(params)
     rng = random.Random(seed)
-    a_items, b_items = beats(tiles)
+    items = tile_payloads(tiles, params)
     got, cycles = [], []
 
-    async def put_a(ctx):
-        await stream_put(ctx, dut.a, a_items, rng, valid_prob=valid_prob)
-
-    async def put_b(ctx):
-        await stream_put(ctx, dut.b, b_items, rng, valid_prob=valid_prob)
+    def put(name):
+        async def testbench(ctx):
+            await stream_put(ctx, getattr(dut, name), items[name], rng, valid_prob=valid_prob)
+        return testbench
 
     async def get(ctx):
         got.extend(await stream_get(ctx, dut.o, params.rows * len(tiles), rng,
                                     ready_prob=ready_prob, cycles=cycles))
 
-    run_testbenches(dut, put_a, put_b, get)
+    run_testbenches(dut, *(put(name) for name in tile_ports(params)), get)
     return [unpack(params.o_layout, v) for v in got], cycles
 
 
@@ -67,6 +67,28 @@ def test_wrap_happens():
     assert tile_result(a, b, 8, 16)[0, 0] == wrap(9 * 16384, 16) != 9 * 16384
 
 
+def test_merged_golden_by_definition(seed):
+    """merged_tile_result against a plain loop over PEs and beats."""
+    rng = np.random.default_rng(seed)
+    R, C, D, K = 3, 4, 4, 6
+    a = rng.integers(-128, 128, (R, K))
+    b = rng.integers(-128, 128, (K, C, D))
+    tile_sel = np.where(rng.random((C, R)) < 0.3, IDLE, rng.integers(0, D, (C, R)))
+    row_sel = np.where(rng.random((K, R)) < 0.3, IDLE, rng.integers(0, D, (K, R)))
+    want = np.zeros((R, C), dtype=np.int64)
+    for r in range(R):
+        for c in range(C):
+            for k in range(K):
+                if tile_sel[c, r] != IDLE and row_sel[k, r] != IDLE:
+                    want[r, c] += a[r, k] * b[k, c, tile_sel[c, r] | row_sel[k, r]]
+    assert np.array_equal(merged_tile_result(a, b, tile_sel, row_sel), want)
+    # lane 0 everywhere is the dense product of lane 0
+    zero_t, zero_r = np.zeros((C, R), np.int64), np.zeros((K, R), np.int64)
+    assert np.array_equal(merged_tile_result(a, b, zero_t, zero_r), tile_result(a, b[:, :, 0]))
+    with pytest.raises(ValueError, match="row_sel"):
+        merged_tile_result(a, b, tile_sel, np.full((K, R), D))
+
+
 @pytest.mark.parametrize("cfg, ks", [
     (dict(rows=4, cols=4), [4, 4, 4, 4, 8, 16]),
     (dict(rows=3, cols=5, mul_stages=2), [5, 7, 5, 2, 1, 9]),      # short tiles wait
@@ -86,6 +108,45 @@ def test_cycle_model_exact(cfg, ks, seed):
     assert cycles[-1] + 1 == model["total"]
 
 
+MERGED = [
+    dict(rows=2, cols=3, lanes=2, dsp_pes=0),
+    dict(rows=3, cols=3, lanes=4, mul_stages=1, dsp_pes=4),
+    dict(rows=4, cols=2, lanes=8, width=4, acc_width=8),
+    dict(rows=1, cols=1, lanes=2),
+]
+
+
+@pytest.mark.parametrize("cfg", MERGED, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_merged_tiles_backpressure(cfg, seed):
+    """Random lanes, tile selects and row selects (a fifth of them IDLE), tiles
+    shorter than the first-beat spacing included, against the golden model."""
+    p = SystolicParams(**cfg)
+    rng = np.random.default_rng(seed)
+    span = 2 * p.first_spacing
+    tiles = [random_merged_tile(rng, p, int(rng.integers(1, span + 1)), row_sel=bool(n % 2))
+             for n in range(12)]
+    tiles.append(random_tile(rng, p, 3))           # a dense tile runs in lane 0
+    got, _ = _run(p, tiles, seed)
+    assert got == expected_rows(tiles, p)
+
+
+@pytest.mark.parametrize("cfg, ks", [
+    (dict(rows=3, cols=3, lanes=2), [5, 1, 1, 7, 2, 9, 9]),
+    (dict(rows=2, cols=4, lanes=4, mul_stages=1), [1, 1, 6, 3, 5]),
+])
+def test_merged_cycle_model_exact(cfg, ks, seed):
+    """Short tiles wait for the first-beat spacing exactly as the model says,
+    and their selects are not overwritten by the next tile's."""
+    p = SystolicParams(**cfg)
+    rng = np.random.default_rng(seed)
+    tiles = [random_merged_tile(rng, p, k) for k in ks]
+    got, cycles = _run(p, tiles, seed, valid_prob=1.0, ready_prob=1.0)
+    assert got == expected_rows(tiles, p)
+    model = cycle_model(p.rows, p.cols, ks, mul_stages=p.mul_stages, lanes=p.lanes)
+    assert cycles[::p.rows] == model["first_rows"]
+    assert cycles[-1] + 1 == model["total"]
+
+
 def test_busy_fraction_back_to_back():
     m = cycle_model(16, 16, [64] * 64)
     assert m["busy"] >= 0.98
@@ -95,7 +156,8 @@ def test_busy_fraction_back_to_back():
 @pytest.mark.parametrize("kwargs, needle", [
     ({"rows": 0}, "'rows'"), ({"cols": 65}, "'cols'"), ({"width": 1}, "'width'"),
     ({"acc_width": 15}, "'acc_width'"), ({"mul_stages": 0}, "'mul_stages'"),
-    ({"dsp_pes": 17}, "'dsp_pes'"), ({"rows": 2.0}, "'rows'"),
+    ({"dsp_pes": 17}, "'dsp_pes'"), ({"rows": 2.0}, "'rows'"), ({"lanes": 3}, "'lanes'"),
+    ({"lanes": 0}, "'lanes'"), ({"lanes": True}, "'lanes'"),
 ])
 def test_params_rejected(kwargs, needle):
     with pytest.raises((ValueError, TypeError)) as info:
