@@ -131,3 +131,35 @@ class FFNReuse(Dense):
         dens = [d for _, _, d in self.stats["density"]]
         out["fc1_sparsity"] = 1.0 - float(np.mean(dens)) if dens else 0.0
         return out
+
+
+def sparse_step_int(x, w1, w2, h_dense, h, mask, acc_width=32):
+    """The integer form of :meth:`FFNReuse.ffn`'s sparse step (``fc2="cached"``),
+    word for word what the engine computes on int8 operands.
+
+    ``x [T, d]`` is the sparse step's FFN input, ``w1 [d, F]`` and ``w2 [F, d]``
+    the weights, ``h_dense`` and ``h [T, F]`` the quantized GELU outputs of the
+    dense and the sparse step (one scale), ``mask [T, F]`` the dense step's
+    recompute mask. Every sum wraps to ``acc_width`` bits like the engine's
+    accumulators. Returns a dict:
+
+    ``fc1``
+        ``x @ w1`` where ``mask``, 0 elsewhere (output-sparse: only those are computed);
+    ``partial``
+        ``(h_dense * ~mask) @ w2``, the FC2 contribution of the reused
+        elements, cached at the dense step;
+    ``fc2``
+        ``partial + (h * mask) @ w2``: the sparse step's FC2 (input-sparse: only
+        the masked elements of ``h`` are multiplied).
+    """
+    from .systolic import wrap
+    mask = np.asarray(mask, dtype=bool)
+    x, w1, w2, h_dense, h = (np.asarray(v, dtype=np.int64) for v in (x, w1, w2, h_dense, h))
+    if mask.shape != (x.shape[0], w1.shape[1]) or h.shape != mask.shape \
+            or h_dense.shape != mask.shape or w2.shape[0] != mask.shape[1]:
+        raise ValueError(f"shapes do not chain: x {x.shape}, w1 {w1.shape}, w2 {w2.shape}, "
+                         f"h_dense {h_dense.shape}, h {h.shape}, mask {mask.shape}")
+    fc1 = np.where(mask, wrap(x @ w1, acc_width).astype(np.int64), 0)
+    partial = wrap((h_dense * ~mask) @ w2, acc_width).astype(np.int64)
+    fc2 = wrap(partial + (h * mask) @ w2, acc_width).astype(np.int64)
+    return {"fc1": fc1, "partial": partial, "fc2": fc2}

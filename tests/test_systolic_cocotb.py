@@ -12,6 +12,8 @@ from sim.runner import run_unit
     SystolicParams(rows=4, cols=4, dsp_pes=6),
     SystolicParams(rows=4, cols=4, mul_stages=2, dsp_pes=0, acc_width=20),
     SystolicParams(rows=16, cols=16),
+    SystolicParams(rows=4, cols=4, lanes=4, dsp_pes=6),
+    SystolicParams(rows=16, cols=16, lanes=4),
 ], ids=lambda p: p.slug())
 def test_systolic(params):
     run_unit("systolic", params, "sim.tb_systolic")
@@ -21,6 +23,7 @@ def test_systolic(params):
 @pytest.mark.parametrize("params", [
     SystolicParams(rows=3, cols=4, dsp_pes=7),
     SystolicParams(rows=4, cols=3, dsp_pes=5, mul_stages=2),
+    SystolicParams(rows=3, cols=3, dsp_pes=4, mul_stages=2, lanes=2),
 ], ids=lambda p: p.slug())
 def test_systolic_ecp5_primitives(params):
     """The ECP5 elaboration (registered MULT18X18D in the DSP PEs, LUT
