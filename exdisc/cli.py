@@ -264,14 +264,15 @@ def _finish_bench(args, name, record, headers, rows, caption, plot_note):
     else:
         print(format_table(headers, rows))
         print(caption)
-        if not args.no_save:
+        if not args.no_save and plot_note:
             print(f"plot: {plot_note}")
     if not args.no_save:
         print(f"results: {save_results(name, record)}")
     return 0
 
 
-CONMERGE_SCHEDULES = ["dense", "condensed", "merged_d2", "merged_d4", "merged_d8", "bound"]
+CONMERGE_SCHEDULES = ["dense", "condensed", "merged_d2", "merged_d4", "merged_d8", "row_bound",
+                      "bound"]
 
 
 def conmerge_table(record):
@@ -280,8 +281,10 @@ def conmerge_table(record):
         for name in CONMERGE_SCHEDULES:
             r = record["summary"][gemm][name]
             rows.append([gemm.upper(), name, r[unit], f"{r['utilisation']:.3f}",
-                         f"{r['cycles_cut']:.1%}", f"{r['of_bound']:.2f}"])
-    return ["GEMM", "schedule", "passes / beats", "utilisation", "cycles cut", "bound / this"], rows
+                         f"{r['cycles_cut']:.1%}", f"{r['of_bound']:.2f}",
+                         f"{r['of_row_bound']:.2f}"])
+    return ["GEMM", "schedule", "passes / beats", "utilisation", "cycles cut", "bound / this",
+            "row bound / this"], rows
 
 
 def bench_conmerge_cmd(args):
@@ -302,6 +305,66 @@ def bench_conmerge_cmd(args):
                          f"{', '.join(CONMERGE_SCHEDULES)}, dark to light)")
 
 
+def _sizes(text):
+    """``RxC,RxC`` as a list of (R, C)."""
+    out = []
+    for item in text.split(","):
+        try:
+            rows, cols = (int(x) for x in item.split("x"))
+        except ValueError:
+            raise ValueError(f"parameter 'sizes' must list RxC sizes such as 16x16, "
+                             f"not {text!r}") from None
+        out.append((rows, cols))
+    return out
+
+
+def _int_list(name, text):
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"parameter {name!r} must be a comma-separated list of integers, "
+                         f"not {text!r}") from None
+
+
+FFN_RUNS = [("fc1_dense", "FC1 dense"), ("fc1_sparse", "FC1 output-sparse"),
+            ("fc2_dense", "FC2 dense"), ("fc2_sparse", "FC2 input-sparse"),
+            ("partial", "cached partial (dense step)")]
+
+
+def ffn_table(record):
+    rows = []
+    for run in record["arrays"]:
+        p = run["params"]
+        for key, label in FFN_RUNS:
+            r = run["runs"][key]
+            cut = f"{r['cycles_cut']:.1%}" if "cycles_cut" in r else ""
+            rows.append([f"{p['rows']}x{p['cols']} D={p['lanes']}", label, r["tiles"], r["beats"],
+                         r["cycles"], r["model_cycles"], cut])
+    return ["array", "GEMM", "tiles", "beats", "cycles", "model", "cycles cut"], rows
+
+
+def bench_ffn_cmd(args):
+    """Engine cycles of a sparse FFN-Reuse step, dense against sparse, per D."""
+    from hw.systolic import SystolicParams
+    from sim.bench import bench_ffn
+    record = {"arrays": []}
+    for rows, cols in _sizes(args.sizes or "16x16"):
+        for lanes in _int_list("merge_lanes", args.merge_lanes):
+            params = SystolicParams(rows=rows, cols=cols, lanes=lanes)
+            record["arrays"].append(bench_ffn(params, seed=args.seed,
+                                              log=lambda s: print(s, flush=True)))
+    first = record["arrays"][0]
+    record.update(step=first["step"], layer=first["layer"], sparsity=first["sparsity"])
+    headers, rows = ffn_table(record)
+    status = _finish_bench(args, "ffn", record, headers, rows,
+                           f"DiT FFN-Reuse sparse step {first['step']}, layer {first['layer']}, "
+                           f"{first['tokens']} tokens, FC1 mask sparsity {first['sparsity']:.1%}; "
+                           f"cycles measured on the Verilog at full rate", None)
+    mismatched = [k for run in record["arrays"] for k, r in run["runs"].items()
+                  if r["cycles"] != r["model_cycles"]]
+    return 1 if mismatched else status
+
+
 def cmd_bench(args):
     from sim.bench import bench_systolic, save_results
     if args.bench == "eager":
@@ -310,16 +373,18 @@ def cmd_bench(args):
         return bench_router_cmd(args)
     if args.bench == "conmerge":
         return bench_conmerge_cmd(args)
+    if args.bench == "ffn":
+        return bench_ffn_cmd(args)
     if args.bench != "systolic":
         raise ValueError(f"unknown benchmark {args.bench!r}; "
-                         f"known: systolic, eager, router, conmerge")
+                         f"known: systolic, ffn, eager, router, conmerge")
     from hw.systolic import SystolicParams
     ks = [int(k) for k in args.ks.split(",")]
     for k in ks:
         if k < 1:
             raise ValueError(f"parameter 'ks' must list depths of at least 1, not {k!r}")
     record = {"runs": []}
-    for rows, cols in [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]:
+    for rows, cols in _sizes(args.sizes or "4x4,8x8,16x16"):
         params = SystolicParams(rows=rows, cols=cols)
         record["runs"].append(bench_systolic(params, ks, grid=args.grid, seed=args.seed,
                                              log=lambda s: print(s, flush=True)))
@@ -516,8 +581,12 @@ def make_parser():
     p.set_defaults(func=cmd_baseline)
 
     p = sub.add_parser("bench", help="performance benchmarks on the RTL (results in sim/benchmarks/)")
-    p.add_argument("bench", metavar="NAME", help="benchmark: systolic, eager, router, conmerge")
-    p.add_argument("--sizes", default="4x4,8x8,16x16", help="array sizes RxC (default: 4x4,8x8,16x16)")
+    p.add_argument("bench", metavar="NAME",
+                   help="benchmark: systolic, ffn, eager, router, conmerge")
+    p.add_argument("--sizes", default=None,
+                   help="array sizes RxC (default: systolic 4x4,8x8,16x16; ffn 16x16)")
+    p.add_argument("--merge-lanes", default="1,2,4",
+                   help="ffn: merge lanes D of the arrays (default: 1,2,4)")
     p.add_argument("--ks", default="8,16,32,64,128", help="tile depths K (default: 8,16,32,64,128)")
     p.add_argument("--grid", type=int, default=4, help="tiles per GEMM = grid^2 (default: 4)")
     p.add_argument("--seed", type=int, default=None, help="random seed")

@@ -10,7 +10,7 @@ from hw.units import get_unit
 from .runner import BUILD_ROOT, run_unit
 
 
-__all__ = ["RESULTS_DIR", "bench_systolic", "save_results"]
+__all__ = ["RESULTS_DIR", "bench_systolic", "bench_ffn", "save_results"]
 
 
 RESULTS_DIR = pathlib.Path(__file__).resolve().parent / "benchmarks"
@@ -68,3 +68,27 @@ def bench_eager_quality(*, per_class=1, steps=25, seed=0, top_k=32, log=print):
                      "accuracy": r["accuracy"], "latent_error": r["latent_error"]})
     return {"top_k": top_k, "samples": report["config"]["samples"], "steps": steps,
             "seed": seed, "dense_accuracy": report["dense"]["accuracy"], "rows": rows}
+
+
+def bench_ffn(params, *, step=3, layer=1, tokens=0, seed=None, log=print):
+    """Engine cycles of one FFN-Reuse sparse step of the DiT (all tokens): FC1
+    and FC2 dense, output-sparse FC1, input-sparse FC2, and the cached partial
+    sum (an extra input-sparse GEMM of the dense step), measured on the
+    emitted Verilog at full rate and set against the golden cycle model.
+    ``tokens``: the first that many tokens only (0: all)."""
+    bench_dir = BUILD_ROOT / get_unit("systolic").module_name(params) / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    out = bench_dir / "ffn.json"
+    run = run_unit("systolic", params, "sim.bench_ffn", seed=seed, log=log, run_name="bench_ffn",
+                   env={"EXDISC_BENCH_STEP": str(step), "EXDISC_BENCH_LAYER": str(layer),
+                        "EXDISC_BENCH_TOKENS": str(tokens), "EXDISC_BENCH_OUT": str(out)})
+    measured = json.loads(out.read_text())
+    for r in measured["runs"].values():
+        model = cycle_model(params.rows, params.cols, r.pop("ks"), mul_stages=params.mul_stages,
+                            lanes=params.lanes)
+        r["model_cycles"] = model["total"]
+    runs = measured["runs"]
+    for gemm in ("fc1", "fc2"):
+        runs[f"{gemm}_sparse"]["cycles_cut"] = (1 - runs[f"{gemm}_sparse"]["cycles"]
+                                                / runs[f"{gemm}_dense"]["cycles"])
+    return {"unit": "systolic", "params": params.as_dict(), **measured, "seed": run.seed}

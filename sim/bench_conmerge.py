@@ -10,7 +10,8 @@ FC2 beat is one reduction step.
 
 import numpy as np
 
-from golden.conmerge import bound_passes, passes_condensed, passes_dense, schedule
+from golden.conmerge import (bound_passes, passes_condensed, passes_dense,
+                             row_bound_passes, schedule)
 
 
 __all__ = ["ffn_masks", "fc1_figures", "fc2_figures", "bench_conmerge"]
@@ -42,23 +43,29 @@ def fc1_figures(mask, rows, cols, lanes):
     tiles = _tiles(mask, rows)
     out = {"dense": sum(passes_dense(t, cols) for t in tiles),
            "condensed": sum(passes_condensed(t, cols) for t in tiles),
-           "bound": sum(bound_passes(t, rows, cols) for t in tiles)}
+           "bound": sum(bound_passes(t, rows, cols) for t in tiles),
+           "row_bound": sum(row_bound_passes(t, rows, cols) for t in tiles)}
     for d in lanes:
         out[f"merged_d{d}"] = sum(len(schedule(t, cols, d)) for t in tiles)
     return out
 
 
-def fc2_figures(mask, rows, lanes):
+def fc2_figures(mask, rows, cols, lanes):
     """Reduction beats per schedule over the row tiles of one FC2 input mask: a
     beat is one reduction step of R rows; condense skips steps no row needs,
-    merging shares a beat among steps with disjoint rows."""
+    merging shares a beat among steps with disjoint rows (ConMerge's schedule
+    with its ``C`` slots per pass, as :mod:`sim.sparse_ffn` runs it). Bounds:
+    ``ceil(bits / R)``, and the row with the most set bits (one MAC per row
+    and beat)."""
     tiles = _tiles(mask, rows)
     n = mask.shape[1]
     out = {"dense": len(tiles) * n,
            "condensed": sum(int(t.any(axis=0).sum()) for t in tiles),
-           "bound": sum(-(-int(t.sum()) // rows) for t in tiles)}
+           "bound": sum(-(-int(t.sum()) // rows) for t in tiles),
+           "row_bound": sum(max(-(-int(t.sum()) // rows), int(t.sum(axis=1).max()))
+                            for t in tiles)}
     for d in lanes:
-        out[f"merged_d{d}"] = sum(sum(len(p) for p in schedule(t, n, d)) for t in tiles)
+        out[f"merged_d{d}"] = sum(sum(len(p) for p in schedule(t, cols, d)) for t in tiles)
     return out
 
 
@@ -71,7 +78,7 @@ def bench_conmerge(rows=16, cols=16, lanes=(2, 4, 8), **run):
     for (step, layer), mask in masks.items():
         bits = int(mask.sum())
         f1 = fc1_figures(mask, rows, cols, lanes)
-        f2 = fc2_figures(mask, rows, lanes)
+        f2 = fc2_figures(mask, rows, cols, lanes)
         per.append({"step": step, "layer": layer, "set_bits": bits, "sparsity": 1 - mask.mean(),
                     "fc1": {k: {"passes": v, "utilisation": bits / (rows * cols * v) if v else 1.0}
                             for k, v in f1.items()},
@@ -89,11 +96,13 @@ def bench_conmerge(rows=16, cols=16, lanes=(2, 4, 8), **run):
     for k, v in totals["fc1"].items():
         summary["fc1"][k] = {"passes": v, "utilisation": bits / (rows * cols * v),
                              "cycles_cut": 1 - v / totals["fc1"]["dense"],
-                             "of_bound": totals["fc1"]["bound"] / v}
+                             "of_bound": totals["fc1"]["bound"] / v,
+                             "of_row_bound": totals["fc1"]["row_bound"] / v}
     for k, v in totals["fc2"].items():
         summary["fc2"][k] = {"beats": v, "utilisation": bits / (rows * v),
                              "cycles_cut": 1 - v / totals["fc2"]["dense"],
-                             "of_bound": totals["fc2"]["bound"] / v}
+                             "of_bound": totals["fc2"]["bound"] / v,
+                             "of_row_bound": totals["fc2"]["row_bound"] / v}
     return {"rows": rows, "cols": cols, "lanes": list(lanes), "masks": len(masks),
             "run": {"label": 3, "steps": 25, "seed": 0, "sparsity": 0.9, **run},
             "summary": summary, "per_mask": per}

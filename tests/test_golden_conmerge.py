@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from golden.conmerge import (IDLE, bound_passes, check_schedule, compare_schedules,
+                             row_bound_passes,
                              passes_condensed, passes_dense, schedule)
 
 
@@ -70,3 +71,17 @@ def test_bad_input():
         schedule(np.zeros(4), 4, 2)
     with pytest.raises(ValueError, match="lanes"):
         schedule(np.zeros((2, 2)), 4, 0)
+
+
+def test_row_bound_is_a_lower_bound(seed):
+    """No schedule beats the row bound, and one dense row raises it above
+    ceil(bits / (R C))."""
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        mask = rng.random((8, 64)) < rng.uniform(0.02, 0.4)
+        for lanes in (1, 2, 4, 8):
+            assert row_bound_passes(mask, 8, 8) <= len(schedule(mask, 8, lanes))
+    mask = np.zeros((8, 64), bool)
+    mask[2, :33] = True
+    assert bound_passes(mask, 8, 8) == 1 and row_bound_passes(mask, 8, 8) == 5
+    assert len(schedule(mask, 8, 8)) == 5
