@@ -328,7 +328,7 @@ def _int_list(name, text):
 
 FFN_RUNS = [("fc1_dense", "FC1 dense"), ("fc1_sparse", "FC1 output-sparse"),
             ("fc2_dense", "FC2 dense"), ("fc2_sparse", "FC2 input-sparse"),
-            ("partial", "cached partial (dense step)")]
+            ("partial", "dense step: (h_dense * M) @ w2 for the cached partial")]
 
 
 def ffn_table(record):
@@ -463,6 +463,10 @@ def cmd_report(args):
     if path.exists():
         print()
         print(_markdown(*conmerge_table(json.loads(path.read_text()))))
+    path = RESULTS_DIR / "ffn.json"
+    if path.exists():
+        print()
+        print(_markdown(*ffn_table(json.loads(path.read_text()))))
     return 0
 
 

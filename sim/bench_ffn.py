@@ -14,22 +14,10 @@ import numpy as np
 
 from golden.ffn_reuse import sparse_step_int
 from golden.systolic import tile_result, wrap
-from sim.gemm import assemble, plan, stream_tiles
+from sim.gemm import stream_tiles
 from sim.runner import design_params
-from sim.sparse_ffn import fc1_tiles, fc2_tiles
+from sim.sparse_ffn import dense_tiles, fc1_tiles, fc2_tiles
 from sim.streams import reset, start_clock, test_rng
-
-
-class _Dense:
-    """A dense GEMM as a plan with the interface of :class:`sim.sparse_ffn.SparsePlan`."""
-
-    def __init__(self, a, b, p):
-        self.tiles, self._where = plan(a, b, p.rows, p.cols)
-        self.shape, self.rows, self.cols = (a.shape[0], b.shape[1]), p.rows, p.cols
-        self.dense_beats = self.beats = sum(t.k for t in self.tiles)
-
-    def assemble(self, rows_out):
-        return assemble(rows_out, self._where, self.shape, self.rows, self.cols)
 
 
 @cocotb.test()
@@ -46,11 +34,12 @@ async def ffn_step(dut):
     x, h, hd, mask = x[:tokens], h[:tokens], hd[:tokens], mask[:tokens]
     want = sparse_step_int(x, w1, w2, hd, h, mask, p.acc_width)
     runs = {
-        "fc1_dense": (_Dense(x, w1, p), tile_result(x, w1, p.width, p.acc_width)),
+        "fc1_dense": (dense_tiles(x, w1, p), tile_result(x, w1, p.width, p.acc_width)),
         "fc1_sparse": (fc1_tiles(x, w1, mask, p), want["fc1"]),
-        "fc2_dense": (_Dense(h, w2, p), tile_result(h, w2, p.width, p.acc_width)),
+        "fc2_dense": (dense_tiles(h, w2, p), tile_result(h, w2, p.width, p.acc_width)),
         "fc2_sparse": (fc2_tiles(h, w2, mask, p), None),
-        "partial": (fc2_tiles(hd, w2, ~mask, p), want["partial"]),
+        "partial_dense": (dense_tiles(hd, w2, p), tile_result(hd, w2, p.width, p.acc_width)),
+        "partial": (fc2_tiles(hd, w2, mask, p), None),
     }
     out = {"seed": seed, "step": ops["step"], "layer": ops["layer"],
            "tokens": int(mask.shape[0]), "set_bits": int(mask.sum()),
@@ -65,7 +54,9 @@ async def ffn_step(dut):
         out["runs"][name] = {"tiles": len(pl.tiles), "beats": pl.beats, "cycles": cycles,
                              "ks": [t.k for t in pl.tiles]}
         dut._log.info("%s: %d tiles, %d beats, %d cycles", name, len(pl.tiles), pl.beats, cycles)
-    fc2 = wrap(got["partial"] + got["fc2_sparse"], p.acc_width).astype(np.int64)
+    partial = wrap(got["partial_dense"] - got["partial"], p.acc_width).astype(np.int64)
+    assert np.array_equal(partial, want["partial"]), f"partial: RTL differs from golden (seed {seed})"
+    fc2 = wrap(partial + got["fc2_sparse"], p.acc_width).astype(np.int64)
     assert np.array_equal(fc2, want["fc2"]), f"fc2: RTL differs from golden (seed {seed})"
     with open(os.environ["EXDISC_BENCH_OUT"], "w") as f:
         json.dump(out, f)

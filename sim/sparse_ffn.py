@@ -21,15 +21,23 @@ tokens that need nothing), and each row tile is scheduled by
 
 With ``D = 1`` there are no selects: FC1's PEs also compute the unmasked
 positions of a column (not scattered) and FC2's idle rows get ``a = 0``.
+
+The dense step caches FC2's partial sum over the reused elements,
+``P = (h_dense * ~M) @ w2``. Computed directly that is an input-sparse GEMM
+of density ``1 - s``, nearly a dense one; the dense step computes the dense
+FC2 anyway, so it gets ``P = h_dense @ w2 - (h_dense * M) @ w2`` from one more
+input-sparse GEMM of density ``s`` (**[choice]**, exact in wrapping integer
+arithmetic; the tests compare ``P`` word by word).
 """
 
 import numpy as np
 
 from golden.conmerge import IDLE, schedule
+from .gemm import plan
 from .tiles import Tile
 
 
-__all__ = ["SparsePlan", "fc1_tiles", "fc2_tiles"]
+__all__ = ["SparsePlan", "fc1_tiles", "fc2_tiles", "dense_tiles"]
 
 
 class SparsePlan:
@@ -145,3 +153,15 @@ def _fc2_place(i, j, T, N, R, C):
         h, w = min(R, T - i), min(C, N - j)
         out[i:i + h, j:j + w] = block[:h, :w]
     return place
+
+
+def dense_tiles(a, b, params):
+    """The dense GEMM ``a @ b`` as a :class:`SparsePlan` (every tile full)."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    tiles, where = plan(a, b, params.rows, params.cols)
+    T, N = a.shape[0], b.shape[1]
+    places = [_fc2_place(i, j, T, N, params.rows, params.cols) for i, j in where]
+    if params.merged:
+        tiles = [Tile(t.a, t.lanes_b(params.lanes)) for t in tiles]
+    beats = sum(t.k for t in tiles)
+    return SparsePlan(tiles, places, (T, N), params.rows, params.cols, beats)

@@ -21,7 +21,7 @@ from sim.runner import design_params
 from sim.streams import reset, start_clock, test_rng
 from golden.ffn_reuse import sparse_step_int
 from golden.systolic import wrap
-from sim.sparse_ffn import fc1_tiles, fc2_tiles
+from sim.sparse_ffn import dense_tiles, fc1_tiles, fc2_tiles
 from sim.tiles import expected_rows, extreme_tiles, random_merged_tile, random_tile
 
 
@@ -108,14 +108,15 @@ async def merged_random_tiles(dut):
 
 
 async def _sparse_step(dut, p, rng, seed, ops, label):
-    """FC1 output-sparse, then FC2 input-sparse over the cached partial sum
-    (itself computed on the engine, input-sparse over the reused elements),
-    each compared word by word with golden.ffn_reuse.sparse_step_int."""
+    """A dense step's FC2 and its cached partial sum, then the sparse step's
+    output-sparse FC1 and input-sparse FC2 over that partial sum, each
+    compared word by word with golden.ffn_reuse.sparse_step_int."""
     want = sparse_step_int(ops["x"], ops["w1"], ops["w2"], ops["h_dense"], ops["h"],
                            ops["mask"], p.acc_width)
     mask = np.asarray(ops["mask"], dtype=bool)
-    plans = {"fc1": fc1_tiles(ops["x"], ops["w1"], mask, p),
-             "partial": fc2_tiles(ops["h_dense"], ops["w2"], ~mask, p),
+    plans = {"dense fc2": dense_tiles(ops["h_dense"], ops["w2"], p),
+             "dense masked fc2": fc2_tiles(ops["h_dense"], ops["w2"], mask, p),
+             "fc1": fc1_tiles(ops["x"], ops["w1"], mask, p),
              "fc2": fc2_tiles(ops["h"], ops["w2"], mask, p)}
     got = {}
     for name, plan in plans.items():
@@ -127,6 +128,7 @@ async def _sparse_step(dut, p, rng, seed, ops, label):
         got[name] = plan.assemble(rows)
         dut._log.info("%s %s: %d tiles, %d beats (dense %d), %d cycles", label, name,
                       len(plan.tiles), plan.beats, plan.dense_beats, cycles)
+    got["partial"] = wrap(got["dense fc2"] - got["dense masked fc2"], p.acc_width).astype(np.int64)
     got["fc2"] = wrap(got["partial"] + got["fc2"], p.acc_width).astype(np.int64)
     for name in ("fc1", "partial", "fc2"):
         bad = np.argwhere(got[name] != want[name])
