@@ -328,7 +328,7 @@ def _int_list(name, text):
 
 FFN_RUNS = [("fc1_dense", "FC1 dense"), ("fc1_sparse", "FC1 output-sparse"),
             ("fc2_dense", "FC2 dense"), ("fc2_sparse", "FC2 input-sparse"),
-            ("partial", "dense step: (h_dense * M) @ w2 for the cached partial")]
+            ("partial", "dense-step extra: (h_dense * M) @ w2")]
 
 
 def ffn_table(record):
