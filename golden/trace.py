@@ -87,7 +87,8 @@ def prediction_operands(step=2, layer=0, sequence=0, label=3, steps=TRACE_STEPS,
     Returns the dict of :meth:`golden.eager.EagerPrediction.operands` for one
     sequence (``x [T, d]`` int8; per head ``wq, wk`` int8 ``[d, dh]``, ``bq, bk``
     int64 ``[dh]``, scales), plus ``q, k, v``: the exact projections int8
-    quantized per head (``[heads, T, dh]``, one scale per tensor).
+    quantized per head (``[heads, T, dh]``, one scale per tensor), and ``h``
+    (``[1, T, d]``, the float block input the operands come from).
     """
     cfg = model().cfg
     _check("layer", layer, cfg.depth)
@@ -97,7 +98,7 @@ def prediction_operands(step=2, layer=0, sequence=0, label=3, steps=TRACE_STEPS,
     _run(ex, label, steps, seed)
     h = ex.captured[(step, layer, "attn")][sequence:sequence + 1]
     ops = ex.operands(model(), layer, h)
-    out = {"x": ops["x"][0], "sx": float(ops["sx"][0])}
+    out = {"x": ops["x"][0], "sx": float(ops["sx"][0]), "h": h, "layer": layer, "step": step}
     for key in ("wq", "wk"):
         out[key] = ops[key]
     for key in ("bq", "bk"):

@@ -6,6 +6,7 @@ import hashlib
 from .conmerge import ConMerge, ConMergeParams
 from .dot import DotParams, DotProduct
 from .eager import LogDotParams, LogDotProduct
+from .eager_predictor import EagerParams, EagerPredictor
 from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
 from .params import lookup
@@ -67,6 +68,8 @@ UNITS = {u.name: u for u in [
          "eager predictor: log-domain dot product (k leading ones, no multipliers)"),
     Unit("rowselect", RowSelectParams, RowSelector,
          "eager predictor: row of scores to keep bitmask (max-relative or top-k)"),
+    Unit("eager", EagerParams, EagerPredictor,
+         "eager predictor: X, Wq, Wk to an attention mask (both stages and the selector)"),
     Unit("conmerge", ConMergeParams, ConMerge,
          "EXION ConMerge: mask columns to condensed, merged passes (first fit)"),
     Unit("mask", MaskGenParams, MaskGenerator,

@@ -115,3 +115,41 @@ def trace_score_rows(ops, rng, count, head=0, theta=4.0):
                         ops["bq"][head], ops["bk"][head])
     th = int(theta_to_integer(theta, ops["sq"][head], ops["sk"][head], ops["wq"][head].shape[1]))
     return [(sp[rng.randrange(len(sp))], th) for _ in range(count)]
+
+
+def predictor_job(p, x, wq, wk, bq, bk, theta=None):
+    """Stage-1 beats of one head for :class:`hw.eager_predictor.EagerPredictor`
+    and the keep bits it must produce (``T x T``, rows in order), from
+    :func:`golden.eager.predict_scores` and the selection.
+
+    ``x [T, d]``, ``wq, wk [d, dh]`` int8; ``bq, bk [dh]`` integers at the
+    stage-1 accumulator scale; ``theta`` the integer threshold (``max_relative``).
+    """
+    from golden.eager import log_matmul, predict_scores
+    x, wq, wk = (np.asarray(v, dtype=np.int64) for v in (x, wq, wk))
+    bq, bk = (np.asarray(v, dtype=np.int64) for v in (bq, bk))
+    T, d = x.shape
+    if (T, d, wq.shape[1]) != (p.tokens, p.dim, p.head_dim) or wk.shape != wq.shape:
+        raise ValueError(f"operands: x {x.shape}, wq {wq.shape}, wk {wk.shape} do not match "
+                         f"tokens {p.tokens}, dim {p.dim}, head_dim {p.head_dim}")
+    lim = 1 << (p.qk_width - 1)
+    for name, w, b in (("Qp", wq, bq), ("Kp", wk, bk)):
+        v = log_matmul(x, w, p.k1) + b
+        if v.min() < -lim or v.max() >= lim:
+            raise ValueError(f"{name} needs more than qk_width = {p.qk_width} bits "
+                             f"(range {v.min()} .. {v.max()})")
+    beats = []
+    for t in range(T):
+        for w, b in ((wq, bq), (wk, bk)):
+            for j in range(p.head_dim):
+                for s in range(0, d, p.lanes):
+                    last = s + p.lanes == d
+                    beats.append({"x": [int(v) for v in x[t, s:s + p.lanes]],
+                                  "w": [int(v) for v in w[s:s + p.lanes, j]],
+                                  "bias": int(b[j]) if last else 0, "last": int(last)})
+    sp = predict_scores(x, wq, wk, p.k1, p.k2, bq, bk)
+    keep = (select_max_relative(sp, theta) if p.mode == "max_relative"
+            else select_top_k(sp, p.top_k))
+    out = [{"keep": int(keep[i, j]), "last": int(j == T - 1)}
+           for i in range(T) for j in range(T)]
+    return beats, out

@@ -12,6 +12,7 @@ TESTBENCHES = {
     "systolic": "sim.tb_systolic",
     "logdot": "sim.tb_logdot",
     "rowselect": "sim.tb_rowselect",
+    "eager": "sim.tb_eager_predictor",
     "router": "sim.tb_router",
     "conmerge": "sim.tb_conmerge",
     "mask": "sim.tb_mask_gen",

@@ -219,17 +219,20 @@ class StreamMonitor(_StreamEnd):
 
 
 async def check_stream_unit(dut, params, jobs, rng, seed, what, *, valid_prob=0.7, ready_prob=0.6,
-                            convert=None):
+                            convert=None, max_idle=10_000):
     """Drive ``jobs`` (``(input beats, expected outputs)`` pairs) through a unit with
     ports ``i`` and ``o`` under random gaps and backpressure; compare every output
-    (unpacked, then passed through ``convert`` if given) with the expected one."""
+    (unpacked, then passed through ``convert`` if given) with the expected one.
+    ``max_idle``: the longest wait for an output, and for an input to be taken
+    (a unit that works long between them needs more than the default)."""
     await start_clock(dut)
     driver = StreamDriver(dut, "i", params.in_layout, rng, valid_prob=valid_prob)
     monitor = StreamMonitor(dut, "o", params.out_layout, rng, ready_prob=ready_prob)
     await reset(dut)
     want = [w for _, outs in jobs for w in outs]
-    send = cocotb.start_soon(driver.send([b for beats, _ in jobs for b in beats]))
-    got = await monitor.receive(len(want))
+    send = cocotb.start_soon(driver.send([b for beats, _ in jobs for b in beats],
+                                         max_stall=max_idle))
+    got = await monitor.receive(len(want), max_idle=max_idle)
     await send
     await monitor.expect_quiet(8)
     for n, (w, y) in enumerate(zip(want, got)):

@@ -31,3 +31,10 @@ def test_logdot_stage2():
 def test_rowselect(mode):
     run_unit("rowselect", RowSelectParams(score_width=48, row=256, mode=mode, top_k=32),
              "sim.tb_rowselect")
+
+
+def test_eager_predictor():
+    """Both stages and the selector composed, at the DiT's shape (T 256, d 64, dh 16):
+    random heads back to back and a DiT head against EagerPrediction.predict."""
+    from hw.eager_predictor import EagerParams
+    run_unit("eager", EagerParams(), "sim.tb_eager_predictor")

@@ -1,0 +1,108 @@
+"""The composed eager predictor against golden.eager, in the Amaranth simulator."""
+
+import random
+
+import numpy as np
+import pytest
+
+from golden.eager import log_matmul
+from hw.eager_predictor import EagerParams, EagerPredictor
+from sim.eager_vectors import predictor_job
+from sim.payload import unpack
+from sim.pysim import run_testbenches, stream_get, stream_put
+
+
+def _operands(rng, p, extreme=False):
+    T, d, dh = p.tokens, p.dim, p.head_dim
+    if extreme:
+        pick = lambda shape: rng.choice([-127, 127, 0, 1, -1, 64], shape)  # noqa: E731
+    else:
+        pick = lambda shape: rng.integers(-127, 128, shape)  # noqa: E731
+    return (pick((T, d)), pick((d, dh)), pick((d, dh)),
+            rng.integers(-5000, 5000, dh), rng.integers(-5000, 5000, dh))
+
+
+def _buffer(ctx, memory, p):
+    """The values in a Qp or Kp buffer, ``[T, dh]``."""
+    words = [ctx.get(memory.data[n]) for n in range(p.tokens * p.words)]
+    vals = [(w >> (p.qk_width * lane)) & ((1 << p.qk_width) - 1)
+            for w in words for lane in range(p.lanes)]
+    vals = np.array(vals, dtype=np.int64).reshape(p.tokens, p.head_dim)
+    return np.where(vals >= 1 << (p.qk_width - 1), vals - (1 << p.qk_width), vals)
+
+
+def _run(p, jobs, seed, valid_prob=0.7, ready_prob=0.6, first_qk=None):
+    """Heads back to back; returns the keep bits of all of them. With
+    ``first_qk = (Qp, Kp)`` of the first head, the buffers must hold exactly
+    those when its first keep bit is offered (the next head's beats, offered
+    right behind, must not reach them)."""
+    dut = EagerPredictor(p)
+    rng = random.Random(seed)
+    beats = [b for job in jobs for b in job[0]]
+    count = sum(len(job[1]) for job in jobs)
+    got, overwritten = [], []
+
+    async def put(ctx):
+        await stream_put(ctx, dut.i, beats, rng, valid_prob=valid_prob)
+
+    async def get(ctx):
+        if first_qk is not None:
+            await ctx.tick().until(dut.o.valid)
+            for name, want in zip("qk", first_qk):
+                if not np.array_equal(_buffer(ctx, dut.buffers[name], p), want):
+                    overwritten.append(name)
+        got.extend(await stream_get(ctx, dut.o, count, rng, ready_prob=ready_prob))
+
+    def theta_bench(theta):
+        async def bench(ctx):
+            ctx.set(dut.theta, theta)
+        return bench
+
+    benches = [put, get]
+    if p.mode == "max_relative":
+        benches.append(theta_bench(jobs[0][2]))
+    run_testbenches(dut, *benches)
+    assert not overwritten, f"the next head overwrote the first head's {overwritten} buffers"
+    return [unpack(p.out_layout, v) for v in got]
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(tokens=5, dim=8, head_dim=4, lanes=4, mode="top_k", top_k=2),
+    dict(tokens=4, dim=6, head_dim=3, lanes=3, k1=1, k2=1, mode="top_k", top_k=3),
+    dict(tokens=6, dim=4, head_dim=2, lanes=1, k1=2, k2=1, mode="max_relative"),
+    dict(tokens=3, dim=8, head_dim=8, lanes=8, mode="max_relative"),
+], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
+def test_predictor_random(cfg, seed):
+    p = EagerParams(**cfg)
+    rng = np.random.default_rng(seed)
+    jobs, qk = [], []
+    for n in range(2):                  # two heads back to back
+        x, wq, wk, bq, bk = _operands(rng, p, extreme=bool(n))
+        theta = 1 << (p.score_width // 3)
+        beats, want = predictor_job(p, x, wq, wk, bq, bk, theta)
+        jobs.append((beats, want, theta))
+        qk.append((log_matmul(x, wq, p.k1) + bq, log_matmul(x, wk, p.k1) + bk))
+    got = _run(p, jobs, seed, first_qk=qk[0])
+    want = [w for job in jobs for w in job[1]]
+    assert len(got) == len(want)
+    for n, (g, w) in enumerate(zip(got, want)):
+        assert g == w, f"head {n // p.tokens ** 2} keep bit {n % p.tokens ** 2}: {g} != {w} (seed {seed})"
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"dim": 10, "lanes": 4}, "'dim'"), ({"head_dim": 6, "lanes": 4}, "'head_dim'"),
+    ({"tokens": 1}, "'tokens'"), ({"k1": 3}, "'k1'"), ({"qk_width": 8}, "'qk_width'"),
+    ({"mode": "median"}, "'mode'"), ({"lanes": 0}, "'lanes'"),
+])
+def test_params_rejected(kwargs, needle):
+    with pytest.raises((ValueError, TypeError)) as info:
+        EagerParams(**kwargs)
+    assert needle in str(info.value) and repr(next(iter(kwargs.values()))) in str(info.value)
+
+
+def test_vectors_check_qk_range(seed):
+    p = EagerParams(tokens=2, dim=4, head_dim=2, lanes=2, qk_width=20)
+    x = np.full((2, 4), 127)
+    w = np.full((4, 2), 127)
+    with pytest.raises(ValueError, match="qk_width"):
+        predictor_job(p, x, w, w, [1 << 19, 0], [0, 0])
