@@ -1,10 +1,11 @@
 """cocotb sign-off of :class:`hw.eager_predictor.EagerPredictor`.
 
-Random heads (operands at the ends of the int8 range among them) back to
-back, and heads of the tiny DiT's sampling run (``EXDISC_HEADS``, default 1),
-with random valid gaps and backpressure; every keep bit is compared with the golden model. For the DiT
-the expected mask is :meth:`golden.eager.EagerPrediction.predict`'s, the
-algorithm model the workload runs.
+Heads back to back with random valid gaps and backpressure, every keep bit
+compared with the golden model: a random head whose operands sit at the ends
+of the int8 range, then (when the parameters have the DiT's shape) heads of
+the tiny DiT's sampling run (``EXDISC_HEADS``, default 1), whose expected
+mask is :meth:`golden.eager.EagerPrediction.predict`'s, the algorithm model
+the workload runs; otherwise a second random head.
 """
 
 import os
@@ -27,52 +28,48 @@ def _random_head(p, nrng, extreme):
             nrng.integers(-4000, 4000, dh), nrng.integers(-4000, 4000, dh))
 
 
-def _max_idle(p):
-    """A head's stage 1 runs before its first keep bit, and its stage 2 before the
-    next head's first beat is taken: allow either under gaps and backpressure."""
-    return 4 * max(p.stage1_beats, p.stage2_beats) + 10_000
-
-
-@cocotb.test()
-async def predictor_random_heads(dut):
-    _, p = design_params()
-    rng, seed = test_rng(dut._log, "eager-top")
-    nrng = np.random.default_rng(seed)
-    theta = int(nrng.integers(0, 1 << (p.score_width // 2)))
-    if p.mode == "max_relative":
-        dut.theta.value = theta
-    jobs = [predictor_job(p, *_random_head(p, nrng, extreme=bool(n)), theta) for n in range(2)]
-    await check_stream_unit(dut, p, jobs, rng, seed, "random head", max_idle=_max_idle(p))
-
-
-@cocotb.test()
-async def predictor_dit_heads(dut):
-    _, p = design_params()
-    rng, seed = test_rng(dut._log, "eager-top-dit")
+def _dit_heads(dut, p):
+    """(jobs, theta) of the DiT's heads, or None when the shape differs."""
     from golden.eager import EagerPrediction, theta_to_integer
     from golden.trace import model, prediction_operands
-    ops = prediction_operands(step=2, layer=1, k1=p.k1, k2=p.k2)
     cfg = model().cfg
-    if (p.tokens, p.dim, p.head_dim) != (ops["x"].shape[0], cfg.hidden, cfg.head_dim):
-        dut._log.info("parameters do not fit the DiT (T %d, d %d, dh %d); random heads only",
-                      ops["x"].shape[0], cfg.hidden, cfg.head_dim)
-        return
+    if (p.tokens, p.dim, p.head_dim) != (cfg.image_size ** 2 // cfg.patch ** 2, cfg.hidden,
+                                         cfg.head_dim):
+        dut._log.info("parameters do not fit the DiT (T %d, d %d, dh %d): random heads only",
+                      cfg.image_size ** 2 // cfg.patch ** 2, cfg.hidden, cfg.head_dim)
+        return None
+    ops = prediction_operands(step=2, layer=1, k1=p.k1, k2=p.k2)
     ex = EagerPrediction(k1=p.k1, k2=p.k2, select=p.mode, top_k=p.top_k)
     keep, _ = ex.predict(model(), ops["layer"], ops["h"])
-    heads = range(int(os.environ.get("EXDISC_HEADS", "1")))
-    jobs = []
+    heads = int(os.environ.get("EXDISC_HEADS", "1"))
     theta = [int(theta_to_integer(ex.theta, ops["sq"][h], ops["sk"][h], cfg.head_dim))
-             for h in heads]
+             for h in range(heads)]
     if p.mode == "max_relative":
-        if len(set(theta)) > 1:          # one theta port: one head per run
-            heads, theta = range(1), theta[:1]
-        dut.theta.value = theta[0]
-    for h in heads:
+        heads, theta = 1, theta[:1]              # one theta port: one head per run
+    jobs = []
+    for h in range(heads):
         beats, want = predictor_job(p, ops["x"], ops["wq"][h], ops["wk"][h], ops["bq"][h],
                                     ops["bk"][h], theta[h])
         model_bits = [{"keep": int(keep[0, h, i, j]), "last": int(j == p.tokens - 1)}
                       for i in range(p.tokens) for j in range(p.tokens)]
         assert want == model_bits, "the unit vectors disagree with EagerPrediction.predict"
         jobs.append((beats, want))
-        dut._log.info("head %d: %.1f %% of the scores kept", h, 100 * keep[0, h].mean())
-    await check_stream_unit(dut, p, jobs, rng, seed, "DiT head", max_idle=_max_idle(p))
+        dut._log.info("DiT head %d: %.1f %% of the scores kept", h, 100 * keep[0, h].mean())
+    return jobs, theta[0]
+
+
+@cocotb.test()
+async def predictor_heads(dut):
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "eager-top")
+    nrng = np.random.default_rng(seed)
+    dit = _dit_heads(dut, p)
+    theta = dit[1] if dit else int(nrng.integers(0, 1 << (p.score_width // 2)))
+    if p.mode == "max_relative":
+        dut.theta.value = theta
+    jobs = [predictor_job(p, *_random_head(p, nrng, extreme=True), theta)]
+    jobs += dit[0] if dit else [predictor_job(p, *_random_head(p, nrng, extreme=False), theta)]
+    # a head's stage 1 runs before its first keep bit, and its stage 2 before the
+    # next head's first beat is taken: allow either under gaps and backpressure
+    max_idle = 4 * max(p.stage1_beats, p.stage2_beats) + 10_000
+    await check_stream_unit(dut, p, jobs, rng, seed, "head", max_idle=max_idle)
