@@ -60,10 +60,11 @@ def log_dot(a, b, k):
     return pos - neg
 
 
-def log_matmul(a, b, k):
-    """Log-domain product of integer matrices ``a [..., n, L]`` and ``b [..., L, m]``, int64."""
-    la = keep_leading_ones(a, k)
-    lb = keep_leading_ones(b, k)
+def log_matmul(a, b, k, rounding=False):
+    """Log-domain product of integer matrices ``a [..., n, L]`` and ``b [..., L, m]``, int64
+    (``rounding``: see :func:`golden.lod.keep_leading_ones`)."""
+    la = keep_leading_ones(a, k, rounding)
+    lb = keep_leading_ones(b, k, rounding)
     bound = float(np.abs(la).max(initial=0)) * float(np.abs(lb).max(initial=0)) * la.shape[-1]
     if bound < 2.0 ** 53:
         # every partial sum is an integer below 2^53: float64 BLAS is exact, and fast
@@ -82,19 +83,20 @@ def accumulator_bits(operand_bits, lanes, k):
     return 2 * operand_bits + max(0, int(lanes - 1).bit_length())
 
 
-def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None):
+def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding=False):
     """Predicted scores ``Sp [..., T, T]`` (int64) of one head.
 
     ``xq [..., T, d]`` int8 block input; ``wq, wk [d, dh]`` int8 weights;
-    ``bq, bk [dh]`` optional integer biases at the accumulator scale.
+    ``bq, bk [dh]`` optional integer biases at the accumulator scale;
+    ``rounding``: round the kept leading ones (not in the RTL yet).
     """
-    qp = log_matmul(xq, wq, k1)
-    kp = log_matmul(xq, wk, k1)
+    qp = log_matmul(xq, wq, k1, rounding)
+    kp = log_matmul(xq, wk, k1, rounding)
     if bq is not None:
         qp = qp + bq
     if bk is not None:
         kp = kp + bk
-    return log_matmul(qp, np.swapaxes(kp, -1, -2), k2)
+    return log_matmul(qp, np.swapaxes(kp, -1, -2), k2, rounding)
 
 
 def select_max_relative(sp, theta):
@@ -146,6 +148,9 @@ class EagerPrediction(Dense):
         Add the query/key biases (quantized to the accumulator scale) before
         stage 2 (default True **[choice]**: a per-key bias term does not cancel in
         the softmax).
+    rounding : bool
+        Round the kept leading ones half up instead of truncating (default
+        False, as the spec says; golden only, the RTL truncates).
 
     Members
     -------
@@ -158,7 +163,7 @@ class EagerPrediction(Dense):
     name = "eager"
 
     def __init__(self, k1=2, k2=2, select="max_relative", theta=4.0, top_k=32, bias=True,
-                 keep_masks=False, capture=()):
+                 rounding=False, keep_masks=False, capture=()):
         super().__init__(keep_masks, capture)
         for nm, v in (("k1", k1), ("k2", k2)):
             if v not in (1, 2) or isinstance(v, bool):
@@ -170,12 +175,15 @@ class EagerPrediction(Dense):
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
         self.k1, self.k2, self.select, self.theta = k1, k2, select, float(theta)
-        self.top_k, self.bias = top_k, bool(bias)
-        self.name = f"eager_k{k1}{k2}" if (k1, k2) != (2, 2) else "eager"
+        if not isinstance(rounding, bool):
+            raise TypeError(f"rounding: expected a bool, got {rounding!r}")
+        self.top_k, self.bias, self.rounding = top_k, bool(bias), rounding
+        self.name = (f"eager_k{k1}{k2}" if (k1, k2) != (2, 2) else "eager") + \
+            ("_round" if rounding else "")
 
     def describe(self):
         return {"k1": self.k1, "k2": self.k2, "select": self.select, "theta": self.theta,
-                "top_k": self.top_k, "bias": self.bias}
+                "top_k": self.top_k, "bias": self.bias, "rounding": self.rounding}
 
     def operands(self, model, layer, h):
         """Int8 operands and scales of one layer's prediction, per head.
@@ -207,7 +215,8 @@ class EagerPrediction(Dense):
         keep, sps = [], []
         for head in range(model.cfg.heads):
             sp = predict_scores(ops["x"], ops["wq"][head], ops["wk"][head], self.k1, self.k2,
-                                ops["bq"][head][:, None], ops["bk"][head][:, None])
+                                ops["bq"][head][:, None], ops["bk"][head][:, None],
+                                self.rounding)
             if self.select == "top_k":
                 kp = select_top_k(sp, self.top_k)
             else:

@@ -75,14 +75,22 @@ def leading_ones_array(x, width, k):
     return pos, found
 
 
-def keep_leading_ones(x, k):
+def keep_leading_ones(x, k, rounding=False):
     """Sign-magnitude leading-one approximation ``lod_k`` of algorithms.md.
 
     Keeps the ``k`` most significant set bits of ``|x|`` (truncation) and the
     sign of ``x``. Works elementwise on integer arrays.
+
+    With ``rounding`` (an option, **[choice]**, off by default as the spec
+    says) the kept value is rounded half up at its lowest kept bit instead:
+    when the dropped bits are at least half of that bit, it is added, and
+    the carry still leaves at most ``k`` set bits (``|x|`` may grow by one
+    bit: 127 becomes 128 with ``k = 2``).
     """
     if k not in (1, 2):
         raise ValueError(f"parameter 'k' must be 1 or 2, not {k!r}")
+    if not isinstance(rounding, bool):
+        raise TypeError(f"parameter 'rounding' must be a bool, not {rounding!r}")
     x = np.asarray(x, dtype=np.int64)
     mag = np.abs(x)
     kept = np.zeros_like(mag)
@@ -91,6 +99,9 @@ def keep_leading_ones(x, k):
         top = np.where(rest > 0, np.left_shift(1, _floor_log2(rest)), 0)
         kept |= top
         rest &= ~top
+    if rounding:
+        low = kept & -kept                      # the lowest kept bit (0 for 0)
+        kept = np.where((low > 1) & (2 * rest >= low), kept + low, kept)
     return np.sign(x) * kept
 
 

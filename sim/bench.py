@@ -57,6 +57,10 @@ def bench_eager_quality(*, per_class=1, steps=25, seed=0, top_k=32, log=print):
     from golden.eager import EagerPrediction
     suite = [(f"k1={k} k2={k} {sel}", EagerPrediction(k1=k, k2=k, select=sel, top_k=top_k))
              for sel in ("top_k", "max_relative") for k in (1, 2)]
+    # rounding the kept leading ones (a golden-only option; the RTL truncates)
+    suite += [(f"k1=2 k2=2 {sel} rounded", EagerPrediction(k1=2, k2=2, select=sel, top_k=top_k,
+                                                           rounding=True))
+              for sel in ("top_k", "max_relative")]
     report, _ = workload.run(suite, per_class=per_class, steps=steps, seed=seed,
                              progress=lambda label, s, n: s == 0 and log(f"[eager] {label}"))
     rows = []

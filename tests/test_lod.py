@@ -128,3 +128,23 @@ def test_exhaustive_check_catches_broken_variant():
 
     run_testbenches(dut, tb)
     assert bad
+
+
+def test_keep_leading_ones_rounding(seed):
+    """Rounding keeps at most k ones, is never further from x than truncation,
+    and rounds half up at the lowest kept bit."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(1 << 20), 1 << 20, 4000)
+    for k in (1, 2):
+        t = keep_leading_ones(x, k)
+        r = keep_leading_ones(x, k, rounding=True)
+        ones = np.array([bin(abs(int(v))).count("1") for v in r])
+        assert ones.max() <= k and np.all(np.sign(r) == np.sign(t))
+        assert np.all(np.abs(r - x) <= np.abs(t - x))
+        assert np.abs(r - x).sum() < np.abs(t - x).sum()
+    assert keep_leading_ones(np.array([127, 6, 5, -6, 3]), 2, rounding=True).tolist() == \
+        [128, 6, 5, -6, 3]
+    assert keep_leading_ones(np.array([6, 5, -6, 3, 1]), 1, rounding=True).tolist() == \
+        [8, 4, -8, 4, 1]
+    with pytest.raises(TypeError, match="'rounding'"):
+        keep_leading_ones(np.array([1]), 1, rounding=1)
