@@ -42,21 +42,22 @@ def log_encode(x, width, k):
     return out
 
 
-def log_split(a, b, k):
+def log_split(a, b, k, rounding=False):
     """Positive and negative accumulator of the log-domain dot product over the last axis.
 
     ``a`` and ``b`` are integer arrays of the same shape ``[..., L]``. Returns
-    ``(pos, neg)``, int64 ``[...]``, both non-negative.
+    ``(pos, neg)``, int64 ``[...]``, both non-negative. ``rounding``: see
+    :func:`golden.lod.keep_leading_ones`.
     """
-    la = keep_leading_ones(a, k)
-    lb = keep_leading_ones(b, k)
+    la = keep_leading_ones(a, k, rounding)
+    lb = keep_leading_ones(b, k, rounding)
     prod = la * lb
     return np.where(prod > 0, prod, 0).sum(-1), np.where(prod < 0, -prod, 0).sum(-1)
 
 
-def log_dot(a, b, k):
+def log_dot(a, b, k, rounding=False):
     """``pos - neg`` of :func:`log_split`."""
-    pos, neg = log_split(a, b, k)
+    pos, neg = log_split(a, b, k, rounding)
     return pos - neg
 
 
@@ -88,7 +89,7 @@ def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding=False):
 
     ``xq [..., T, d]`` int8 block input; ``wq, wk [d, dh]`` int8 weights;
     ``bq, bk [dh]`` optional integer biases at the accumulator scale;
-    ``rounding``: round the kept leading ones (not in the RTL yet).
+    ``rounding``: round the kept leading ones half up.
     """
     qp = log_matmul(xq, wq, k1, rounding)
     kp = log_matmul(xq, wk, k1, rounding)
@@ -150,7 +151,7 @@ class EagerPrediction(Dense):
         the softmax).
     rounding : bool
         Round the kept leading ones half up instead of truncating (default
-        False, as the spec says; golden only, the RTL truncates).
+        False, as the spec says; ``LogDotParams.rounding`` in the RTL).
 
     Members
     -------

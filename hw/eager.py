@@ -51,6 +51,12 @@ class LogDotParams(Params):
         ``= pos - neg`` from a single adder tree over one's-complemented
         negative products (their ``+1`` corrections summed as a count), which
         is what the prediction uses and about half the adders.
+    rounding : bool
+        Round each operand's kept leading ones half up at the lowest kept bit
+        (:func:`golden.lod.keep_leading_ones` with ``rounding``; a **[choice]**
+        beyond the spec's truncation): the bit below it decides, and the
+        carry moves the lowest position up by one or merges it into the
+        highest. Integer operands only.
     """
     lanes: int = param(16, "lanes L: element pairs per cycle")
     width: int = param(8, "signed operand width W in bits")
@@ -59,10 +65,15 @@ class LogDotParams(Params):
     tree_levels: int = param(2, "adder-tree levels per pipeline stage")
     encoded: bool = param(False, "operands arrive log-encoded (sign, positions, found)")
     split: bool = param(True, "separate pos/neg accumulators (else one signed diff)")
+    rounding: bool = param(False, "round the kept leading ones half up (else truncate)")
 
     def __post_init__(self):
         check_bool("encoded", self.encoded)
         check_bool("split", self.split)
+        check_bool("rounding", self.rounding)
+        if self.rounding and self.encoded:
+            raise ValueError("parameter 'rounding' needs integer operands (encoded=False): "
+                             "encoded operands arrive already reduced, not True")
         check_int("lanes", self.lanes, min=1, max=256)
         check_int("width", self.width, min=2, max=32)
         check_choice("k", self.k, (1, 2))
@@ -125,6 +136,24 @@ def _magnitude(x, width):
     return Mux(x[-1], -x, x).as_unsigned()[:width]
 
 
+def _rounded(mag, found, pos, k):
+    """The leading ones ``(found, pos)`` of ``mag`` rounded half up at the lowest
+    kept one: the bit just below it decides; a carry moves the lowest one up,
+    and with ``k = 2`` merges it into the highest when they become equal. The
+    result never exceeds the operand's width (``|x| < 2^(W-1)`` rounds to at
+    most ``2^(W-1)``)."""
+    low = k - 1
+    below = Mux(pos[low] == 0, 0, mag.bit_select((pos[low] - 1)[:len(pos[low])], 1))
+    up = found[low] & below
+    moved = (pos[low] + 1)[:len(pos[low])]
+    if k == 1:
+        return [found[0]], [Mux(up, moved, pos[0])]
+    merge = up & (moved == pos[0])
+    return ([found[0], found[1] & ~merge],
+            [Mux(merge, (pos[0] + 1)[:len(pos[0])], pos[0]),
+             Mux(merge, 0, Mux(up, moved, pos[1]))])
+
+
 class LogDotProduct(wiring.Component):
     """Log-domain dot product with separate positive and negative accumulators.
 
@@ -173,6 +202,9 @@ class LogDotProduct(wiring.Component):
                 sa, sb = a[-1], b[-1]
                 fa, pa = leading_ones(_magnitude(a, p.width), p.k)
                 fb, pb = leading_ones(_magnitude(b, p.width), p.k)
+                if p.rounding:
+                    fa, pa = _rounded(_magnitude(a, p.width), fa, pa, p.k)
+                    fb, pb = _rounded(_magnitude(b, p.width), fb, pb, p.k)
             kept = 0
             for t in range(p.k):
                 kept = kept | Mux(fa[t], Const(1, p.width) << pa[t], 0)

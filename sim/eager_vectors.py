@@ -47,7 +47,7 @@ def logdot_jobs(p, rng, count, vectors=None):
         for i in range(0, len(a), p.lanes):
             beats.append({"a": ea[i:i + p.lanes], "b": eb[i:i + p.lanes],
                           "last": int(i + p.lanes == len(a))})
-        pos, neg = log_split(np.array(a), np.array(b), p.k)
+        pos, neg = log_split(np.array(a), np.array(b), p.k, p.rounding)
         want = {"pos": int(pos), "neg": int(neg)} if p.split else {"diff": int(pos - neg)}
         jobs.append((beats, [want]))
     return jobs
@@ -134,7 +134,7 @@ def predictor_job(p, x, wq, wk, bq, bk, theta=None):
                          f"tokens {p.tokens}, dim {p.dim}, head_dim {p.head_dim}")
     lim = 1 << (p.qk_width - 1)
     for name, w, b in (("Qp", wq, bq), ("Kp", wk, bk)):
-        v = log_matmul(x, w, p.k1) + b
+        v = log_matmul(x, w, p.k1, p.rounding) + b
         if v.min() < -lim or v.max() >= lim:
             raise ValueError(f"{name} needs more than qk_width = {p.qk_width} bits "
                              f"(range {v.min()} .. {v.max()})")
@@ -147,7 +147,7 @@ def predictor_job(p, x, wq, wk, bq, bk, theta=None):
                     beats.append({"x": [int(v) for v in x[t, s:s + p.lanes]],
                                   "w": [int(v) for v in w[s:s + p.lanes, j]],
                                   "bias": int(b[j]) if last else 0, "last": int(last)})
-    sp = predict_scores(x, wq, wk, p.k1, p.k2, bq, bk)
+    sp = predict_scores(x, wq, wk, p.k1, p.k2, bq, bk, p.rounding)
     keep = (select_max_relative(sp, theta) if p.mode == "max_relative"
             else select_top_k(sp, p.top_k))
     out = [{"keep": int(keep[i, j]), "last": int(j == T - 1)}

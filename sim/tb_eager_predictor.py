@@ -39,7 +39,7 @@ def _dit_heads(dut, p):
                       cfg.image_size ** 2 // cfg.patch ** 2, cfg.hidden, cfg.head_dim)
         return None
     ops = prediction_operands(step=2, layer=1, k1=p.k1, k2=p.k2)
-    ex = EagerPrediction(k1=p.k1, k2=p.k2, select=p.mode, top_k=p.top_k)
+    ex = EagerPrediction(k1=p.k1, k2=p.k2, select=p.mode, top_k=p.top_k, rounding=p.rounding)
     keep, _ = ex.predict(model(), ops["layer"], ops["h"])
     heads = int(os.environ.get("EXDISC_HEADS", "1"))
     theta = [int(theta_to_integer(ex.theta, ops["sq"][h], ops["sk"][h], cfg.head_dim))

@@ -2,8 +2,10 @@
 
 import random
 
+import numpy as np
 import pytest
 
+from golden.lod import keep_leading_ones
 from hw.dot import DotParams, DotProduct
 from hw.eager import LogDotParams, LogDotProduct
 from hw.row_select import RowSelectParams, RowSelector
@@ -38,6 +40,31 @@ def test_logdot_random(k, lanes, width, levels, encoded, split, seed):
     beats = [b for job, _ in jobs for b in job]
     got = _run(LogDotProduct(p), p.out_layout, beats, len(jobs), rng)
     assert got == [w for _, want in jobs for w in want]
+
+
+@pytest.mark.parametrize("k", [1, 2])
+@pytest.mark.parametrize("lanes,width,split", [(5, 8, True), (4, 10, False), (3, 24, False)])
+def test_logdot_rounding_random(k, lanes, width, split, seed):
+    p = LogDotParams(lanes=lanes, width=width, k=k, max_beats=3, split=split, rounding=True)
+    rng = random.Random(seed)
+    jobs = logdot_jobs(p, rng, 60)
+    beats = [b for job, _ in jobs for b in job]
+    got = _run(LogDotProduct(p), p.out_layout, beats, len(jobs), rng)
+    assert got == [w for _, want in jobs for w in want]
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_logdot_rounding_every_pair(k, seed):
+    """Every pair of 6-bit operands through one rounding lane against
+    golden.lod.keep_leading_ones(rounding=True): the carry cases (a lowest one
+    that moves up, or merges into the highest) are all among them."""
+    p = LogDotParams(lanes=1, width=6, k=k, max_beats=1, split=False, rounding=True)
+    values = range(-32, 32)
+    beats = [{"a": [a], "b": [b], "last": 1} for a in values for b in values]
+    rng = random.Random(seed)
+    got = _run(LogDotProduct(p), p.out_layout, beats, len(beats), rng)
+    kept = {v: int(keep_leading_ones(np.array([v]), k, rounding=True)[0]) for v in values}
+    assert [g["diff"] for g in got] == [kept[a] * kept[b] for a in values for b in values]
 
 
 def test_logdot_latency():

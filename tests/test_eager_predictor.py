@@ -71,6 +71,7 @@ def _run(p, jobs, seed, valid_prob=0.7, ready_prob=0.6, first_qk=None):
     dict(tokens=4, dim=6, head_dim=3, lanes=3, k1=1, k2=1, mode="top_k", top_k=3),
     dict(tokens=6, dim=4, head_dim=2, lanes=1, k1=2, k2=1, mode="max_relative"),
     dict(tokens=3, dim=8, head_dim=8, lanes=8, mode="max_relative"),
+    dict(tokens=5, dim=8, head_dim=4, lanes=2, mode="top_k", top_k=2, rounding=True),
 ], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_predictor_random(cfg, seed):
     p = EagerParams(**cfg)
@@ -81,7 +82,8 @@ def test_predictor_random(cfg, seed):
         theta = 1 << (p.score_width // 3)
         beats, want = predictor_job(p, x, wq, wk, bq, bk, theta)
         jobs.append((beats, want, theta))
-        qk.append((log_matmul(x, wq, p.k1) + bq, log_matmul(x, wk, p.k1) + bk))
+        qk.append((log_matmul(x, wq, p.k1, p.rounding) + bq,
+                   log_matmul(x, wk, p.k1, p.rounding) + bk))
     got = _run(p, jobs, seed, first_qk=qk[0])
     want = [w for job in jobs for w in job[1]]
     assert len(got) == len(want)
