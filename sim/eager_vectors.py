@@ -153,3 +153,15 @@ def predictor_job(p, x, wq, wk, bq, bk, theta=None):
     out = [{"keep": int(keep[i, j]), "last": int(j == T - 1)}
            for i in range(T) for j in range(T)]
     return beats, out
+
+
+def random_head(p, nrng, extreme=False):
+    """Operands of one random head for :func:`predictor_job`: ``x, wq, wk`` int8
+    (``extreme``: only -127, 127, 0, +-1 and 64) and biases."""
+    T, d, dh = p.tokens, p.dim, p.head_dim
+    if extreme:
+        pick = lambda shape: nrng.choice([-127, 127, 0, 1, -1, 64], shape)  # noqa: E731
+    else:
+        pick = lambda shape: nrng.integers(-127, 128, shape)  # noqa: E731
+    return (pick((T, d)), pick((d, dh)), pick((d, dh)),
+            nrng.integers(-4000, 4000, dh), nrng.integers(-4000, 4000, dh))

@@ -85,13 +85,15 @@ def _padded(m, rows, i):
     return out
 
 
+def _operands(a, w, mask):
+    return np.asarray(a, np.int64), np.asarray(w, np.int64), np.asarray(mask, dtype=bool)
+
+
 def fc1_tiles(x, w1, mask, params):
     """Output-sparse ``(x @ w1) * mask`` on an array with ``params``."""
-    x, w1 = np.asarray(x, np.int64), np.asarray(w1, np.int64)
-    mask = np.asarray(mask, dtype=bool)
+    x, w1, mask = _operands(x, w1, mask)
     R, C, D = params.rows, params.cols, params.lanes
-    T, F = mask.shape
-    d = x.shape[1]
+    (T, F), d = mask.shape, x.shape[1]
     tiles, places = [], []
     for i, mtile in _row_tiles(mask, R):
         a = _padded(x, R, i)
@@ -119,11 +121,9 @@ def _fc1_place(i, slots, T):
 
 def fc2_tiles(h, w2, mask, params):
     """Input-sparse ``(h * mask) @ w2`` on an array with ``params``."""
-    h, w2 = np.asarray(h, np.int64), np.asarray(w2, np.int64)
-    mask = np.asarray(mask, dtype=bool)
+    h, w2, mask = _operands(h, w2, mask)
     R, C, D = params.rows, params.cols, params.lanes
-    T, F = mask.shape
-    N = w2.shape[1]
+    (T, F), N = mask.shape, w2.shape[1]
     tiles, places = [], []
     for i, mtile in _row_tiles(mask, R):
         hrows = _padded(h, R, i)

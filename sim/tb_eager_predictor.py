@@ -13,19 +13,9 @@ import os
 import cocotb
 import numpy as np
 
-from sim.eager_vectors import predictor_job
+from sim.eager_vectors import predictor_job, random_head
 from sim.runner import design_params
 from sim.streams import check_stream_unit, test_rng
-
-
-def _random_head(p, nrng, extreme):
-    T, d, dh = p.tokens, p.dim, p.head_dim
-    if extreme:
-        pick = lambda shape: nrng.choice([-127, 127, 0, 1, -1, 64], shape)  # noqa: E731
-    else:
-        pick = lambda shape: nrng.integers(-127, 128, shape)  # noqa: E731
-    return (pick((T, d)), pick((d, dh)), pick((d, dh)),
-            nrng.integers(-4000, 4000, dh), nrng.integers(-4000, 4000, dh))
 
 
 def _dit_heads(dut, p):
@@ -67,8 +57,8 @@ async def predictor_heads(dut):
     theta = dit[1] if dit else int(nrng.integers(0, 1 << (p.score_width // 2)))
     if p.mode == "max_relative":
         dut.theta.value = theta
-    jobs = [predictor_job(p, *_random_head(p, nrng, extreme=True), theta)]
-    jobs += dit[0] if dit else [predictor_job(p, *_random_head(p, nrng, extreme=False), theta)]
+    jobs = [predictor_job(p, *random_head(p, nrng, extreme=True), theta)]
+    jobs += dit[0] if dit else [predictor_job(p, *random_head(p, nrng, extreme=False), theta)]
     # a head's stage 1 runs before its first keep bit, and its stage 2 before the
     # next head's first beat is taken: allow either under gaps and backpressure
     max_idle = 4 * max(p.stage1_beats, p.stage2_beats) + 10_000

@@ -28,24 +28,14 @@ def _run(dut, layout_out, beats, count, rng):
 
 
 @pytest.mark.parametrize("k", [1, 2])
-@pytest.mark.parametrize("lanes,width,levels,encoded,split", [
-    (1, 8, 1, False, True), (5, 8, 2, False, True), (8, 12, 1, False, True),
-    (6, 8, 2, True, True), (1, 8, 1, True, False), (7, 8, 2, True, False),
-    (4, 10, 1, False, False)])
-def test_logdot_random(k, lanes, width, levels, encoded, split, seed):
+@pytest.mark.parametrize("lanes,width,levels,encoded,split,rounding", [
+    (1, 8, 1, False, True, False), (5, 8, 2, False, True, False), (8, 12, 1, False, True, False),
+    (6, 8, 2, True, True, False), (1, 8, 1, True, False, False), (7, 8, 2, True, False, False),
+    (4, 10, 1, False, False, False),
+    (5, 8, 2, False, True, True), (4, 10, 1, False, False, True), (3, 24, 2, False, False, True)])
+def test_logdot_random(k, lanes, width, levels, encoded, split, rounding, seed):
     p = LogDotParams(lanes=lanes, width=width, k=k, max_beats=3, tree_levels=levels,
-                     encoded=encoded, split=split)
-    rng = random.Random(seed)
-    jobs = logdot_jobs(p, rng, 60)
-    beats = [b for job, _ in jobs for b in job]
-    got = _run(LogDotProduct(p), p.out_layout, beats, len(jobs), rng)
-    assert got == [w for _, want in jobs for w in want]
-
-
-@pytest.mark.parametrize("k", [1, 2])
-@pytest.mark.parametrize("lanes,width,split", [(5, 8, True), (4, 10, False), (3, 24, False)])
-def test_logdot_rounding_random(k, lanes, width, split, seed):
-    p = LogDotParams(lanes=lanes, width=width, k=k, max_beats=3, split=split, rounding=True)
+                     encoded=encoded, split=split, rounding=rounding)
     rng = random.Random(seed)
     jobs = logdot_jobs(p, rng, 60)
     beats = [b for job, _ in jobs for b in job]

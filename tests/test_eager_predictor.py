@@ -7,19 +7,9 @@ import pytest
 
 from golden.eager import log_matmul
 from hw.eager_predictor import EagerParams, EagerPredictor
-from sim.eager_vectors import predictor_job
+from sim.eager_vectors import predictor_job, random_head
 from sim.payload import unpack
 from sim.pysim import run_testbenches, stream_get, stream_put
-
-
-def _operands(rng, p, extreme=False):
-    T, d, dh = p.tokens, p.dim, p.head_dim
-    if extreme:
-        pick = lambda shape: rng.choice([-127, 127, 0, 1, -1, 64], shape)  # noqa: E731
-    else:
-        pick = lambda shape: rng.integers(-127, 128, shape)  # noqa: E731
-    return (pick((T, d)), pick((d, dh)), pick((d, dh)),
-            rng.integers(-5000, 5000, dh), rng.integers(-5000, 5000, dh))
 
 
 def _buffer(ctx, memory, p):
@@ -78,7 +68,7 @@ def test_predictor_random(cfg, seed):
     rng = np.random.default_rng(seed)
     jobs, qk = [], []
     for n in range(2):                  # two heads back to back
-        x, wq, wk, bq, bk = _operands(rng, p, extreme=bool(n))
+        x, wq, wk, bq, bk = random_head(p, rng, extreme=bool(n))
         theta = 1 << (p.score_width // 3)
         beats, want = predictor_job(p, x, wq, wk, bq, bk, theta)
         jobs.append((beats, want, theta))
