@@ -33,11 +33,13 @@ arithmetic; the tests compare ``P`` word by word).
 import numpy as np
 
 from golden.conmerge import IDLE, schedule
+from golden.systolic import wrap
 from .gemm import plan
 from .tiles import Tile
 
 
-__all__ = ["SparsePlan", "fc1_tiles", "fc2_tiles", "dense_tiles"]
+__all__ = ["SparsePlan", "fc1_tiles", "fc2_tiles", "dense_tiles", "cached_partial",
+           "sparse_fc2"]
 
 
 class SparsePlan:
@@ -165,3 +167,14 @@ def dense_tiles(a, b, params):
         tiles = [Tile(t.a, t.lanes_b(params.lanes)) for t in tiles]
     beats = sum(t.k for t in tiles)
     return SparsePlan(tiles, places, (T, N), params.rows, params.cols, beats)
+
+
+def cached_partial(dense, masked, acc_width):
+    """The dense step's cached partial ``P = h_dense @ w2 - (h_dense * M) @ w2``
+    from the two engine results, wrapped like the accumulators."""
+    return wrap(np.asarray(dense) - np.asarray(masked), acc_width).astype(np.int64)
+
+
+def sparse_fc2(partial, sparse, acc_width):
+    """The sparse step's FC2 ``P + (h * M) @ w2``: the output path's add."""
+    return wrap(np.asarray(partial) + np.asarray(sparse), acc_width).astype(np.int64)

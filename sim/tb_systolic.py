@@ -20,8 +20,7 @@ from sim.gemm import run_gemm, stream_tiles
 from sim.runner import design_params
 from sim.streams import reset, start_clock, test_rng
 from golden.ffn_reuse import sparse_step_int
-from golden.systolic import wrap
-from sim.sparse_ffn import dense_tiles, fc1_tiles, fc2_tiles
+from sim.sparse_ffn import cached_partial, dense_tiles, fc1_tiles, fc2_tiles, sparse_fc2
 from sim.tiles import expected_rows, extreme_tiles, random_merged_tile, random_tile
 
 
@@ -128,8 +127,8 @@ async def _sparse_step(dut, p, rng, seed, ops, label):
         got[name] = plan.assemble(rows)
         dut._log.info("%s %s: %d tiles, %d beats (dense %d), %d cycles", label, name,
                       len(plan.tiles), plan.beats, plan.dense_beats, cycles)
-    got["partial"] = wrap(got["dense fc2"] - got["dense masked fc2"], p.acc_width).astype(np.int64)
-    got["fc2"] = wrap(got["partial"] + got["fc2"], p.acc_width).astype(np.int64)
+    got["partial"] = cached_partial(got["dense fc2"], got["dense masked fc2"], p.acc_width)
+    got["fc2"] = sparse_fc2(got["partial"], got["fc2"], p.acc_width)
     for name in ("fc1", "partial", "fc2"):
         bad = np.argwhere(got[name] != want[name])
         assert bad.size == 0, (f"{label} {name}: {len(bad)} wrong words, first at "
