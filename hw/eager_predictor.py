@@ -153,6 +153,8 @@ class EagerPredictor(wiring.Component):
         ``keep`` and ``last``, ``T`` per query row.
     """
 
+    replicated_registers = StreamQueue.replicated_registers
+
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(EagerParams, params, kwargs)
         ports = {"i": In(stream.Signature(params.in_layout)),

@@ -1,6 +1,7 @@
 """First-in first-out queue on a block RAM, with stream ports."""
 
 import dataclasses
+import math
 
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
@@ -11,7 +12,7 @@ from .params import Params, resolve_params, check_int, param
 from .platform import is_ecp5
 
 
-__all__ = ["QueueParams", "StreamQueue"]
+__all__ = ["QueueParams", "StreamQueue", "OUT_DEPTH", "LATENCY"]
 
 
 # ECP5 DP16KD in 18-bit mode: 1024 words of 18 bits per block.
@@ -28,8 +29,8 @@ class QueueParams(Params):
     width : int
         Payload bits.
     depth : int
-        Entries in the memory (2 to 1024); with the two read registers the
-        queue holds ``depth + 2`` words.
+        Entries in the memory (2 to 1024); with the output buffer the queue
+        holds ``depth + OUT_DEPTH`` words.
     """
     width: int = param(32, "payload width in bits")
     depth: int = param(16, "memory entries")
@@ -40,12 +41,14 @@ class QueueParams(Params):
 
     @property
     def capacity(self):
-        return self.depth + 2
+        return self.depth + OUT_DEPTH
 
     @property
     def latency(self):
-        """Cycles from a write to the word being offered on ``r``."""
-        return 3
+        """Cycles from a write to the word being offered on ``r``: the
+        counter, 2 read address stages, the read latch, the output register
+        and the output buffer."""
+        return LATENCY
 
     @property
     def ecp5_blocks(self):
@@ -53,20 +56,37 @@ class QueueParams(Params):
         return -(-self.width // _BRAM_WIDTH)
 
 
+# Words the output buffer holds: a read is issued only against a free entry,
+# and an entry comes back 6 cycles after its read is issued (2 address
+# stages, 2 memory registers, the buffer, the pop), so 8 entries (a power of
+# two, and half of one LUT RAM) sustain one word per cycle.
+OUT_DEPTH = 8
+OUT_SLICE = 32
+LATENCY = 6
+
+
 class StreamQueue(wiring.Component):
-    """FIFO read through two registers: the memory's read latch and an
-    output register, both able to hold under backpressure.
+    """FIFO on a block RAM read through its two registers (the read latch
+    and the output register) into a small output buffer.
 
-    That is the structure of a block RAM with its output register (ECP5
-    DP16KD ``REGMODE="OUTREG"``): the word leaves from a flip-flop, not from
-    the RAM array, which keeps the RAM's slow clock-to-output (5.8 ns on
-    ECP5) off the next stage's path. The portable elaboration builds the same
-    two registers from a ``lib.memory`` read port and a register; the ECP5
-    elaboration instantiates DP16KD blocks, 18 bits each.
+    Every signal that reaches the memory leaves a register next to it: a
+    wide queue spans many ECP5 DP16KD blocks, 18 bits each, spread along a
+    block-RAM row, and a net from the queue's control logic to all of them
+    took 5 to 6 ns on the LFE5U-85F. So the write (data, address, enable) and
+    the read address pass two register stages of their own, a tree with one
+    copy per block at its leaves (``*_wstage``, ``*_rstage``, kept apart by
+    the synthesis flow), and the
+    memory's clock enables are tied high: a read is issued only when the
+    output buffer has an entry reserved for it, so the read pipeline never
+    holds and ``r.ready`` reaches only the buffer's read pointer and two
+    counters. The buffer is ``OUT_DEPTH`` words of LUT RAM read at a
+    registered pointer. The block RAM's output register (``REGMODE="OUTREG"``)
+    keeps its slow clock-to-output (5.8 ns on ECP5) off the next stage's path.
+    The portable elaboration builds the same registers around a
+    ``lib.memory`` read port.
 
-    Latency 3 cycles (write, read latch, output register); one word in and one
-    out per cycle. ``w.ready`` is low only when the memory is full and never
-    depends on ``r.ready`` combinationally.
+    Latency :attr:`QueueParams.latency` (6) cycles; one word in and one out
+    per cycle. ``w.ready`` and ``r.valid`` are flip-flops.
 
     Members
     -------
@@ -75,6 +95,8 @@ class StreamQueue(wiring.Component):
     r : Out(stream.Signature(width))
         Words out, in order.
     """
+
+    replicated_registers = ("*_wstage", "*_rstage", "*_ptr_copy")
 
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(QueueParams, params, kwargs)
@@ -89,69 +111,144 @@ class StreamQueue(wiring.Component):
         w_ptr = Signal(range(p.depth))
         r_ptr = Signal(range(p.depth))
         in_mem = Signal(range(p.depth + 1))      # words in memory, not yet read
-        latch_valid = Signal()                   # the read latch holds a word
+        full = Signal()
+        nonempty = Signal()
+        # Output-buffer entries neither holding a word nor promised to a read
+        # in flight.
+        space = Signal(range(OUT_DEPTH + 1), init=OUT_DEPTH)
+        space_ok = Signal(init=1)
+        in_flight = Signal(4)                    # 2 address stages, read latch, output register
 
-        do_write = self.w.valid & (in_mem != p.depth)
-        out_free = ~self.r.valid | self.r.ready
-        latch_free = ~latch_valid | out_free
-        do_read = latch_free & (in_mem != 0)
+        do_write = self.w.valid & ~full
+        do_read = nonempty & space_ok
+        pop = self.r.valid & self.r.ready
 
-        m.d.comb += self.w.ready.eq(in_mem != p.depth)
+        m.d.comb += self.w.ready.eq(~full)
         with m.If(do_write):
             m.d.sync += w_ptr.eq(_next(w_ptr, p.depth))
         with m.If(do_read):
             m.d.sync += r_ptr.eq(_next(r_ptr, p.depth))
-        m.d.sync += in_mem.eq(in_mem + do_write - do_read)
-        with m.If(latch_free):
-            m.d.sync += latch_valid.eq(do_read)
-        with m.If(out_free):
-            m.d.sync += self.r.valid.eq(latch_valid)
+        # The flags are computed from the counters' present values, not from
+        # their next values: an adder chain in front of a compare was the
+        # longest path once the memory's nets were registered.
+        m.d.sync += [
+            in_mem.eq(_count(in_mem, do_write, do_read)),
+            full.eq(_reaches(in_mem, do_write, do_read, p.depth)),
+            nonempty.eq(~_reaches(in_mem, do_write, do_read, 0)),
+            space.eq(_count(space, pop, do_read)),
+            space_ok.eq(~_reaches(space, pop, do_read, 0)),
+            in_flight.eq(Cat(do_read, in_flight[:3])),
+        ]
 
+        # Every net to the memory leaves a register near it (see the class
+        # docstring): two levels of copies, so no net spans the block row.
+        blocks = p.ecp5_blocks if is_ecp5(platform) else 1
+        w_addr = _copies(m, w_ptr, blocks, "waddr", "wstage")
+        w_en = _copies(m, do_write, blocks, "wen", "wstage")
+        r_addr = _copies(m, r_ptr, blocks, "raddr", "rstage")
+        read_data = Signal(p.width)
         if is_ecp5(platform):
-            self._ecp5_blocks(m, w_ptr, do_write, r_ptr, latch_free, out_free)
+            self._ecp5_blocks(m, w_addr, w_en, r_addr, read_data)
         else:
             m.submodules.mem = mem = memory.Memory(shape=p.width, depth=p.depth, init=[])
             wp = mem.write_port()
             rp = mem.read_port(domain="sync")
-            out = Signal(p.width)
             m.d.comb += [
-                wp.addr.eq(w_ptr), wp.data.eq(self.w.payload), wp.en.eq(do_write),
-                rp.addr.eq(r_ptr), rp.en.eq(latch_free),
-                self.r.payload.eq(out),
+                wp.addr.eq(w_addr[0]), wp.en.eq(w_en[0]),
+                wp.data.eq(_copies(m, self.w.payload, 1, "wdata", "wstage")[0]),
+                rp.addr.eq(r_addr[0]),
             ]
-            with m.If(out_free):
-                m.d.sync += out.eq(rp.data)
+            m.d.sync += read_data.eq(rp.data)
+
+        held = Signal(range(OUT_DEPTH + 1))      # words in the output buffer
+        m.d.sync += [
+            held.eq(_count(held, in_flight[3], pop)),
+            self.r.valid.eq(~_reaches(held, in_flight[3], pop, 0)),
+        ]
+        # The buffer is cut into slices of OUT_SLICE bits, each with its own
+        # copy of both pointers: one read pointer for all of a 257-bit word
+        # reached LUT RAM cells spread over 18 rows (3.5 ns).
+        for n, lo in enumerate(range(0, p.width, OUT_SLICE)):
+            hi = min(p.width, lo + OUT_SLICE)
+            m.submodules[f"out{n}"] = out = memory.Memory(shape=hi - lo, depth=OUT_DEPTH, init=[])
+            out_w = out.write_port()
+            out_r = out.read_port(domain="comb")
+            w_ptr_copy = Signal(range(OUT_DEPTH), name=f"out{n}_w_ptr_copy")
+            r_ptr_copy = Signal(range(OUT_DEPTH), name=f"out{n}_r_ptr_copy")
+            with m.If(in_flight[3]):
+                m.d.sync += w_ptr_copy.eq(w_ptr_copy + 1)
+            with m.If(pop):
+                m.d.sync += r_ptr_copy.eq(r_ptr_copy + 1)
+            m.d.comb += [
+                out_w.addr.eq(w_ptr_copy), out_w.data.eq(read_data[lo:hi]),
+                out_w.en.eq(in_flight[3]),
+                out_r.addr.eq(r_ptr_copy), self.r.payload[lo:hi].eq(out_r.data),
+            ]
         return m
 
-    def _ecp5_blocks(self, m, w_ptr, do_write, r_ptr, latch_free, out_free):
+    def _ecp5_blocks(self, m, w_addr, w_en, r_addr, read_data):
         p = self.params
         abits = ceil_log2(_BRAM_DEPTH)
         pad = lambda v: Cat(v, Const(0, abits - len(v)))
-        w_addr, r_addr = pad(w_ptr), pad(r_ptr)
         for n in range(p.ecp5_blocks):
             lo = n * _BRAM_WIDTH
             bits = min(_BRAM_WIDTH, p.width - lo)
+            w_data = _copies(m, self.w.payload[lo:lo + bits], 1, f"wdata{n}", "wstage")[0]
             dout = Signal(_BRAM_WIDTH, name=f"bram{n}_do")
-            ports = {f"i_DIA{i}": (self.w.payload[lo + i] if i < bits else 0)
-                     for i in range(_BRAM_WIDTH)}
+            ports = {f"i_DIA{i}": (w_data[i] if i < bits else 0) for i in range(_BRAM_WIDTH)}
             ports.update({f"o_DOB{i}": dout[i] for i in range(_BRAM_WIDTH)})
             # 18-bit mode: ADx0/1 are byte enables, ADx2/3 unused, ADx4.. the word address.
             ports.update({"i_ADA0": 1, "i_ADA1": 1, "i_ADA2": 0, "i_ADA3": 0,
                           "i_ADB0": 0, "i_ADB1": 0, "i_ADB2": 0, "i_ADB3": 0})
-            ports.update({f"i_ADA{4 + i}": w_addr[i] for i in range(abits)})
-            ports.update({f"i_ADB{4 + i}": r_addr[i] for i in range(abits)})
+            ports.update({f"i_ADA{4 + i}": pad(w_addr[n])[i] for i in range(abits)})
+            ports.update({f"i_ADB{4 + i}": pad(r_addr[n])[i] for i in range(abits)})
             m.submodules[f"bram{n}"] = Instance(
                 "DP16KD",
                 p_DATA_WIDTH_A=_BRAM_WIDTH, p_DATA_WIDTH_B=_BRAM_WIDTH,
                 p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
                 p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL",
                 p_RESETMODE="SYNC", p_GSR="DISABLED",
-                i_CLKA=ClockSignal("sync"), i_CEA=1, i_OCEA=1, i_WEA=do_write, i_RSTA=0,
+                i_CLKA=ClockSignal("sync"), i_CEA=1, i_OCEA=1, i_WEA=w_en[n], i_RSTA=0,
                 i_CSA0=0, i_CSA1=0, i_CSA2=0,
-                i_CLKB=ClockSignal("sync"), i_CEB=latch_free, i_OCEB=out_free, i_WEB=0,
+                i_CLKB=ClockSignal("sync"), i_CEB=1, i_OCEB=1, i_WEB=0,
                 i_RSTB=0, i_CSB0=0, i_CSB1=0, i_CSB2=0,
                 **ports)
-            m.d.comb += self.r.payload[lo:lo + bits].eq(dout[:bits])
+            m.d.comb += read_data[lo:lo + bits].eq(dout[:bits])
+
+
+def _copies(m, value, n, name, kind):
+    """``n`` copies of ``value``, two cycles late, through a tree of
+    registers: ``ceil(sqrt(n))`` copies, each feeding up to as many more.
+    Each copy drives one memory block, and no register drives more than
+    ``ceil(sqrt(n))`` far-apart ones. Named ``*_{kind}`` for the synthesis
+    flow's ``keep`` (see :attr:`StreamQueue.replicated_registers`)."""
+    fan = math.isqrt(n - 1) + 1
+    level1 = []
+    for g in range(-(-n // fan)):
+        reg = Signal.like(value, name=f"{name}_g{g}_{kind}")
+        m.d.sync += reg.eq(value)
+        level1.append(reg)
+    copies = []
+    for i in range(n):
+        reg = Signal.like(value, name=f"{name}_b{i}_{kind}")
+        m.d.sync += reg.eq(level1[i // fan])
+        copies.append(reg)
+    return copies
+
+
+def _count(count, inc, dec):
+    """``count + inc - dec`` with one adder (two in series were a path)."""
+    step = Mux(inc == dec, 0, Mux(inc, 1, -1))
+    return (count + step)[:len(count)]
+
+
+def _reaches(count, inc, dec, value):
+    """Whether ``count + inc - dec == value``, from compares of ``count``
+    with constants (no adder)."""
+    stay = (inc == dec) & (count == value)
+    up = (inc & ~dec & (count == value - 1)) if value > 0 else 0
+    down = dec & ~inc & (count == value + 1)
+    return stay | up | down
 
 
 def _next(ptr, depth):

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import Params, resolve_params, check_choice, check_int, param
 from .platform import is_ecp5
-from .queue import QueueParams, StreamQueue
+from .queue import LATENCY as QUEUE_LATENCY, QueueParams, StreamQueue
 
 
 __all__ = ["SystolicParams", "SystolicArray"]
@@ -32,10 +32,13 @@ class SystolicParams(Params):
         Accumulator width in bits (signed, wrapping), at least ``2 * width``.
     mul_stages : int
         Pipeline registers between the operand registers and the
-        accumulator adder: 1 (product register) or 2 (also a register inside
+        accumulator adder: 1 (product register), 2 (also a register inside
         the multiplier: half sums for logic PEs, a second product register for
-        DSP PEs). Never 0: a combinational multiplier into the accumulator
-        limits Fmax.
+        DSP PEs), 3 or 4. From 3 on, a DSP PE's multiplier takes its operands
+        from the PE's operand registers instead of beside them, and each
+        further stage is a product register: every route between the fabric
+        and a DSP row then has a cycle of its own. Never 0: a combinational
+        multiplier into the accumulator limits Fmax.
     dsp_pes : int
         How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
         maps ``*`` to MULT18X18D); the others use a LUT/carry-chain
@@ -50,7 +53,7 @@ class SystolicParams(Params):
     cols: int = param(4, "array columns C")
     width: int = param(8, "signed operand width in bits")
     acc_width: int = param(32, "signed accumulator width in bits (wraps)")
-    mul_stages: int = param(2, "pipeline registers in the multiplier path (1 or 2)", choices=(1, 2))
+    mul_stages: int = param(2, "pipeline registers in the multiplier path (1 to 4)", choices=(1, 2, 3, 4))
     dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
     lanes: int = param(1, "merge lanes D per column (1: the dense engine)", choices=(1, 2, 4, 8))
 
@@ -59,7 +62,7 @@ class SystolicParams(Params):
         check_int("cols", self.cols, min=1, max=64)
         check_int("width", self.width, min=2, max=18)
         check_int("acc_width", self.acc_width, min=2 * self.width, max=64)
-        check_int("mul_stages", self.mul_stages, min=1, max=2)
+        check_int("mul_stages", self.mul_stages, min=1, max=4)
         check_int("dsp_pes", self.dsp_pes, min=-1, max=self.rows * self.cols)
         check_int("lanes", self.lanes, min=1, max=8)
         check_choice("lanes", self.lanes, (1, 2, 4, 8))
@@ -110,15 +113,17 @@ class SystolicParams(Params):
         first row is written; to never stall back-to-back tiles with a
         consumer that keeps up, the queue holds the new tile plus every older
         tile that may still have rows in it then (a row leaves at the
-        earliest 3 cycles after it is written):
-        ``R * (1 + floor((drain_delay + R + 2) / tile_spacing))``."""
-        return self.rows * (1 + (self.drain_delay + self.rows + 2) // self.tile_spacing)
+        earliest ``Q = 6`` cycles after it is written, the queue's latency,
+        and its credit comes back a cycle after that):
+        ``R * (1 + floor((drain_delay + R + Q) / tile_spacing))``."""
+        return self.rows * (1 + (self.drain_delay + self.rows + QUEUE_LATENCY)
+                            // self.tile_spacing)
 
     @property
     def latency(self):
         """Cycles from the last beat's handshake to row 0 on the output
         (output queue empty, no backpressure)."""
-        return self.drain_delay + 3
+        return self.drain_delay + QUEUE_LATENCY
 
     @property
     def select_layout(self):
@@ -235,7 +240,8 @@ class SystolicArray(wiring.Component):
     # array (every PE's copy of a beat's tag, every PE's drain timer). Merged,
     # one register would drive a whole diagonal; the synthesis flow keeps them
     # apart (synth.flow) so that each drives one PE.
-    replicated_registers = ("*_tag", "*_mtag", "*_ptag", "*_dsel_*")
+    replicated_registers = ("*_tag", "*_mtag*", "*_ptag", "*_ltag", "*_dsel_*", "*_prod", "*_prod_copy",
+                            *StreamQueue.replicated_registers)
 
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(SystolicParams, params, kwargs)
@@ -301,8 +307,13 @@ class SystolicArray(wiring.Component):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last < p.tile_spacing):
             m.d.sync += since_last.eq(since_last + 1)
-        pop = self.o.valid & self.o.ready
-        m.d.sync += credits.eq(credits - Mux(fire_last, R, 0) + pop)
+        # A row read by the consumer gives its credit back a cycle later:
+        # o.ready into the credit adder was a critical path at 8 x 8.
+        popped = Signal()
+        m.d.sync += [
+            popped.eq(self.o.valid & self.o.ready),
+            credits.eq(credits - Mux(fire_last, R, 0) + popped),
+        ]
 
         # --- skew: row r enters r cycles late, column c enters c cycles late
         def delayed(values, n, name):
@@ -356,19 +367,32 @@ class SystolicArray(wiring.Component):
 
                 use_dsp = r * C + c < p.dsp_count
                 if use_dsp and is_ecp5(platform):
-                    prod_q, ptag_q = self._ecp5_multiplier(m, a_src, b_src, tag_q, name)
+                    # From mul_stages 3 the DSP's input registers take the PE's
+                    # operand registers rather than the same sources: the B
+                    # chain then has a fabric register next to each DSP, and
+                    # the route from the previous PE (once 5.5 ns across the
+                    # DSP row) gets a cycle of its own.
+                    dsp_a, dsp_b = (a_q, b_q) if p.mul_stages >= 3 else (a_src, b_src)
+                    (prod_q, prod_r), (ptag_q, res_tag) = self._ecp5_multiplier(
+                        m, dsp_a, dsp_b, tag_q, name)
                 else:
-                    prod_q, ptag_q = self._multiplier(m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
+                    (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
                 acc = Signal(signed(p.acc_width), name=f"{name}_acc")
                 res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res")
-                total = acc + prod_q
-                with m.If(ptag_q[0] & ptag_q[1]):
-                    m.d.sync += [res.eq(total), acc.eq(0)]
+                # The enables and the accumulator's clear come straight from
+                # tag flip-flops: an AND of the tag bits in front of 64
+                # flip-flops' enables was the 8 x 8 critical path. The result
+                # register has its own copy of the tag, so neither net drives
+                # more than a PE's 32 bits.
+                with m.If(ptag_q[1]):
+                    m.d.sync += acc.eq(0)
                 with m.Elif(ptag_q[0]):
-                    m.d.sync += acc.eq(total)
+                    m.d.sync += acc.eq(acc + prod_q)
+                with m.If(res_tag):
+                    m.d.sync += res.eq(acc + prod_r)
                 # Row r is complete C - c cycles after this PE captured; each PE
                 # times its own turn, so no select net fans out across the array.
-                drain_sel[r][c] = delayed([ptag_q[0] & ptag_q[1]], C - c, f"{name}_dsel")[0]
+                drain_sel[r][c] = delayed([res_tag], C - c, f"{name}_dsel")[0]
 
         # --- drain: row r leaves its result registers drain_delay - 2 + r
         # cycles after the last beat, through a two-stage registered AND-OR:
@@ -427,10 +451,12 @@ class SystolicArray(wiring.Component):
 
     def _ecp5_multiplier(self, m, a_src, b_src, tag_q, name):
         """The same product from an ECP5 MULT18X18D with registered inputs
-        (they hold what ``a_q``/``b_q`` hold) and its output register. With
-        ``mul_stages == 2`` a fabric register follows the DSP: the route from
-        a DSP column to the accumulator's carry chain then has a cycle of its
-        own (it took 4.3 ns of the 8.5 ns critical path at 8 x 8)."""
+        and its output register. Up to ``mul_stages == 2`` the inputs are the
+        sources of ``a_q``/``b_q`` (the DSP's input registers hold what they
+        hold), from 3 on ``a_q``/``b_q`` themselves. With ``mul_stages >= 2``
+        fabric registers follow the DSP: the route from a DSP column to the
+        accumulator's carry chain then has a cycle of its own (it took 4.3 ns
+        of the 8.5 ns critical path at 8 x 8)."""
         p = self.params
         W = p.width
         ext = lambda v, n: [v[i] if i < W else v[W - 1] for i in range(n)]
@@ -450,23 +476,37 @@ class SystolicArray(wiring.Component):
             i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
             i_CLK0=ClockSignal("sync"), i_CE0=1, i_RST0=0,
             **ports)
-        product = prod[:2 * W].as_signed()
-        if p.mul_stages == 2:
-            prod_q = Signal(signed(2 * W), name=f"{name}_prod")
-            m.d.sync += prod_q.eq(product)
-            product = prod_q
-        return product, self._tag_pipeline(m, tag_q, name)
+        fabric = p.mul_stages - 2 if p.mul_stages >= 3 else p.mul_stages - 1
+        return (self._product_registers(m, prod[:2 * W].as_signed(), fabric, name),
+                self._tag_pipeline(m, tag_q, name))
+
+    def _product_registers(self, m, product, n, name):
+        """``n`` registers after ``product``, the last one twice: one copy for
+        the accumulator's adder, one for the result register's."""
+        for k in range(n - 1):
+            reg = Signal(signed(2 * self.params.width), name=f"{name}_prod_d{k}")
+            m.d.sync += reg.eq(product)
+            product = reg
+        if n == 0:
+            return product, product
+        prod_q = Signal(signed(2 * self.params.width), name=f"{name}_prod")
+        prod_r = Signal(signed(2 * self.params.width), name=f"{name}_prod_copy")
+        m.d.sync += [prod_q.eq(product), prod_r.eq(product)]
+        return prod_q, prod_r
 
     def _tag_pipeline(self, m, tag_q, name):
-        """The tag, ``mul_stages`` cycles later, in step with the product."""
+        """The tag, ``mul_stages`` cycles later, in step with the product:
+        (valid, valid and last), and a copy of the second bit for the result
+        register, so that each drives enables directly."""
         tag = tag_q
-        if self.params.mul_stages == 2:
-            mid_tag = Signal(2, name=f"{name}_mtag")
-            m.d.sync += mid_tag.eq(tag_q)
+        for k in range(self.params.mul_stages - 1):
+            mid_tag = Signal(2, name=f"{name}_mtag{k or ''}")
+            m.d.sync += mid_tag.eq(tag)
             tag = mid_tag
         ptag_q = Signal(2, name=f"{name}_ptag")
-        m.d.sync += ptag_q.eq(tag)
-        return ptag_q
+        ltag_q = Signal(name=f"{name}_ltag")
+        m.d.sync += [ptag_q.eq(Cat(tag[0], tag[0] & tag[1])), ltag_q.eq(tag[0] & tag[1])]
+        return ptag_q, ltag_q
 
     def _multiplier(self, m, a_q, b_q, tag_q, name, *, use_dsp):
         """Registered product of ``a_q * b_q`` and its tag, ``mul_stages``
@@ -475,13 +515,13 @@ class SystolicArray(wiring.Component):
         W = p.width
         if use_dsp:
             stage = a_q * b_q
-            if p.mul_stages == 2:
+            if p.mul_stages >= 2:
                 mid = Signal(signed(2 * W), name=f"{name}_mul")
                 m.d.sync += mid.eq(stage)
                 stage = mid
         else:
             terms = _logic_products(a_q, b_q, W)
-            if p.mul_stages == 2:
+            if p.mul_stages >= 2:
                 half = (W + 1) // 2
                 lo = Signal(signed(2 * W), name=f"{name}_plo")
                 hi = Signal(signed(2 * W), name=f"{name}_phi")
@@ -489,7 +529,5 @@ class SystolicArray(wiring.Component):
                 stage = lo + hi
             else:
                 stage = _sum(terms)
-        prod_q = Signal(signed(2 * W), name=f"{name}_prod")
-        m.d.sync += prod_q.eq(stage)
-        ptag_q = self._tag_pipeline(m, tag_q, name)
-        return prod_q, ptag_q
+        return (self._product_registers(m, stage, max(1, p.mul_stages - 1), name),
+                self._tag_pipeline(m, tag_q, name))

@@ -45,7 +45,7 @@ def test_latency_and_capacity():
 
     run_testbenches(dut, tb)
     assert seen["accepted"] == p.capacity
-    assert seen["first"] == p.latency        # written in cycle 0, offered in cycle 3
+    assert seen["first"] == p.latency        # written in cycle 0, offered in cycle 6
 
 
 @pytest.mark.parametrize("kwargs", [{"depth": 1}, {"depth": 2000}, {"width": 0}])

@@ -38,6 +38,8 @@ CONFIGS = [
     dict(rows=3, cols=2, mul_stages=2, dsp_pes=0),
     dict(rows=4, cols=4, dsp_pes=5),
     dict(rows=4, cols=4, mul_stages=2),
+    dict(rows=2, cols=3, mul_stages=3, dsp_pes=3),
+    dict(rows=3, cols=2, mul_stages=4, dsp_pes=0),
     dict(rows=2, cols=2, width=4, acc_width=8),           # wraps often
 ]
 
@@ -92,6 +94,7 @@ def test_merged_golden_by_definition(seed):
 @pytest.mark.parametrize("cfg, ks", [
     (dict(rows=4, cols=4), [4, 4, 4, 4, 8, 16]),
     (dict(rows=3, cols=5, mul_stages=2), [5, 7, 5, 2, 1, 9]),      # short tiles wait
+    (dict(rows=3, cols=2, mul_stages=3, dsp_pes=2), [3, 1, 4, 6]),
     (dict(rows=5, cols=2), [5, 1, 6, 5]),
 ])
 def test_cycle_model_exact(cfg, ks, seed):
@@ -155,7 +158,7 @@ def test_busy_fraction_back_to_back():
 
 @pytest.mark.parametrize("kwargs, needle", [
     ({"rows": 0}, "'rows'"), ({"cols": 65}, "'cols'"), ({"width": 1}, "'width'"),
-    ({"acc_width": 15}, "'acc_width'"), ({"mul_stages": 0}, "'mul_stages'"),
+    ({"acc_width": 15}, "'acc_width'"), ({"mul_stages": 0}, "'mul_stages'"), ({"mul_stages": 5}, "'mul_stages'"),
     ({"dsp_pes": 17}, "'dsp_pes'"), ({"rows": 2.0}, "'rows'"), ({"lanes": 3}, "'lanes'"),
     ({"lanes": 0}, "'lanes'"), ({"lanes": True}, "'lanes'"),
 ])
