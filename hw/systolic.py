@@ -521,13 +521,27 @@ class SystolicArray(wiring.Component):
                 stage = mid
         else:
             terms = _logic_products(a_q, b_q, W)
-            if p.mul_stages >= 2:
+            if p.mul_stages == 2:
                 half = (W + 1) // 2
                 lo = Signal(signed(2 * W), name=f"{name}_plo")
                 hi = Signal(signed(2 * W), name=f"{name}_phi")
                 m.d.sync += [lo.eq(_sum(terms[:half])), hi.eq(_sum(terms[half:]))]
                 stage = lo + hi
+            elif p.mul_stages > 2:
+                # One adder level of the partial-product tree per cycle: at
+                # 16 x 16 a half sum of four partial products was the
+                # critical path of the logic PEs.
+                for k in range(p.mul_stages - 1):
+                    sums = []
+                    for i in range(0, len(terms), 2):
+                        reg = Signal(signed(2 * W), name=f"{name}_pp{k}_{i // 2}")
+                        m.d.sync += reg.eq(_sum(terms[i:i + 2]))
+                        sums.append(reg)
+                    terms = sums
+                stage = _sum(terms)
             else:
                 stage = _sum(terms)
+            return (self._product_registers(m, stage, 1, name),
+                    self._tag_pipeline(m, tag_q, name))
         return (self._product_registers(m, stage, max(1, p.mul_stages - 1), name),
                 self._tag_pipeline(m, tag_q, name))

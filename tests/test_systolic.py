@@ -38,7 +38,7 @@ CONFIGS = [
     dict(rows=3, cols=2, mul_stages=2, dsp_pes=0),
     dict(rows=4, cols=4, dsp_pes=5),
     dict(rows=4, cols=4, mul_stages=2),
-    dict(rows=2, cols=3, mul_stages=3, dsp_pes=3),
+    dict(rows=2, cols=3, mul_stages=3, dsp_pes=2),
     dict(rows=3, cols=2, mul_stages=4, dsp_pes=0),
     dict(rows=2, cols=2, width=4, acc_width=8),           # wraps often
 ]

@@ -23,7 +23,7 @@ def test_systolic(params):
 @pytest.mark.cocotb
 @pytest.mark.parametrize("params", [
     SystolicParams(rows=3, cols=4, dsp_pes=7),
-    SystolicParams(rows=4, cols=3, dsp_pes=5, mul_stages=2),
+    SystolicParams(rows=4, cols=3, dsp_pes=5, mul_stages=3),
     SystolicParams(rows=3, cols=3, dsp_pes=4, mul_stages=2, lanes=2),
 ], ids=lambda p: p.slug())
 def test_systolic_ecp5_primitives(params):
