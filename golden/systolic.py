@@ -94,15 +94,15 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     The array takes one beat per cycle and admits a tile's last beat only
     ``max(R, C)`` or more cycles after the previous one, and with merge lanes
     (``lanes > 1``) a tile's first beat only ``R + C - 1`` or more cycles
-    after the previous first beat (see :class:`hw.systolic.SystolicArray`),
-    one cycle later per merge-select stage. Returns a dict with ``last_beats``,
-    ``first_rows``, ``total`` (cycles from the first beat to the last result
+    after the previous first beat (see :class:`hw.systolic.SystolicArray`);
+    with merge lanes results come two cycles later (an input stage and the
+    select stage). Returns a dict with ``last_beats``, ``first_rows``, ``total`` (cycles from the first beat to the last result
     row, inclusive) and ``busy`` (beats / total).
     """
     spacing = max(rows, cols)
     merged = lanes > 1
     first_spacing = rows + cols - 1 if merged else 1
-    drain_delay = 3 + mul_stages + int(merged) + cols
+    drain_delay = 3 + mul_stages + 2 * int(merged) + cols
     queue_latency = 6          # hw.queue.StreamQueue.params.latency
     t = 0                      # cycle of the next beat
     prev_first = prev_last = None

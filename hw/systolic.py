@@ -90,8 +90,10 @@ class SystolicParams(Params):
 
     @property
     def select_stages(self):
-        """Pipeline registers of the operand select: 1 with merge lanes, else 0."""
-        return int(self.merged)
+        """Pipeline registers that merge lanes add: the input stage (in step
+        with the staged selects' load) and the operand-select register; 2
+        with merge lanes, else 0."""
+        return 2 * int(self.merged)
 
     @property
     def first_spacing(self):
@@ -228,8 +230,9 @@ class SystolicArray(wiring.Component):
     physical column (output-sparse GEMM, the driver sends ``a.sel`` as lane 0,
     on); the row select, which changes every beat, merges *reduction* steps
     whose rows are disjoint (input-sparse GEMM, ``sel`` all lane 0, on). A
-    register stage in each PE applies the select, so the latency grows by
-    :attr:`~SystolicParams.select_stages`, and a tile's first beat waits until
+    register stage in each PE applies the select, and beats pass an input
+    stage while the tile's selects load, so the latency grows by
+    :attr:`~SystolicParams.select_stages` (2), and a tile's first beat waits until
     :attr:`~SystolicParams.first_spacing` ``= R + C - 1`` cycles have passed
     since the previous first beat: back-to-back tiles run without a stall
     when ``K >= R + C - 1``. :func:`golden.systolic.merged_tile_result` is
@@ -297,12 +300,21 @@ class SystolicArray(wiring.Component):
             with m.Elif(since_first < p.first_spacing):
                 m.d.sync += since_first.eq(since_first + 1)
             # Staged selects, one register per PE, read by the PE when the
-            # tile's first beat passes it.
+            # tile's first beat passes it. They load a cycle after the
+            # handshake, from a copy of the payload taken every cycle and
+            # under a registered enable (one per row): the handshake's logic
+            # driving every PE's enable across the array was the critical
+            # path with merge lanes. The input stage below delays the beats
+            # by the same cycle.
+            sel_q = Signal(p.sel_layout, name="sel_payload_q")
+            m.d.sync += sel_q.eq(self.sel.payload)
             pending = [[Signal(p.select_layout, name=f"pe{r}_{c}_pending") for c in range(p.cols)]
                        for r in range(R)]
-            with m.If(fire_first):
-                m.d.sync += [pending[r][c].eq(self.sel.payload[c][r])
-                             for r in range(R) for c in range(p.cols)]
+            for r in range(R):
+                load = Signal(name=f"sel_load{r}_tag")
+                m.d.sync += load.eq(fire_first)
+                with m.If(load):
+                    m.d.sync += [pending[r][c].eq(sel_q[c][r]) for c in range(p.cols)]
         with m.If(fire_last):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last < p.tile_spacing):
@@ -325,15 +337,19 @@ class SystolicArray(wiring.Component):
 
         # (valid, last[, first]) travels with A. One chain serves all rows (row
         # r taps it after r registers), so `fire` drives a few registers, not R.
-        tag_skew = [Cat(fire, fire_last, fire_first) if p.merged else Cat(fire, fire_last)]
+        # With merge lanes every beat first passes an input stage, in step
+        # with the staged selects' load.
+        entry = int(p.merged)
+        tag_skew = [delayed([Cat(fire, fire_last, fire_first) if p.merged else Cat(fire, fire_last)],
+                            entry, "tag_in")[0]]
         for r in range(1, R):
             tag_skew.append(delayed([tag_skew[-1]], 1, f"tag_skew{r}")[0])
-        a_in = [(delayed([self.a.payload.col[r]], r, f"skew_a{r}")[0], tag_skew[r],
-                 delayed([self.a.payload.sel[r].as_value()], r, f"skew_s{r}")[0]
+        a_in = [(delayed([self.a.payload.col[r]], r + entry, f"skew_a{r}")[0], tag_skew[r],
+                 delayed([self.a.payload.sel[r].as_value()], r + entry, f"skew_s{r}")[0]
                  if p.merged else None)
                 for r in range(R)]
         b_in = [delayed([self.b.payload[c].as_value() if p.merged else self.b.payload[c]],
-                        c, f"skew_b{c}")[0] for c in range(C)]
+                        c + entry, f"skew_b{c}")[0] for c in range(C)]
 
         # --- the PE grid: A and its tag move right, B moves down ------------
         a_reg = [[None] * C for _ in range(R)]
