@@ -75,12 +75,11 @@ class StreamQueue(wiring.Component):
     took 5 to 6 ns on the LFE5U-85F. So the write (data, address, enable) and
     the read address pass two register stages of their own, a tree with one
     copy per block at its leaves (``*_wstage``, ``*_rstage``, kept apart by
-    the synthesis flow), and the
-    memory's clock enables are tied high: a read is issued only when the
-    output buffer has an entry reserved for it, so the read pipeline never
-    holds and ``r.ready`` reaches only the buffer's read pointer and two
-    counters. The buffer is ``OUT_DEPTH`` words of LUT RAM read at a
-    registered pointer. The block RAM's output register (``REGMODE="OUTREG"``)
+    the synthesis flow), and the memory's clock enables are tied high: a read
+    is issued only when the output buffer has an entry reserved for it, so
+    the read pipeline never holds and ``r.ready`` reaches only the buffer's
+    read pointers and two counters. The buffer is ``OUT_DEPTH`` words of LUT
+    RAM in ``OUT_SLICE``-bit slices, each read at its own registered pointer. The block RAM's output register (``REGMODE="OUTREG"``)
     keeps its slow clock-to-output (5.8 ns on ECP5) off the next stage's path.
     The portable elaboration builds the same registers around a
     ``lib.memory`` read port.

@@ -232,9 +232,9 @@ class SystolicArray(wiring.Component):
     whose rows are disjoint (input-sparse GEMM, ``sel`` all lane 0, on). A
     register stage in each PE applies the select, and beats pass an input
     stage while the tile's selects load, so the latency grows by
-    :attr:`~SystolicParams.select_stages` (2), and a tile's first beat waits until
-    :attr:`~SystolicParams.first_spacing` ``= R + C - 1`` cycles have passed
-    since the previous first beat: back-to-back tiles run without a stall
+    :attr:`~SystolicParams.select_stages` (2), and a tile's first beat waits
+    until :attr:`~SystolicParams.first_spacing` ``= R + C - 1`` cycles have
+    passed since the previous first beat: back-to-back tiles run without a stall
     when ``K >= R + C - 1``. :func:`golden.systolic.merged_tile_result` is
     the bit-exact model.
     """
@@ -243,8 +243,8 @@ class SystolicArray(wiring.Component):
     # array (every PE's copy of a beat's tag, every PE's drain timer). Merged,
     # one register would drive a whole diagonal; the synthesis flow keeps them
     # apart (synth.flow) so that each drives one PE.
-    replicated_registers = ("*_tag", "*_mtag*", "*_ptag", "*_ltag", "*_dsel_*", "*_prod", "*_prod_copy",
-                            *StreamQueue.replicated_registers)
+    replicated_registers = ("*_tag", "*_mtag*", "*_ptag", "*_ltag", "*_dsel_*",
+                            "*_prod", "*_prod_copy", *StreamQueue.replicated_registers)
 
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(SystolicParams, params, kwargs)
@@ -392,14 +392,18 @@ class SystolicArray(wiring.Component):
                     (prod_q, prod_r), (ptag_q, res_tag) = self._ecp5_multiplier(
                         m, dsp_a, dsp_b, tag_q, name)
                 else:
-                    (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
+                    (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(
+                        m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
                 acc = Signal(signed(p.acc_width), name=f"{name}_acc")
                 res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res")
                 # The enables and the accumulator's clear come straight from
                 # tag flip-flops: an AND of the tag bits in front of 64
                 # flip-flops' enables was the 8 x 8 critical path. The result
                 # register has its own copy of the tag, so neither net drives
-                # more than a PE's 32 bits.
+                # more than a PE's 32 bits. Each register has its own adder:
+                # nextpnr packs a flip-flop with a carry chain only when the
+                # chain drives it alone, and with one adder for both neither
+                # was packed, so the accumulator loop crossed the fabric twice.
                 with m.If(ptag_q[1]):
                     m.d.sync += acc.eq(0)
                 with m.Elif(ptag_q[0]):
