@@ -96,8 +96,9 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     (``lanes > 1``) a tile's first beat only ``R + C - 1`` or more cycles
     after the previous first beat (see :class:`hw.systolic.SystolicArray`);
     with merge lanes results come two cycles later (an input stage and the
-    select stage). Returns a dict with ``last_beats``, ``first_rows``, ``total`` (cycles from the first beat to the last result
-    row, inclusive) and ``busy`` (beats / total).
+    select stage). Returns a dict with ``last_beats``, ``first_rows``,
+    ``total`` (cycles from the first beat to the last result row, inclusive)
+    and ``busy`` (beats / total).
     """
     spacing = max(rows, cols)
     merged = lanes > 1
