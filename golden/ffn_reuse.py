@@ -163,3 +163,31 @@ def sparse_step_int(x, w1, w2, h_dense, h, mask, acc_width=32):
     partial = wrap((h_dense * ~mask) @ w2, acc_width).astype(np.int64)
     fc2 = wrap(partial + (h * mask) @ w2, acc_width).astype(np.int64)
     return {"fc1": fc1, "partial": partial, "fc2": fc2}
+
+
+def output_rows(acc, partial=0, threshold=None, add=False, negate=False, acc_width=32):
+    """The FFN engine's output path on result rows (bit-exact with
+    :class:`hw.ffn_engine.FFNEngine`).
+
+    ``acc [..., C]`` are the engine's accumulators, ``partial [..., C]`` a
+    cached partial sum, ``threshold [..., C]`` the FC1 integer thresholds
+    (:func:`golden.quant.fc1_integer_threshold`, ``acc_width + 1`` bits) and
+    ``add``, ``negate`` per row (broadcast against ``acc[..., 0]``). Returns
+    ``(row, mask)``: ``row = (partial if add else 0) + (-acc if negate else
+    acc)``, wrapped to ``acc_width`` bits, and ``mask = acc > threshold``
+    (:func:`golden.quant.fc1_mask`; the dense step's recompute mask when
+    ``acc`` is FC1; None without ``threshold``). The dense step caches ``P = dense - masked`` with ``add``
+    and ``negate`` (``partial`` the dense FC2), the sparse step adds ``P + S``
+    with ``add`` alone.
+    """
+    from .quant import fc1_mask
+    from .systolic import wrap
+    # object arrays: sums of two 64-bit accumulators must not overflow before the wrap
+    acc, partial = np.asarray(acc).astype(object), np.asarray(partial).astype(object)
+    add = np.asarray(add, bool)
+    negate = np.asarray(negate, bool)
+    if acc.ndim:                    # per-row flags apply to every column of the row
+        add, negate = add[..., None], negate[..., None]
+    row = np.where(add, partial, 0) + np.where(negate, -acc, acc)
+    mask = None if threshold is None else fc1_mask(acc, np.asarray(threshold).astype(object))
+    return wrap(row, acc_width).astype(np.int64), mask

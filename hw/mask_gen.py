@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .params import Params, check_int, param, resolve_params
 
 
-__all__ = ["MaskGenParams", "MaskGenerator"]
+__all__ = ["MaskGenParams", "MaskGenerator", "above_threshold"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,12 @@ class MaskGenParams(Params):
         return 1
 
 
+def above_threshold(acc, threshold, cols):
+    """Bit ``c`` set where ``acc[c] > threshold[c]`` (signed; the thresholds
+    one bit wider, :func:`golden.quant.threshold_for_width`)."""
+    return Cat(*[acc[c] > threshold[c] for c in range(cols)])
+
+
 class MaskGenerator(wiring.Component):
     """Writes FFN-Reuse's bitmask of a dense step from FC1 accumulators.
 
@@ -83,8 +89,7 @@ class MaskGenerator(wiring.Component):
         with m.If(free):
             m.d.sync += [
                 self.o.valid.eq(self.i.valid),
-                self.o.payload.mask.eq(Cat(*[row.acc[c] > row.threshold[c]
-                                             for c in range(p.cols)])),
+                self.o.payload.mask.eq(above_threshold(row.acc, row.threshold, p.cols)),
                 self.o.payload.last.eq(row.last),
             ]
         return m

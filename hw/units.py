@@ -7,6 +7,7 @@ from .conmerge import ConMerge, ConMergeParams
 from .dot import DotParams, DotProduct
 from .eager import LogDotParams, LogDotProduct
 from .eager_predictor import EagerParams, EagerPredictor
+from .ffn_engine import FFNEngine, FFNEngineParams
 from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
 from .params import lookup
@@ -64,6 +65,8 @@ UNITS = {u.name: u for u in [
          "leading-one detector (k = 1 plain, k = 2 two-step)"),
     Unit("systolic", SystolicParams, SystolicArray,
          "output-stationary R x C multiply-accumulate array"),
+    Unit("ffn", FFNEngineParams, FFNEngine,
+         "FFN-Reuse engine: the array with its output path (P + S, P = dense - masked, mask)"),
     Unit("logdot", LogDotParams, LogDotProduct,
          "eager predictor: log-domain dot product (k leading ones, no multipliers)"),
     Unit("rowselect", RowSelectParams, RowSelector,

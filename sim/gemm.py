@@ -87,14 +87,20 @@ class GemmRun:
         return self.beats / (self.last_beat - self.first_beat + 1)
 
 
-async def stream_tiles(dut, params, tiles, rng, *, valid_prob=1.0, ready_prob=1.0):
+async def stream_tiles(dut, params, tiles, rng, *, valid_prob=1.0, ready_prob=1.0, aux=None):
     """Send ``tiles`` on ``a`` and ``b`` and collect their result rows on
     ``o`` (and with merge lanes their selects on ``sel``); returns ``(rows,
-    input transfer cycles, output transfer cycles)``."""
+    input transfer cycles, output transfer cycles)``. With ``aux`` (one
+    payload per result row), the design is an :class:`hw.ffn_engine.FFNEngine`:
+    ``aux`` goes to its output path and ``o`` carries its rows and masks."""
     items = tile_payloads(tiles, params)
+    ports = dict(tile_ports(params))
+    if aux is not None:
+        items["aux"], ports["aux"] = aux, params.aux_layout
     drivers = {name: StreamDriver(dut, name, layout, rng, valid_prob=valid_prob)
-               for name, layout in tile_ports(params).items()}
-    mon = StreamMonitor(dut, "o", params.o_layout, rng, ready_prob=ready_prob)
+               for name, layout in ports.items()}
+    out_layout = params.o_layout if aux is None else params.out_layout
+    mon = StreamMonitor(dut, "o", out_layout, rng, ready_prob=ready_prob)
     sends = [cocotb.start_soon(drv.send(items[name])) for name, drv in drivers.items()]
     rows_out = await mon.receive(params.rows * len(tiles))
     for send in sends:

@@ -16,6 +16,7 @@ TESTBENCHES = {
     "router": "sim.tb_router",
     "conmerge": "sim.tb_conmerge",
     "mask": "sim.tb_mask_gen",
+    "ffn": "sim.tb_ffn",
 }
 
 

@@ -33,13 +33,16 @@ arithmetic; the tests compare ``P`` word by word).
 import numpy as np
 
 from golden.conmerge import IDLE, schedule
+from golden.ffn_reuse import output_rows, sparse_step_int
+from golden.quant import fc1_mask, threshold_for_width
 from golden.systolic import wrap
 from .gemm import plan
 from .tiles import Tile
 
 
 __all__ = ["SparsePlan", "fc1_tiles", "fc2_tiles", "dense_tiles", "cached_partial",
-           "sparse_fc2"]
+           "sparse_fc2", "aux_beats", "random_aux_beats", "expected_output",
+           "ffn_reuse_steps"]
 
 
 class SparsePlan:
@@ -62,15 +65,85 @@ class SparsePlan:
     def beats(self):
         return sum(t.k for t in self.tiles)
 
-    def assemble(self, rows_out):
+    def assemble(self, rows_out, key="row"):
         """The result ``[T, N]`` from the engine's result rows (payloads, in
-        tile order); positions no tile computes are 0."""
+        tile order); positions no tile computes are 0. ``key="mask"``
+        assembles the output path's mask bits instead."""
         out = np.zeros(self.shape, dtype=np.int64)
-        for n, place in enumerate(self._places):
-            block = np.array([rows_out[n * self.rows + r]["row"] for r in range(self.rows)],
-                             dtype=np.int64)
-            place(out, block)
+        for n, (block_at, out_at) in enumerate(self._places):
+            block = np.array([_words(rows_out[n * self.rows + r][key], self.cols)
+                              for r in range(self.rows)], dtype=np.int64)
+            out[out_at] = block[block_at]
         return out
+
+    def gather(self, matrix):
+        """Per tile, the ``R x C`` block of ``matrix [T, N]`` at the positions
+        that tile computes (0 elsewhere): what the output path needs beside
+        each result row (cached partials, thresholds)."""
+        matrix = np.broadcast_to(np.asarray(matrix, dtype=np.int64), self.shape)
+        blocks = []
+        for block_at, out_at in self._places:
+            block = np.zeros((self.rows, self.cols), dtype=np.int64)
+            block[block_at] = matrix[out_at]
+            blocks.append(block)
+        return blocks
+
+
+def _words(value, cols):
+    return value if isinstance(value, list) else [(value >> c) & 1 for c in range(cols)]
+
+
+def aux_beats(plan, params, *, partial=0, threshold=None, add=False, negate=False):
+    """The output path's beats (:class:`hw.ffn_engine.FFNEngine` ``aux``), one
+    per result row of ``plan``: the blocks of ``partial [T, N]`` and of the
+    per-column ``threshold [N]`` (None: the lowest, every bit set) that each
+    tile computes, and the flags."""
+    lowest = -(1 << params.acc_width)
+    thr = threshold_for_width(lowest if threshold is None else threshold, params.acc_width)
+    beats = []
+    for part, th in zip(plan.gather(partial), plan.gather(thr)):
+        beats += [{"partial": [int(v) for v in part[r]], "threshold": [int(v) for v in th[r]],
+                   "add": int(add), "negate": int(negate)} for r in range(params.rows)]
+    return beats
+
+
+def random_aux_beats(rng, tiles, params):
+    """Random output-path beats for ``tiles`` (numpy ``rng``): random flags,
+    partials over the whole range with a tenth at its ends, thresholds within
+    2 of the row's golden accumulators (equal ones included) with a tenth at
+    the ends of the threshold range."""
+    W = params.acc_width
+    lo, hi = -(1 << (W - 1)), (1 << (W - 1)) - 1
+    beats = []
+    for tile in tiles:
+        res = np.asarray(tile.result(params), dtype=np.int64)
+        part = rng.integers(lo, hi, res.shape, endpoint=True)
+        ends = rng.random(res.shape) < 0.1
+        part[ends] = rng.choice([lo, hi, 0, -1], ends.sum())
+        thr = res + rng.integers(-2, 3, res.shape)
+        ends = rng.random(res.shape) < 0.1
+        thr[ends] = rng.choice([-(1 << W), (1 << W) - 1, lo, hi], ends.sum())
+        for r in range(params.rows):
+            beats.append({"partial": [int(v) for v in part[r]],
+                          "threshold": [int(v) for v in thr[r]],
+                          "add": int(rng.integers(2)), "negate": int(rng.integers(2))})
+    return beats
+
+
+def expected_output(tiles, params, beats):
+    """The rows :class:`hw.ffn_engine.FFNEngine` must produce for ``tiles`` and
+    ``beats``: golden tile results through :func:`golden.ffn_reuse.output_rows`."""
+    out = []
+    for n, tile in enumerate(tiles):
+        res = tile.result(params)
+        for r in range(params.rows):
+            b = beats[n * params.rows + r]
+            row, mask = output_rows(res[r], b["partial"], b["threshold"], b["add"], b["negate"],
+                                    params.acc_width)
+            out.append({"row": [int(v) for v in row],
+                        "mask": int(sum(1 << int(c) for c in np.flatnonzero(mask))),
+                        "last": int(r == params.rows - 1)})
+    return out
 
 
 def _row_tiles(mask, rows):
@@ -113,12 +186,16 @@ def fc1_tiles(x, w1, mask, params):
 
 
 def _fc1_place(i, slots, T):
-    def place(out, block):
-        for c, slot in enumerate(slots):
-            for r, lane in enumerate(slot.conflict):
-                if lane != IDLE and i + r < T:
-                    out[i + r, slot.columns[lane]] = block[r, c]
-    return place
+    """(block index, result index) pairs of an output-sparse tile."""
+    at = [(r, c, i + r, slot.columns[lane]) for c, slot in enumerate(slots)
+          for r, lane in enumerate(slot.conflict) if lane != IDLE and i + r < T]
+    return _index(at)
+
+
+def _index(at):
+    """``[(block row, block col, row, col), ...]`` as two numpy index pairs."""
+    br, bc, tr, tc = np.array(at, dtype=np.int64).reshape(-1, 4).T
+    return (br, bc), (tr, tc)
 
 
 def fc2_tiles(h, w2, mask, params):
@@ -151,10 +228,8 @@ def fc2_tiles(h, w2, mask, params):
 
 
 def _fc2_place(i, j, T, N, R, C):
-    def place(out, block):
-        h, w = min(R, T - i), min(C, N - j)
-        out[i:i + h, j:j + w] = block[:h, :w]
-    return place
+    """(block index, result index) pairs of the tile at rows ``i`` and columns ``j``."""
+    return _index([(r, c, i + r, j + c) for r in range(min(R, T - i)) for c in range(min(C, N - j))])
 
 
 def dense_tiles(a, b, params):
@@ -171,10 +246,49 @@ def dense_tiles(a, b, params):
 
 def cached_partial(dense, masked, acc_width):
     """The dense step's cached partial ``P = h_dense @ w2 - (h_dense * M) @ w2``
-    from the two engine results, wrapped like the accumulators."""
-    return wrap(np.asarray(dense) - np.asarray(masked), acc_width).astype(np.int64)
+    from the two engine results: the output path's ``add`` and ``negate``."""
+    return output_rows(masked, dense, add=True, negate=True, acc_width=acc_width)[0]
 
 
 def sparse_fc2(partial, sparse, acc_width):
-    """The sparse step's FC2 ``P + (h * M) @ w2``: the output path's add."""
-    return wrap(np.asarray(partial) + np.asarray(sparse), acc_width).astype(np.int64)
+    """The sparse step's FC2 ``P + (h * M) @ w2``: the output path's ``add``."""
+    return output_rows(sparse, partial, add=True, acc_width=acc_width)[0]
+
+
+async def ffn_reuse_steps(run, params, ops):
+    """A dense FFN-Reuse step and the sparse step after it on
+    :class:`hw.ffn_engine.FFNEngine`, every add and the mask in RTL.
+
+    ``run(plan, beats, name)`` (a coroutine) streams a plan's tiles with
+    their output-path beats through the engine and returns its output rows
+    (it compares them word by word with :func:`expected_output` itself). ``ops``
+    holds ``x_dense``, ``x``, ``w1``, ``w2``, ``h_dense``, ``h``, the
+    per-column FC1 ``threshold`` and the ``mask`` the sparse step uses. The
+    dense step writes the mask from its FC1 (``threshold``), computes its FC2
+    and caches ``P = dense - masked``; the sparse step computes FC1 where
+    ``mask`` and ``P + S``. Returns ``{name: (rtl, golden)}`` for ``mask``,
+    ``fc1``, ``partial`` and ``fc2`` (golden: :func:`golden.quant.fc1_mask`
+    and :func:`golden.ffn_reuse.sparse_step_int`).
+    """
+    p = params
+    mask = np.asarray(ops["mask"], dtype=bool)
+    want = sparse_step_int(ops["x"], ops["w1"], ops["w2"], ops["h_dense"], ops["h"], mask,
+                           p.acc_width)
+    acc_dense = wrap(np.asarray(ops["x_dense"], np.int64) @ np.asarray(ops["w1"], np.int64),
+                     p.acc_width)
+    want["mask"] = fc1_mask(acc_dense, threshold_for_width(ops["threshold"], p.acc_width))
+
+    async def step(name, plan, **aux):
+        rows = await run(plan, aux_beats(plan, p, **aux), name) if plan.tiles else []
+        return plan.assemble(rows, "mask" if name == "dense FC1 mask" else "row")
+
+    got = {"mask": (await step("dense FC1 mask", dense_tiles(ops["x_dense"], ops["w1"], p),
+                               threshold=ops["threshold"])).astype(bool)}
+    dense = await step("dense FC2", dense_tiles(ops["h_dense"], ops["w2"], p))
+    got["partial"] = await step("P = dense - masked FC2",
+                                fc2_tiles(ops["h_dense"], ops["w2"], mask, p),
+                                partial=dense, add=True, negate=True)
+    got["fc1"] = await step("sparse FC1", fc1_tiles(ops["x"], ops["w1"], mask, p))
+    got["fc2"] = await step("sparse FC2 = P + S", fc2_tiles(ops["h"], ops["w2"], mask, p),
+                            partial=got["partial"], add=True)
+    return {name: (got[name], want[name]) for name in ("mask", "fc1", "partial", "fc2")}

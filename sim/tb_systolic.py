@@ -5,10 +5,9 @@ at the ends of their range, and tiled GEMMs with ragged edges, all with
 random valid gaps on both inputs and random backpressure on the output,
 compared word by word with :func:`golden.systolic.tile_result`; real int8
 FC1 and Q/K-projection operands cut from the tiny DiT's sampling run; with
-merge lanes, random selects against :func:`golden.systolic.merged_tile_result`;
-and on every array the output-sparse FC1 and input-sparse FC2 of FFN-Reuse
-sparse steps (:mod:`sim.sparse_ffn`), against
-:func:`golden.ffn_reuse.sparse_step_int`.
+merge lanes, random selects against :func:`golden.systolic.merged_tile_result`.
+The FFN-Reuse steps (output-sparse FC1, input-sparse FC2) run on the engine
+with its output path, :mod:`sim.tb_ffn`.
 """
 
 import os
@@ -19,8 +18,6 @@ import numpy as np
 from sim.gemm import run_gemm, stream_tiles
 from sim.runner import design_params
 from sim.streams import reset, start_clock, test_rng
-from golden.ffn_reuse import sparse_step_int
-from sim.sparse_ffn import cached_partial, dense_tiles, fc1_tiles, fc2_tiles, sparse_fc2
 from sim.tiles import expected_rows, extreme_tiles, random_merged_tile, random_tile
 
 
@@ -104,69 +101,3 @@ async def merged_random_tiles(dut):
     tiles = [random_merged_tile(nrng, p, int(nrng.integers(1, 2 * p.first_spacing + 1)),
                                 row_sel=bool(n % 2)) for n in range(count)]
     await _check_tiles(dut, p, tiles, rng, seed, valid_prob=0.7, ready_prob=0.5)
-
-
-async def _sparse_step(dut, p, rng, seed, ops, label):
-    """A dense step's FC2 and its cached partial sum, then the sparse step's
-    output-sparse FC1 and input-sparse FC2 over that partial sum, each
-    compared word by word with golden.ffn_reuse.sparse_step_int."""
-    want = sparse_step_int(ops["x"], ops["w1"], ops["w2"], ops["h_dense"], ops["h"],
-                           ops["mask"], p.acc_width)
-    mask = np.asarray(ops["mask"], dtype=bool)
-    plans = {"dense fc2": dense_tiles(ops["h_dense"], ops["w2"], p),
-             "dense masked fc2": fc2_tiles(ops["h_dense"], ops["w2"], mask, p),
-             "fc1": fc1_tiles(ops["x"], ops["w1"], mask, p),
-             "fc2": fc2_tiles(ops["h"], ops["w2"], mask, p)}
-    got = {}
-    for name, plan in plans.items():
-        rows, cycles = [], 0
-        if plan.tiles:              # an all-zero FC1 mask has nothing to compute
-            rows, a_cycles, o_cycles = await stream_tiles(dut, p, plan.tiles, rng,
-                                                          valid_prob=0.8, ready_prob=0.7)
-            cycles = o_cycles[-1] - a_cycles[0] + 1
-        got[name] = plan.assemble(rows)
-        dut._log.info("%s %s: %d tiles, %d beats (dense %d), %d cycles", label, name,
-                      len(plan.tiles), plan.beats, plan.dense_beats, cycles)
-    got["partial"] = cached_partial(got["dense fc2"], got["dense masked fc2"], p.acc_width)
-    got["fc2"] = sparse_fc2(got["partial"], got["fc2"], p.acc_width)
-    for name in ("fc1", "partial", "fc2"):
-        bad = np.argwhere(got[name] != want[name])
-        assert bad.size == 0, (f"{label} {name}: {len(bad)} wrong words, first at "
-                               f"{tuple(bad[0])}: RTL {got[name][tuple(bad[0])]} != golden "
-                               f"{want[name][tuple(bad[0])]} (seed {seed})")
-
-
-@cocotb.test()
-async def sparse_ffn_masks(dut):
-    """FFN-Reuse sparse steps with random operands and masks of controlled
-    density, and the degenerate masks: all zero, all one, one column, one row."""
-    p, rng, nrng, seed = await _setup(dut, "sparse")
-    lo, hi = -(1 << (p.width - 1)), (1 << (p.width - 1)) - 1
-    T, d, F = p.rows + 3, 5, 3 * p.cols + 1
-    one_col, one_row = np.zeros((T, F), bool), np.zeros((T, F), bool)
-    one_col[:, int(nrng.integers(F))] = True
-    one_row[int(nrng.integers(T))] = True
-    masks = {"density 0.1": nrng.random((T, F)) < 0.1, "density 0.5": nrng.random((T, F)) < 0.5,
-             "all zero": np.zeros((T, F), bool), "all one": np.ones((T, F), bool),
-             "one column": one_col, "one row": one_row}
-    for label, mask in masks.items():
-        ops = {"x": nrng.integers(lo, hi + 1, (T, d)), "w1": nrng.integers(lo, hi + 1, (d, F)),
-               "w2": nrng.integers(lo, hi + 1, (F, d)), "h": nrng.integers(lo, hi + 1, (T, F)),
-               "h_dense": nrng.integers(lo, hi + 1, (T, F)), "mask": mask}
-        await _sparse_step(dut, p, rng, seed, ops, label)
-
-
-@cocotb.test()
-async def sparse_ffn_dit(dut):
-    """A sparse FFN-Reuse step of the tiny DiT: int8 operands and the quantized
-    mask of the dense step before it, for a random subset of tokens."""
-    p, rng, nrng, seed = await _setup(dut, "sparse_dit")
-    if p.width != 8:
-        dut._log.info("the DiT trace is int8; this array is %d-bit", p.width)
-        return
-    from golden.trace import ffn_operands
-    ops = ffn_operands(step=3, layer=1)
-    tokens = np.sort(nrng.choice(ops["x"].shape[0], 2 * p.rows + 3, replace=False))
-    cut = {"x": ops["x"][tokens], "w1": ops["w1"], "w2": ops["w2"], "h": ops["h"][tokens],
-           "h_dense": ops["h_dense"][tokens], "mask": ops["mask_int"][tokens]}
-    await _sparse_step(dut, p, rng, seed, cut, f"DiT step {ops['step']} layer {ops['layer']}")
