@@ -85,9 +85,11 @@ class ConMerge(wiring.Component):
     column; row ``r``'s PE computes lane ``lane[r]`` when ``active[r]`` is set
     and idles otherwise (the conflict vector).
 
-    Throughput one column per cycle; the only stall is one cycle after a
-    tile's last column when that column opened a new pass (two passes leave).
-    Latency :attr:`ConMergeParams.latency` (1): the pass is registered.
+    Throughput one column per cycle, without a stall while the output keeps
+    up: when a tile's last column opens a new pass, two passes leave at once,
+    and the second (one slot) waits in a tail register while the next tile's
+    columns come in. Latency :attr:`ConMergeParams.latency` (1): the pass is
+    registered.
 
     Members
     -------
@@ -109,11 +111,16 @@ class ConMerge(wiring.Component):
         p = self.params
         R, C, D = p.rows, p.cols, p.lanes
         cur = [Signal(p.slot_layout, name=f"slot{s}") for s in range(C)]
-        pending = Signal()          # a tile's final pass waits for the output
+        # A tile's final pass of one slot, waiting for the output. Only such a
+        # pass can be left over: it comes from a last column that opened a new
+        # pass (two passes leave at once), and while it waits the open pass is
+        # empty, so the next column can only close a one-slot pass too.
+        tail = Signal(p.slot_layout)
+        tail_valid = Signal()
         col = self.i.payload
         out_free = ~self.o.valid | self.o.ready
 
-        m.d.comb += self.i.ready.eq(out_free & ~pending)
+        m.d.comb += self.i.ready.eq(out_free)
         take = self.i.valid & self.i.ready
         empty = col.occ == 0
 
@@ -149,7 +156,8 @@ class ConMerge(wiring.Component):
         after = [Signal(p.slot_layout, name=f"after{s}") for s in range(C)]
         for s in range(C):
             m.d.comb += after[s].eq(Mux(first[s], joined(cur[s], False), cur[s]))
-        restart = [joined(cur[0], True)] + [Const(0, p.slot_layout.size)] * (C - 1)
+        alone = joined(cur[0], True)
+        restart = [alone] + [Const(0, p.slot_layout.size)] * (C - 1)
 
         def emit(slots, last):
             m.d.sync += [self.o.valid.eq(1), self.o.payload.last.eq(last)]
@@ -157,10 +165,15 @@ class ConMerge(wiring.Component):
 
         with m.If(out_free):
             m.d.sync += self.o.valid.eq(0)
-        with m.If(pending):
+        with m.If(tail_valid):
+            # The open pass is empty: a column fits slot 0 (or is dropped),
+            # and closes a pass only as a tile's last.
             with m.If(out_free):
-                emit(cur, 1)
-                m.d.sync += [s.eq(0) for s in cur] + [pending.eq(0)]
+                emit([tail] + [Const(0, p.slot_layout.size)] * (C - 1), 1)
+                m.d.sync += tail_valid.eq(take & col.last)
+                m.d.sync += tail.eq(Mux(empty, 0, alone))
+                with m.If(take & ~col.last & ~empty):
+                    m.d.sync += [s.eq(v) for s, v in zip(cur, after)]
         with m.Elif(take):
             with m.If(empty):
                 with m.If(col.last):
@@ -168,9 +181,11 @@ class ConMerge(wiring.Component):
                     m.d.sync += [s.eq(0) for s in cur]
             with m.Elif(none):
                 emit(cur, 0)
-                m.d.sync += [s.eq(v) for s, v in zip(cur, restart)]
                 with m.If(col.last):
-                    m.d.sync += pending.eq(1)
+                    m.d.sync += [tail.eq(alone), tail_valid.eq(1)]
+                    m.d.sync += [s.eq(0) for s in cur]
+                with m.Else():
+                    m.d.sync += [s.eq(v) for s, v in zip(cur, restart)]
             with m.Else():
                 with m.If(col.last):
                     emit(after, 1)

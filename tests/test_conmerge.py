@@ -3,6 +3,7 @@ first-fit schedule entry for entry, on random, degenerate and real masks."""
 
 import random
 
+import numpy as np
 import pytest
 
 from hw.conmerge import ConMerge, ConMergeParams
@@ -46,15 +47,20 @@ def test_conmerge_real_fc1_mask(seed):
 
 
 def test_conmerge_one_column_per_cycle():
-    # Full rate in, always ready out: a tile of N columns takes N cycles
-    # (+1 when its last column opens a new pass).
+    # Full rate in, always ready out: every column is taken in the cycle it
+    # is offered, also after a last column that opened a new pass, and the
+    # passes are the golden ones.
     p = ConMergeParams(rows=8, cols=4, lanes=2, index_bits=6)
     rng = random.Random(1)
-    tiles = random_tiles(p, rng, 10)[6:]
+    ones = lambda n: np.ones((p.rows, n), bool)  # noqa: E731
+    # all-one tiles of C + 1 columns: the last column opens a new pass; then
+    # tiles of one column (full and empty) that close a pass at once
+    tiles = random_tiles(p, rng, 10)[6:] + [ones(5), ones(1), ones(5), ~ones(1), ones(5), ones(2)]
     jobs = conmerge_jobs(p, tiles)
     dut = ConMerge(p)
     beats = [b for bs, _ in jobs for b in bs]
-    accepted = []
+    want = [w for _, ws in jobs for w in ws]
+    accepted, got = [], []
 
     async def tb(ctx):
         ctx.set(dut.o.ready, 1)
@@ -70,11 +76,19 @@ def test_conmerge_one_column_per_cycle():
             accepted.append(cycles)
         ctx.set(dut.i.valid, 0)
 
-    run_testbenches(dut, tb)
-    stalls = sum(c - 1 for c in accepted)
-    # A stall only after a tile's last column that opened a new pass.
-    assert stalls <= len(tiles)
-    assert accepted.count(1) >= len(beats) - len(tiles)
+    async def monitor(ctx):
+        for _ in range(4 * len(beats)):
+            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload.as_value())
+            if valid:
+                got.append(rtl_pass(unpack(p.out_layout, payload), p))
+
+    run_testbenches(dut, tb, monitor)
+    # tiles whose last column opened a new pass: the case that used to stall
+    opened = [ws for bs, ws in jobs
+              if len(ws) >= 2 and [c for c, _ in ws[-1][0]] == [(bs[-1]["index"],)]]
+    assert len(opened) >= 3
+    assert accepted == [1] * len(beats)
+    assert got == want
 
 
 @pytest.mark.parametrize("field, value", [("rows", 0), ("cols", 65), ("lanes", 17),
