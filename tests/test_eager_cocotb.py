@@ -15,11 +15,18 @@ def test_logdot_stage1():
     run_unit("logdot", LogDotParams(lanes=16, width=8, k=2, max_beats=4), "sim.tb_logdot")
 
 
-@pytest.mark.parametrize("k", [1, 2])
-def test_logdot_lane_exhaustive(k):
-    # every int8 pair through one lane (magnitude, LOD, shifts, the one-tree result)
-    run_unit("logdot", LogDotParams(lanes=1, width=8, k=k, max_beats=1, split=False),
+def test_logdot_rounding():
+    # rounded leading ones through the lanes and the trees (4 lanes x 2 beats);
+    # one lane sees every int8 pair in test_logdot_lane_exhaustive
+    run_unit("logdot", LogDotParams(lanes=4, width=8, k=2, max_beats=2, rounding=True),
              "sim.tb_logdot")
+
+
+@pytest.mark.parametrize("k, rounding", [(1, False), (2, False), (2, True)])
+def test_logdot_lane_exhaustive(k, rounding):
+    # every int8 pair through one lane (magnitude, LOD, shifts, the one-tree result)
+    run_unit("logdot", LogDotParams(lanes=1, width=8, k=k, max_beats=1, split=False,
+                                    rounding=rounding), "sim.tb_logdot")
 
 
 def test_logdot_stage2():
