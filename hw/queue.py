@@ -174,13 +174,17 @@ class StreamQueue(wiring.Component):
             out_r = out.read_port(domain="comb")
             w_ptr_copy = Signal(range(OUT_DEPTH), name=f"out{n}_w_ptr_copy")
             r_ptr_copy = Signal(range(OUT_DEPTH), name=f"out{n}_r_ptr_copy")
-            with m.If(in_flight[3]):
+            # in_flight[3] of its own: the shared one reached the slices of a
+            # 513-bit word across the 16 x 16 engine in 14.6 ns.
+            w_en = Signal(name=f"out{n}_w_en_ptr_copy")
+            m.d.sync += w_en.eq(in_flight[2])
+            with m.If(w_en):
                 m.d.sync += w_ptr_copy.eq(w_ptr_copy + 1)
             with m.If(pop):
                 m.d.sync += r_ptr_copy.eq(r_ptr_copy + 1)
             m.d.comb += [
                 out_w.addr.eq(w_ptr_copy), out_w.data.eq(read_data[lo:hi]),
-                out_w.en.eq(in_flight[3]),
+                out_w.en.eq(w_en),
                 out_r.addr.eq(r_ptr_copy), self.r.payload[lo:hi].eq(out_r.data),
             ]
         return m

@@ -197,11 +197,22 @@ def round_robin_picks(m, requests, prio, allow, name):
 
 
 def _onehot_mux(onehot, values):
-    """AND-OR select of ``values[i]`` by the one-hot ``onehot`` (0 when none)."""
-    out = 0
-    for i, v in enumerate(values):
-        out = out | Mux(onehot[i], v, 0)
-    return out
+    """``values[i]`` for the one-hot ``onehot`` (any of them when none is set).
+
+    The one-hot is encoded and drives a tree of 2:1 muxes: ``ceil(log2 n)``
+    levels that the LUTs and PFUMX/L6MUX cells take directly, where an AND-OR
+    of ``n`` terms costs about half again as many LUTs.
+    """
+    n = len(values)
+    if n == 1:
+        return values[0]
+    bits = (n - 1).bit_length()
+    index = [Cat(*[onehot[i] for i in range(n) if (i >> j) & 1]).any() for j in range(bits)]
+    level = list(values)
+    for j in range(bits):
+        level = [Mux(index[j], level[i + 1], level[i]) if i + 1 < len(level) else level[i]
+                 for i in range(0, len(level), 2)]
+    return level[0]
 
 
 class HashBankRouter(wiring.Component):
