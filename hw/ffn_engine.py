@@ -3,11 +3,11 @@ partial sums and the recompute-mask generator)."""
 
 import dataclasses
 
-from amaranth.hdl import Cat, Module, Mux, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .mask_gen import above_threshold
+from .mask_gen import threshold_halves
 from .params import resolve_params
 from .systolic import SystolicArray, SystolicParams
 
@@ -51,8 +51,8 @@ class FFNEngineParams(SystolicParams):
     @property
     def latency(self):
         """Cycles from a tile's last beat to its row 0 on ``o`` (no stalls):
-        the array's latency and the output register."""
-        return super().latency + 1
+        the array's latency and the output path's three registers."""
+        return super().latency + 3
 
 
 class FFNEngine(wiring.Component):
@@ -73,7 +73,8 @@ class FFNEngine(wiring.Component):
     array's and behave as there.
 
     Throughput one row per cycle; latency :attr:`FFNEngineParams.latency`
-    (the array's and one output register, which holds under backpressure).
+    (the array's and three register stages: the join, the adds and half
+    compares, the output; each holds under backpressure).
 
     Members
     -------
@@ -86,7 +87,7 @@ class FFNEngine(wiring.Component):
         Output rows; ``last`` marks a tile's row ``R - 1``.
     """
 
-    replicated_registers = SystolicArray.replicated_registers
+    replicated_registers = (*SystolicArray.replicated_registers, "joined_flags*")
 
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(FFNEngineParams, params, kwargs)
@@ -105,21 +106,41 @@ class FFNEngine(wiring.Component):
         for name in ("a", "b", "sel") if p.merged else ("a", "b"):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(engine, name))
 
+        # Three register stages, so that no carry chain follows the array's
+        # LUT-RAM output or precedes the output register: the join, then the
+        # adds and the halves of the mask compares, then the output.
         res, aux = engine.o, self.aux
         free = ~self.o.valid | self.o.ready
-        m.d.comb += [res.ready.eq(free & aux.valid), aux.ready.eq(free & res.valid)]
-        acc, side = res.payload.row, aux.payload
-        rows = []
-        for c in range(p.cols):
-            base = Mux(side.add, side.partial[c], 0)
-            # -acc as ~acc + 1: one carry chain per column for both signs
-            flip = side.negate.replicate(p.acc_width)
-            rows.append(base + (acc[c].as_unsigned() ^ flip) + side.negate)
+        j_valid, s_valid = Signal(name="joined_valid"), Signal(name="summed_valid")
+        j_row = Signal.like(res.payload, name="joined_row")
+        j_aux = Signal.like(aux.payload, name="joined_aux")
+        s_row = Signal(p.out_layout, name="summed_row")
+        halves = [[Signal(name=f"summed_{k}{c}") for k in ("gt_hi", "eq_hi", "gt_lo")]
+                  for c in range(p.cols)]
+        # the flags once per column: one copy drove every adder bit (4.3 ns)
+        flags = [Signal(2, name=f"joined_flags{c}") for c in range(p.cols)]
+        s_advance = ~s_valid | free
+        j_advance = ~j_valid | s_advance
+        m.d.comb += [res.ready.eq(j_advance & aux.valid), aux.ready.eq(j_advance & res.valid)]
+        with m.If(j_advance):
+            m.d.sync += [j_valid.eq(res.valid & aux.valid), j_row.eq(res.payload),
+                         j_aux.eq(aux.payload)]
+            m.d.sync += [f.eq(Cat(aux.payload.add, aux.payload.negate)) for f in flags]
+        with m.If(s_advance):
+            m.d.sync += [s_valid.eq(j_valid), s_row.last.eq(j_row.last)]
+            for c in range(p.cols):
+                acc, (add, negate) = j_row.row[c], flags[c]
+                base = Mux(add, j_aux.partial[c], 0)
+                # -acc as ~acc + 1: one carry chain per column for both signs
+                flip = negate.replicate(p.acc_width)
+                m.d.sync += s_row.row[c].eq(base + (acc.as_unsigned() ^ flip) + negate)
+                m.d.sync += [reg.eq(v) for reg, v in
+                             zip(halves[c], threshold_halves(acc, j_aux.threshold[c]))]
         with m.If(free):
             m.d.sync += [
-                self.o.valid.eq(res.valid & aux.valid),
-                self.o.payload.row.eq(Cat(*[r[:p.acc_width] for r in rows])),
-                self.o.payload.mask.eq(above_threshold(acc, side.threshold, p.cols)),
-                self.o.payload.last.eq(res.payload.last),
+                self.o.valid.eq(s_valid),
+                self.o.payload.row.eq(s_row.row),
+                self.o.payload.mask.eq(Cat(*[gt | (eq & lo) for gt, eq, lo in halves])),
+                self.o.payload.last.eq(s_row.last),
             ]
         return m

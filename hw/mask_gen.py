@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from .params import Params, check_int, param, resolve_params
 
 
-__all__ = ["MaskGenParams", "MaskGenerator", "above_threshold"]
+__all__ = ["MaskGenParams", "MaskGenerator", "above_threshold", "threshold_halves"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,15 @@ def above_threshold(acc, threshold, cols):
     """Bit ``c`` set where ``acc[c] > threshold[c]`` (signed; the thresholds
     one bit wider, :func:`golden.quant.threshold_for_width`)."""
     return Cat(*[acc[c] > threshold[c] for c in range(cols)])
+
+
+def threshold_halves(acc, threshold):
+    """``acc > threshold`` in two steps, for a register between them: returns
+    ``(gt_hi, eq_hi, gt_lo)`` of the upper (signed) and lower (unsigned)
+    halves; ``gt_hi | (eq_hi & gt_lo)`` is the compare."""
+    h = len(acc) // 2
+    hi_a, hi_t = acc[h:].as_signed(), threshold[h:].as_signed()
+    return hi_a > hi_t, hi_a == hi_t, acc[:h] > threshold[:h]
 
 
 class MaskGenerator(wiring.Component):

@@ -84,6 +84,6 @@ def test_ffn_reuse_steps(lanes, seed):
 
 def test_params_are_the_arrays():
     p = FFNEngineParams(rows=2, cols=5, lanes=2)
-    assert p.engine.as_dict() == p.as_dict() and p.latency == p.engine.latency + 1
+    assert p.engine.as_dict() == p.as_dict() and p.latency == p.engine.latency + 3
     with pytest.raises(ValueError, match="'lanes'.*3"):
         FFNEngineParams(lanes=3)
