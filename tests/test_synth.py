@@ -12,9 +12,8 @@ from synth.flow import SynthResult, synthesize
 
 
 # Baselines whose tools ran longer than this when recorded (the 16 x 16
-# engine: about 25 minutes; the 8 x 8 engines, the router and ConMerge 16 x 16:
-# about 3) are checked by `exdisc baseline`, not here, to keep `make test`
-# near 20 minutes.
+# engine: about 25 minutes; the 8 x 8 engines and the router: about 3) are
+# checked by `exdisc baseline`, not here, to keep `make test` near 20 minutes.
 MAX_SECONDS = 100
 BASELINES = stored_baselines(MAX_SECONDS)
 
