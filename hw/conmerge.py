@@ -83,7 +83,8 @@ class ConMerge(wiring.Component):
 
     A slot's ``used`` counts its lanes; ``columns[l]`` is lane ``l``'s logical
     column; row ``r``'s PE computes lane ``lane[r]`` when ``active[r]`` is set
-    and idles otherwise (the conflict vector).
+    and idles otherwise (the conflict vector). ``columns[l]`` for ``l >=
+    used`` and ``lane[r]`` of an inactive row are undefined.
 
     Throughput one column per cycle, without a stall while the output keeps
     up: when a tile's last column opens a new pass, two passes leave at once,
