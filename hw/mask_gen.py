@@ -59,7 +59,10 @@ def threshold_halves(acc, threshold):
     ``(gt_hi, eq_hi, gt_lo)`` of the upper (signed) and lower (unsigned)
     halves; ``gt_hi | (eq_hi & gt_lo)`` is the compare."""
     h = len(acc) // 2
-    hi_a, hi_t = acc[h:].as_signed(), threshold[h:].as_signed()
+    n = len(threshold) - h
+    # signed as unsigned with the sign bit flipped: one carry chain, no sign fix-up
+    hi_a = Cat(acc[h:], acc[-1].replicate(n - (len(acc) - h))) ^ (1 << (n - 1))
+    hi_t = threshold[h:] ^ (1 << (n - 1))
     return hi_a > hi_t, hi_a == hi_t, acc[:h] > threshold[:h]
 
 
