@@ -114,7 +114,7 @@ class FFNEngine(wiring.Component):
         j_valid, s_valid = Signal(name="joined_valid"), Signal(name="summed_valid")
         j_row = Signal.like(res.payload, name="joined_row")
         j_aux = Signal.like(aux.payload, name="joined_aux")
-        s_row = Signal(p.out_layout, name="summed_row")
+        s_row = Signal(p.o_layout, name="summed_row")
         halves = [[Signal(name=f"summed_{k}{c}") for k in ("gt_hi", "eq_hi", "gt_lo")]
                   for c in range(p.cols)]
         # the flags once per column: one copy drove every adder bit (4.3 ns)
@@ -129,7 +129,7 @@ class FFNEngine(wiring.Component):
         with m.If(s_advance):
             m.d.sync += [s_valid.eq(j_valid), s_row.last.eq(j_row.last)]
             for c in range(p.cols):
-                acc, (add, negate) = j_row.row[c], flags[c]
+                acc, add, negate = j_row.row[c], flags[c][0], flags[c][1]
                 base = Mux(add, j_aux.partial[c], 0)
                 # -acc as ~acc + 1: one carry chain per column for both signs
                 flip = negate.replicate(p.acc_width)
