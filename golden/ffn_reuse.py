@@ -176,9 +176,9 @@ def output_rows(acc, partial=0, threshold=None, add=False, negate=False, acc_wid
     ``(row, mask)``: ``row = (partial if add else 0) + (-acc if negate else
     acc)``, wrapped to ``acc_width`` bits, and ``mask = acc > threshold``
     (:func:`golden.quant.fc1_mask`; the dense step's recompute mask when
-    ``acc`` is FC1; None without ``threshold``). The dense step caches ``P = dense - masked`` with ``add``
-    and ``negate`` (``partial`` the dense FC2), the sparse step adds ``P + S``
-    with ``add`` alone.
+    ``acc`` is FC1; None without ``threshold``). The dense step caches
+    ``P = dense - masked`` with ``add`` and ``negate`` (``partial`` the dense
+    FC2), the sparse step adds ``P + S`` with ``add`` alone.
     """
     from .quant import fc1_mask
     from .systolic import wrap
