@@ -1,6 +1,8 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
+from .conmerge import ConMergeParams
 from .eager import LogDotParams
+from .ffn_engine import FFNEngineParams
 from .lod import LODParams
 from .params import lookup
 from .row_select import RowSelectParams
@@ -36,6 +38,12 @@ PRESETS = {
     "engines": [
         ("systolic", SystolicParams(rows=8, cols=8)),
         ("systolic", SystolicParams(rows=16, cols=16)),
+    ],
+    # EXION's FFN-Reuse units as the ConMerge issue reports them: ConMerge at
+    # 16 x 16 with D = 4 and the FFN engine (array and output path) with merge lanes.
+    "exion": [
+        ("conmerge", ConMergeParams(rows=16, cols=16, lanes=4, index_bits=8)),
+        ("ffn", FFNEngineParams(rows=4, cols=4, lanes=4, dsp_pes=6)),
     ],
     # The LOD sweep the foundation issue reports: W = 16, 32 and k = 1, 2.
     "lod-sweep": [
