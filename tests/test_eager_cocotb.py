@@ -15,16 +15,12 @@ def test_logdot_stage1():
     run_unit("logdot", LogDotParams(lanes=16, width=8, k=2, max_beats=4), "sim.tb_logdot")
 
 
-def test_logdot_rounding():
-    # rounded leading ones through the lanes and the trees (4 lanes x 2 beats);
-    # one lane sees every int8 pair in test_logdot_lane_exhaustive
-    run_unit("logdot", LogDotParams(lanes=4, width=8, k=2, max_beats=2, rounding=True),
-             "sim.tb_logdot")
-
 
 @pytest.mark.parametrize("k, rounding", [(1, False), (2, False), (2, True)])
 def test_logdot_lane_exhaustive(k, rounding):
-    # every int8 pair through one lane (magnitude, LOD, shifts, the one-tree result)
+    # every int8 pair through one lane (magnitude, LOD, shifts, the one-tree result);
+    # rounding changes only what a lane keeps, so the trees behind it are covered
+    # by the other configurations (and with rounding in tests/test_eager.py)
     run_unit("logdot", LogDotParams(lanes=1, width=8, k=k, max_beats=1, split=False,
                                     rounding=rounding), "sim.tb_logdot")
 
