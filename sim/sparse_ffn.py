@@ -229,7 +229,8 @@ def fc2_tiles(h, w2, mask, params):
 
 def _fc2_place(i, j, T, N, R, C):
     """(block index, result index) pairs of the tile at rows ``i`` and columns ``j``."""
-    return _index([(r, c, i + r, j + c) for r in range(min(R, T - i)) for c in range(min(C, N - j))])
+    return _index([(r, c, i + r, j + c)
+                   for r in range(min(R, T - i)) for c in range(min(C, N - j))])
 
 
 def dense_tiles(a, b, params):
@@ -278,12 +279,12 @@ async def ffn_reuse_steps(run, params, ops):
                      p.acc_width)
     want["mask"] = fc1_mask(acc_dense, threshold_for_width(ops["threshold"], p.acc_width))
 
-    async def step(name, plan, **aux):
+    async def step(name, plan, key="row", **aux):
         rows = await run(plan, aux_beats(plan, p, **aux), name) if plan.tiles else []
-        return plan.assemble(rows, "mask" if name == "dense FC1 mask" else "row")
+        return plan.assemble(rows, key)
 
     got = {"mask": (await step("dense FC1 mask", dense_tiles(ops["x_dense"], ops["w1"], p),
-                               threshold=ops["threshold"])).astype(bool)}
+                               key="mask", threshold=ops["threshold"])).astype(bool)}
     dense = await step("dense FC2", dense_tiles(ops["h_dense"], ops["w2"], p))
     got["partial"] = await step("P = dense - masked FC2",
                                 fc2_tiles(ops["h_dense"], ops["w2"], mask, p),
