@@ -130,8 +130,8 @@ class RouterParams(Params):
     def latency(self):
         """Cycles from a request's handshake to its response's ``valid``
         without contention: lane register, bank queue, SRAM, return queue,
-        reorder slot, response register."""
-        return 6
+        return register, reorder slot, response register."""
+        return 7
 
 
 def bank_hash(addr, p):
@@ -196,20 +196,29 @@ def round_robin_picks(m, requests, prio, allow, name):
     return grants, nxt
 
 
-def _onehot_mux(onehot, values):
-    """``values[i]`` for the one-hot ``onehot`` (any of them when none is set).
+def _encoded(m, onehot, name):
+    """The index of the set bit of the one-hot ``onehot`` (0 when none is set).
 
-    The one-hot is encoded and drives a tree of 2:1 muxes: ``ceil(log2 n)``
-    levels that the LUTs and PFUMX/L6MUX cells take directly, where an AND-OR
-    of ``n`` terms costs about half again as many LUTs.
+    It selects :func:`_mux_tree`, whose ``ceil(log2 n)`` levels of 2:1 muxes
+    the LUTs and PFUMX/L6MUX cells take directly, where an AND-OR of ``n``
+    terms costs about half again as many LUTs. The index is a ``keep``
+    signal: otherwise the LUT mapper folds the arbiter that makes ``onehot``
+    into the mux of every bit, one copy per bit (at P = 8, B = 16 that
+    doubled the router's crossbars).
     """
-    n = len(values)
-    if n == 1:
-        return values[0]
-    bits = (n - 1).bit_length()
-    index = [Cat(*[onehot[i] for i in range(n) if (i >> j) & 1]).any() for j in range(bits)]
+    bits = max(1, (len(onehot) - 1).bit_length())
+    index = Signal(bits, name=f"{name}_index", attrs={"keep": 1})
+    m.d.comb += index.eq(Cat(*[Cat(*[onehot[i] for i in range(len(onehot)) if (i >> j) & 1]).any()
+                               for j in range(bits)]))
+    return index
+
+
+def _mux_tree(index, values):
+    """``values[index]`` as a tree of 2:1 muxes (the last value past the end)."""
     level = list(values)
-    for j in range(bits):
+    for j in range(len(index)):
+        if len(level) == 1:
+            break
         level = [Mux(index[j], level[i + 1], level[i]) if i + 1 < len(level) else level[i]
                  for i in range(0, len(level), 2)]
     return level[0]
@@ -242,7 +251,7 @@ class HashBankRouter(wiring.Component):
     address take effect in arbitration order, which the ports do not show.
     A write's response means the write has taken effect.
 
-    Latency :attr:`RouterParams.latency` (6) cycles without contention;
+    Latency :attr:`RouterParams.latency` (7) cycles without contention;
     throughput up to one request per lane per cycle, and one per bank per
     cycle.
 
@@ -339,12 +348,13 @@ class HashBankRouter(wiring.Component):
                 for i, n in enumerate(members):
                     lane_grants[n].append(grant[i])
                 new = Signal(queued, name=f"bank{b}_c{c}_new")
+                index = _encoded(m, grant, f"bank{b}_c{c}")
                 m.d.comb += [
-                    new.lane.eq(_onehot_mux(grant, [Const(n, len(new.lane)) for n in members])),
-                    new.slot.eq(_onehot_mux(grant, [issue_slot[n] for n in members])),
-                    new.write.eq(_onehot_mux(grant, [heads[n].write for n in members])),
-                    new.row.eq(_onehot_mux(grant, [heads[n].row for n in members])),
-                    new.data.eq(_onehot_mux(grant, [heads[n].data for n in members])),
+                    new.lane.eq(_mux_tree(index, [Const(n, len(new.lane)) for n in members])),
+                    new.slot.eq(_mux_tree(index, [issue_slot[n] for n in members])),
+                    new.write.eq(_mux_tree(index, [heads[n].write for n in members])),
+                    new.row.eq(_mux_tree(index, [heads[n].row for n in members])),
+                    new.data.eq(_mux_tree(index, [heads[n].data for n in members])),
                 ]
                 queue = Memory(shape=queued, depth=F, init=[])
                 m.submodules[f"bank{b}_q{c}"] = queue
@@ -370,7 +380,10 @@ class HashBankRouter(wiring.Component):
             ret_head = Signal(range(R), name=f"bank{b}_ret_head")
             ret_tail = Signal(range(R), name=f"bank{b}_ret_tail")
             ret_count = Signal(range(R + 1), name=f"bank{b}_ret_count")
-            out = ret[ret_head] if R > 1 else ret[0]
+            # Shared by the lanes' return muxes; kept so that the mapper does not
+            # copy this read mux into each of them.
+            out = Signal(returning, name=f"bank{b}_out", attrs={"keep": 1})
+            m.d.comb += out.eq(ret[ret_head] if R > 1 else ret[0])
             out_valid = ret_count != 0
             taken = Signal(name=f"bank{b}_taken")
             room = (ret_count != R) | taken
@@ -380,14 +393,19 @@ class HashBankRouter(wiring.Component):
             ready = Signal(E, name=f"bank{b}_ready")
             m.d.comb += ready.eq(Cat(*nonempty))
             serve_prio = Signal(E, name=f"bank{b}_serve_prio", init=(1 << E) - 1)
-            (pick,), serve_next = round_robin_picks(m, ready, serve_prio, [latch_free],
+            # The pick ignores ``latch_free`` (which waits on the lanes' return
+            # arbiters) and only its use is gated: the front mux's select then
+            # comes from registers alone, and the mapper stops copying that
+            # long path into every bit of the mux.
+            (pick,), serve_next = round_robin_picks(m, ready, serve_prio, [Const(1, 1)],
                                                     f"bank{b}_serve")
-            with m.If(pick.any()):
+            serve = Signal(name=f"bank{b}_serve")
+            m.d.comb += serve.eq(pick.any() & latch_free)
+            with m.If(serve):
                 m.d.sync += serve_prio.eq(serve_next)
-            m.d.comb += [pops[c].eq(pick[c]) for c in range(E)]
-            serve = pick.any()
+            m.d.comb += [pops[c].eq(pick[c] & latch_free) for c in range(E)]
             front = Signal(queued, name=f"bank{b}_front")
-            m.d.comb += front.eq(_onehot_mux(pick, fronts))
+            m.d.comb += front.eq(_mux_tree(_encoded(m, pick, f"bank{b}_serve"), fronts))
             m.d.comb += [
                 port.en.eq(serve), port.write.eq(front.write),
                 port.row.eq(front.row), port.wdata.eq(front.data),
@@ -435,12 +453,18 @@ class HashBankRouter(wiring.Component):
                 slots = Memory(shape=p.data_width, depth=O, init=[])
                 m.submodules[f"lane{n}_slots{k}"] = slots
                 fill = slots.write_port()
+                # The taken result is registered before it is written: the 16:1
+                # return mux then ends at flip-flops, and the mapper no longer
+                # copies its slot mux into the write address and into every bit
+                # of ``filled`` (at P = 16, B = 32 they were 7,700 LUT4).
                 slot = Signal(max(p.slot_bits, 1), name=f"lane{n}_k{k}_slot")
-                m.d.comb += [
-                    slot.eq(_onehot_mux(pick, [bank_out[b][1].slot for b in members])),
-                    fill.en.eq(pick.any()), fill.addr.eq(slot),
-                    fill.data.eq(_onehot_mux(pick, [bank_out[b][2] for b in members])),
+                index = _encoded(m, pick, f"lane{n}_k{k}")
+                m.d.sync += [
+                    fill.en.eq(pick.any()),
+                    slot.eq(_mux_tree(index, [bank_out[b][1].slot for b in members])),
+                    fill.data.eq(_mux_tree(index, [bank_out[b][2] for b in members])),
                 ]
+                m.d.comb += fill.addr.eq(slot)
                 filled = Signal(O, name=f"lane{n}_k{k}_done")
                 done.append((filled, fill.en, slot))
                 word = slots.read_port(domain="comb")
@@ -463,7 +487,7 @@ class HashBankRouter(wiring.Component):
             with m.If(move):
                 m.d.sync += [
                     port.valid.eq(1),
-                    port.payload.data.eq(_onehot_mux(here, words)),
+                    port.payload.data.eq(_mux_tree(_encoded(m, here, f"lane{n}_word"), words)),
                     port.payload.tag.eq(info.data[:p.tag_width]),
                     port.payload.write.eq(info.data[p.tag_width]),
                 ]
