@@ -29,6 +29,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, not {text!r}")
+    return value
+
+
 def _add_param_options(parser, params_cls):
     group = parser.add_argument_group("parameters")
     for name, default, info in params_cls.fields():
@@ -127,6 +137,12 @@ def cmd_synth(args):
         print(format_table(SYNTH_HEADERS, [synth_row(result)]))
         print(f"P&R: {result.device}, {result.wrapper}")
         print(verdict)
+    if getattr(args, "attribute", 0):
+        from synth.attribution import lut_attribution
+        from synth.flow import SYNTH_ROOT
+        counts = lut_attribution(SYNTH_ROOT / result.module / "wrapped.json")
+        rows = [[f"{n:.0f}", group] for group, n in counts.most_common(args.attribute)]
+        print(format_table(["LUT4", "feeding (digits as #)"], rows), file=sys.stderr if args.json else sys.stdout)
     return 1 if verdict.startswith("REGRESSION") else 0
 
 
@@ -543,6 +559,8 @@ def _synth_options(p):
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--update-baseline", action="store_true",
                    help="store this result as the unit's baseline")
+    p.add_argument("--attribute", type=_positive_int, default=0, metavar="N",
+                   help="also list the N register groups that the most LUT4s feed")
 
 
 def make_parser():
