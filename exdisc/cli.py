@@ -257,16 +257,19 @@ def bench_router_cmd(args):
     if args.per_lane < 1:
         raise ValueError(f"parameter 'per_lane' must be at least 1, not {args.per_lane!r}")
     record = bench_router(args.lanes, per_lane=args.per_lane, seed=args.seed or 0,
+                          word_bits=args.word_bits,
                           log=lambda s: print(s, flush=True))
     headers, rows, configs = router_table(record)
     by = {(r["trace"], r["hash"], r["banks"]): r["rate"] for r in record["runs"]}
-    plot = RESULTS_DIR / f"router_p{args.lanes}.png"
+    name = f"router_p{args.lanes}" + ("" if args.word_bits == 32 else f"_w{args.word_bits}")
+    plot = RESULTS_DIR / f"{name}.png"
     if not args.no_save:
         bar_chart(plot, [[by[t, h, b] for h, b in configs] for t in record["traces"]],
                   marks=(ROUTER_TARGET,))
-    return _finish_bench(args, f"router_p{args.lanes}", record, headers, rows,
+    return _finish_bench(args, name, record, headers, rows,
                          f"requests per lane per cycle (p99 latency in cycles); P = {args.lanes}, "
-                         f"{args.per_lane} requests per lane, full rate",
+                         f"{args.word_bits}-bit words, {args.per_lane} requests per lane, "
+                         f"full rate",
                          f"{plot} (groups: {', '.join(record['traces'])}; bars: "
                          f"{', '.join(f'{h} B={b}' for h, b in configs)}, dark to light; "
                          f"dashed line {ROUTER_TARGET})")
@@ -618,6 +621,8 @@ def make_parser():
                    help="eager: lanes L of the area comparison; router: request lanes P")
     p.add_argument("--per-lane", type=int, default=400,
                    help="router: requests per lane of each trace (default: 400)")
+    p.add_argument("--word-bits", type=int, default=32,
+                   help="router: bits per word the gathers are cut into (default: 32)")
     p.add_argument("--no-quality", action="store_true", help="eager: area only, skip the DiT run")
     p.set_defaults(func=cmd_bench)
 

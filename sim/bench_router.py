@@ -15,9 +15,10 @@ from .runner import BUILD_ROOT, run_unit
 __all__ = ["TRACES", "router_traces", "bench_router"]
 
 
-# The DiT's token grid and words per row with 32-bit words of int8 elements:
-# a token row of d = 64 is 16 words, a key of one head (dh = 16) 4 words.
-GRID, TOKEN_WORDS, KEY_WORDS, WORD_BITS = 16, 16, 4, 32
+# The DiT's token grid, and the bits of a token row (d = 64 int8) and of one
+# head's key (dh = 16 int8): with 32-bit words a row is 16 words, a key 4.
+GRID, TOKEN_BITS, KEY_BITS, WORD_BITS = 16, 64 * 8, 16 * 8, 32
+WORD_CHOICES = (8, 16, 32, 64, 128)
 
 TRACES = {
     "ctr": "CTR fresh tokens, engine-feed gather (lane n: rows n, n+P, ...)",
@@ -30,13 +31,18 @@ TRACES = {
 
 
 def router_traces(p, per_lane, seed=0):
-    """Per-lane read addresses of every trace in :data:`TRACES` for router ``p``."""
+    """Per-lane read addresses of every trace in :data:`TRACES` for router
+    ``p``, whose ``data_width`` is the word the gathers are cut into."""
+    if p.data_width not in WORD_CHOICES:
+        raise ValueError(f"parameter 'data_width' of a benchmarked router must be one of "
+                         f"{WORD_CHOICES} (whole words per key), not {p.data_width!r}")
+    token_words, key_words = TOKEN_BITS // p.data_width, KEY_BITS // p.data_width
     space = p.addr_width
     n = per_lane * p.lanes
     out = {
-        "ctr": gr.ctr_gather(p.lanes, TOKEN_WORDS, limit=per_lane),
-        "st": gr.st_gather(p.lanes, KEY_WORDS, limit=per_lane),
-        "stride_grid": gr.strided(GRID * TOKEN_WORDS, n, p.lanes, space),
+        "ctr": gr.ctr_gather(p.lanes, token_words, limit=per_lane),
+        "st": gr.st_gather(p.lanes, key_words, limit=per_lane),
+        "stride_grid": gr.strided(GRID * token_words, n, p.lanes, space),
         "stride_B": gr.strided(p.banks, n, p.lanes, space),
         "stride_4B": gr.strided(4 * p.banks, n, p.lanes, space),
         "uniform": gr.uniform(per_lane, p.lanes, space, np.random.default_rng(seed)),
@@ -48,13 +54,13 @@ def router_traces(p, per_lane, seed=0):
 
 
 def bench_router(lanes=16, *, per_lane=400, hashes=gr.HASHES, bank_factors=(1, 2),
-                 addr_width=14, seed=0, log=print):
+                 addr_width=14, word_bits=WORD_BITS, seed=0, log=print):
     """Measure every trace on every (hash, B) point; returns the record."""
     runs = []
     for hash in hashes:
         for factor in bank_factors:
             p = RouterParams(lanes=lanes, banks=lanes * factor, addr_width=addr_width,
-                             data_width=WORD_BITS, hash=hash)
+                             data_width=word_bits, hash=hash)
             traces = router_traces(p, per_lane, seed)
             bench_dir = BUILD_ROOT / get_unit("router").module_name(p) / "bench"
             bench_dir.mkdir(parents=True, exist_ok=True)
@@ -71,5 +77,5 @@ def bench_router(lanes=16, *, per_lane=400, hashes=gr.HASHES, bank_factors=(1, 2
                          hot_bank_share=float(loads.max() / loads.sum()))
                 runs.append(r)
     return {"lanes": lanes, "per_lane": per_lane, "addr_width": addr_width,
-            "word_bits": WORD_BITS, "traces": TRACES,
+            "word_bits": word_bits, "traces": TRACES,
             "params": RouterParams(lanes=lanes).as_dict(), "runs": runs}

@@ -65,3 +65,19 @@ def test_conmerge_figures_are_ordered(seed):
     # FC2 beats: every set bit is computed once per beat it occupies.
     f2 = fc2_figures(mask, 8, 8, (1,))
     assert f2["merged_d1"] == f2["condensed"]
+
+
+def test_router_traces_follow_the_word_width():
+    """The gathers are cut into the router's words: a 4x narrower word is 4x
+    the words over the same bytes; a word that does not divide a key is
+    rejected by name."""
+    from hw.router import RouterParams
+    from sim.bench_router import router_traces
+    wide = router_traces(RouterParams(lanes=4, banks=8, addr_width=14, data_width=32), 64)
+    narrow = router_traces(RouterParams(lanes=4, banks=8, addr_width=14, data_width=8), 256)
+    for name in ("ctr", "st"):
+        span_wide = max(max(lane) for lane in wide[name]) + 1
+        span_narrow = max(max(lane) for lane in narrow[name]) + 1
+        assert span_narrow == 4 * span_wide, name
+    with pytest.raises(ValueError, match="data_width.*12"):
+        router_traces(RouterParams(lanes=4, banks=8, addr_width=14, data_width=12), 16)
