@@ -142,7 +142,9 @@ def cmd_synth(args):
         from synth.flow import SYNTH_ROOT
         counts = lut_attribution(SYNTH_ROOT / result.module / "wrapped.json")
         rows = [[f"{n:.0f}", group] for group, n in counts.most_common(args.attribute)]
-        print(format_table(["LUT4", "feeding (digits as #)"], rows), file=sys.stderr if args.json else sys.stdout)
+        # With --json the table goes to stderr, so that stdout stays JSON.
+        print(format_table(["LUT4", "feeding (digits as #)"], rows),
+              file=sys.stderr if args.json else sys.stdout)
     return 1 if verdict.startswith("REGRESSION") else 0
 
 
@@ -250,12 +252,15 @@ def router_table(record):
 def bench_router_cmd(args):
     """Requests per lane per cycle of the router on real and synthetic traces."""
     from sim.bench import RESULTS_DIR
-    from sim.bench_router import bench_router
+    from sim.bench_router import WORD_CHOICES, bench_router
     from sim.plot import bar_chart
     if args.lanes < 1:
         raise ValueError(f"parameter 'lanes' must be at least 1, not {args.lanes!r}")
     if args.per_lane < 1:
         raise ValueError(f"parameter 'per_lane' must be at least 1, not {args.per_lane!r}")
+    if args.word_bits not in WORD_CHOICES:
+        raise ValueError(f"parameter 'word_bits' must be one of {WORD_CHOICES}, "
+                         f"not {args.word_bits!r}")
     record = bench_router(args.lanes, per_lane=args.per_lane, seed=args.seed or 0,
                           word_bits=args.word_bits,
                           log=lambda s: print(s, flush=True))
