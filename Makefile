@@ -24,11 +24,13 @@ setup: $(STAMP)
 tools: $(STAMP)
 	@$(PY) -m synth.tools
 
+# One pytest worker per core; a test file stays on one worker, so the
+# Verilator models its tests share are built once.
 test: tools
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not cocotb and not synth and not formal"
+	$(PY) -m pytest -n auto -m "not cocotb and not synth and not formal"
 
 flow: tools
 	$(VENV)/bin/exdisc flow --preset $(PRESET)

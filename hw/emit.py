@@ -1,12 +1,14 @@
 """Verilog and RTLIL emission, deterministic for the same parameters."""
 
+import contextlib
+import fcntl
 import pathlib
 import re
 
 from amaranth.back import rtlil, verilog
 
 
-__all__ = ["emit_verilog", "emit_rtlil", "write_if_changed", "PROJECT_ROOT"]
+__all__ = ["emit_verilog", "emit_rtlil", "write_if_changed", "build_lock", "PROJECT_ROOT"]
 
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -59,3 +61,23 @@ def write_if_changed(path, text):
     tmp.write_text(text)
     tmp.replace(path)
     return True
+
+
+@contextlib.contextmanager
+def build_lock(directory):
+    """Hold ``directory`` (a build or work directory) for this process alone.
+
+    Parallel test workers (``make test`` runs pytest with ``-n``) and
+    concurrent commands may build the same design at the same parameter
+    point; one builds while the other waits, then finds the result up to
+    date. The lock is an ``flock`` on a file beside the directory, released
+    when the block ends or the process dies.
+    """
+    directory = pathlib.Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f".{directory.name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield directory
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -14,7 +14,7 @@ import random
 
 from cocotb_tools.runner import get_results
 
-from hw.emit import PROJECT_ROOT, emit_verilog, write_if_changed
+from hw.emit import PROJECT_ROOT, build_lock, emit_verilog, write_if_changed
 from hw.units import get_unit
 from .verilator import BUILD_ARGS, Verilator, setup_environment
 
@@ -67,34 +67,33 @@ def run_design(component, name, test_module, *, env=None, testcase=None, seed=No
     waves = _waves()
     target = platform.name if platform is not None else None
     build_dir = BUILD_ROOT / (name + (f"-{target}" if target else "") + ("-waves" if waves else ""))
-    source = build_dir / f"{name}.v"
-    write_if_changed(source, emit_verilog(component, name, platform))
-    sources = [*TARGET_MODELS.get(target, []), source]
-
     if seed is None:
         seed = int(os.environ.get("EXDISC_SEED", random.randrange(1 << 32)))
     log(f"[sim] {name}: {test_module} seed={seed} (replay with EXDISC_SEED={seed})")
+    with build_lock(build_dir):
+        source = build_dir / f"{name}.v"
+        write_if_changed(source, emit_verilog(component, name, platform))
+        sources = [*TARGET_MODELS.get(target, []), source]
+        runner = Verilator()
+        runner.build(sources=sources, hdl_toplevel=name, build_dir=build_dir,
+                     build_args=BUILD_ARGS, waves=waves, log_file=build_dir / "build.log")
 
-    runner = Verilator()
-    runner.build(sources=sources, hdl_toplevel=name, build_dir=build_dir,
-                 build_args=BUILD_ARGS, waves=waves, log_file=build_dir / "build.log")
-
-    run_dir = build_dir / "run" / (run_name or test_module.rsplit(".", 1)[-1])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    results = run_dir / "results.xml"
-    test_env = {"EXDISC_SEED": str(seed), "PYTHONPATH": str(PROJECT_ROOT)}
-    test_env.update({k: str(v) for k, v in (env or {}).items()})
-    try:
-        runner.test(test_module=test_module, hdl_toplevel=name, build_dir=build_dir,
-                    test_dir=run_dir, results_xml=str(results), testcase=testcase,
-                    seed=seed, extra_env=test_env, waves=waves,
-                    log_file=run_dir / "sim.log")
-    except SystemExit:
-        pass    # under pytest the runner exits on failure; the results file says why
-    if not results.exists():
-        raise AssertionError(f"simulation of {name} produced no results (seed {seed}); "
-                             f"log: {run_dir / 'sim.log'}")
-    tests, failed = get_results(results)
+        run_dir = build_dir / "run" / (run_name or test_module.rsplit(".", 1)[-1])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        results = run_dir / "results.xml"
+        test_env = {"EXDISC_SEED": str(seed), "PYTHONPATH": str(PROJECT_ROOT)}
+        test_env.update({k: str(v) for k, v in (env or {}).items()})
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=name, build_dir=build_dir,
+                        test_dir=run_dir, results_xml=str(results), testcase=testcase,
+                        seed=seed, extra_env=test_env, waves=waves,
+                        log_file=run_dir / "sim.log")
+        except SystemExit:
+            pass    # under pytest the runner exits on failure; the results file says why
+        if not results.exists():
+            raise AssertionError(f"simulation of {name} produced no results (seed {seed}); "
+                                 f"log: {run_dir / 'sim.log'}")
+        tests, failed = get_results(results)
     outcome = SimRun(build_dir, run_dir, results, tests, failed, seed)
     if tests == 0:
         raise AssertionError(f"no cocotb test ran in {test_module}: {outcome}")

