@@ -6,6 +6,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.exdisc-installed
 PRESET ?= default
+# pytest workers for `make test`: one per core, or e.g. `make test WORKERS=1`.
+WORKERS ?= auto
 
 .PHONY: all setup tools test test-fast flow clean distclean
 
@@ -27,10 +29,10 @@ tools: $(STAMP)
 # One pytest worker per core; a test file stays on one worker, so the
 # Verilator models its tests share are built once.
 test: tools
-	$(PY) -m pytest -n auto --dist loadfile
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n auto -m "not cocotb and not synth and not formal"
+	$(PY) -m pytest -n $(WORKERS) -m "not cocotb and not synth and not formal"
 
 flow: tools
 	$(VENV)/bin/exdisc flow --preset $(PRESET)
