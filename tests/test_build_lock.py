@@ -30,9 +30,3 @@ def test_build_lock_excludes_other_processes(tmp_path):
     assert len(pairs) == 3
     assert all(a == b and x == "in" and y == "out" for a, x, b, y in pairs), lines
 
-
-def test_build_lock_is_released_after_its_block(tmp_path):
-    with build_lock(tmp_path / "d") as d:
-        assert d == tmp_path / "d"
-    with build_lock(tmp_path / "d"):
-        pass
