@@ -15,9 +15,10 @@ from .platform import is_ecp5
 __all__ = ["QueueParams", "StreamQueue", "OUT_DEPTH", "LATENCY"]
 
 
-# ECP5 DP16KD in 18-bit mode: 1024 words of 18 bits per block.
-_BRAM_WIDTH = 18
-_BRAM_DEPTH = 1024
+# ECP5 DP16KD: 16 kbit per block, as 1024 words of 18 bits or (port A
+# writing, port B reading, both ports' data pins together) 512 of 36.
+_BRAM_BITS = 18 * 1024
+_BRAM_WIDTHS = (36, 18)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +38,7 @@ class QueueParams(Params):
 
     def __post_init__(self):
         check_int("width", self.width, min=1, max=4096)
-        check_int("depth", self.depth, min=2, max=_BRAM_DEPTH)
+        check_int("depth", self.depth, min=2, max=_BRAM_BITS // min(_BRAM_WIDTHS))
 
     @property
     def capacity(self):
@@ -51,9 +52,17 @@ class QueueParams(Params):
         return LATENCY
 
     @property
+    def bram_width(self):
+        """Word width of each DP16KD block in the ECP5 elaboration: 36 bits
+        while ``depth`` fits in 512 words, else 18. The wider mode halves
+        the blocks of a wide queue and so the span of the block-RAM row that
+        the read address and the output buffer's slices reach."""
+        return next(w for w in _BRAM_WIDTHS if self.depth <= _BRAM_BITS // w)
+
+    @property
     def ecp5_blocks(self):
         """DP16KD blocks of the ECP5 elaboration."""
-        return -(-self.width // _BRAM_WIDTH)
+        return -(-self.width // self.bram_width)
 
 
 # Words the output buffer holds: a read is issued only against a free entry,
@@ -62,7 +71,9 @@ class QueueParams(Params):
 # entries (a power of two, and half of one LUT RAM) sustain one word per
 # cycle.
 OUT_DEPTH = 8
-OUT_SLICE = 32
+# Bits per output-buffer slice: one 36-bit block RAM word, so each slice is
+# written from one block.
+OUT_SLICE = 36
 LATENCY = 6
 
 
@@ -71,8 +82,8 @@ class StreamQueue(wiring.Component):
     and the output register) into a small output buffer.
 
     Every signal that reaches the memory leaves a register next to it: a
-    wide queue spans many ECP5 DP16KD blocks, 18 bits each, spread along a
-    block-RAM row, and a net from the queue's control logic to all of them
+    wide queue spans many ECP5 DP16KD blocks, 36 bits each (18 when deeper
+    than 512 words), spread along a block-RAM row, and a net from the queue's control logic to all of them
     took 5 to 6 ns on the LFE5U-85F. So the write (data, address, enable) and
     the read address pass two register stages of their own, a tree with one
     copy per block at its leaves (``*_wstage``, ``*_rstage``, kept apart by
@@ -80,8 +91,8 @@ class StreamQueue(wiring.Component):
     is issued only when the output buffer has an entry reserved for it, so
     the read pipeline never holds and ``r.ready`` reaches only the buffer's
     read pointers and two counters. The buffer is ``OUT_DEPTH`` words of LUT
-    RAM in ``OUT_SLICE``-bit slices, each read at its own registered pointer. The block RAM's output register (``REGMODE="OUTREG"``)
-    keeps its slow clock-to-output (5.8 ns on ECP5) off the next stage's path.
+    RAM in ``OUT_SLICE``-bit slices, each read at its own registered
+    pointer. The block RAM's output register (``REGMODE="OUTREG"``) keeps its slow clock-to-output (5.8 ns on ECP5) off the next stage's path.
     The portable elaboration builds the same registers around a
     ``lib.memory`` read port.
 
@@ -198,24 +209,35 @@ class StreamQueue(wiring.Component):
 
     def _ecp5_blocks(self, m, w_addr, w_en, r_addr, read_data):
         p = self.params
-        abits = ceil_log2(_BRAM_DEPTH)
+        width = p.bram_width
+        # Word address from AD<skip> up: below it, in the 18-bit mode, two
+        # byte enables and two unused pins; in the 36-bit mode four byte
+        # enables and one unused pin.
+        skip = {18: 4, 36: 5}[width]
+        enables = {18: 2, 36: 4}[width]
+        abits = 14 - skip
         pad = lambda v: Cat(v, Const(0, abits - len(v)))
         for n in range(p.ecp5_blocks):
-            lo = n * _BRAM_WIDTH
-            bits = min(_BRAM_WIDTH, p.width - lo)
+            lo = n * width
+            bits = min(width, p.width - lo)
             w_data = _copies(m, self.w.payload[lo:lo + bits], 1, f"wdata{n}", "wstage")[0]
-            dout = Signal(_BRAM_WIDTH, name=f"bram{n}_do")
-            ports = {f"i_DIA{i}": (w_data[i] if i < bits else 0) for i in range(_BRAM_WIDTH)}
-            ports.update({f"o_DOB{i}": dout[i] for i in range(_BRAM_WIDTH)})
-            # 18-bit mode: ADx0/1 are byte enables, ADx2/3 unused, ADx4.. the word address.
-            ports.update({"i_ADA0": 1, "i_ADA1": 1, "i_ADA2": 0, "i_ADA3": 0,
-                          "i_ADB0": 0, "i_ADB1": 0, "i_ADB2": 0, "i_ADB3": 0})
-            ports.update({f"i_ADA{4 + i}": pad(w_addr[n])[i] for i in range(abits)})
-            ports.update({f"i_ADB{4 + i}": pad(r_addr[n])[i] for i in range(abits)})
+            w_data = Cat(w_data, Const(0, width - bits))
+            dout = Signal(width, name=f"bram{n}_do")
+            # 18 bits: port A writes on DIA, port B reads on DOB. 36 bits: the
+            # low half on DIA/DOA, the high half on DIB/DOB.
+            halves = [("A", "B")] if width == 18 else [("A", "A"), ("B", "B")]
+            ports = {}
+            for h, (din, dout_port) in enumerate(halves):
+                ports.update({f"i_DI{din}{i}": w_data[18 * h + i] for i in range(18)})
+                ports.update({f"o_DO{dout_port}{i}": dout[18 * h + i] for i in range(18)})
+            ports.update({f"i_ADA{i}": int(i < enables) for i in range(skip)})
+            ports.update({f"i_ADB{i}": 0 for i in range(skip)})
+            ports.update({f"i_ADA{skip + i}": pad(w_addr[n])[i] for i in range(abits)})
+            ports.update({f"i_ADB{skip + i}": pad(r_addr[n])[i] for i in range(abits)})
             m.submodules[f"bram{n}"] = Instance(
                 "DP16KD",
-                p_DATA_WIDTH_A=_BRAM_WIDTH, p_DATA_WIDTH_B=_BRAM_WIDTH,
-                p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+                p_DATA_WIDTH_A=width, p_DATA_WIDTH_B=width,
+                p_REGMODE_A="NOREG" if width == 18 else "OUTREG", p_REGMODE_B="OUTREG",
                 p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL",
                 p_RESETMODE="SYNC", p_GSR="DISABLED",
                 i_CLKA=ClockSignal("sync"), i_CEA=1, i_OCEA=1, i_WEA=w_en[n], i_RSTA=0,

@@ -77,3 +77,15 @@ def test_one_word_per_cycle(depth):
 def test_params_rejected(kwargs):
     with pytest.raises(ValueError):
         QueueParams(**kwargs)
+
+
+@pytest.mark.parametrize("depth, blocks", [(40, 8), (512, 8), (513, 15), (1024, 15)])
+def test_ecp5_blocks(depth, blocks):
+    """A 257-bit queue (an 8 x 8 engine's rows) takes 36-bit block-RAM words
+    while it fits 512 of them, 18-bit words when deeper."""
+    from amaranth.back import rtlil
+    from hw.platform import ECP5
+    p = QueueParams(width=257, depth=depth)
+    assert p.ecp5_blocks == blocks
+    text = rtlil.convert(StreamQueue(p), platform=ECP5)
+    assert text.count("cell \\DP16KD ") == blocks
