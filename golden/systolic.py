@@ -104,7 +104,7 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     merged = lanes > 1
     first_spacing = rows + cols - 1 if merged else 1
     drain_delay = 3 + mul_stages + 2 * int(merged) + cols
-    queue_latency = 6          # hw.queue.StreamQueue.params.latency
+    queue_latency = 7          # hw.queue.StreamQueue.params.latency
     t = 0                      # cycle of the next beat
     prev_first = prev_last = None
     last_beats = []

@@ -115,7 +115,7 @@ class SystolicParams(Params):
         first row is written; to never stall back-to-back tiles with a
         consumer that keeps up, the queue holds the new tile plus every older
         tile that may still have rows in it then (a row leaves at the
-        earliest ``Q = 6`` cycles after it is written, the queue's latency,
+        earliest ``Q = 7`` cycles after it is written, the queue's latency,
         and its credit comes back a cycle after that):
         ``R * (1 + floor((drain_delay + R + Q) / tile_spacing))``."""
         return self.rows * (1 + (self.drain_delay + self.rows + QUEUE_LATENCY)
