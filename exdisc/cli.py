@@ -107,7 +107,7 @@ def cmd_generate(args):
 
 
 def _synth_one(unit_name, params, args, log=print):
-    from synth.baselines import compare, load_baseline, save_baseline
+    from synth.baselines import compare, load_baseline, not_compared, save_baseline
     from synth.flow import synthesize
     result = synthesize(unit_name, params, pnr=not args.no_pnr, freq_mhz=args.freq,
                         seed=args.pnr_seed, log=log)
@@ -124,6 +124,9 @@ def _synth_one(unit_name, params, args, log=print):
         else:
             problems = compare(result, base)
             verdict = ("REGRESSION: " + "; ".join(problems)) if problems else "within baseline"
+            if skipped := not_compared(base):
+                verdict += (f" ({', '.join(skipped)} not compared: baseline from generic "
+                            f"model {base.get('generic_model', 1)})")
     return result, verdict
 
 

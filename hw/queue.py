@@ -295,11 +295,15 @@ def _head_control(m, arrive, ready, name):
     valid = Signal(name=f"{name}_valid_ptr_copy")
     in_ram = held[1] | (held[0] & ~valid)
     load = in_ram & (~valid | ready)
-    pop = valid & ready
-    up, down = arrive & ~pop, pop & ~arrive
     below, above = Cat(1, held[:-1]), Cat(held[1:], 0)
+    # The next count with and without a pop, from registers only, kept as
+    # nets so that synthesis leaves ``ready`` for the last LUT (without
+    # ``keep``, ABC merged them and put it three LUTs deep again).
+    if_pop = Signal(len(held), name=f"{name}_held_if_pop", attrs={"keep": 1})
+    if_not = Signal(len(held), name=f"{name}_held_if_not", attrs={"keep": 1})
+    m.d.comb += [if_pop.eq(Mux(arrive, held, above)), if_not.eq(Mux(arrive, below, held))]
     m.d.sync += [
-        held.eq(Mux(up, below, Mux(down, above, held))),
+        held.eq(Mux(valid & ready, if_pop, if_not)),
         valid.eq(in_ram | (valid & ~ready)),
     ]
     return load, valid

@@ -328,9 +328,10 @@ class SystolicArray(wiring.Component):
         ]
 
         # --- skew: row r enters r cycles late, column c enters c cycles late
-        def delayed(values, n, name):
+        def delayed(values, n, name, reset_less=False):
             for i in range(n):
-                regs = [Signal.like(v, name=f"{name}_{j}_d{i}") for j, v in enumerate(values)]
+                regs = [Signal.like(v, name=f"{name}_{j}_d{i}", reset_less=reset_less)
+                        for j, v in enumerate(values)]
                 m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
                 values = regs
             return values
@@ -344,12 +345,18 @@ class SystolicArray(wiring.Component):
                             entry, "tag_in")[0]]
         for r in range(1, R):
             tag_skew.append(delayed([tag_skew[-1]], 1, f"tag_skew{r}")[0])
-        a_in = [(delayed([self.a.payload.col[r]], r + entry, f"skew_a{r}")[0], tag_skew[r],
-                 delayed([self.a.payload.sel[r].as_value()], r + entry, f"skew_s{r}")[0]
+        # Operands, products and results are held in registers without a
+        # reset: they are read only under a valid tag (the accumulator,
+        # which a tile's first beat adds to, keeps its reset). A reset mux in
+        # front of each was a LUT between every DSP and its product register.
+        a_in = [(delayed([self.a.payload.col[r]], r + entry, f"skew_a{r}", reset_less=True)[0],
+                 tag_skew[r],
+                 delayed([self.a.payload.sel[r].as_value()], r + entry, f"skew_s{r}",
+                         reset_less=True)[0]
                  if p.merged else None)
                 for r in range(R)]
         b_in = [delayed([self.b.payload[c].as_value() if p.merged else self.b.payload[c]],
-                        c + entry, f"skew_b{c}")[0] for c in range(C)]
+                        c + entry, f"skew_b{c}", reset_less=True)[0] for c in range(C)]
 
         # --- the PE grid: A and its tag move right, B moves down ------------
         a_reg = [[None] * C for _ in range(R)]
@@ -361,10 +368,10 @@ class SystolicArray(wiring.Component):
         for r in range(R):
             for c in range(C):
                 name = f"pe{r}_{c}"
-                a_q = a_reg[r][c] = Signal(signed(W), name=f"{name}_a")
+                a_q = a_reg[r][c] = Signal(signed(W), name=f"{name}_a", reset_less=True)
                 tag_q = tag_reg[r][c] = Signal(len(tag_skew[0]), name=f"{name}_tag")
                 b_q = b_reg[r][c] = Signal(len(b_in[c]) if p.merged else signed(W),
-                                           name=f"{name}_b")
+                                           name=f"{name}_b", reset_less=True)
                 a_src, tag_src, sel_src = (a_in[r] if c == 0 else
                                            (a_reg[r][c - 1], tag_reg[r][c - 1], sel_reg[r][c - 1]))
                 b_src = b_in[c] if r == 0 else b_reg[r - 1][c]
@@ -377,8 +384,8 @@ class SystolicArray(wiring.Component):
                     a_src, b_src = a_q, self._select(m, b_q, sel_q, tag_q, pending[r][c], name)
                     tag_q = Signal(2, name=f"{name}_sel_tag")
                     m.d.sync += tag_q.eq(tag_reg[r][c][:2])
-                    a_q = Signal(signed(W), name=f"{name}_op_a")
-                    b_q = Signal(signed(W), name=f"{name}_op_b")
+                    a_q = Signal(signed(W), name=f"{name}_op_a", reset_less=True)
+                    b_q = Signal(signed(W), name=f"{name}_op_b", reset_less=True)
                     m.d.sync += [a_q.eq(a_src), b_q.eq(b_src)]
 
                 use_dsp = r * C + c < p.dsp_count
@@ -395,7 +402,7 @@ class SystolicArray(wiring.Component):
                     (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(
                         m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
                 acc = Signal(signed(p.acc_width), name=f"{name}_acc")
-                res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res")
+                res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res", reset_less=True)
                 # The enables and the accumulator's clear come straight from
                 # tag flip-flops: an AND of the tag bits in front of 64
                 # flip-flops' enables was the 8 x 8 critical path. The result
@@ -419,14 +426,14 @@ class SystolicArray(wiring.Component):
         # pairs of rows next to each other first (one LUT per bit), then the
         # pairs, so no path crosses the array in one cycle.
         pairs = [list(range(r, min(r + 2, R))) for r in range(0, R, 2)]
-        pair_q = [Signal(C * p.acc_width, name=f"drain_pair{n}") for n in range(len(pairs))]
+        pair_q = [Signal(C * p.acc_width, name=f"drain_pair{n}", reset_less=True) for n in range(len(pairs))]
         for n, rows_in_pair in enumerate(pairs):
             for c in range(C):
                 terms = [drain_sel[r][c].replicate(p.acc_width) & results[r][c].as_unsigned()
                          for r in rows_in_pair]
                 value = terms[0] if len(terms) == 1 else terms[0] | terms[1]
                 m.d.sync += pair_q[n][c * p.acc_width:(c + 1) * p.acc_width].eq(value)
-        row_q = Signal(C * p.acc_width, name="drain_row")
+        row_q = Signal(C * p.acc_width, name="drain_row", reset_less=True)
         row_value = pair_q[0]
         for q in pair_q[1:]:
             row_value = row_value | q
@@ -462,7 +469,7 @@ class SystolicArray(wiring.Component):
         row_sel = data.View(p.select_layout, row_sel_q)
         lane = tile_sel.lane | row_sel.lane
         lanes = data.View(data.ArrayLayout(signed(p.width), p.lanes), lanes_q)
-        operand = Signal(signed(p.width), name=f"{name}_lane")
+        operand = Signal(signed(p.width), name=f"{name}_lane", reset_less=True)
         with m.Switch(lane):
             for d in range(p.lanes):
                 with m.Case(d):
@@ -504,13 +511,13 @@ class SystolicArray(wiring.Component):
         """``n`` registers after ``product``, the last one twice: one copy for
         the accumulator's adder, one for the result register's."""
         for k in range(n - 1):
-            reg = Signal(signed(2 * self.params.width), name=f"{name}_prod_d{k}")
+            reg = Signal(signed(2 * self.params.width), name=f"{name}_prod_d{k}", reset_less=True)
             m.d.sync += reg.eq(product)
             product = reg
         if n == 0:
             return product, product
-        prod_q = Signal(signed(2 * self.params.width), name=f"{name}_prod")
-        prod_r = Signal(signed(2 * self.params.width), name=f"{name}_prod_copy")
+        prod_q = Signal(signed(2 * self.params.width), name=f"{name}_prod", reset_less=True)
+        prod_r = Signal(signed(2 * self.params.width), name=f"{name}_prod_copy", reset_less=True)
         m.d.sync += [prod_q.eq(product), prod_r.eq(product)]
         return prod_q, prod_r
 
@@ -536,15 +543,15 @@ class SystolicArray(wiring.Component):
         if use_dsp:
             stage = a_q * b_q
             if p.mul_stages >= 2:
-                mid = Signal(signed(2 * W), name=f"{name}_mul")
+                mid = Signal(signed(2 * W), name=f"{name}_mul", reset_less=True)
                 m.d.sync += mid.eq(stage)
                 stage = mid
         else:
             terms = _logic_products(a_q, b_q, W)
             if p.mul_stages == 2:
                 half = (W + 1) // 2
-                lo = Signal(signed(2 * W), name=f"{name}_plo")
-                hi = Signal(signed(2 * W), name=f"{name}_phi")
+                lo = Signal(signed(2 * W), name=f"{name}_plo", reset_less=True)
+                hi = Signal(signed(2 * W), name=f"{name}_phi", reset_less=True)
                 m.d.sync += [lo.eq(_sum(terms[:half])), hi.eq(_sum(terms[half:]))]
                 stage = lo + hi
             elif p.mul_stages > 2:
@@ -554,7 +561,7 @@ class SystolicArray(wiring.Component):
                 for k in range(p.mul_stages - 1):
                     sums = []
                     for i in range(0, len(terms), 2):
-                        reg = Signal(signed(2 * W), name=f"{name}_pp{k}_{i // 2}")
+                        reg = Signal(signed(2 * W), name=f"{name}_pp{k}_{i // 2}", reset_less=True)
                         m.d.sync += reg.eq(_sum(terms[i:i + 2]))
                         sums.append(reg)
                     terms = sums

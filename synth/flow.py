@@ -52,6 +52,7 @@ synth -top {top} -flatten -run :fine
 opt -fast -full
 techmap
 opt -fast
+dfflegalize -cell $_DFF_P_ 01
 abc -g cmos2
 opt_clean
 tee -q -o generic_stat.json stat -json -tech cmos

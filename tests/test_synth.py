@@ -7,7 +7,8 @@ import json
 import pytest
 
 from hw.lod import LODParams
-from synth.baselines import BASELINE_DIR, compare, stored_baselines
+from synth.baselines import (BASELINE_DIR, GENERIC_MODEL, baseline_path, compare,
+                              not_compared, stored_baselines)
 from synth.flow import SynthResult, synthesize
 
 
@@ -53,7 +54,7 @@ def _fake_result(**overrides):
 
 
 def test_compare_flags_regressions():
-    base = {"metrics": _fake_result().metrics(),
+    base = {"metrics": _fake_result().metrics(), "generic_model": GENERIC_MODEL,
             "tolerance": {"cells": 0.05, "cells_abs": 4, "fmax": 0.10, "depth": 2}}
     assert compare(_fake_result(), base) == []
     assert compare(_fake_result(lut4=105), base) == []          # +5 % allowed
@@ -65,6 +66,23 @@ def test_compare_flags_regressions():
     small["metrics"]["ff"] = 2
     assert compare(_fake_result(ff=6), small) == []             # +4 cells allowed when tiny
     assert any("ff" in p for p in compare(_fake_result(ff=7), small))
+    assert any("transistors" in p for p in compare(_fake_result(transistors=900), base))
+
+
+def test_compare_skips_other_generic_model():
+    """A baseline recorded with an older technology-independent model is not
+    compared on gates, transistors and depth, and says so; cells still are."""
+    old = {"metrics": _fake_result().metrics()}
+    assert not_compared(old) == ["gates", "transistors", "logic_depth"]
+    assert compare(_fake_result(transistors=5000, gates=900, logic_depth=30), old) == []
+    assert any("lut4" in p for p in compare(_fake_result(lut4=200), old))
+
+
+def test_quick_baselines_use_current_generic_model():
+    """The baselines `make test` checks are compared on every metric."""
+    for unit_name, params in BASELINES:
+        record = json.loads(baseline_path(unit_name, params).read_text())
+        assert not not_compared(record), f"{record['module']}: re-record with exdisc baseline --update"
 
 
 @pytest.mark.synth
