@@ -12,7 +12,7 @@ from .params import Params, resolve_params, check_int, param
 from .platform import is_ecp5
 
 
-__all__ = ["QueueParams", "StreamQueue", "OUT_DEPTH", "LATENCY"]
+__all__ = ["QueueParams", "StreamQueue", "OUT_DEPTH", "LATENCY", "count_step", "count_reaches"]
 
 
 # ECP5 DP16KD: 16 kbit per block, as 1024 words of 18 bits or (port A
@@ -151,11 +151,11 @@ class StreamQueue(wiring.Component):
         # their next values: an adder chain in front of a compare was the
         # longest path once the memory's nets were registered.
         m.d.sync += [
-            in_mem.eq(_count(in_mem, do_write, do_read)),
-            full.eq(_reaches(in_mem, do_write, do_read, p.depth)),
-            nonempty.eq(~_reaches(in_mem, do_write, do_read, 0)),
-            space.eq(_count(space, popped, do_read)),
-            space_ok.eq(~_reaches(space, popped, do_read, 0)),
+            in_mem.eq(count_step(in_mem, do_write, do_read)),
+            full.eq(count_reaches(in_mem, do_write, do_read, p.depth)),
+            nonempty.eq(~count_reaches(in_mem, do_write, do_read, 0)),
+            space.eq(count_step(space, popped, do_read)),
+            space_ok.eq(~count_reaches(space, popped, do_read, 0)),
             in_flight.eq(Cat(do_read, in_flight[:3])),
         ]
 
@@ -309,13 +309,13 @@ def _head_control(m, arrive, ready, name):
     return load, valid
 
 
-def _count(count, inc, dec):
+def count_step(count, inc, dec):
     """``count + inc - dec`` with one adder (two in series were a path)."""
     step = Mux(inc == dec, 0, Mux(inc, 1, -1))
     return (count + step)[:len(count)]
 
 
-def _reaches(count, inc, dec, value):
+def count_reaches(count, inc, dec, value):
     """Whether ``count + inc - dec == value``, from compares of ``count``
     with constants (no adder)."""
     stay = (inc == dec) & (count == value)
