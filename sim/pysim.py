@@ -61,3 +61,23 @@ def run_testbenches(dut, *testbenches, clock=1e-8, vcd=None):
             sim.run()
     else:
         sim.run()
+
+
+def run_stream_unit(dut, inputs, count, rng, *, valid_prob=0.6, ready_prob=0.6, out="o"):
+    """Send ``inputs`` (port name -> payloads) into ``dut``, each port with its
+    own random gaps, and receive ``count`` payloads on port ``out`` under
+    random backpressure. Returns ``(payloads, cycles)``: the flat integers
+    and the cycle of each transfer."""
+    got, cycles = [], []
+
+    def put(name):
+        async def testbench(ctx):
+            await stream_put(ctx, getattr(dut, name), inputs[name], rng, valid_prob=valid_prob)
+        return testbench
+
+    async def get(ctx):
+        got.extend(await stream_get(ctx, getattr(dut, out), count, rng,
+                                    ready_prob=ready_prob, cycles=cycles))
+
+    run_testbenches(dut, *(put(name) for name in inputs), get)
+    return got, cycles

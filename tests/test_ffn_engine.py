@@ -11,27 +11,15 @@ from hw.ffn_engine import FFNEngine, FFNEngineParams
 from hw.queue import LATENCY as QUEUE_LATENCY
 from hw.systolic import SystolicArray
 from sim.payload import unpack
-from sim.pysim import run_testbenches, stream_get, stream_put
+from sim.pysim import run_stream_unit
 from sim.sparse_ffn import expected_output, ffn_reuse_steps, random_aux_beats
-from sim.tiles import extreme_tiles, random_merged_tile, random_tile, tile_payloads, tile_ports
+from sim.tiles import extreme_tiles, random_merged_tile, random_tile, tile_payloads
 
 
 def _run(p, tiles, beats, seed, *, valid_prob=0.7, ready_prob=0.5):
-    dut = FFNEngine(p)
-    rng = random.Random(seed)
-    items = tile_payloads(tiles, p)
-    items["aux"] = beats
-    got = []
-
-    def put(name):
-        async def testbench(ctx):
-            await stream_put(ctx, getattr(dut, name), items[name], rng, valid_prob=valid_prob)
-        return testbench
-
-    async def get(ctx):
-        got.extend(await stream_get(ctx, dut.o, p.rows * len(tiles), rng, ready_prob=ready_prob))
-
-    run_testbenches(dut, *(put(name) for name in [*tile_ports(p), "aux"]), get)
+    got, _ = run_stream_unit(FFNEngine(p), {**tile_payloads(tiles, p), "aux": beats},
+                             p.rows * len(tiles), random.Random(seed),
+                             valid_prob=valid_prob, ready_prob=ready_prob)
     return [unpack(p.out_layout, v) for v in got]
 
 
@@ -59,21 +47,11 @@ def test_output_path_random(cfg, seed):
 
 def _row_cycles(dut, p, tiles, aux_beats, seed):
     """Cycle of every output row, inputs always valid, output always ready."""
-    rng = random.Random(seed)
     items = tile_payloads(tiles, p)
     if aux_beats is not None:
         items["aux"] = aux_beats
-    cycles = []
-
-    def put(name):
-        async def testbench(ctx):
-            await stream_put(ctx, getattr(dut, name), items[name], rng, valid_prob=1.0)
-        return testbench
-
-    async def get(ctx):
-        await stream_get(ctx, dut.o, p.rows * len(tiles), rng, ready_prob=1.0, cycles=cycles)
-
-    run_testbenches(dut, *(put(name) for name in items), get)
+    _, cycles = run_stream_unit(dut, items, p.rows * len(tiles), random.Random(seed),
+                                valid_prob=1.0, ready_prob=1.0)
     return cycles
 
 

@@ -10,9 +10,9 @@ import pytest
 from golden.ffn_reuse import sparse_step_int
 from hw.systolic import SystolicArray, SystolicParams
 from sim.payload import unpack
-from sim.pysim import run_testbenches, stream_get, stream_put
+from sim.pysim import run_stream_unit
 from sim.sparse_ffn import cached_partial, dense_tiles, fc1_tiles, fc2_tiles, sparse_fc2
-from sim.tiles import tile_payloads, tile_ports
+from sim.tiles import tile_payloads
 
 
 def _ops(rng, T, d, F, density):
@@ -36,20 +36,9 @@ def _rtl_engine(p, seed):
     def run(plan):
         if not plan.tiles:
             return plan.assemble([])
-        dut = SystolicArray(p)
-        rng = random.Random(seed)
-        items = tile_payloads(plan.tiles, p)
-        got = []
-
-        def put(name):
-            async def bench(ctx):
-                await stream_put(ctx, getattr(dut, name), items[name], rng, valid_prob=0.8)
-            return bench
-
-        async def get(ctx):
-            got.extend(await stream_get(ctx, dut.o, p.rows * len(plan.tiles), rng, ready_prob=0.7))
-
-        run_testbenches(dut, *(put(n) for n in tile_ports(p)), get)
+        got, _ = run_stream_unit(SystolicArray(p), tile_payloads(plan.tiles, p),
+                                 p.rows * len(plan.tiles), random.Random(seed),
+                                 valid_prob=0.8, ready_prob=0.7)
         return plan.assemble([unpack(p.o_layout, v) for v in got])
     return run
 

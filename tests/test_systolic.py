@@ -8,27 +8,15 @@ import pytest
 from golden.systolic import IDLE, cycle_model, merged_tile_result, tile_result, wrap
 from hw.systolic import SystolicArray, SystolicParams
 from sim.payload import unpack
-from sim.pysim import run_testbenches, stream_get, stream_put
+from sim.pysim import run_stream_unit
 from sim.tiles import (expected_rows, extreme_tiles, random_merged_tile, random_tile,
-                       tile_payloads, tile_ports)
+                       tile_payloads)
 
 
 def _run(params, tiles, seed, *, valid_prob=0.7, ready_prob=0.5):
-    dut = SystolicArray(params)
-    rng = random.Random(seed)
-    items = tile_payloads(tiles, params)
-    got, cycles = [], []
-
-    def put(name):
-        async def testbench(ctx):
-            await stream_put(ctx, getattr(dut, name), items[name], rng, valid_prob=valid_prob)
-        return testbench
-
-    async def get(ctx):
-        got.extend(await stream_get(ctx, dut.o, params.rows * len(tiles), rng,
-                                    ready_prob=ready_prob, cycles=cycles))
-
-    run_testbenches(dut, *(put(name) for name in tile_ports(params)), get)
+    got, cycles = run_stream_unit(SystolicArray(params), tile_payloads(tiles, params),
+                                  params.rows * len(tiles), random.Random(seed),
+                                  valid_prob=valid_prob, ready_prob=ready_prob)
     return [unpack(params.o_layout, v) for v in got], cycles
 
 
