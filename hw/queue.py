@@ -6,7 +6,6 @@ import math
 from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from .params import Params, resolve_params, check_int, param
 from .platform import is_ecp5
@@ -85,12 +84,13 @@ class StreamQueue(wiring.Component):
     Every signal that reaches the memory leaves a register next to it: a
     wide queue spans many ECP5 DP16KD blocks, 36 bits each (18 when deeper
     than 512 words), spread along a block-RAM row, and a net from the
-    queue's control logic to all of them took 5 to 6 ns on the LFE5U-85F. So the write (data, address, enable) and
-    the read address pass two register stages of their own, a tree with one
-    copy per block at its leaves (``*_wstage``, ``*_rstage``, kept apart by
-    the synthesis flow), and the memory's clock enables are tied high: a read
-    is issued only when the output buffer has an entry reserved for it, so
-    the read pipeline never holds and ``r.ready`` reaches only the output
+    queue's control logic to all of them took 5 to 6 ns on the LFE5U-85F.
+    So the write (data, address, enable) and the read address pass two
+    register stages of their own, a tree with one copy per block at its
+    leaves (``*_wstage``, ``*_rstage``, kept apart by the synthesis flow),
+    and the memory's clock enables are tied high: a read is issued only
+    when the output buffer has an entry reserved for it, so the read
+    pipeline never holds and ``r.ready`` reaches only the output
     buffer's control and one counter. The buffer is ``OUT_DEPTH`` words of
     LUT RAM and a head register that drives ``r.payload``, in
     ``OUT_SLICE``-bit slices, each with its own copy of the buffer's
@@ -137,8 +137,9 @@ class StreamQueue(wiring.Component):
         do_read = nonempty & space_ok
         pop = self.r.valid & self.r.ready
         # The space a pop frees counts a cycle late: the consumer's ready then
-        # reaches only the output buffer's control, not the read side's flags, whose net crossed the 8 x 8 engine (3.4 ns). The
-        # buffer has the entry to spare (see OUT_DEPTH).
+        # reaches only the output buffer's control, not the read side's
+        # flags, whose net crossed the 8 x 8 engine (3.4 ns). The buffer has
+        # the entry to spare (see OUT_DEPTH).
         popped = Signal()
         m.d.sync += popped.eq(pop)
 

@@ -402,7 +402,8 @@ class SystolicArray(wiring.Component):
                     (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(
                         m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
                 acc = Signal(signed(p.acc_width), name=f"{name}_acc")
-                res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res", reset_less=True)
+                res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res",
+                                             reset_less=True)
                 # The enables and the accumulator's clear come straight from
                 # tag flip-flops: an AND of the tag bits in front of 64
                 # flip-flops' enables was the 8 x 8 critical path. The result
@@ -426,7 +427,8 @@ class SystolicArray(wiring.Component):
         # pairs of rows next to each other first (one LUT per bit), then the
         # pairs, so no path crosses the array in one cycle.
         pairs = [list(range(r, min(r + 2, R))) for r in range(0, R, 2)]
-        pair_q = [Signal(C * p.acc_width, name=f"drain_pair{n}", reset_less=True) for n in range(len(pairs))]
+        pair_q = [Signal(C * p.acc_width, name=f"drain_pair{n}", reset_less=True)
+                  for n in range(len(pairs))]
         for n, rows_in_pair in enumerate(pairs):
             for c in range(C):
                 terms = [drain_sel[r][c].replicate(p.acc_width) & results[r][c].as_unsigned()

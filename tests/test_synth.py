@@ -82,7 +82,8 @@ def test_quick_baselines_use_current_generic_model():
     """The baselines `make test` checks are compared on every metric."""
     for unit_name, params in BASELINES:
         record = json.loads(baseline_path(unit_name, params).read_text())
-        assert not not_compared(record), f"{record['module']}: re-record with exdisc baseline --update"
+        assert not not_compared(record), \
+            f"{record['module']}: re-record with exdisc baseline --update"
 
 
 @pytest.mark.synth
