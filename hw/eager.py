@@ -200,11 +200,14 @@ class LogDotProduct(wiring.Component):
                 sb, fb, pb = b.sign, b.found, b.pos
             else:
                 sa, sb = a[-1], b[-1]
-                fa, pa = leading_ones(_magnitude(a, p.width), p.k)
-                fb, pb = leading_ones(_magnitude(b, p.width), p.k)
+                mag_a = Signal(p.width, name=f"l{j}_mag_a")
+                mag_b = Signal(p.width, name=f"l{j}_mag_b")
+                m.d.comb += [mag_a.eq(_magnitude(a, p.width)), mag_b.eq(_magnitude(b, p.width))]
+                fa, pa = leading_ones(mag_a, p.k, m=m, name=f"l{j}_lod_a")
+                fb, pb = leading_ones(mag_b, p.k, m=m, name=f"l{j}_lod_b")
                 if p.rounding:
-                    fa, pa = _rounded(_magnitude(a, p.width), fa, pa, p.k)
-                    fb, pb = _rounded(_magnitude(b, p.width), fb, pb, p.k)
+                    fa, pa = _rounded(mag_a, fa, pa, p.k)
+                    fb, pb = _rounded(mag_b, fb, pb, p.k)
             if p.k == 1:
                 # One kept bit each: the product is 2^(p + q), so the lane keeps the
                 # exponent sum and stage 2 decodes it. A decoder instead of a shifter of

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from amaranth.hdl import Module, Mux, Cat, Const, unsigned
+from amaranth.hdl import Module, Mux, Cat, Const, Signal, unsigned
 from amaranth.lib import wiring, stream, data
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -84,21 +84,45 @@ def _merge(hi, lo, k):
     return _Node([f1, f2], [p1, p2])
 
 
-def leading_ones(value, k, *, merge=_merge):
+def _net(m, value, name):
+    """``value`` through a combinational signal of ``m`` (or ``value`` itself
+    without a module)."""
+    if m is None or isinstance(value, Signal):
+        return value
+    sig = Signal(len(value), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def leading_ones(value, k, *, merge=_merge, m=None, name="lod"):
     """Combinational leading-one detection of ``value`` as Amaranth expressions.
 
     Returns ``(found, pos)``: lists of ``k`` one-bit and ``ceil(log2(W))``-bit
     expressions. Units that need an LOD inside a wider datapath (the eager
     predictor) call this directly instead of instantiating the component.
     ``merge`` exists so that tests can build a deliberately broken tree.
+
+    With a module ``m``, ``value`` and every node of the tree are signals of
+    ``m`` (named after ``name``). Amaranth emits an expression again wherever
+    it is used, and each node is used about three times by the next level, so
+    a bare 24-bit tree of a negated operand came out as 243 copies of the
+    negation per leaf (the 16-lane stage 2 of the eager predictor was 101,000
+    lines of Verilog). The logic is the same either way.
     """
+    value = _net(m, value, f"{name}_in")
     width = len(value)
     levels = ceil_log2(width)
     leaves = [_Node([value[b] if b < width else Const(0, 1)] + [Const(0, 1)] * (k - 1),
                     [Const(0, 0)] * k)
               for b in range(1 << levels)]
+    level = 0
     while len(leaves) > 1:
         leaves = [merge(leaves[i + 1], leaves[i], k) for i in range(0, len(leaves), 2)]
+        level += 1
+        if m is not None and len(leaves) > 1:
+            leaves = [_Node([_net(m, f, f"{name}_l{level}_{n}_f{j}") for j, f in enumerate(node.found)],
+                            [_net(m, q, f"{name}_l{level}_{n}_p{j}") for j, q in enumerate(node.pos)])
+                      for n, node in enumerate(leaves)]
     root = leaves[0]
     pos_bits = max(1, levels)
     return root.found, [p if len(p) == pos_bits else Cat(p, Const(0, pos_bits - len(p)))
