@@ -111,3 +111,17 @@ def test_mac_dot_product_reference(lanes, seed):
     for job, _ in jobs:
         want.append({"acc": sum(x * y for b in job for x, y in zip(b["a"], b["b"]))})
     assert _run(DotProduct(p), p.out_layout, beats, len(jobs), rng) == want
+
+
+@pytest.mark.parametrize("rounding", [False, True])
+def test_logdot_lane_emitted_once(rounding):
+    """Each operand's magnitude appears once in the Verilog of a lane: the LOD
+    tree reads it through signals. Built from bare expressions, a 24-bit lane
+    repeated the negation in every use of every tree node (hundreds of copies;
+    the DiT-shaped predictor was 6.6 MB of Verilog and took 11 minutes in
+    Verilator)."""
+    from amaranth.back import verilog
+    text = verilog.convert(LogDotProduct(LogDotParams(lanes=1, width=24, k=2, max_beats=1,
+                                                      split=False, rounding=rounding)))
+    negations = text.count("= - ")
+    assert negations == 2, f"{negations} negations in a one-lane unit (want one per operand)"
