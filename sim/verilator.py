@@ -14,8 +14,13 @@ import sys
 
 from cocotb_tools import runner as _runner
 
+from hw.emit import PROJECT_ROOT
+
 
 __all__ = ["verilator_root", "setup_environment", "Verilator", "MissingTool"]
+
+
+OBJCACHE_DIR = PROJECT_ROOT / "build" / "sim" / "objcache"
 
 
 class MissingTool(RuntimeError):
@@ -47,6 +52,8 @@ def setup_environment():
 # Make variables that override the wheel's configure-time values. They go on
 # make's command line, where they beat the assignments in verilated.mk.
 def _make_overrides():
+    objcache = [sys.executable, str(pathlib.Path(__file__).with_name("objcache.py")),
+                str(OBJCACHE_DIR), str(verilator_root() / "include")]
     return [
         f"PYTHON3={sys.executable}",
         # Empty in the wheel: the precompiled header would be passed as a
@@ -57,6 +64,9 @@ def _make_overrides():
         "OPT_FAST=-O1",
         "OPT_SLOW=-O0",
         "OPT_GLOBAL=-O1",
+        # The run-time library objects are the same in every model: compile
+        # them once (sim/objcache.py).
+        "OBJCACHE=" + " ".join(objcache),
     ]
 
 
