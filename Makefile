@@ -29,7 +29,7 @@ tools: $(STAMP)
 # One pytest worker per core; a test file stays on one worker, so the
 # Verilator models its tests share are built once.
 test: tools
-	$(PY) -m pytest -n $(WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile --durations=25
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) -m "not cocotb and not synth and not formal"
