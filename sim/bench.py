@@ -57,7 +57,8 @@ def bench_eager_quality(*, per_class=1, steps=25, seed=0, top_k=32, log=print):
     from golden.eager import EagerPrediction
     suite = [(f"k1={k} k2={k} {sel}", EagerPrediction(k1=k, k2=k, select=sel, top_k=top_k))
              for sel in ("top_k", "max_relative") for k in (1, 2)]
-    # rounding the kept leading ones (a golden-only option; the RTL truncates)
+    # rounding the kept leading ones (an option beside the spec's truncation, in the
+    # golden model and the RTL: LogDotParams.rounding, EagerParams.rounding)
     suite += [(f"k1=2 k2=2 {sel} rounded", EagerPrediction(k1=2, k2=2, select=sel, top_k=top_k,
                                                            rounding=True))
               for sel in ("top_k", "max_relative")]
