@@ -167,6 +167,9 @@ class LeadingOneDetector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
+        # Bare expressions here: the input is a port, so nothing heavy repeats,
+        # and the node signals gave ABC another structure (W = 32, k = 2:
+        # 116.8 instead of 138.8 MHz after P&R).
         found, pos = leading_ones(self.i.payload, p.k, merge=type(self)._merge)
         result = Cat(*pos, *found)
         if p.registered:

@@ -9,6 +9,7 @@ corrects this lives here, so the user never sets ``VERILATOR_ROOT`` or
 
 import os
 import pathlib
+import shlex
 import shutil
 import sys
 
@@ -66,7 +67,7 @@ def _make_overrides():
         "OPT_GLOBAL=-O1",
         # The run-time library objects are the same in every model: compile
         # them once (sim/objcache.py).
-        "OBJCACHE=" + " ".join(objcache),
+        "OBJCACHE=" + " ".join(shlex.quote(a) for a in objcache),
     ]
 
 
