@@ -26,9 +26,9 @@ def test_logdot_lane_exhaustive(k, rounding):
 
 
 def test_logdot_stage2():
-    # Qp, Kp (up to 22 bits) of one 16-wide head in four beats of four lanes. The
-    # predictor's own 16-lane, one-beat stage 2 is signed off in test_eager_predictor;
-    # this unit is a quarter of its size (the test took 130 s at 16 lanes, 40 s at 4).
+    # Qp, Kp (up to 22 bits) of one 16-wide head in four beats of four lanes, into
+    # separate pos/neg accumulators. The predictor's own 16-lane, one-beat stage 2
+    # (one signed result) is signed off in test_eager_predictor.
     run_unit("logdot", LogDotParams(lanes=4, width=24, k=2, max_beats=4), "sim.tb_logdot")
 
 
