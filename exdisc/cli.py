@@ -107,10 +107,14 @@ def cmd_generate(args):
 
 
 def _synth_one(unit_name, params, args, log=print):
-    from synth.baselines import compare, load_baseline, not_compared, save_baseline
-    from synth.flow import synthesize
+    from synth.baselines import (BASELINE_SPEED, compare, load_baseline, not_compared,
+                                 save_baseline)
+    from synth.flow import DEVICE, synthesize
+    speed = getattr(args, "speed", None)
+    if speed is None:
+        speed = DEVICE["speed"]
     result = synthesize(unit_name, params, pnr=not args.no_pnr, freq_mhz=args.freq,
-                        seed=args.pnr_seed, log=log)
+                        seed=args.pnr_seed, speed=speed, log=log)
     verdict = ""
     if args.update_baseline:
         path = save_baseline(result)
@@ -124,9 +128,12 @@ def _synth_one(unit_name, params, args, log=print):
         else:
             problems = compare(result, base)
             verdict = ("REGRESSION: " + "; ".join(problems)) if problems else "within baseline"
-            if skipped := not_compared(base):
+            skipped = not_compared(base)
+            if skipped:
                 verdict += (f" ({', '.join(skipped)} not compared: baseline from generic "
                             f"model {base.get('generic_model', 1)})")
+            if "fmax_mhz" in not_compared(base, speed):
+                verdict += f" (Fmax not compared: baseline timed at speed {BASELINE_SPEED})"
     return result, verdict
 
 
@@ -138,7 +145,7 @@ def cmd_synth(args):
         print(result.to_json())
     else:
         print(format_table(SYNTH_HEADERS, [synth_row(result)]))
-        print(f"P&R: {result.device}, {result.wrapper}")
+        print(f"P&R: {result.device} speed {result.speed}, {result.wrapper}")
         print(verdict)
     if getattr(args, "attribute", 0):
         from synth.attribution import lut_attribution
@@ -567,6 +574,8 @@ def _synth_options(p):
     p.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     p.add_argument("--freq", type=float, default=200.0, help="P&R target in MHz (default: 200)")
     p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
+    p.add_argument("--speed", type=int, default=None,
+                   help="speed grade nextpnr times: 6 (default, the slowest; baselines), 7 or 8")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--update-baseline", action="store_true",
                    help="store this result as the unit's baseline")

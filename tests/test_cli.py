@@ -54,6 +54,7 @@ def test_generate_differs_with_parameters(tmp_path):
     (["bench", "router", "--per-lane", "0"], "parameter 'per_lane' must be at least 1, not 0"),
     (["bench", "router", "--word-bits", "12"], "parameter 'word_bits' must be one of"),
     (["synth", "lod", "--attribute", "0"], "expected a positive integer, not '0'"),
+    (["synth", "lod", "--speed", "9"], "parameter 'speed' must be one of (6, 7, 8)"),
     (["bench", "ffn", "--merge-lanes", "3", "--no-save"],
      "parameter 'lanes' must be one of 1, 2, 4, 8, not 3"),
     (["bench", "ffn", "--merge-lanes", "x", "--no-save"], "parameter 'merge_lanes'"),
