@@ -17,6 +17,7 @@ import json
 import pathlib
 
 from hw.units import get_unit
+from .flow import DEVICE
 
 
 __all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "GENERIC_MODEL", "baseline_path",
@@ -32,9 +33,9 @@ _CELL_METRICS = ("lut4", "ff", "ccu2c", "mult18", "bram", "gates", "transistors"
 # that ``stat -tech cmos`` does not count, so most flip-flops cost nothing.
 # Baselines of another model are not compared on those metrics.
 GENERIC_MODEL = 2
-# Speed grade every baseline is timed at (the slowest; older files without a
-# "speed" field were too).
-BASELINE_SPEED = 6
+# Speed grade every baseline is timed at: the flow's default, the slowest
+# (older files without a "speed" field were too).
+BASELINE_SPEED = DEVICE["speed"]
 _GENERIC_METRICS = ("gates", "transistors", "logic_depth")
 
 
