@@ -193,10 +193,16 @@ def cmd_sim(args):
 
 
 EAGER_AREA_POINTS = [  # (label, unit, params): the predictor variants and the MAC reference
-    ("log k2, int operands, pos/neg", "logdot", {"k": 2}),
-    ("log k2, encoded, pos/neg", "logdot", {"k": 2, "encoded": True}),
-    ("log k2, encoded, one tree", "logdot", {"k": 2, "encoded": True, "split": False}),
-    ("log k1, encoded, one tree", "logdot", {"k": 1, "encoded": True, "split": False}),
+    ("log k2 truncate, int operands, pos/neg", "logdot", {"k": 2, "rounding": "truncate"}),
+    ("log k2 signed, int operands, pos/neg", "logdot", {"k": 2, "rounding": "signed"}),
+    ("log k2 truncate, encoded, pos/neg", "logdot",
+     {"k": 2, "encoded": True, "rounding": "truncate"}),
+    ("log k2 truncate, encoded, one tree", "logdot",
+     {"k": 2, "encoded": True, "split": False, "rounding": "truncate"}),
+    ("log k2 signed, encoded, one tree", "logdot",
+     {"k": 2, "encoded": True, "split": False, "rounding": "signed"}),
+    ("log k1 truncate (FACT), encoded, one tree", "logdot",
+     {"k": 1, "encoded": True, "split": False, "rounding": "truncate"}),
     ("int8 MAC dot product", "dot", {}),
 ]
 

@@ -9,40 +9,61 @@ Stage 1 predicts ``Qp = lod_k1(X) . lod_k1(Wq) + bq`` and ``Kp`` likewise from
 the int8 block input and int8 weights; stage 2 predicts
 ``Sp = lod_k2(Qp) . lod_k2(Kp)^T``. A log-domain product of two values with
 kept bits ``p`` and ``q`` is the sum of ``sgn * 2^(p + q)``; the sums of
-positive and of negative terms go to separate accumulators, and the
+positive and of negative products go to separate accumulators, and the
 prediction is their difference. Because ``lod_k`` of an integer is an
 integer, that equals the integer dot product of the ``lod_k`` values, which
 is how it is computed here (exactly, in int64).
+
+``lod_k`` is the spec's truncation or one of two roundings
+(:func:`golden.lod.keep_leading_ones`). The predictor's default is
+``"signed"`` (**[choice]**, changed from the spec's truncation): each of the
+two steps takes the power of two nearest to what is left, so an operand is
+``sgn (2^p1 +- 2^p2)``. The kept magnitude stays positive, so a lane's
+product still goes whole to the accumulator of its sign. On the DiT trace
+it raises top-32 recall from 0.87 to above 0.9 (``exdisc bench eager``).
 """
 
 import numpy as np
 
 from .dit import softmax
 from .execution import Dense
-from .lod import keep_leading_ones
+from .lod import check_rounding, keep_leading_ones
 from .quant import quantize
 
 #: Operand magnitude bits of the int8 inputs (symmetric: |x| <= 127).
 OPERAND_BITS = 7
 
 
-def log_encode(x, width, k):
+def log_encode(x, width, k, rounding="truncate"):
     """The log-domain form of signed integers that an encoded-operand unit takes.
 
     Returns, per element, ``{"sign", "pos", "found"}``: the sign bit, the
-    ``k`` positions of the leading ones of ``|x|`` (highest first, 0 when
-    absent) and the found bits. ``|x|`` must fit ``width`` bits.
+    ``k`` positions of the kept powers of two of ``|x|`` (highest first, 0
+    when absent) and the found bits; with ``rounding="signed"`` and ``k = 2``
+    also ``"sub"``, set when the second is subtracted
+    (:func:`golden.lod.signed_digits`). ``|x|`` must fit ``width`` bits.
+    ``"half_up"`` has no encoded form (its carry is applied before encoding).
     """
-    from .lod import leading_ones
+    from .lod import leading_ones, signed_digits
+    check_rounding(rounding)
+    if rounding == "half_up":
+        raise ValueError("parameter 'rounding' has no encoded form for 'half_up'")
     out = []
     for v in np.asarray(x, dtype=np.int64).reshape(-1):
-        pos, found = leading_ones(abs(int(v)), width, k)
-        out.append({"sign": int(v < 0), "pos": list(pos),
-                    "found": sum(int(f) << t for t, f in enumerate(found))})
+        if rounding == "signed":
+            pos, found, sub = signed_digits(np.array(abs(int(v))), k)
+            pos, found = [int(q) for q in pos[:k]], [bool(f) for f in found[:k]]
+        else:
+            pos, found = leading_ones(abs(int(v)), width, k)
+        e = {"sign": int(v < 0), "pos": list(pos),
+             "found": sum(int(f) << t for t, f in enumerate(found))}
+        if rounding == "signed" and k == 2:
+            e["sub"] = int(sub)
+        out.append(e)
     return out
 
 
-def log_split(a, b, k, rounding=False):
+def log_split(a, b, k, rounding="truncate"):
     """Positive and negative accumulator of the log-domain dot product over the last axis.
 
     ``a`` and ``b`` are integer arrays of the same shape ``[..., L]``. Returns
@@ -55,13 +76,13 @@ def log_split(a, b, k, rounding=False):
     return np.where(prod > 0, prod, 0).sum(-1), np.where(prod < 0, -prod, 0).sum(-1)
 
 
-def log_dot(a, b, k, rounding=False):
+def log_dot(a, b, k, rounding="truncate"):
     """``pos - neg`` of :func:`log_split`."""
     pos, neg = log_split(a, b, k, rounding)
     return pos - neg
 
 
-def log_matmul(a, b, k, rounding=False):
+def log_matmul(a, b, k, rounding="truncate"):
     """Log-domain product of integer matrices ``a [..., n, L]`` and ``b [..., L, m]``, int64
     (``rounding``: see :func:`golden.lod.keep_leading_ones`)."""
     la = keep_leading_ones(a, k, rounding)
@@ -84,12 +105,13 @@ def accumulator_bits(operand_bits, lanes, k):
     return 2 * operand_bits + max(0, int(lanes - 1).bit_length())
 
 
-def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding=False):
+def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding="signed"):
     """Predicted scores ``Sp [..., T, T]`` (int64) of one head.
 
     ``xq [..., T, d]`` int8 block input; ``wq, wk [d, dh]`` int8 weights;
     ``bq, bk [dh]`` optional integer biases at the accumulator scale;
-    ``rounding``: round the kept leading ones half up.
+    ``rounding``: how operands keep ``k`` powers of two
+    (:func:`golden.lod.keep_leading_ones`; the predictor's default is ``"signed"``).
     """
     qp = log_matmul(xq, wq, k1, rounding)
     kp = log_matmul(xq, wk, k1, rounding)
@@ -149,9 +171,12 @@ class EagerPrediction(Dense):
         Add the query/key biases (quantized to the accumulator scale) before
         stage 2 (default True **[choice]**: a per-key bias term does not cancel in
         the softmax).
-    rounding : bool
-        Round the kept leading ones half up instead of truncating (default
-        False, as the spec says; ``LogDotParams.rounding`` in the RTL).
+    rounding : {"signed", "truncate", "half_up"}
+        How every operand keeps ``k`` powers of two
+        (:func:`golden.lod.keep_leading_ones`; ``LogDotParams.rounding`` in
+        the RTL). Default ``"signed"`` **[choice]**: this project changed the
+        spec's truncation, which kept top-32 recall under 0.9 on the DiT
+        trace. ``"truncate"`` with ``k1 = k2 = 1`` is FACT.
 
     Members
     -------
@@ -164,7 +189,7 @@ class EagerPrediction(Dense):
     name = "eager"
 
     def __init__(self, k1=2, k2=2, select="max_relative", theta=4.0, top_k=32, bias=True,
-                 rounding=False, keep_masks=False, capture=()):
+                 rounding="signed", keep_masks=False, capture=()):
         super().__init__(keep_masks, capture)
         for nm, v in (("k1", k1), ("k2", k2)):
             if v not in (1, 2) or isinstance(v, bool):
@@ -176,11 +201,10 @@ class EagerPrediction(Dense):
         if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1:
             raise ValueError(f"top_k: expected a positive integer, got {top_k!r}")
         self.k1, self.k2, self.select, self.theta = k1, k2, select, float(theta)
-        if not isinstance(rounding, bool):
-            raise TypeError(f"rounding: expected a bool, got {rounding!r}")
+        check_rounding(rounding)
         self.top_k, self.bias, self.rounding = top_k, bool(bias), rounding
         self.name = (f"eager_k{k1}{k2}" if (k1, k2) != (2, 2) else "eager") + \
-            ("_round" if rounding else "")
+            ("" if rounding == "signed" else f"_{rounding}")
 
     def describe(self):
         return {"k1": self.k1, "k2": self.k2, "select": self.select, "theta": self.theta,

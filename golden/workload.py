@@ -31,7 +31,7 @@ def default_suite():
         ("ffn_reuse", FFNReuse()),
         ("ffn_reuse/random-mask", FFNReuse(control=True)),
         ("eager k2", EagerPrediction()),
-        ("eager k1 (FACT)", EagerPrediction(k1=1, k2=1)),
+        ("eager k1 (FACT)", EagerPrediction(k1=1, k2=1, rounding="truncate")),
         ("ctr", CachedTokenReuse()),
         ("ctr/random-tokens", CachedTokenReuse(control=True)),
         ("st", SoftmaxThreshold()),

@@ -19,7 +19,11 @@ from amaranth.utils import ceil_log2
 from .lod import leading_ones
 from .params import Params, check_bool, check_choice, check_int, param, resolve_params
 
-__all__ = ["LogDotParams", "LogDotProduct"]
+__all__ = ["LogDotParams", "LogDotProduct", "ROUNDINGS"]
+
+
+#: How an operand keeps ``k`` powers of two (:func:`golden.lod.keep_leading_ones`).
+ROUNDINGS = ("truncate", "half_up", "signed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +55,18 @@ class LogDotParams(Params):
         ``= pos - neg`` from a single adder tree over one's-complemented
         negative products (their ``+1`` corrections summed as a count), which
         is what the prediction uses and about half the adders.
-    rounding : bool
-        Round each operand's kept leading ones half up at the lowest kept bit
-        (:func:`golden.lod.keep_leading_ones` with ``rounding``; a **[choice]**
-        beyond the spec's truncation): the bit below it decides, and the
-        carry moves the lowest position up by one or merges it into the
-        highest. Integer operands only.
+    rounding : str
+        How each operand keeps ``k`` powers of two
+        (:func:`golden.lod.keep_leading_ones`):
+
+        * ``"signed"`` (default, **[choice]**, this project's change to the
+          spec): two steps, each the power of two nearest to what is left;
+          the second is subtracted when the first rounded up, so ``|x| ~
+          2^p1 +- 2^p2``. Encoded operands then carry a ``sub`` bit.
+        * ``"truncate"``: the ``k`` leading ones (the spec's definition).
+        * ``"half_up"``: the leading ones rounded half up at the lowest kept
+          bit; the carry moves the lowest position up by one or merges it
+          into the highest. Integer operands only.
     """
     lanes: int = param(16, "lanes L: element pairs per cycle")
     width: int = param(8, "signed operand width W in bits")
@@ -65,15 +75,16 @@ class LogDotParams(Params):
     tree_levels: int = param(2, "adder-tree levels per pipeline stage")
     encoded: bool = param(False, "operands arrive log-encoded (sign, positions, found)")
     split: bool = param(True, "separate pos/neg accumulators (else one signed diff)")
-    rounding: bool = param(False, "round the kept leading ones half up (else truncate)")
+    rounding: str = param("signed", "powers of two kept: signed (nearest, then the residual), "
+                          "truncate or half_up", choices=ROUNDINGS)
 
     def __post_init__(self):
         check_bool("encoded", self.encoded)
         check_bool("split", self.split)
-        check_bool("rounding", self.rounding)
-        if self.rounding and self.encoded:
-            raise ValueError("parameter 'rounding' needs integer operands (encoded=False): "
-                             "encoded operands arrive already reduced, not True")
+        check_choice("rounding", self.rounding, ROUNDINGS)
+        if self.rounding == "half_up" and self.encoded:
+            raise ValueError("parameter 'rounding' 'half_up' needs integer operands "
+                             "(encoded=False): encoded operands arrive already reduced")
         check_int("lanes", self.lanes, min=1, max=256)
         check_int("width", self.width, min=2, max=32)
         check_choice("k", self.k, (1, 2))
@@ -83,6 +94,11 @@ class LogDotParams(Params):
     @property
     def pos_bits(self):
         return max(1, ceil_log2(self.width))
+
+    @property
+    def signed_digits(self):
+        """Whether an operand's second power of two may be subtracted (``k = 2``, ``"signed"``)."""
+        return self.k == 2 and self.rounding == "signed"
 
     @property
     def product_bits(self):
@@ -108,13 +124,16 @@ class LogDotParams(Params):
     @property
     def element_layout(self):
         """One operand: a signed integer, or (``encoded``) its log-domain form:
-        ``sign``, ``pos`` (``k`` bit positions of ``|x|``, highest first) and
-        ``found`` (bit ``t`` set when position ``t`` exists)."""
+        ``sign``, ``pos`` (``k`` bit positions of ``|x|``, highest first),
+        ``found`` (bit ``t`` set when position ``t`` exists) and, with
+        :attr:`signed_digits`, ``sub`` (the second power is subtracted)."""
         if not self.encoded:
             return signed(self.width)
-        return data.StructLayout({"sign": unsigned(1),
-                                  "pos": data.ArrayLayout(unsigned(self.pos_bits), self.k),
-                                  "found": unsigned(self.k)})
+        fields = {"sign": unsigned(1), "pos": data.ArrayLayout(unsigned(self.pos_bits), self.k),
+                  "found": unsigned(self.k)}
+        if self.signed_digits:
+            fields["sub"] = unsigned(1)
+        return data.StructLayout(fields)
 
     @property
     def in_layout(self):
@@ -152,6 +171,33 @@ def _rounded(mag, found, pos, k):
     return ([found[0], found[1] & ~merge],
             [Mux(merge, (pos[0] + 1)[:len(pos[0])], pos[0]),
              Mux(merge, 0, Mux(up, moved, pos[1]))])
+
+
+def _signed_digits(m, mag, k, name):
+    """The ``"signed"`` reduction of ``mag`` (:func:`golden.lod.signed_digits`):
+    ``(found, pos, sub)``. Step 1 is the LOD of ``mag`` moved up by the bit
+    below the leading one; step 2 the same of the residual, which is
+    ``mag`` below its leading one, or (step 1 moved up) the negation of
+    that, ``2^(p1) - mag``. Both fit below the leading one, so the residual
+    needs one negation and a mask, not a subtractor of the first power."""
+    width = len(mag)
+
+    def nearest(value, step):
+        found, pos = leading_ones(value, 1, m=m, name=f"{name}_{step}")
+        lead = pos[0]
+        up = Signal(name=f"{name}_{step}_up")
+        m.d.comb += up.eq(found[0] & (lead != 0)
+                          & value.bit_select((lead - 1)[:len(lead)], 1))
+        return found[0], (lead + up)[:len(lead)], up, lead
+
+    f1, p1, up, lead = nearest(mag, "d1")
+    if k == 1:
+        return [f1], [p1], Const(0, 1)
+    below = Cat(lead > i for i in range(width))
+    rest = Signal(width, name=f"{name}_rest")
+    m.d.comb += rest.eq(Mux(up, -mag, mag)[:width] & below)
+    f2, p2, _, _ = nearest(rest, "d2")
+    return [f1, f2], [p1, p2], up & f2
 
 
 class LogDotProduct(wiring.Component):
@@ -195,17 +241,25 @@ class LogDotProduct(wiring.Component):
         lanes = []
         for j in range(p.lanes):
             a, b = self.i.payload.a[j], self.i.payload.b[j]
+            # ua, ub: the operand's second power of two is subtracted
+            ua = ub = Const(0, 1)
             if p.encoded:
                 sa, fa, pa = a.sign, a.found, a.pos
                 sb, fb, pb = b.sign, b.found, b.pos
+                if p.signed_digits:
+                    ua, ub = a.sub, b.sub
             else:
                 sa, sb = a[-1], b[-1]
                 mag_a = Signal(p.width, name=f"l{j}_mag_a")
                 mag_b = Signal(p.width, name=f"l{j}_mag_b")
                 m.d.comb += [mag_a.eq(_magnitude(a, p.width)), mag_b.eq(_magnitude(b, p.width))]
-                fa, pa = leading_ones(mag_a, p.k, m=m, name=f"l{j}_lod_a")
-                fb, pb = leading_ones(mag_b, p.k, m=m, name=f"l{j}_lod_b")
-                if p.rounding:
+                if p.rounding == "signed":
+                    fa, pa, ua = _signed_digits(m, mag_a, p.k, f"l{j}_sd_a")
+                    fb, pb, ub = _signed_digits(m, mag_b, p.k, f"l{j}_sd_b")
+                else:
+                    fa, pa = leading_ones(mag_a, p.k, m=m, name=f"l{j}_lod_a")
+                    fb, pb = leading_ones(mag_b, p.k, m=m, name=f"l{j}_lod_b")
+                if p.rounding == "half_up":
                     fa, pa = _rounded(mag_a, fa, pa, p.k)
                     fb, pb = _rounded(mag_b, fb, pb, p.k)
             if p.k == 1:
@@ -221,15 +275,21 @@ class LogDotProduct(wiring.Component):
                                  regs["found"].eq(fa[0] & fb[0])]
                 lanes.append(regs)
                 continue
-            kept = 0
-            for t in range(p.k):
-                kept = kept | Mux(fa[t], Const(1, p.width) << pa[t], 0)
+            powers = [Mux(fa[t], Const(1, p.width) << pa[t], 0) for t in range(p.k)]
+            kept = powers[0] | powers[1]
+            if p.signed_digits:
+                # 2^p1 - 2^p2 >= 2^p1 / 2: the kept magnitude stays positive
+                kept = Mux(ua, powers[0] - powers[1], kept)
             regs = {
                 "neg": Signal(name=f"l{j}_neg"),
                 "a": Signal(p.width, name=f"l{j}_a"),
                 "fb": [Signal(name=f"l{j}_fb{t}") for t in range(p.k)],
                 "pb": [Signal(p.pos_bits, name=f"l{j}_pb{t}") for t in range(p.k)],
             }
+            if p.signed_digits:
+                regs["ub"] = Signal(name=f"l{j}_ub")
+                with m.If(advance):
+                    m.d.sync += regs["ub"].eq(ub)
             with m.If(advance):
                 m.d.sync += [regs["neg"].eq(sa ^ sb), regs["a"].eq(kept[:p.width])]
                 for t in range(p.k):
@@ -247,10 +307,14 @@ class LogDotProduct(wiring.Component):
             if p.k == 1:
                 prod = Cat(regs["found"] & (regs["exp"] == n) for n in range(p.product_bits))
             else:
-                prod = 0
-                for t in range(p.k):
-                    shifted = (regs["a"] << regs["pb"][t])[:p.product_bits]
-                    prod = prod + Mux(regs["fb"][t], shifted, 0)
+                shifted = [Mux(regs["fb"][t], (regs["a"] << regs["pb"][t])[:p.product_bits], 0)
+                           for t in range(p.k)]
+                if p.signed_digits:
+                    # one adder with a carry in: a - b = a + ~b + 1
+                    ub = regs["ub"]
+                    prod = shifted[0] + Mux(ub, ~shifted[1], shifted[1]) + ub
+                else:
+                    prod = shifted[0] + shifted[1]
             pr, ng = Signal(p.product_bits, name=f"l{j}_prod"), Signal(name=f"l{j}_sign")
             with m.If(advance):
                 m.d.sync += [pr.eq(prod[:p.product_bits]), ng.eq(regs["neg"])]

@@ -7,8 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .eager import LogDotParams, LogDotProduct
-from .params import Params, check_bool, check_choice, check_int, param, resolve_params
+from .eager import ROUNDINGS, LogDotParams, LogDotProduct
+from .params import Params, check_choice, check_int, param, resolve_params
 from .queue import QueueParams, StreamQueue
 from .row_select import MODES, RowSelectParams, RowSelector
 
@@ -37,8 +37,11 @@ class EagerParams(Params):
         bias), which stage 2 takes. At least the stage-1 result width plus one.
     mode, top_k :
         The row selector's (:class:`hw.row_select.RowSelectParams`).
-    rounding : bool
-        Both stages round the kept leading ones (:class:`hw.eager.LogDotParams`).
+    rounding : str
+        How both stages keep ``k`` powers of two per operand:
+        ``"signed"`` (default, this project's change to the spec),
+        ``"truncate"`` (the spec's; with ``k1 = k2 = 1``, FACT) or
+        ``"half_up"`` (:class:`hw.eager.LogDotParams`).
     """
     tokens: int = param(256, "sequence length T")
     dim: int = param(64, "model width d (stage-1 dot length)")
@@ -49,7 +52,8 @@ class EagerParams(Params):
     qk_width: int = param(24, "signed width of Qp and Kp")
     mode: str = param("top_k", "selection: max_relative or top_k", choices=MODES)
     top_k: int = param(32, "k of top_k mode")
-    rounding: bool = param(False, "round the kept leading ones half up (else truncate)")
+    rounding: str = param("signed", "powers of two kept: signed, truncate or half_up",
+                          choices=ROUNDINGS)
 
     def __post_init__(self):
         check_int("tokens", self.tokens, min=2, max=1024)
@@ -65,7 +69,7 @@ class EagerParams(Params):
         check_int("qk_width", self.qk_width, min=self.stage1.acc_bits + 2, max=32)
         check_choice("mode", self.mode, MODES)
         check_int("top_k", self.top_k, min=1, max=64)
-        check_bool("rounding", self.rounding)
+        check_choice("rounding", self.rounding, ROUNDINGS)
         if self.stage2.acc_bits + 1 > 64:
             raise ValueError(f"parameter 'qk_width' gives {self.stage2.acc_bits + 1}-bit scores, "
                              f"more than 64; narrow it, not {self.qk_width!r}")

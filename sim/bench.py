@@ -55,18 +55,18 @@ def bench_eager_quality(*, per_class=1, steps=25, seed=0, top_k=32, log=print):
     on the tiny DiT's sampling run, for one and two leading ones and both selections."""
     from golden import workload
     from golden.eager import EagerPrediction
-    suite = [(f"k1={k} k2={k} {sel}", EagerPrediction(k1=k, k2=k, select=sel, top_k=top_k))
-             for sel in ("top_k", "max_relative") for k in (1, 2)]
-    # rounding the kept leading ones (an option beside the spec's truncation, in the
-    # golden model and the RTL: LogDotParams.rounding, EagerParams.rounding)
-    suite += [(f"k1=2 k2=2 {sel} rounded", EagerPrediction(k1=2, k2=2, select=sel, top_k=top_k,
-                                                           rounding=True))
-              for sel in ("top_k", "max_relative")]
+    # FACT (one leading one, truncated), the spec's two-step truncation, and the two
+    # roundings of golden.lod.keep_leading_ones ("signed" is the predictor's default)
+    points = [(1, "truncate"), (2, "truncate"), (2, "half_up"), (2, "signed")]
+    suite = [(f"k1={k} k2={k} {rounding} {sel}",
+              EagerPrediction(k1=k, k2=k, select=sel, top_k=top_k, rounding=rounding))
+             for sel in ("top_k", "max_relative") for k, rounding in points]
     report, _ = workload.run(suite, per_class=per_class, steps=steps, seed=seed,
                              progress=lambda label, s, n: s == 0 and log(f"[eager] {label}"))
     rows = []
     for r in report["results"]:
         rows.append({"label": r["label"], "k": r["params"]["k1"], "select": r["params"]["select"],
+                     "rounding": r["params"]["rounding"],
                      "recall": r["recall"], "kept_recall": r["kept_recall"],
                      "attention_sparsity": r["attention_sparsity"],
                      "attention_macs_skipped": r["attention_macs_skipped"],

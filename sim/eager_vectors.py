@@ -43,7 +43,7 @@ def logdot_jobs(p, rng, count, vectors=None):
             length = rng.randint(1, p.max_beats) * p.lanes
             a, b = _operand(rng, p.width, length), _operand(rng, p.width, length)
         beats = []
-        ea, eb = (log_encode(v, p.width, p.k) if p.encoded else v for v in (a, b))
+        ea, eb = (log_encode(v, p.width, p.k, p.rounding) if p.encoded else v for v in (a, b))
         for i in range(0, len(a), p.lanes):
             beats.append({"a": ea[i:i + p.lanes], "b": eb[i:i + p.lanes],
                           "last": int(i + p.lanes == len(a))})

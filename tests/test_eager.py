@@ -5,6 +5,7 @@ import random
 import numpy as np
 import pytest
 
+from golden.eager import log_encode
 from golden.lod import keep_leading_ones
 from hw.dot import DotParams, DotProduct
 from hw.eager import LogDotParams, LogDotProduct
@@ -29,10 +30,14 @@ def _run(dut, layout_out, beats, count, rng):
 
 @pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize("lanes,width,levels,encoded,split,rounding", [
-    (1, 8, 1, False, True, False), (5, 8, 2, False, True, False), (8, 12, 1, False, True, False),
-    (6, 8, 2, True, True, False), (1, 8, 1, True, False, False), (7, 8, 2, True, False, False),
-    (4, 10, 1, False, False, False),
-    (5, 8, 2, False, True, True), (4, 10, 1, False, False, True), (3, 24, 2, False, False, True)])
+    (1, 8, 1, False, True, "truncate"), (5, 8, 2, False, True, "truncate"),
+    (8, 12, 1, False, True, "truncate"), (6, 8, 2, True, True, "truncate"),
+    (1, 8, 1, True, False, "truncate"), (7, 8, 2, True, False, "truncate"),
+    (4, 10, 1, False, False, "truncate"),
+    (5, 8, 2, False, True, "half_up"), (4, 10, 1, False, False, "half_up"),
+    (3, 24, 2, False, False, "half_up"),
+    (5, 8, 2, False, True, "signed"), (6, 8, 2, True, True, "signed"),
+    (7, 8, 2, True, False, "signed"), (3, 24, 2, False, False, "signed")])
 def test_logdot_random(k, lanes, width, levels, encoded, split, rounding, seed):
     p = LogDotParams(lanes=lanes, width=width, k=k, max_beats=3, tree_levels=levels,
                      encoded=encoded, split=split, rounding=rounding)
@@ -44,16 +49,21 @@ def test_logdot_random(k, lanes, width, levels, encoded, split, rounding, seed):
 
 
 @pytest.mark.parametrize("k", [1, 2])
-def test_logdot_rounding_every_pair(k, seed):
-    """Every pair of 6-bit operands through one rounding lane against
-    golden.lod.keep_leading_ones(rounding=True): the carry cases (a lowest one
-    that moves up, or merges into the highest) are all among them."""
-    p = LogDotParams(lanes=1, width=6, k=k, max_beats=1, split=False, rounding=True)
+@pytest.mark.parametrize("rounding,encoded", [("half_up", False), ("signed", False),
+                                              ("signed", True)])
+def test_logdot_rounding_every_pair(k, rounding, encoded, seed):
+    """Every pair of 6-bit operands through one lane against
+    golden.lod.keep_leading_ones: the carry cases of half-up rounding (a
+    lowest one that moves up, or merges into the highest) and every residual
+    of the signed reduction (added, subtracted, absent) are all among them."""
+    p = LogDotParams(lanes=1, width=6, k=k, max_beats=1, split=False, rounding=rounding,
+                     encoded=encoded)
     values = range(-32, 32)
-    beats = [{"a": [a], "b": [b], "last": 1} for a in values for b in values]
+    form = {v: log_encode([v], 6, k, rounding)[0] if encoded else v for v in values}
+    beats = [{"a": [form[a]], "b": [form[b]], "last": 1} for a in values for b in values]
     rng = random.Random(seed)
     got = _run(LogDotProduct(p), p.out_layout, beats, len(beats), rng)
-    kept = {v: int(keep_leading_ones(np.array([v]), k, rounding=True)[0]) for v in values}
+    kept = {v: int(keep_leading_ones(np.array([v]), k, rounding)[0]) for v in values}
     assert [g["diff"] for g in got] == [kept[a] * kept[b] for a in values for b in values]
 
 
@@ -113,15 +123,17 @@ def test_mac_dot_product_reference(lanes, seed):
     assert _run(DotProduct(p), p.out_layout, beats, len(jobs), rng) == want
 
 
-@pytest.mark.parametrize("rounding", [False, True])
+@pytest.mark.parametrize("rounding", ["truncate", "half_up", "signed"])
 def test_logdot_lane_emitted_once(rounding):
     """Each operand's magnitude appears once in the Verilog of a lane: the LOD
     tree reads it through signals. Built from bare expressions, a 24-bit lane
     repeated the negation in every use of every tree node (hundreds of copies;
     the DiT-shaped predictor was 6.6 MB of Verilog and took 11 minutes in
-    Verilator)."""
+    Verilator). The signed reduction negates each magnitude once more (its
+    residual)."""
     from amaranth.back import verilog
     text = verilog.convert(LogDotProduct(LogDotParams(lanes=1, width=24, k=2, max_beats=1,
                                                       split=False, rounding=rounding)))
     negations = text.count("= - ")
-    assert negations == 2, f"{negations} negations in a one-lane unit (want one per operand)"
+    want = 4 if rounding == "signed" else 2
+    assert negations == want, f"{negations} negations in a one-lane unit (want {want})"

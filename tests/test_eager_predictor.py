@@ -58,10 +58,12 @@ def _run(p, jobs, seed, valid_prob=0.7, ready_prob=0.6, first_qk=None):
 
 @pytest.mark.parametrize("cfg", [
     dict(tokens=5, dim=8, head_dim=4, lanes=4, mode="top_k", top_k=2),
-    dict(tokens=4, dim=6, head_dim=3, lanes=3, k1=1, k2=1, mode="top_k", top_k=3),
+    dict(tokens=4, dim=6, head_dim=3, lanes=3, k1=1, k2=1, mode="top_k", top_k=3,
+         rounding="truncate"),
     dict(tokens=6, dim=4, head_dim=2, lanes=1, k1=2, k2=1, mode="max_relative"),
     dict(tokens=3, dim=8, head_dim=8, lanes=8, mode="max_relative"),
-    dict(tokens=5, dim=8, head_dim=4, lanes=2, mode="top_k", top_k=2, rounding=True),
+    dict(tokens=5, dim=8, head_dim=4, lanes=2, mode="top_k", top_k=2, rounding="half_up"),
+    dict(tokens=3, dim=8, head_dim=8, lanes=8, mode="top_k", top_k=2, rounding="truncate"),
 ], ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_predictor_random(cfg, seed):
     p = EagerParams(**cfg)
@@ -85,6 +87,7 @@ def test_predictor_random(cfg, seed):
     ({"dim": 10, "lanes": 4}, "'dim'"), ({"head_dim": 6, "lanes": 4}, "'head_dim'"),
     ({"tokens": 1}, "'tokens'"), ({"k1": 3}, "'k1'"), ({"qk_width": 8}, "'qk_width'"),
     ({"mode": "median"}, "'mode'"), ({"lanes": 0}, "'lanes'"),
+    ({"rounding": True}, "'rounding'"), ({"rounding": "nearest"}, "'rounding'"),
 ])
 def test_params_rejected(kwargs, needle):
     with pytest.raises((ValueError, TypeError)) as info:

@@ -4,6 +4,8 @@ These run on a small random-weight DiT (fast); quality on the trained model
 is a benchmark (``exdisc workload``), not a test.
 """
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -182,12 +184,24 @@ def test_select_top_k_ties_and_max_relative(seed):
                               sp >= sp.max(-1, keepdims=True) - theta)
 
 
-def test_predict_scores_is_two_stage(seed):
+@pytest.mark.parametrize("rounding", ["truncate", "half_up", "signed"])
+def test_predict_scores_is_two_stage(rounding, seed):
     rng = np.random.default_rng(seed)
     x = rng.integers(-QMAX, QMAX + 1, (10, 32))
     wq, wk = rng.integers(-QMAX, QMAX + 1, (2, 32, 8))
-    sp = predict_scores(x, wq, wk, 2, 1)
-    assert np.array_equal(sp, log_matmul(log_matmul(x, wq, 2), log_matmul(x, wk, 2).T, 1))
+    sp = predict_scores(x, wq, wk, 2, 1, rounding=rounding)
+    qp, kp = (log_matmul(x, w, 2, rounding) for w in (wq, wk))
+    assert np.array_equal(sp, log_matmul(qp, kp.T, 1, rounding))
+
+
+def test_predictor_default_is_signed():
+    """The predictor's default reduction is the signed one (this project's
+    change to the spec's truncation), in the golden model and the RTL."""
+    from hw.eager import LogDotParams
+    from hw.eager_predictor import EagerParams
+    assert EagerPrediction().rounding == "signed"
+    assert EagerParams().rounding == LogDotParams().rounding == "signed"
+    assert inspect.signature(predict_scores).parameters["rounding"].default == "signed"
 
 
 def test_eager_keeps_all_is_dense(small):

@@ -137,14 +137,50 @@ def test_keep_leading_ones_rounding(seed):
     x = rng.integers(-(1 << 20), 1 << 20, 4000)
     for k in (1, 2):
         t = keep_leading_ones(x, k)
-        r = keep_leading_ones(x, k, rounding=True)
+        r = keep_leading_ones(x, k, rounding="half_up")
         ones = np.array([bin(abs(int(v))).count("1") for v in r])
         assert ones.max() <= k and np.all(np.sign(r) == np.sign(t))
         assert np.all(np.abs(r - x) <= np.abs(t - x))
         assert np.abs(r - x).sum() < np.abs(t - x).sum()
-    assert keep_leading_ones(np.array([127, 6, 5, -6, 3]), 2, rounding=True).tolist() == \
+    assert keep_leading_ones(np.array([127, 6, 5, -6, 3]), 2, rounding="half_up").tolist() == \
         [128, 6, 5, -6, 3]
-    assert keep_leading_ones(np.array([6, 5, -6, 3, 1]), 1, rounding=True).tolist() == \
+    assert keep_leading_ones(np.array([6, 5, -6, 3, 1]), 1, rounding="half_up").tolist() == \
         [8, 4, -8, 4, 1]
     with pytest.raises(TypeError, match="'rounding'"):
         keep_leading_ones(np.array([1]), 1, rounding=1)
+    with pytest.raises(ValueError, match="'rounding'.*'nearest'"):
+        keep_leading_ones(np.array([1]), 1, rounding="nearest")
+
+
+def _nearest_power_position(v):
+    """By definition: the power of two nearest to v > 0, ties up."""
+    lead = v.bit_length() - 1
+    return lead + (1 if lead > 0 and (v >> (lead - 1)) & 1 else 0)
+
+
+def _signed_by_definition(x, k):
+    mag = abs(int(x))
+    if mag == 0:
+        return 0
+    first = 1 << _nearest_power_position(mag)
+    rest = mag - first
+    kept = first
+    if k == 2 and rest:
+        kept += (1 if rest > 0 else -1) << _nearest_power_position(abs(rest))
+    return kept if x > 0 else -kept
+
+
+def test_keep_leading_ones_signed(seed):
+    """The signed reduction against its definition (nearest power of two, then
+    the nearest to the signed residual), and its error bounds: 1/3 with one
+    power, 1/11 with two (the truncation's is almost 1/4)."""
+    rng = np.random.default_rng(seed)
+    x = np.concatenate([np.arange(-300, 301), rng.integers(-(1 << 40), 1 << 40, 3000)])
+    for k, bound in ((1, 1 / 3), (2, 1 / 11)):
+        got = keep_leading_ones(x, k, rounding="signed")
+        assert got.tolist() == [_signed_by_definition(v, k) for v in x.tolist()]
+        nz = x != 0
+        err = np.abs(got - x)[nz] / np.abs(x)[nz]
+        assert err.max() <= bound + 1e-12
+    assert keep_leading_ones(np.array([127, -96, 11, 1, 0]), 2, rounding="signed").tolist() == \
+        [127, -96, 12, 1, 0]
