@@ -151,7 +151,7 @@ def signed_digits(mag, k):
     moved up. Returns ``((p1, p2), (f1, f2), sub)``, int64 and bool arrays
     (``p2``, ``f2``, ``sub`` zero for ``k = 1``); absent positions are 0.
     ``p2 < p1`` always, and ``2^p1 - 2^p2 >= 2^p1 / 2``, so the kept
-    magnitude is positive and never above ``mag``'s power of two.
+    magnitude is positive.
     """
     mag = np.asarray(mag, dtype=np.int64)
     p1, f1 = _nearest_power(mag)

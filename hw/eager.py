@@ -283,7 +283,8 @@ class LogDotProduct(wiring.Component):
             if p.signed_digits:
                 # 2^p1 - 2^p2 (positive: p2 < p1) is the run of ones p2 .. p1 - 1, a
                 # difference of two thermometer codes: no carry chain (a subtractor
-                # here cost 16 x 4 CCU2C and 11 % of the 16-lane unit's transistors)
+                # here cost 16 x 4 CCU2C and 3,500 transistors, 5 % of the 16-lane
+                # encoded one-tree unit)
                 run = Cat((pa[1] <= i) & (i < pa[0]) for i in range(p.width))
                 kept = Mux(ua, run, kept)
             regs = {

@@ -197,8 +197,10 @@ def test_predict_scores_is_two_stage(rounding, seed):
 def test_predictor_default_is_signed():
     """The predictor's default reduction is the signed one (this project's
     change to the spec's truncation), in the golden model and the RTL."""
-    from hw.eager import LogDotParams
+    from golden.lod import ROUNDINGS
+    from hw.eager import ROUNDINGS as RTL_ROUNDINGS, LogDotParams
     from hw.eager_predictor import EagerParams
+    assert RTL_ROUNDINGS == ROUNDINGS   # hw does not import golden: one list each
     assert EagerPrediction().rounding == "signed"
     assert EagerParams().rounding == LogDotParams().rounding == "signed"
     assert inspect.signature(predict_scores).parameters["rounding"].default == "signed"
