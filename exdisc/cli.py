@@ -114,7 +114,8 @@ def _synth_one(unit_name, params, args, log=print):
     if speed is None:
         speed = DEVICE["speed"]
     result = synthesize(unit_name, params, pnr=not args.no_pnr, freq_mhz=args.freq,
-                        seed=args.pnr_seed, speed=speed, log=log)
+                        seed=args.pnr_seed, speed=speed,
+                        floorplan=not getattr(args, "no_floorplan", False), log=log)
     verdict = ""
     if args.update_baseline:
         path = save_baseline(result)
@@ -145,7 +146,8 @@ def cmd_synth(args):
         print(result.to_json())
     else:
         print(format_table(SYNTH_HEADERS, [synth_row(result)]))
-        print(f"P&R: {result.device} speed {result.speed}, {result.wrapper}")
+        print(f"P&R: {result.device} speed {result.speed}, {result.wrapper}"
+              + (f", {result.floorplan} cells floorplanned" if result.floorplan else ""))
         print(verdict)
     if getattr(args, "attribute", 0):
         from synth.attribution import lut_attribution
@@ -582,6 +584,9 @@ def _synth_options(p):
     p.add_argument("--pnr-seed", type=int, default=1, help="nextpnr placer seed (default: 1)")
     p.add_argument("--speed", type=int, default=None,
                    help="speed grade nextpnr times: 6 (default, the slowest; baselines), 7 or 8")
+    p.add_argument("--no-floorplan", action="store_true",
+                   help="leave a systolic array's DSPs and queue block RAMs to nextpnr "
+                        "(default: fixed sites, synth.floorplan)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--update-baseline", action="store_true",
                    help="store this result as the unit's baseline")

