@@ -116,9 +116,10 @@ class SystolicParams(Params):
         consumer that keeps up, the queue holds the new tile plus every older
         tile that may still have rows in it then (a row leaves at the
         earliest ``Q = 7`` cycles after it is written, the queue's latency,
-        and its credit comes back a cycle after that):
-        ``R * (1 + floor((drain_delay + R + Q) / tile_spacing))``."""
-        return self.rows * (1 + (self.drain_delay + self.rows + QUEUE_LATENCY)
+        and its credit can be spent three cycles after that: two registers
+        and the counter's): ``R * (1 + floor((drain_delay + R + Q + 1) /
+        tile_spacing))``."""
+        return self.rows * (1 + (self.drain_delay + self.rows + QUEUE_LATENCY + 1)
                             // self.tile_spacing)
 
     @property
@@ -325,12 +326,17 @@ class SystolicArray(wiring.Component):
         # one: with fire_last into the adder, since_last -> room -> fire_last
         # -> carry chain was the 8 x 8 critical path once the DSPs were
         # floorplanned (5.9 ns). ``keep`` stops yosys sharing the two adders.
+        # The pop passes two registers, the second free to sit by the counter
+        # (one register sat by the queue's output, 2.5 ns of route away);
+        # fifo_depth counts the cycle.
         popped = Signal()
+        popped_q = Signal(name="popped_q")
         if_keep = Signal.like(credits, name="credits_if_keep", attrs={"keep": 1})
         if_take = Signal.like(credits, name="credits_if_take", attrs={"keep": 1})
-        m.d.comb += [if_keep.eq(credits + popped), if_take.eq(credits - R + popped)]
+        m.d.comb += [if_keep.eq(credits + popped_q), if_take.eq(credits - R + popped_q)]
         m.d.sync += [
             popped.eq(self.o.valid & self.o.ready),
+            popped_q.eq(popped),
             credits.eq(Mux(fire_last, if_take, if_keep)),
         ]
 

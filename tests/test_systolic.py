@@ -84,6 +84,9 @@ def test_merged_golden_by_definition(seed):
     (dict(rows=3, cols=5, mul_stages=2), [5, 7, 5, 2, 1, 9]),      # short tiles wait
     (dict(rows=3, cols=2, mul_stages=3, dsp_pes=2), [3, 1, 4, 6]),
     (dict(rows=5, cols=2), [5, 1, 6, 5]),
+    # drain_delay + R + Q + 1 a multiple of the tile spacing: the queue holds
+    # exactly the rows in flight when credits come back (fifo_depth)
+    (dict(rows=4, cols=4, mul_stages=1), [4] * 8),
 ])
 def test_cycle_model_exact(cfg, ks, seed):
     """No gaps and no backpressure: every result row leaves exactly when the
