@@ -320,15 +320,15 @@ class SystolicArray(wiring.Component):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last < p.tile_spacing):
             m.d.sync += since_last.eq(since_last + 1)
-        # A row read by the consumer gives its credit back a cycle later:
-        # o.ready into the credit adder was a critical path at 8 x 8.
-        # Both next counts come from registers only, and the handshake picks
-        # one: with fire_last into the adder, since_last -> room -> fire_last
-        # -> carry chain was the 8 x 8 critical path once the DSPs were
-        # floorplanned (5.9 ns). ``keep`` stops yosys sharing the two adders.
-        # The pop passes two registers, the second free to sit by the counter
-        # (one register sat by the queue's output, 2.5 ns of route away);
-        # fifo_depth counts the cycle.
+        # A row read by the consumer gives its credit back two cycles later:
+        # o.ready into the credit adder was a critical path at 8 x 8, and
+        # one register sat by the queue's output, 2.5 ns of route from the
+        # counter; the second is free to sit by it (fifo_depth counts the
+        # cycle). Both next counts come from registers only, and the
+        # handshake picks one: with fire_last into the adder, since_last ->
+        # room -> fire_last -> carry chain was the 8 x 8 critical path once
+        # the DSPs were floorplanned (5.9 ns). ``keep`` stops yosys sharing
+        # the two adders.
         popped = Signal()
         popped_q = Signal(name="popped_q")
         if_keep = Signal.like(credits, name="credits_if_keep", attrs={"keep": 1})
