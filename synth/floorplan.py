@@ -92,13 +92,10 @@ def systolic_bels(pes, device="LFE5U-85F"):
     else:
         return {}
     used = rows[middle:middle + n] if middle + n <= len(rows) else rows[len(rows) - n:]
-    bels = {}
-    for r, c in pes:
-        sites = used[r // per_row]
-        # centred, starting a DSP block where the margin allows
-        first = ((len(sites) - per_row * cols) // 2 + 2) // 4 * 4
-        bels[(r, c)] = sites[first + c * per_row + r % per_row]
-    return bels
+    # centred, starting a DSP block (4 sites) where the margin allows
+    first = [((len(sites) - per_row * cols) // 2 + 2) // 4 * 4 for sites in used]
+    return {(r, c): used[r // per_row][first[r // per_row] + c * per_row + r % per_row]
+            for r, c in pes}
 
 
 def queue_bels(blocks, dsp_bels, device="LFE5U-85F"):
