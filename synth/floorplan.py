@@ -9,10 +9,12 @@ neighbouring PEs whatever the RTL did. :func:`systolic_bels` gives each DSP
 PE a site such that the array's grid survives on the chip: PE rows are
 spread over the DSP rows, ``g`` PE rows per DSP row; within a DSP row PE
 ``(r, c)`` takes the ``c * g + r mod g``-th of the row's sites in column
-order (4 sites per 9-column DSP block), centred on the row. Neighbours along a row of
-the array (A moving right) are then ``g`` sites apart, along a column (B
-moving down) adjacent, except between DSP rows (24 rows apart). The fabric
-logic is still placed by nextpnr; it follows its DSP.
+order (4 sites per 9-column DSP block), centred on the row. Neighbours
+along a row of the array (A moving right) are then ``g`` sites apart, along
+a column (B moving down) adjacent, except between DSP rows (24 rows apart).
+:func:`queue_bels` puts the array's output-queue block RAMs side by side in
+the block-RAM row between its DSP rows. The fabric logic is still placed by
+nextpnr; it follows its DSP.
 
 The sites come from the prjtrellis tile grid that the nextpnr-ecp5 package
 ships, so no device data is copied here.

@@ -2,12 +2,8 @@
 
 import pytest
 
-from synth.floorplan import apply_floorplan, dsp_sites, ebr_sites, queue_bels, systolic_bels
-
-
-def _xy(bel):
-    x, y, _ = bel.split("/")
-    return int(x[1:]), int(y[1:])
+from synth.floorplan import (_xy, apply_floorplan, dsp_sites, ebr_sites, queue_bels,
+                             systolic_bels)
 
 
 def _dsp_pes(rows, cols, dsp=None):
