@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -160,12 +160,13 @@ class SystolicParams(Params):
                                   "last": unsigned(1)})
 
 
-def _logic_products(a, b, width):
+def _logic_products(a, b, width, bits=None):
     """Signed shift-and-add partial products of ``a * b`` (the MSB of ``b``
-    has negative weight). Written out so that yosys builds LUT/carry logic
-    rather than inferring a DSP block."""
+    has negative weight), for the bits of ``b`` in ``bits`` (default all).
+    Written out so that yosys builds LUT/carry logic rather than inferring a
+    DSP block."""
     terms = []
-    for i in range(width):
+    for i in range(width) if bits is None else bits:
         pp = (a << i) if i else a
         term = (b[i].replicate(len(pp)) & pp.as_unsigned()).as_signed()
         terms.append(-term if i == width - 1 else term)
@@ -241,11 +242,12 @@ class SystolicArray(wiring.Component):
     """
 
     # Registers that are functionally identical along an anti-diagonal of the
-    # array (every PE's copy of a beat's tag, every PE's drain timer). Merged,
-    # one register would drive a whole diagonal; the synthesis flow keeps them
-    # apart (synth.flow) so that each drives one PE.
+    # array (every PE's copy of a beat's tag, every PE's drain timer) or
+    # within a PE (copies of a product or of the operands). Merged, one
+    # register would drive a whole diagonal or PE; the synthesis flow keeps
+    # them apart (synth.flow) so that each drives its own loads.
     replicated_registers = ("*_tag", "*_mtag*", "*_ptag", "*_ltag", "*_dsel_*",
-                            "*_prod", "*_prod_copy", *StreamQueue.replicated_registers)
+                            "*_prod", "*_prod_copy", "*_mop_*", *StreamQueue.replicated_registers)
 
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(SystolicParams, params, kwargs)
@@ -389,6 +391,7 @@ class SystolicArray(wiring.Component):
                                            (a_reg[r][c - 1], tag_reg[r][c - 1], sel_reg[r][c - 1]))
                 b_src = b_in[c] if r == 0 else b_reg[r - 1][c]
                 m.d.sync += [a_q.eq(a_src), tag_q.eq(tag_src), b_q.eq(b_src)]
+                use_dsp = r * C + c < p.dsp_count
                 if p.merged:
                     sel_q = sel_reg[r][c] = Signal(len(sel_src), name=f"{name}_rsel")
                     m.d.sync += sel_q.eq(sel_src)
@@ -397,12 +400,17 @@ class SystolicArray(wiring.Component):
                     a_src, b_src = a_q, self._select(m, b_q, sel_q, tag_q, pending[r][c], name)
                     tag_q = Signal(2, name=f"{name}_sel_tag")
                     m.d.sync += tag_q.eq(tag_reg[r][c][:2])
-                    a_q = Signal(signed(W), name=f"{name}_op_a", reset_less=True)
-                    b_q = Signal(signed(W), name=f"{name}_op_b", reset_less=True)
-                    m.d.sync += [a_q.eq(a_src), b_q.eq(b_src)]
+                    if use_dsp:
+                        a_q = Signal(signed(W), name=f"{name}_op_a", reset_less=True)
+                        b_q = Signal(signed(W), name=f"{name}_op_b", reset_less=True)
+                        m.d.sync += [a_q.eq(a_src), b_q.eq(b_src)]
 
-                use_dsp = r * C + c < p.dsp_count
-                if use_dsp and is_ecp5(platform):
+                # From here (a_src, b_src) are the sources of the multiplier's
+                # operand registers (a_q, b_q), loaded in the same cycle.
+                if not use_dsp:
+                    (prod_q, prod_r), (ptag_q, res_tag) = self._logic_multiplier(
+                        m, a_src, b_src, tag_q, name)
+                elif is_ecp5(platform):
                     # From mul_stages 3 the DSP's input registers take the PE's
                     # operand registers rather than the same sources: the B
                     # chain then has a fabric register next to each DSP, and
@@ -413,7 +421,7 @@ class SystolicArray(wiring.Component):
                         m, dsp_a, dsp_b, tag_q, name)
                 else:
                     (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(
-                        m, a_q, b_q, tag_q, name, use_dsp=use_dsp)
+                        m, a_q, b_q, tag_q, name)
                 acc = Signal(signed(p.acc_width), name=f"{name}_acc")
                 res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res",
                                              reset_less=True)
@@ -559,40 +567,57 @@ class SystolicArray(wiring.Component):
         m.d.sync += [ptag_q.eq(Cat(tag[0], tag[0] & tag[1])), ltag_q.eq(tag[0] & tag[1])]
         return ptag_q, ltag_q
 
-    def _multiplier(self, m, a_q, b_q, tag_q, name, *, use_dsp):
+    def _multiplier(self, m, a_q, b_q, tag_q, name):
         """Registered product of ``a_q * b_q`` and its tag, ``mul_stages``
-        cycles later."""
+        cycles later, from the ``*`` operator (a DSP block off the ECP5)."""
+        p = self.params
+        stage = a_q * b_q
+        if p.mul_stages >= 2:
+            mid = Signal(signed(2 * p.width), name=f"{name}_mul", reset_less=True)
+            m.d.sync += mid.eq(stage)
+            stage = mid
+        return (self._product_registers(m, stage, max(1, p.mul_stages - 1), name),
+                self._tag_pipeline(m, tag_q, name))
+
+    def _logic_multiplier(self, m, a_src, b_src, tag_q, name):
+        """The product in LUT/carry logic, ``mul_stages`` cycles after
+        ``a_src``/``b_src``, and its tag.
+
+        The partial products are summed by a tree of adders, one level per
+        cycle: with ``mul_stages`` 1 all of them at once, with 2 two halves
+        and then their sum, from 3 on pairs, then pairs of pairs. Each
+        first-level adder has its own copy of A and of its bits of B (the
+        ``*_mop_*`` registers, kept apart by the flow), loaded from the
+        sources of the PE's operand registers in the same cycle. With one
+        operand register for the whole tree and the next PE, the 16 x 16
+        critical path was a 5.1 ns route from a PE's A register to an
+        adder 12 columns away.
+        """
         p = self.params
         W = p.width
-        if use_dsp:
-            stage = a_q * b_q
-            if p.mul_stages >= 2:
-                mid = Signal(signed(2 * W), name=f"{name}_mul", reset_less=True)
-                m.d.sync += mid.eq(stage)
-                stage = mid
-        else:
-            terms = _logic_products(a_q, b_q, W)
-            if p.mul_stages == 2:
-                half = (W + 1) // 2
-                lo = Signal(signed(2 * W), name=f"{name}_plo", reset_less=True)
-                hi = Signal(signed(2 * W), name=f"{name}_phi", reset_less=True)
-                m.d.sync += [lo.eq(_sum(terms[:half])), hi.eq(_sum(terms[half:]))]
-                stage = lo + hi
-            elif p.mul_stages > 2:
-                # One adder level of the partial-product tree per cycle: at
-                # 16 x 16 a half sum of four partial products was the
-                # critical path of the logic PEs.
-                for k in range(p.mul_stages - 1):
-                    sums = []
-                    for i in range(0, len(terms), 2):
-                        reg = Signal(signed(2 * W), name=f"{name}_pp{k}_{i // 2}", reset_less=True)
-                        m.d.sync += reg.eq(_sum(terms[i:i + 2]))
-                        sums.append(reg)
-                    terms = sums
-                stage = _sum(terms)
-            else:
-                stage = _sum(terms)
-            return (self._product_registers(m, stage, 1, name),
-                    self._tag_pipeline(m, tag_q, name))
-        return (self._product_registers(m, stage, max(1, p.mul_stages - 1), name),
+        size = W if p.mul_stages == 1 else (W + 1) // 2 if p.mul_stages == 2 else 2
+        terms = []
+        for g, lo in enumerate(range(0, W, size)):
+            bits = range(lo, min(lo + size, W))
+            a_op = Signal(signed(W), name=f"{name}_mop_a{g}", reset_less=True)
+            b_op = Signal(len(bits), name=f"{name}_mop_b{g}", reset_less=True)
+            m.d.sync += [a_op.eq(a_src), b_op.eq(b_src[lo:lo + len(bits)])]
+            group = _sum(_logic_products(a_op, Cat(Const(0, lo), b_op), W, bits))
+            if p.mul_stages == 1:
+                terms.append(group)
+                continue
+            reg = Signal(signed(2 * W), name=f"{name}_pp0_{g}", reset_less=True)
+            m.d.sync += reg.eq(group)
+            terms.append(reg)
+        # One adder level of the partial-product tree per further cycle: at
+        # 16 x 16 a half sum of four partial products was the critical path
+        # of the logic PEs.
+        for k in range(1, p.mul_stages - 1):
+            sums = []
+            for i in range(0, len(terms), 2):
+                reg = Signal(signed(2 * W), name=f"{name}_pp{k}_{i // 2}", reset_less=True)
+                m.d.sync += reg.eq(_sum(terms[i:i + 2]))
+                sums.append(reg)
+            terms = sums
+        return (self._product_registers(m, _sum(terms), 1, name),
                 self._tag_pipeline(m, tag_q, name))
