@@ -4,16 +4,19 @@ import random
 
 import pytest
 
-from hw.queue import QueueParams, StreamQueue
+from hw.queue import OUT_SLICE, POP_LUT_SLICES, QueueParams, StreamQueue
 from sim.pysim import run_testbenches, stream_get, stream_put
 
 
-@pytest.mark.parametrize("depth", [2, 3, 8])
-def test_order_under_random_stalls(depth, seed):
-    p = QueueParams(width=12, depth=depth)
+# The widest has POP_LUT_SLICES output-buffer slices, which take ready
+# through one LUT each.
+@pytest.mark.parametrize("width, depth", [(12, 2), (12, 3), (12, 8),
+                                          (POP_LUT_SLICES * OUT_SLICE - 5, 8)])
+def test_order_under_random_stalls(width, depth, seed):
+    p = QueueParams(width=width, depth=depth)
     dut = StreamQueue(p)
     rng = random.Random(seed)
-    items = [rng.getrandbits(12) for _ in range(500)]
+    items = [rng.getrandbits(width) for _ in range(500)]
     got = []
 
     async def put(ctx):
