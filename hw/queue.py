@@ -76,7 +76,7 @@ OUT_DEPTH = 8
 OUT_SLICE = 36
 # From this many slices on, ``r.ready`` enters one LUT per slice (see
 # ``_head_control``). Measured on the LFE5U-85F: the 16 x 16 engine's 15
-# slices reach 156.5 MHz with it and 124.4 without; the 8 x 8 engine's 8
+# slices reach 156.5 MHz with it and 124.4 without (seed 1); the 8 x 8 engine's 8
 # slices 201.4 without and 185.9 with (its critical path, a PE's result
 # adder, moved with the placement).
 POP_LUT_SLICES = 9
