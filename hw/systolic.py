@@ -37,7 +37,9 @@ class SystolicParams(Params):
         DSP PEs), 3 or 4. From 3 on, a DSP PE's multiplier takes its operands
         from the PE's operand registers instead of beside them, and each
         further stage is a product register: every route between the fabric
-        and a DSP row then has a cycle of its own. Never 0: a combinational
+        and a DSP row then has a cycle of its own. A logic PE's multiplier
+        adds one level of its partial-product tree per stage (pairs from 3
+        on). Never 0: a combinational
         multiplier into the accumulator limits Fmax.
     dsp_pes : int
         How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
