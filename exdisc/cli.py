@@ -16,7 +16,7 @@ import time
 from hw.emit import emit_rtlil, emit_verilog, write_if_changed
 from hw.platform import get_target
 from hw.presets import PRESETS, get_preset
-from hw.units import UNITS, get_unit
+from hw.units import AREA_FLOORS, UNITS, get_unit
 from .report import SYNTH_HEADERS, format_table, synth_row
 
 
@@ -194,6 +194,10 @@ def cmd_sim(args):
     return 0
 
 
+MAC_LABEL = "int8 MAC dot product"
+MAC_FLOOR_LABEL = "int8 MAC dot product, multipliers removed (floor)"
+LOG_LABEL = "log k2 signed, encoded, one tree"
+LOG_FLOOR_LABEL = f"{LOG_LABEL}, lane products removed (floor)"
 EAGER_AREA_POINTS = [  # (label, unit, params): the predictor variants and the MAC reference
     ("log k2 truncate, int operands, pos/neg", "logdot", {"k": 2, "rounding": "truncate"}),
     ("log k2 signed, int operands, pos/neg", "logdot", {"k": 2, "rounding": "signed"}),
@@ -201,11 +205,15 @@ EAGER_AREA_POINTS = [  # (label, unit, params): the predictor variants and the M
      {"k": 2, "encoded": True, "rounding": "truncate"}),
     ("log k2 truncate, encoded, one tree", "logdot",
      {"k": 2, "encoded": True, "split": False, "rounding": "truncate"}),
-    ("log k2 signed, encoded, one tree", "logdot",
-     {"k": 2, "encoded": True, "split": False, "rounding": "signed"}),
+    (LOG_LABEL, "logdot", {"k": 2, "encoded": True, "split": False, "rounding": "signed"}),
     ("log k1 truncate (FACT), encoded, one tree", "logdot",
      {"k": 1, "encoded": True, "split": False, "rounding": "truncate"}),
-    ("int8 MAC dot product", "dot", {}),
+    # the default above without its lane products, and the MAC without its multipliers
+    # (hw.units.AREA_FLOORS): what is left is what no lane product can save
+    (LOG_FLOOR_LABEL, "logdot_floor",
+     {"k": 2, "encoded": True, "split": False, "rounding": "signed"}),
+    (MAC_FLOOR_LABEL, "dot_floor", {}),
+    (MAC_LABEL, "dot", {}),
 ]
 
 
@@ -218,17 +226,19 @@ def bench_eager(args):
         record["quality"] = bench_eager_quality(seed=args.seed or 0, log=print)
     area = []
     for label, unit_name, extra in EAGER_AREA_POINTS:
-        unit = get_unit(unit_name)
+        unit = AREA_FLOORS.get(unit_name) or get_unit(unit_name)
         params = unit.params(lanes=args.lanes, width=8, max_beats=max(1, 64 // args.lanes), **extra)
-        r = synthesize(unit_name, params, pnr=False, log=print)
+        r = synthesize(unit, params, pnr=False, log=print)
         area.append({"label": label, "module": r.module, "lut4": r.lut4, "ff": r.ff,
                      "ccu2c": r.ccu2c, "mult18": r.mult18, "gates": r.gates,
                      "transistors": r.transistors})
-    ref = area[-1]
+    by = {a["label"]: a for a in area}
+    ref = by[MAC_LABEL]
     for a in area:
         a["gates_ratio"] = a["gates"] / ref["gates"]
         a["transistors_ratio"] = a["transistors"] / ref["transistors"]
-    record["area"] = {"lanes": args.lanes, "rows": area}
+    record["area"] = {"lanes": args.lanes, "rows": area,
+                      "lane_products": lane_products(by, args.lanes)}
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
@@ -247,9 +257,25 @@ def bench_eager(args):
                            [[a["label"], a["lut4"], a["ff"], a["ccu2c"], a["mult18"], a["gates"],
                              a["transistors"], f"{a['gates_ratio']:.2f}",
                              f"{a['transistors_ratio']:.2f}"] for a in area]))
+        print(lane_products_line(record["area"]["lane_products"]))
     if not args.no_save:
         print(f"results: {save_results('eager', record)}")
     return 0
+
+
+def lane_products(by, lanes):
+    """Transistors of the predictor's ``L`` lane products and of the MAC's ``L``
+    multipliers: each unit less its floor (:data:`hw.units.AREA_FLOORS`)."""
+    log = by[LOG_LABEL]["transistors"] - by[LOG_FLOOR_LABEL]["transistors"]
+    mac = by[MAC_LABEL]["transistors"] - by[MAC_FLOOR_LABEL]["transistors"]
+    return {"log": log, "mac": mac, "per_lane_log": log / lanes, "per_lane_mac": mac / lanes,
+            "ratio": log / mac, "floor_ratio": by[LOG_FLOOR_LABEL]["transistors_ratio"]}
+
+
+def lane_products_line(lp):
+    return (f"lane products: {lp['log']} transistors ({lp['per_lane_log']:.0f} a lane), "
+            f"{lp['ratio']:.2f} of the MAC's multipliers ({lp['mac']}, {lp['per_lane_mac']:.0f} "
+            f"a lane); without them the predictor is still {lp['floor_ratio']:.2f} of the MAC")
 
 
 ROUTER_TARGET = 0.95
@@ -497,6 +523,9 @@ def cmd_report(args):
         for a in rec["area"]["rows"]:
             print(f"| {a['label']} | {a['lut4']} | {a['ff']} | {a['mult18']} | {a['gates']} | "
                   f"{a['transistors']} | {a['gates_ratio']:.2f} | {a['transistors_ratio']:.2f} |")
+        if "lane_products" in rec["area"]:
+            print()
+            print(lane_products_line(rec["area"]["lane_products"]) + ".")
     for path in sorted(RESULTS_DIR.glob("router_p*.json")):
         print()
         headers, rows, _ = router_table(json.loads(path.read_text()))

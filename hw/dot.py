@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -10,7 +10,7 @@ from amaranth.utils import ceil_log2
 from .eager import accumulate, pipelined_sums
 from .params import Params, check_int, param, resolve_params
 
-__all__ = ["DotParams", "DotProduct"]
+__all__ = ["DotParams", "DotProduct", "DotAreaFloor"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,10 +88,31 @@ class DotProduct(wiring.Component):
         with m.If(advance):
             m.d.sync += [r.eq(x) for r, x in zip(a_q, self.i.payload.a)]
             m.d.sync += [r.eq(x) for r, x in zip(b_q, self.i.payload.b)]
-            m.d.sync += [pr.eq(a * b) for pr, a, b in zip(prods, a_q, b_q)]
+            m.d.sync += [pr.eq(self._product(a, b)) for pr, a, b in zip(prods, a_q, b_q)]
             m.d.sync += [v1.eq(self.i.valid), l1.eq(self.i.payload.last), v2.eq(v1), l2.eq(l1)]
         shape = signed(p.acc_bits)
         sums, valid, last = pipelined_sums(m, [prods], lambda level: signed(2 * p.width + level),
                                            p.tree_levels, advance, v2, l2)
         accumulate(m, self.o, sums, ["acc"], shape, advance, valid, last)
         return m
+
+    def _product(self, a, b):
+        return a * b
+
+
+class DotAreaFloor(DotProduct):
+    """What :class:`DotProduct` costs without its multipliers.
+
+    **Not a dot product**: an area reference for ``exdisc bench eager``, the
+    unit's registers, adder tree and accumulator with each product register
+    loaded with its two operands side by side (``2 W`` bits, the product's
+    width), so that the difference to the unit is the cost of its ``L``
+    multipliers.
+
+    Members
+    -------
+    i, o : as :class:`DotProduct`
+    """
+
+    def _product(self, a, b):
+        return Cat(a, b)

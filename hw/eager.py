@@ -22,7 +22,7 @@ from amaranth.utils import ceil_log2
 from .lod import leading_ones
 from .params import Params, check_bool, check_choice, check_int, param, resolve_params
 
-__all__ = ["LogDotParams", "LogDotProduct", "ROUNDINGS"]
+__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS"]
 
 
 #: How an operand keeps ``k`` powers of two (:func:`golden.lod.keep_leading_ones`).
@@ -278,15 +278,7 @@ class LogDotProduct(wiring.Component):
                                  regs["found"].eq(fa[0] & fb[0])]
                 lanes.append(regs)
                 continue
-            powers = [Mux(fa[t], Const(1, p.width) << pa[t], 0) for t in range(p.k)]
-            kept = powers[0] | powers[1]
-            if p.signed_digits:
-                # 2^p1 - 2^p2 (positive: p2 < p1) is the run of ones p2 .. p1 - 1, a
-                # difference of two thermometer codes: no carry chain (a subtractor
-                # here cost 16 x 4 CCU2C and 3,500 transistors, 5 % of the 16-lane
-                # encoded one-tree unit)
-                run = Cat((pa[1] <= i) & (i < pa[0]) for i in range(p.width))
-                kept = Mux(ua, run, kept)
+            kept = self._kept(fa, pa, ua)
             regs = {
                 "neg": Signal(name=f"l{j}_neg"),
                 "a": Signal(p.width, name=f"l{j}_a"),
@@ -298,7 +290,7 @@ class LogDotProduct(wiring.Component):
                 with m.If(advance):
                     m.d.sync += regs["ub"].eq(ub)
             with m.If(advance):
-                m.d.sync += [regs["neg"].eq(sa ^ sb), regs["a"].eq(kept[:p.width])]
+                m.d.sync += [regs["neg"].eq(sa ^ sb), regs["a"].eq(kept)]
                 for t in range(p.k):
                     m.d.sync += [regs["fb"][t].eq(fb[t]), regs["pb"][t].eq(pb[t])]
             lanes.append(regs)
@@ -314,14 +306,7 @@ class LogDotProduct(wiring.Component):
             if p.k == 1:
                 prod = Cat(regs["found"] & (regs["exp"] == n) for n in range(p.product_bits))
             else:
-                shifted = [Mux(regs["fb"][t], (regs["a"] << regs["pb"][t])[:p.product_bits], 0)
-                           for t in range(p.k)]
-                if p.signed_digits:
-                    # one adder with a carry in: a - b = a + ~b + 1
-                    ub = regs["ub"]
-                    prod = shifted[0] + Mux(ub, ~shifted[1], shifted[1]) + ub
-                else:
-                    prod = shifted[0] + shifted[1]
+                prod = self._lane_product(regs)
             pr, ng = Signal(p.product_bits, name=f"l{j}_prod"), Signal(name=f"l{j}_sign")
             with m.If(advance):
                 m.d.sync += [pr.eq(prod[:p.product_bits]), ng.eq(regs["neg"])]
@@ -347,6 +332,78 @@ class LogDotProduct(wiring.Component):
             accumulate(m, self.o, [sums[0] + sums[1]], ["diff"], signed(p.acc_bits + 1),
                        advance, valid, last)
         return m
+
+    def _kept(self, fa, pa, ua):
+        """Stage 1 of a ``k = 2`` lane: ``|a|`` as the ``W``-bit word of its kept powers."""
+        p = self.params
+        powers = [Mux(fa[t], Const(1, p.width) << pa[t], 0) for t in range(p.k)]
+        kept = powers[0] | powers[1]
+        if p.signed_digits:
+            # 2^p1 - 2^p2 (positive: p2 < p1) is the run of ones p2 .. p1 - 1, a
+            # difference of two thermometer codes: no carry chain (a subtractor
+            # here cost 16 x 4 CCU2C and 3,500 transistors, 5 % of the 16-lane
+            # encoded one-tree unit)
+            run = Cat((pa[1] <= i) & (i < pa[0]) for i in range(p.width))
+            kept = Mux(ua, run, kept)
+        return kept[:p.width]
+
+    def _lane_product(self, regs):
+        """Stage 2 of a ``k = 2`` lane: the product's magnitude from stage 1's registers,
+        ``lod(a) * lod(b)`` = the sum over ``b``'s kept bits ``q`` of ``lod(a) << q``."""
+        p = self.params
+        shifted = [Mux(regs["fb"][t], (regs["a"] << regs["pb"][t])[:p.product_bits], 0)
+                   for t in range(p.k)]
+        if p.signed_digits:
+            # one adder with a carry in: a - b = a + ~b + 1
+            ub = regs["ub"]
+            return shifted[0] + Mux(ub, ~shifted[1], shifted[1]) + ub
+        return shifted[0] + shifted[1]
+
+
+class LogDotAreaFloor(LogDotProduct):
+    """What :class:`LogDotProduct` (``k = 2``, encoded operands) costs without its lane products.
+
+    **Not a predictor**: an area reference for ``exdisc bench eager``. It has
+    the same registers, adder tree and accumulators as the unit at the same
+    parameters, but stage 1 registers the operand fields as they arrive and
+    stage 2 passes them on as the lane's "product" (both folded to width by
+    exclusive-ors, one gate per surplus bit). A ``k = 2`` unit on this
+    pipeline costs at least this much whatever its lane product, so the
+    floor bounds what a cheaper lane product could ever save. (Where the
+    operand fields are narrower than ``W``, the floor has fewer flip-flops
+    than the unit: still a lower bound.)
+
+    Members
+    -------
+    i, o : as :class:`LogDotProduct`
+    """
+
+    def __new__(cls, params=None, *, src_loc_at=0, **kwargs):
+        # checked before the object exists, so that a rejected floor is not an unused
+        # elaboratable
+        p = resolve_params(LogDotParams, params, kwargs)
+        if p.k != 2:
+            raise ValueError(f"parameter 'k' of an area floor must be 2, not {p.k!r}")
+        if not p.encoded:
+            raise ValueError("parameter 'encoded' of an area floor must be True (integer "
+                             f"operands have detection logic in the lanes), not {p.encoded!r}")
+        return super().__new__(cls, params, src_loc_at=src_loc_at + 1, **kwargs)
+
+    def _kept(self, fa, pa, ua):
+        return _fold(Cat(*pa, fa, ua), self.params.width)
+
+    def _lane_product(self, regs):
+        fields = [regs["a"], *regs["pb"], *regs["fb"], regs.get("ub", Const(0, 1))]
+        return _fold(Cat(*fields), self.params.product_bits)
+
+
+def _fold(bits, width):
+    """``bits`` exclusive-ored onto ``width`` bits (bit ``i`` of the result from
+    bits ``i``, ``i + width``, ...), so that every input bit stays observable."""
+    out = [bits[i] for i in range(min(width, len(bits)))]
+    for i in range(width, len(bits)):
+        out[i % width] = out[i % width] ^ bits[i]
+    return Cat(*out, Const(0, max(0, width - len(bits))))
 
 
 def pipelined_sums(m, term_lists, shape, levels, advance, valid, last, name="t"):

@@ -4,8 +4,8 @@ import dataclasses
 import hashlib
 
 from .conmerge import ConMerge, ConMergeParams
-from .dot import DotParams, DotProduct
-from .eager import LogDotParams, LogDotProduct
+from .dot import DotAreaFloor, DotParams, DotProduct
+from .eager import LogDotAreaFloor, LogDotParams, LogDotProduct
 from .eager_predictor import EagerParams, EagerPredictor
 from .ffn_engine import FFNEngine, FFNEngineParams
 from .lod import LODParams, LeadingOneDetector
@@ -16,7 +16,7 @@ from .router import HashBankRouter, RouterParams
 from .systolic import SystolicArray, SystolicParams
 
 
-__all__ = ["Unit", "UNITS", "get_unit", "build", "MAX_MODULE_NAME"]
+__all__ = ["Unit", "UNITS", "AREA_FLOORS", "get_unit", "build", "MAX_MODULE_NAME"]
 
 #: Longest generated module name.
 MAX_MODULE_NAME = 80
@@ -81,6 +81,17 @@ UNITS = {u.name: u for u in [
          "DiSC hash bank router: P request lanes onto B hashed single-port SRAM banks"),
     Unit("dot", DotParams, DotProduct,
          "int multiply-accumulate dot product (the predictor's area reference)"),
+]}
+
+
+#: Area references, not units of the generator (not listed, generated or signed
+#: off): a unit's registers, adder tree and accumulators without its lane products.
+#: ``exdisc bench eager`` synthesizes them (:func:`synth.flow.synthesize` takes a
+#: :class:`Unit` as well as a name) to bound what the predictor's lanes can save.
+AREA_FLOORS = {u.name: u for u in [
+    Unit("logdot_floor", LogDotParams, LogDotAreaFloor,
+         "log-domain dot product (k = 2, encoded) without its lane products"),
+    Unit("dot_floor", DotParams, DotAreaFloor, "int MAC dot product without its multipliers"),
 ]}
 
 

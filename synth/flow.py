@@ -28,7 +28,7 @@ import re
 
 from hw.emit import PROJECT_ROOT, build_lock, emit_rtlil, write_if_changed
 from hw.platform import ECP5
-from hw.units import get_unit
+from hw.units import Unit, get_unit
 from .floorplan import apply_floorplan
 from .tools import ToolFailed, run_tool
 from .wrapper import PinWrapper
@@ -176,7 +176,8 @@ def tool_versions():
 
 def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
                floorplan=True, log=print):
-    """Run the flow on ``unit_name`` at ``params``; returns a :class:`SynthResult`
+    """Run the flow on ``unit_name`` (a name, or a :class:`hw.units.Unit` such as
+    an area floor) at ``params``; returns a :class:`SynthResult`
     and writes it as ``result.json`` in the work directory. ``speed`` is the
     part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`);
     ``floorplan`` places a systolic array's DSPs and queue block RAMs
@@ -188,7 +189,7 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEV
     if speed not in SPEED_GRADES:
         raise ValueError(f"parameter 'speed' must be one of {SPEED_GRADES} "
                          f"(LFE5U-85F speed grades), not {speed!r}")
-    unit = get_unit(unit_name)
+    unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
     module = unit.module_name(params)
     work = SYNTH_ROOT / module
     with build_lock(work):
@@ -214,7 +215,7 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEV
         tools = tool_versions()
 
         result = SynthResult(
-            unit=unit_name, module=module, params=params.as_dict(),
+            unit=unit.name, module=module, params=params.as_dict(),
             device=f"{DEVICE['device']}-{DEVICE['package']}",
             ecp5_cells=cells,
             lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),

@@ -153,3 +153,34 @@ def test_lut_attribution_accounts_for_every_lut():
     assert sum(counts.values()) == pytest.approx(luts)
     # The unit's LUTs (its own count, less rounding across the wrapper) feed o.payload.
     assert counts["o__payload"] >= 0.9 * result.lut4
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("rounding", ["signed", "truncate"])
+def test_area_floors_remove_only_the_lane_logic(rounding):
+    """An area floor keeps every flip-flop of its unit (so that the difference
+    is lane logic, not registers that synthesis dropped) and costs less."""
+    from hw.dot import DotParams
+    from hw.eager import LogDotParams
+    from hw.units import AREA_FLOORS
+    quiet = dict(pnr=False, log=lambda s: None)
+    log = LogDotParams(lanes=4, width=8, k=2, max_beats=2, encoded=True, split=False,
+                       rounding=rounding)
+    mac = DotParams(lanes=4, width=8, max_beats=2)
+    for name, params in (("logdot", log), ("dot", mac)):
+        unit = synthesize(name, params, **quiet)
+        floor = synthesize(AREA_FLOORS[f"{name}_floor"], params, **quiet)
+        assert floor.unit == f"{name}_floor" and floor.module != unit.module
+        assert floor.ff == unit.ff, name
+        assert floor.transistors < unit.transistors, name
+
+
+@pytest.mark.parametrize("change, error", [
+    ({"k": 1}, "parameter 'k' of an area floor must be 2, not 1"),
+    ({"encoded": False}, "parameter 'encoded' of an area floor must be True"),
+])
+def test_area_floor_rejects_what_it_cannot_bound(change, error):
+    from hw.eager import LogDotAreaFloor, LogDotParams
+    params = dict(lanes=4, k=2, encoded=True, split=False, rounding="truncate")
+    with pytest.raises(ValueError, match=error):
+        LogDotAreaFloor(LogDotParams(**{**params, **change}))
