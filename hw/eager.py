@@ -22,7 +22,7 @@ from amaranth.utils import ceil_log2
 from .lod import leading_ones
 from .params import Params, check_bool, check_choice, check_int, param, resolve_params
 
-__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS"]
+__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS", "reduce_operand"]
 
 
 #: How an operand keeps ``k`` powers of two (:func:`golden.lod.keep_leading_ones`).
@@ -203,6 +203,25 @@ def _signed_digits(m, mag, k, name):
     return [f1, f2], [p1, p2], up & f2
 
 
+def reduce_operand(m, x, params, name):
+    """A signed operand ``x`` reduced to ``k`` powers of two of its magnitude, as
+    ``params`` (a :class:`LogDotParams`) says: ``(sign, found, pos, sub)``, the
+    fields of :attr:`LogDotParams.element_layout` (``found`` and ``pos`` lists of
+    ``k``; ``sub`` a constant 0 unless :attr:`~LogDotParams.signed_digits`).
+    :func:`golden.eager.log_encode` is the model. Combinational."""
+    p = params
+    mag = Signal(p.width, name=f"{name}_mag")
+    m.d.comb += mag.eq(_magnitude(x, p.width))
+    sub = Const(0, 1)
+    if p.rounding == "signed":
+        found, pos, sub = _signed_digits(m, mag, p.k, f"{name}_sd")
+    else:
+        found, pos = leading_ones(mag, p.k, m=m, name=f"{name}_lod")
+    if p.rounding == "half_up":
+        found, pos = _rounded(mag, found, pos, p.k)
+    return x[-1], found, pos, sub
+
+
 class LogDotProduct(wiring.Component):
     """Log-domain dot product with separate positive and negative accumulators.
 
@@ -252,19 +271,8 @@ class LogDotProduct(wiring.Component):
                 if p.signed_digits:
                     ua, ub = a.sub, b.sub
             else:
-                sa, sb = a[-1], b[-1]
-                mag_a = Signal(p.width, name=f"l{j}_mag_a")
-                mag_b = Signal(p.width, name=f"l{j}_mag_b")
-                m.d.comb += [mag_a.eq(_magnitude(a, p.width)), mag_b.eq(_magnitude(b, p.width))]
-                if p.rounding == "signed":
-                    fa, pa, ua = _signed_digits(m, mag_a, p.k, f"l{j}_sd_a")
-                    fb, pb, ub = _signed_digits(m, mag_b, p.k, f"l{j}_sd_b")
-                else:
-                    fa, pa = leading_ones(mag_a, p.k, m=m, name=f"l{j}_lod_a")
-                    fb, pb = leading_ones(mag_b, p.k, m=m, name=f"l{j}_lod_b")
-                if p.rounding == "half_up":
-                    fa, pa = _rounded(mag_a, fa, pa, p.k)
-                    fb, pb = _rounded(mag_b, fb, pb, p.k)
+                sa, fa, pa, ua = reduce_operand(m, a, p, f"l{j}_a")
+                sb, fb, pb, ub = reduce_operand(m, b, p, f"l{j}_b")
             if p.k == 1:
                 # One kept bit each: the product is 2^(p + q), so the lane keeps the
                 # exponent sum and stage 2 decodes it. A decoder instead of a shifter of

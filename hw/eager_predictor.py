@@ -2,12 +2,12 @@
 
 import dataclasses
 
-from amaranth.hdl import Cat, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .eager import ROUNDINGS, LogDotParams, LogDotProduct
+from .eager import ROUNDINGS, LogDotParams, LogDotProduct, reduce_operand
 from .params import Params, check_choice, check_int, param, resolve_params
 from .queue import QueueParams, StreamQueue
 from .row_select import MODES, RowSelectParams, RowSelector
@@ -82,9 +82,16 @@ class EagerParams(Params):
 
     @property
     def stage2(self):
+        """The stage-2 unit: ``Qp`` and ``Kp`` as the buffers hold them, log-encoded
+        (``"half_up"``, which has no encoded form: ``qk_width``-bit integers)."""
         return LogDotParams(lanes=self.lanes, width=self.qk_width, k=self.k2,
                             max_beats=self.head_dim // self.lanes, split=False,
-                            rounding=self.rounding)
+                            rounding=self.rounding, encoded=self.rounding != "half_up")
+
+    @property
+    def element_bits(self):
+        """Bits of one buffered ``Qp`` or ``Kp`` value (stage 2's operand)."""
+        return Shape.cast(self.stage2.element_layout).width
 
     @property
     def selector(self):
@@ -133,7 +140,11 @@ class EagerPredictor(wiring.Component):
     of ``X[t]`` and the column, the bias on the last beat. A
     :class:`~hw.eager.LogDotProduct` (``k1``) computes each, the bias is added
     and the value written into the ``Qp`` or ``Kp`` buffer (``T dh / L``
-    words of ``L`` values, one LUT or block RAM each). When the last is
+    words of ``L`` values, one LUT or block RAM each). A value is written a
+    cycle after its result, in the log domain (:func:`hw.eager.reduce_operand`,
+    :attr:`EagerParams.stage2`): one leading-one reduction per value here
+    instead of ``2 L`` per cycle in stage 2's lanes, and narrower buffers
+    (``"half_up"`` rounding keeps integers). When the last is
     written, stage 2 reads ``Qp[i]`` and ``Kp[j]`` for every ``i`` and ``j``
     into a second :class:`~hw.eager.LogDotProduct` (``k2``), whose scores
     ``Sp[i, j]`` stream into a :class:`~hw.row_select.RowSelector`; ``o``
@@ -170,7 +181,7 @@ class EagerPredictor(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        L, qw, words = p.lanes, p.qk_width, p.words
+        L, qw, words, eb = p.lanes, p.qk_width, p.words, p.element_bits
         m.submodules.stage1 = s1 = LogDotProduct(p.stage1)
         m.submodules.stage2 = s2 = LogDotProduct(p.stage2)
         m.submodules.select = sel = RowSelector(p.selector)
@@ -178,9 +189,9 @@ class EagerPredictor(wiring.Component):
         bufs = {}
         for name in ("q", "k"):
             m.submodules[f"{name}_buf"] = bufs[name] = Memory(
-                shape=unsigned(L * qw), depth=p.tokens * words, init=[])
+                shape=unsigned(L * eb), depth=p.tokens * words, init=[])
         self.buffers = bufs      # for tests: the Qp and Kp words
-        writes = {n: b.write_port(granularity=qw) for n, b in bufs.items()}
+        writes = {n: b.write_port(granularity=eb) for n, b in bufs.items()}
         reads = {n: b.read_port() for n, b in bufs.items()}
 
         # -- stage 1: a head's beats in until its last dot product is taken (the next
@@ -207,11 +218,31 @@ class EagerPredictor(wiring.Component):
         done1 = s1.o.valid & bias.r.valid
         value = (s1.o.payload.diff + bias.r.payload.as_signed())[:qw]
         m.d.comb += [s1.o.ready.eq(bias.r.valid), bias.r.ready.eq(s1.o.valid)]
-        word = t * words + jw
+        # the value and its place in a register, so that its reduction starts a cycle
+        # (not a 24-bit adder) before the buffer. The last value, Kp[T - 1], is then
+        # written in the cycle stage 2 reads its first words, Qp[0] and Kp[0]: other
+        # words, as T > 1.
+        wr_en, wr_k = Signal(), Signal()
+        wr_value, wr_word, wr_lane = Signal(signed(qw)), Signal(range(p.tokens * words)), \
+            Signal(range(L))
+        m.d.sync += wr_en.eq(done1)
+        with m.If(done1):
+            m.d.sync += [wr_value.eq(value), wr_word.eq(t * words + jw), wr_lane.eq(lane),
+                         wr_k.eq(is_k)]
+        if p.stage2.encoded:
+            elem = Signal(p.stage2.element_layout)
+            sign, found, pos, sub = reduce_operand(m, wr_value, p.stage2, "enc")
+            m.d.comb += [elem.sign.eq(sign), elem.found.eq(Cat(*found))]
+            m.d.comb += [elem.pos[n].eq(pos[n]) for n in range(p.k2)]
+            if p.stage2.signed_digits:
+                m.d.comb += elem.sub.eq(sub)
+            wr_data = elem.as_value()
+        else:
+            wr_data = wr_value.as_unsigned()
         for name, wp in writes.items():
-            m.d.comb += [wp.addr.eq(word), wp.data.eq(value.replicate(L))]
-            mine = done1 & (is_k if name == "k" else ~is_k)
-            m.d.comb += wp.en.eq(Cat(*(mine & (lane == n) for n in range(L))))
+            m.d.comb += [wp.addr.eq(wr_word), wp.data.eq(wr_data.replicate(L))]
+            mine = wr_en & (wr_k if name == "k" else ~wr_k)
+            m.d.comb += wp.en.eq(Cat(*(mine & (wr_lane == n) for n in range(L))))
         with m.If(done1):
             m.d.sync += lane.eq(lane + 1)
             with m.If(lane == L - 1):

@@ -5,20 +5,31 @@ import random
 import numpy as np
 import pytest
 
-from golden.eager import log_matmul
+from golden.eager import log_encode, log_matmul
 from hw.eager_predictor import EagerParams, EagerPredictor
 from sim.eager_vectors import predictor_job, random_head
-from sim.payload import unpack
+from sim.payload import pack, unpack
 from sim.pysim import run_testbenches, stream_get, stream_put
 
 
 def _buffer(ctx, memory, p):
-    """The values in a Qp or Kp buffer, ``[T, dh]``."""
+    """The elements of a Qp or Kp buffer, ``[T, dh]``, as integers of
+    ``p.element_bits``."""
     words = [ctx.get(memory.data[n]) for n in range(p.tokens * p.words)]
-    vals = [(w >> (p.qk_width * lane)) & ((1 << p.qk_width) - 1)
+    vals = [(w >> (p.element_bits * lane)) & ((1 << p.element_bits) - 1)
             for w in words for lane in range(p.lanes)]
-    vals = np.array(vals, dtype=np.int64).reshape(p.tokens, p.head_dim)
-    return np.where(vals >= 1 << (p.qk_width - 1), vals - (1 << p.qk_width), vals)
+    return np.array(vals, dtype=np.int64).reshape(p.tokens, p.head_dim)
+
+
+def _elements(p, values):
+    """What the buffer must hold for ``values`` ``[T, dh]``: their log-domain form
+    (golden.eager.log_encode) or, with ``half_up`` rounding, the integers."""
+    s2 = p.stage2
+    if not s2.encoded:
+        return np.asarray(values, dtype=np.int64) & ((1 << p.qk_width) - 1)
+    enc = log_encode(values, s2.width, s2.k, s2.rounding)
+    return np.array([pack(s2.element_layout, e) for e in enc],
+                    dtype=np.int64).reshape(np.shape(values))
 
 
 def _run(p, jobs, seed, valid_prob=0.7, ready_prob=0.6, first_qk=None):
@@ -39,7 +50,7 @@ def _run(p, jobs, seed, valid_prob=0.7, ready_prob=0.6, first_qk=None):
         if first_qk is not None:
             await ctx.tick().until(dut.o.valid)
             for name, want in zip("qk", first_qk):
-                if not np.array_equal(_buffer(ctx, dut.buffers[name], p), want):
+                if not np.array_equal(_buffer(ctx, dut.buffers[name], p), _elements(p, want)):
                     overwritten.append(name)
         got.extend(await stream_get(ctx, dut.o, count, rng, ready_prob=ready_prob))
 
