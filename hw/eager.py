@@ -22,7 +22,7 @@ from amaranth.utils import ceil_log2
 from .lod import leading_ones
 from .params import Params, check_bool, check_choice, check_int, param, resolve_params
 
-__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS", "reduce_operand"]
+__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS", "REDUCE_STAGES", "reduce_operand"]
 
 
 #: How an operand keeps ``k`` powers of two (:func:`golden.lod.keep_leading_ones`).
@@ -176,14 +176,17 @@ def _rounded(mag, found, pos, k):
              Mux(merge, 0, Mux(up, moved, pos[1]))])
 
 
-def _signed_digits(m, mag, k, name):
+def _signed_digits(m, mag, k, name, reg=None):
     """The ``"signed"`` reduction of ``mag`` (:func:`golden.lod.signed_digits`):
     ``(found, pos, sub)``. Step 1 is the LOD of ``mag`` moved up by the bit
     below the leading one; step 2 the same of the residual, which is
     ``mag`` below its leading one, or (step 1 moved up) the negation of
     that, ``2^(p1) - mag``. Both fit below the leading one, so the residual
-    needs one negation and a mask, not a subtractor of the first power."""
+    needs one negation and a mask, not a subtractor of the first power.
+    ``reg(value, name)``, if given, is applied to what step 1 hands to step 2
+    (a pipeline register)."""
     width = len(mag)
+    reg = reg or (lambda value, _: value)
 
     def nearest(value, step):
         found, pos = leading_ones(value, 1, m=m, name=f"{name}_{step}")
@@ -195,31 +198,45 @@ def _signed_digits(m, mag, k, name):
 
     f1, p1, up, lead = nearest(mag, "d1")
     if k == 1:
-        return [f1], [p1], Const(0, 1)
+        return [reg(f1, f"{name}_f1")], [reg(p1, f"{name}_p1")], Const(0, 1)
     below = Cat(lead > i for i in range(width))
     rest = Signal(width, name=f"{name}_rest")
     m.d.comb += rest.eq(Mux(up, -mag, mag)[:width] & below)
+    f1, p1, up, rest = (reg(v, f"{name}_{n}") for v, n in ((f1, "f1"), (p1, "p1"), (up, "up1"),
+                                                           (rest, "rest1")))
     f2, p2, _, _ = nearest(rest, "d2")
     return [f1, f2], [p1, p2], up & f2
 
 
-def reduce_operand(m, x, params, name):
+def reduce_operand(m, x, params, name, reg=None):
     """A signed operand ``x`` reduced to ``k`` powers of two of its magnitude, as
     ``params`` (a :class:`LogDotParams`) says: ``(sign, found, pos, sub)``, the
     fields of :attr:`LogDotParams.element_layout` (``found`` and ``pos`` lists of
     ``k``; ``sub`` a constant 0 unless :attr:`~LogDotParams.signed_digits`).
-    :func:`golden.eager.log_encode` is the model. Combinational."""
+    :func:`golden.eager.log_encode` is the model.
+
+    Combinational, or with ``reg(value, name)`` returning a registered copy,
+    pipelined: :data:`REDUCE_STAGES` registers, after the magnitude and after
+    the first step (``"signed"``) or the detection (the others)."""
     p = params
+    reg = reg or (lambda value, _: value)
     mag = Signal(p.width, name=f"{name}_mag")
     m.d.comb += mag.eq(_magnitude(x, p.width))
-    sub = Const(0, 1)
+    sign, mag = reg(x[-1], f"{name}_sign1"), reg(mag, f"{name}_mag1")
     if p.rounding == "signed":
-        found, pos, sub = _signed_digits(m, mag, p.k, f"{name}_sd")
+        found, pos, sub = _signed_digits(m, mag, p.k, f"{name}_sd", reg)
     else:
         found, pos = leading_ones(mag, p.k, m=m, name=f"{name}_lod")
-    if p.rounding == "half_up":
-        found, pos = _rounded(mag, found, pos, p.k)
-    return x[-1], found, pos, sub
+        if p.rounding == "half_up":
+            found, pos = _rounded(mag, found, pos, p.k)
+        found = [reg(f, f"{name}_found{t}") for t, f in enumerate(found)]
+        pos = [reg(q, f"{name}_pos{t}") for t, q in enumerate(pos)]
+        sub = Const(0, 1)
+    return reg(sign, f"{name}_sign2"), found, pos, sub
+
+
+#: Pipeline registers of :func:`reduce_operand` when given ``reg``.
+REDUCE_STAGES = 2
 
 
 class LogDotProduct(wiring.Component):

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .eager import ROUNDINGS, LogDotParams, LogDotProduct, reduce_operand
+from .eager import REDUCE_STAGES, ROUNDINGS, LogDotParams, LogDotProduct, reduce_operand
 from .params import Params, check_choice, check_int, param, resolve_params
 from .queue import QueueParams, StreamQueue
 from .row_select import MODES, RowSelectParams, RowSelector
@@ -219,26 +219,38 @@ class EagerPredictor(wiring.Component):
         value = (s1.o.payload.diff + bias.r.payload.as_signed())[:qw]
         m.d.comb += [s1.o.ready.eq(bias.r.valid), bias.r.ready.eq(s1.o.valid)]
         # the value and its place in a register, so that its reduction starts a cycle
-        # (not a 24-bit adder) before the buffer. The last value, Kp[T - 1], is then
-        # written in the cycle stage 2 reads its first words, Qp[0] and Kp[0]: other
-        # words, as T > 1.
-        wr_en, wr_k = Signal(), Signal()
+        # (not a 24-bit adder) before the buffer; the reduction is pipelined too, and
+        # stage 2 starts when the last value is written, not when it is computed
+        last1 = (lane == L - 1) & (jw == words - 1) & is_k & (t == p.tokens - 1)
+        wr_en, wr_k, wr_last = Signal(), Signal(), Signal()
         wr_value, wr_word, wr_lane = Signal(signed(qw)), Signal(range(p.tokens * words)), \
             Signal(range(L))
-        m.d.sync += wr_en.eq(done1)
+        m.d.sync += [wr_en.eq(done1), wr_last.eq(done1 & last1)]
         with m.If(done1):
             m.d.sync += [wr_value.eq(value), wr_word.eq(t * words + jw), wr_lane.eq(lane),
                          wr_k.eq(is_k)]
+
+        def reg(value, name):
+            q = Signal.like(value, name=f"{name}_q") if isinstance(value, Signal) \
+                else Signal(value.shape(), name=f"{name}_q")
+            m.d.sync += q.eq(value)
+            return q
+
         if p.stage2.encoded:
             elem = Signal(p.stage2.element_layout)
-            sign, found, pos, sub = reduce_operand(m, wr_value, p.stage2, "enc")
+            sign, found, pos, sub = reduce_operand(m, wr_value, p.stage2, "enc", reg)
             m.d.comb += [elem.sign.eq(sign), elem.found.eq(Cat(*found))]
             m.d.comb += [elem.pos[n].eq(pos[n]) for n in range(p.k2)]
             if p.stage2.signed_digits:
                 m.d.comb += elem.sub.eq(sub)
             wr_data = elem.as_value()
+            for _ in range(REDUCE_STAGES):
+                wr_en, wr_k, wr_last, wr_word, wr_lane = (
+                    reg(v, v.name) for v in (wr_en, wr_k, wr_last, wr_word, wr_lane))
         else:
             wr_data = wr_value.as_unsigned()
+        with m.If(wr_last):
+            m.d.sync += filling.eq(0)
         for name, wp in writes.items():
             m.d.comb += [wp.addr.eq(wr_word), wp.data.eq(wr_data.replicate(L))]
             mine = wr_en & (wr_k if name == "k" else ~wr_k)
@@ -252,7 +264,7 @@ class EagerPredictor(wiring.Component):
                 with m.If(is_k):
                     m.d.sync += t.eq(t + 1)
                     with m.If(t == p.tokens - 1):
-                        m.d.sync += [t.eq(0), filling.eq(0)]
+                        m.d.sync += t.eq(0)
 
         # -- stage 2: read Qp[qi] and Kp[ki] word by word; the read port holds its
         # data while stage 2 stalls
