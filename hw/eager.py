@@ -22,7 +22,8 @@ from amaranth.utils import ceil_log2
 from .lod import leading_ones
 from .params import Params, check_bool, check_choice, check_int, param, resolve_params
 
-__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS", "REDUCE_STAGES", "reduce_operand"]
+__all__ = ["LogDotParams", "LogDotProduct", "LogDotAreaFloor", "ROUNDINGS", "REDUCE_STAGES",
+           "reduce_operand"]
 
 
 #: How an operand keeps ``k`` powers of two (:func:`golden.lod.keep_leading_ones`).

@@ -61,9 +61,10 @@ class RowSelectParams(Params):
     @property
     def latency(self):
         """Cycles from the handshake of a row's ``last`` score to its first keep bit
-        (when the previous row has left): the threshold, the hand-over, the read, the
+        (when the previous row has left): the threshold (two cycles in ``top_k``
+        mode: compare with the ``k``-th, then count), the hand-over, the read, the
         read register, the compare."""
-        return 5
+        return 6 if self.mode == "top_k" else 5
 
 
 class RowSelector(wiring.Component):
@@ -138,7 +139,7 @@ class RowSelector(wiring.Component):
             with m.If(row_done):
                 m.d.sync += theta.eq(self.i.payload.theta)
             # evaluated in the cycle after the row's last score, from the registers
-            new_thr, new_enough, new_room = best - theta, 1, 0
+            new_thr, new_enough = best - theta, 1
         else:
             k = p.top_k
             regs = [Signal(signed(s_w), name=f"top{i}") for i in range(k)]
@@ -152,10 +153,14 @@ class RowSelector(wiring.Component):
             with m.If(take):
                 m.d.sync += [r.eq(v) for r, v in zip(regs, nxt)]
                 m.d.sync += count.eq(n_next)
-            # evaluated in the cycle after the row's last score, from the registers
+            # evaluated in the cycle after the row's last score, from the registers (the
+            # next row may replace them in the cycle after): which are above the k-th.
+            # They are counted a cycle later: k - 1 compares of score_width bits and
+            # their count in one cycle held the DiT-shaped predictor to 46.6 MHz.
             kth = regs[k - 1]
-            above = sum((v > kth).as_unsigned() for v in regs[:k - 1]) if k > 1 else Const(0, 1)
-            new_thr, new_enough, new_room = kth, count == k, k - above
+            above = Signal(max(1, k - 1))
+            new_thr, new_enough = kth, count == k
+            above_next = Cat((v > kth) for v in regs[:k - 1]) if k > 1 else Const(0, 1)
 
         # the row's statistic becomes its threshold one cycle after its last score (the
         # compare-and-insert and the threshold arithmetic are two carry chains; they get a
@@ -170,9 +175,21 @@ class RowSelector(wiring.Component):
         with m.If(fin):
             for b in range(2):
                 with m.If(fin_bank == b):
-                    m.d.sync += [thr[b].eq(new_thr), enough[b].eq(new_enough),
-                                 room[b].eq(new_room)]
-            m.d.sync += pending.bit_select(fin_bank, 1).eq(1)
+                    m.d.sync += [thr[b].eq(new_thr), enough[b].eq(new_enough)]
+        if p.mode == "max_relative":
+            ready, ready_bank = fin, fin_bank
+        else:
+            # top_k: the count of the scores above the k-th, a cycle after the compares
+            ready, ready_bank = Signal(), Signal()
+            m.d.sync += [ready.eq(fin), ready_bank.eq(fin_bank)]
+            with m.If(fin):
+                m.d.sync += above.eq(above_next)
+            with m.If(ready):
+                for b in range(2):
+                    with m.If(ready_bank == b):
+                        m.d.sync += room[b].eq(p.top_k - sum(above))
+        with m.If(ready):
+            m.d.sync += pending.bit_select(ready_bank, 1).eq(1)
 
         # -- reader: issue a read (A), register what the block RAM returns (B), compare it
         # (C) into the output register; one global stall holds them all, and the read

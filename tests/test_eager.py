@@ -87,6 +87,29 @@ def test_logdot_latency():
     assert seen[0] == p.latency and len(seen) == 1
 
 
+@pytest.mark.parametrize("mode", ["max_relative", "top_k"])
+def test_row_selector_latency(mode):
+    p = RowSelectParams(score_width=10, row=4, mode=mode, top_k=2)
+    dut = RowSelector(p)
+    seen = []
+
+    async def tb(ctx):
+        ctx.set(dut.o.ready, 1)
+        for n, score in enumerate([5, -3, 7, 1]):
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, {"score": score, "last": int(n == 3),
+                                    **({"theta": 4} if mode == "max_relative" else {})})
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        for cycle in range(1, 12):
+            if ctx.get(dut.o.valid):
+                seen.append(cycle)
+            await ctx.tick()
+
+    run_testbenches(dut, tb)
+    assert seen[0] == p.latency and len(seen) == 4
+
+
 @pytest.mark.parametrize("mode,top_k", [("max_relative", 1), ("top_k", 1), ("top_k", 4),
                                         ("top_k", 8)])
 def test_row_selector_random(mode, top_k, seed):
