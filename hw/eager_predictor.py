@@ -266,23 +266,27 @@ class EagerPredictor(wiring.Component):
                     with m.If(t == p.tokens - 1):
                         m.d.sync += t.eq(0)
 
-        # -- stage 2: read Qp[qi] and Kp[ki] word by word; the read port holds its
-        # data while stage 2 stalls
+        # -- stage 2: read Qp[qi] and Kp[ki] word by word into a register (the block
+        # RAM's clock-to-out and stage 2's operand decode did not fit one cycle: 56.2 MHz);
+        # a stall holds all three steps, and the read port its data
         qi, ki = Signal(range(p.tokens)), Signal(range(p.tokens))
         w2 = Signal(range(words))
-        rd_valid, rd_last = Signal(), Signal()
-        hold = rd_valid & ~s2.i.ready
+        rd_valid, rd_last, op_valid, op_last = Signal(), Signal(), Signal(), Signal()
+        op_a, op_b = Signal(L * eb), Signal(L * eb)
+        hold = op_valid & ~s2.i.ready
         issue = ~filling & ~hold
         for name, idx in (("q", qi), ("k", ki)):
             m.d.comb += [reads[name].addr.eq(idx * words + w2), reads[name].en.eq(~hold)]
         m.d.comb += [
-            s2.i.valid.eq(rd_valid),
-            s2.i.payload.a.as_value().eq(reads["q"].data),
-            s2.i.payload.b.as_value().eq(reads["k"].data),
-            s2.i.payload.last.eq(rd_last),
+            s2.i.valid.eq(op_valid),
+            s2.i.payload.a.as_value().eq(op_a),
+            s2.i.payload.b.as_value().eq(op_b),
+            s2.i.payload.last.eq(op_last),
         ]
         with m.If(~hold):
-            m.d.sync += [rd_valid.eq(issue), rd_last.eq(w2 == words - 1)]
+            m.d.sync += [rd_valid.eq(issue), rd_last.eq(w2 == words - 1),
+                         op_valid.eq(rd_valid), op_last.eq(rd_last),
+                         op_a.eq(reads["q"].data), op_b.eq(reads["k"].data)]
         with m.If(issue):
             m.d.sync += w2.eq(w2 + 1)
             with m.If(w2 == words - 1):
