@@ -67,46 +67,39 @@ def test_logdot_rounding_every_pair(k, rounding, encoded, seed):
     assert [g["diff"] for g in got] == [kept[a] * kept[b] for a in values for b in values]
 
 
-def test_logdot_latency():
-    p = LogDotParams(lanes=8, width=8, max_beats=1)
-    dut = LogDotProduct(p)
+def _valid_cycles(dut, beats, cycles):
+    """The cycles (1 = the one after the last beat's handshake) in which ``o`` is
+    valid, for ``beats`` back to back with ``o`` always ready."""
     seen = []
 
     async def tb(ctx):
         ctx.set(dut.o.ready, 1)
-        ctx.set(dut.i.valid, 1)
-        ctx.set(dut.i.payload, {"a": [3] * 8, "b": [-5] * 8, "last": 1})
-        await ctx.tick()
+        for beat in beats:
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, beat)
+            await ctx.tick()
         ctx.set(dut.i.valid, 0)
-        for cycle in range(1, 10):
+        for cycle in range(1, cycles):
             if ctx.get(dut.o.valid):
                 seen.append(cycle)
             await ctx.tick()
 
     run_testbenches(dut, tb)
+    return seen
+
+
+def test_logdot_latency():
+    p = LogDotParams(lanes=8, width=8, max_beats=1)
+    seen = _valid_cycles(LogDotProduct(p), [{"a": [3] * 8, "b": [-5] * 8, "last": 1}], 10)
     assert seen[0] == p.latency and len(seen) == 1
 
 
 @pytest.mark.parametrize("mode", ["max_relative", "top_k"])
 def test_row_selector_latency(mode):
     p = RowSelectParams(score_width=10, row=4, mode=mode, top_k=2)
-    dut = RowSelector(p)
-    seen = []
-
-    async def tb(ctx):
-        ctx.set(dut.o.ready, 1)
-        for n, score in enumerate([5, -3, 7, 1]):
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, {"score": score, "last": int(n == 3),
-                                    **({"theta": 4} if mode == "max_relative" else {})})
-            await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        for cycle in range(1, 12):
-            if ctx.get(dut.o.valid):
-                seen.append(cycle)
-            await ctx.tick()
-
-    run_testbenches(dut, tb)
+    theta = {"theta": 4} if mode == "max_relative" else {}
+    beats = [{"score": v, "last": int(n == 3), **theta} for n, v in enumerate([5, -3, 7, 1])]
+    seen = _valid_cycles(RowSelector(p), beats, 12)
     assert seen[0] == p.latency and len(seen) == 4
 
 
