@@ -140,11 +140,12 @@ class EagerPredictor(wiring.Component):
     of ``X[t]`` and the column, the bias on the last beat. A
     :class:`~hw.eager.LogDotProduct` (``k1``) computes each, the bias is added
     and the value written into the ``Qp`` or ``Kp`` buffer (``T dh / L``
-    words of ``L`` values, one LUT or block RAM each). A value is written a
-    cycle after its result, in the log domain (:func:`hw.eager.reduce_operand`,
-    :attr:`EagerParams.stage2`): one leading-one reduction per value here
-    instead of ``2 L`` per cycle in stage 2's lanes, and narrower buffers
-    (``"half_up"`` rounding keeps integers). When the last is
+    words of ``L`` values, one LUT or block RAM each). A value is registered,
+    reduced to the log domain (:func:`hw.eager.reduce_operand`, pipelined:
+    :data:`~hw.eager.REDUCE_STAGES` more cycles; :attr:`EagerParams.stage2`)
+    and written: one leading-one reduction per value here instead of ``2 L``
+    per cycle in stage 2's lanes, and narrower buffers (``"half_up"``
+    rounding keeps integers, written a cycle after the result). When the last is
     written, stage 2 reads ``Qp[i]`` and ``Kp[j]`` for every ``i`` and ``j``
     into a second :class:`~hw.eager.LogDotProduct` (``k2``), whose scores
     ``Sp[i, j]`` stream into a :class:`~hw.row_select.RowSelector`; ``o``
