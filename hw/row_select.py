@@ -139,7 +139,7 @@ class RowSelector(wiring.Component):
             with m.If(row_done):
                 m.d.sync += theta.eq(self.i.payload.theta)
             # evaluated in the cycle after the row's last score, from the registers
-            new_thr, new_enough = best - theta, 1
+            new_thr, new_enough, new_room = best - theta, 1, 0
         else:
             k = p.top_k
             regs = [Signal(signed(s_w), name=f"top{i}") for i in range(k)]
@@ -159,7 +159,7 @@ class RowSelector(wiring.Component):
             # their count in one cycle held the DiT-shaped predictor to 46.6 MHz.
             kth = regs[k - 1]
             above = Signal(max(1, k - 1))
-            new_thr, new_enough = kth, count == k
+            new_thr, new_enough, new_room = kth, count == k, None  # room: counted below
             above_next = Cat((v > kth) for v in regs[:k - 1]) if k > 1 else Const(0, 1)
 
         # the row's statistic becomes its threshold one cycle after its last score (the
@@ -176,6 +176,8 @@ class RowSelector(wiring.Component):
             for b in range(2):
                 with m.If(fin_bank == b):
                     m.d.sync += [thr[b].eq(new_thr), enough[b].eq(new_enough)]
+                    if new_room is not None:
+                        m.d.sync += room[b].eq(new_room)
         if p.mode == "max_relative":
             ready, ready_bank = fin, fin_bank
         else:
