@@ -1,6 +1,6 @@
 # Two entry points: `make flow` and `make test`. Both create .venv and install
-# the pinned toolchain first; nothing else needs to be on the machine than
-# python3 (3.11+), g++, make and perl.
+# the pinned toolchain first; the machine needs nothing but python3 (3.11+),
+# g++, make and perl (Verilator compiles its models with them).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -13,18 +13,20 @@ WORKERS ?= auto
 
 all: test
 
+# An editable install (the checkout's folders are the exdisc.* packages), with
+# the figures (plot) and what the tests need (test).
 $(STAMP): pyproject.toml
 	@command -v g++ >/dev/null || { echo "error: g++ is needed by Verilator; install it (Debian: apt-get install g++)"; exit 2; }
 	@command -v perl >/dev/null || { echo "error: perl is needed by Verilator; install it (Debian: apt-get install perl)"; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e ".[plot,test]"
 	@touch $(STAMP)
 
 setup: $(STAMP)
 
 tools: $(STAMP)
-	@$(PY) -m synth.tools
+	@$(PY) -m exdisc.synth.tools
 
 # One pytest worker per core; a test file stays on one worker, so the
 # Verilator models its tests share are built once.

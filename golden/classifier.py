@@ -2,7 +2,7 @@
 
 A one-hidden-layer MLP trained in NumPy on the *real* 8x8 digits (never on
 generated images), full batch, Adam, fixed seed: about two seconds. It sees a
-generated 32x32 image through :func:`golden.digits.downsample`. Its held-out
+generated 32x32 image through :func:`exdisc.golden.digits.downsample`. Its held-out
 accuracy on real digits is reported with every result, as the ceiling of the
 class accuracy it can measure.
 """

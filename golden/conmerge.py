@@ -17,7 +17,7 @@ A pass is ``C`` slots; a slot is one physical column and lists its logical
 columns in lane order; its conflict vector gives, per row, the lane that row's
 PE computes, or :data:`IDLE`. ``D = 1`` is condense only.
 
-:func:`schedule` is the reference the RTL (:mod:`hw.conmerge`) matches entry
+:func:`schedule` is the reference the RTL (:mod:`exdisc.hw.conmerge`) matches entry
 for entry; :func:`utilisation` and :func:`compare_schedules` give the
 benchmark's figures.
 """

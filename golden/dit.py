@@ -7,7 +7,7 @@ multi-head self-attention and a tanh-GELU FFN of ratio 4, and an adaLN final
 layer that predicts the noise (DiT also learns a variance; this one does not).
 
 :meth:`DiT.forward` never computes a block itself: it calls
-``executor.block(model, layer, x, c)``. :class:`golden.execution.Dense` is the
+``executor.block(model, layer, x, c)``. :class:`exdisc.golden.execution.Dense` is the
 plain computation; each algorithm (FFN-Reuse, eager prediction, CTR, ST)
 overrides the part of the block it changes and records the work it did.
 """

@@ -1,108 +1,33 @@
-"""Eager prediction with two-step leading-one detection (EXION), algorithms.md section 2.
-
-The bit-exact integer functions here (:func:`log_dot`, :func:`log_matmul`,
-:func:`predict_scores`, :func:`select_max_relative`, :func:`select_top_k`) are
-what the RTL of the eager predictor computes; :class:`EagerPrediction` runs
-the same functions inside the sampling loop, so there is one definition.
+"""Eager prediction with two-step leading-one detection (EXION): the algorithm, and
+the bit-exact model of :class:`exdisc.hw.eager_predictor.EagerPredictor`.
 
 Stage 1 predicts ``Qp = lod_k1(X) . lod_k1(Wq) + bq`` and ``Kp`` likewise from
 the int8 block input and int8 weights; stage 2 predicts
-``Sp = lod_k2(Qp) . lod_k2(Kp)^T``. A log-domain product of two values with
-kept bits ``p`` and ``q`` is the sum of ``sgn * 2^(p + q)``; the sums of
-positive and of negative products go to separate accumulators, and the
-prediction is their difference. Because ``lod_k`` of an integer is an
-integer, that equals the integer dot product of the ``lod_k`` values, which
-is how it is computed here (exactly, in int64).
+``Sp = lod_k2(Qp) . lod_k2(Kp)^T`` (:func:`predict_scores`, built on
+:func:`exdisc.golden.eager_logdot.log_matmul`); a row selection
+(:mod:`exdisc.golden.eager_rowselect`) keeps the keys. :class:`EagerPrediction`
+runs the same functions inside the sampling loop, so the algorithm and the
+hardware model are one definition.
 
 ``lod_k`` is the spec's truncation or one of two roundings
-(:func:`golden.lod.keep_leading_ones`). The predictor's default is
+(:func:`exdisc.golden.lod.keep_leading_ones`). The predictor's default is
 ``"signed"`` (**[choice]**, changed from the spec's truncation): each of the
 two steps takes the power of two nearest to what is left, so an operand is
 ``sgn (2^p1 +- 2^p2)``. The kept magnitude stays positive, so a lane's
-product still goes whole to the accumulator of its sign. On the DiT trace
-it raises top-32 recall from 0.87 to above 0.9 (``exdisc bench eager``).
+product still goes whole to the accumulator of its sign. ``exdisc bench
+eager`` measures what it does to recall on the DiT.
 """
 
 import numpy as np
 
 from .dit import softmax
+from .eager_logdot import log_matmul
+from .eager_rowselect import select_max_relative, select_top_k
 from .execution import Dense
-from .lod import check_rounding, keep_leading_ones
+from .lod import check_rounding
 from .quant import quantize
 
-#: Operand magnitude bits of the int8 inputs (symmetric: |x| <= 127).
-OPERAND_BITS = 7
-
-
-def log_encode(x, width, k, rounding="truncate"):
-    """The log-domain form of signed integers that an encoded-operand unit takes.
-
-    Returns, per element, ``{"sign", "pos", "found"}``: the sign bit, the
-    ``k`` positions of the kept powers of two of ``|x|`` (highest first, 0
-    when absent) and the found bits; with ``rounding="signed"`` and ``k = 2``
-    also ``"sub"``, set when the second is subtracted
-    (:func:`golden.lod.signed_digits`). ``|x|`` must fit ``width`` bits.
-    ``"half_up"`` has no encoded form (its carry is applied before encoding).
-    """
-    from .lod import leading_ones, signed_digits
-    check_rounding(rounding)
-    if rounding == "half_up":
-        raise ValueError("parameter 'rounding' has no encoded form for 'half_up'")
-    out = []
-    for v in np.asarray(x, dtype=np.int64).reshape(-1):
-        if rounding == "signed":
-            pos, found, sub = signed_digits(np.array(abs(int(v))), k)
-            pos, found = [int(q) for q in pos[:k]], [bool(f) for f in found[:k]]
-        else:
-            pos, found = leading_ones(abs(int(v)), width, k)
-        e = {"sign": int(v < 0), "pos": list(pos),
-             "found": sum(int(f) << t for t, f in enumerate(found))}
-        if rounding == "signed" and k == 2:
-            e["sub"] = int(sub)
-        out.append(e)
-    return out
-
-
-def log_split(a, b, k, rounding="truncate"):
-    """Positive and negative accumulator of the log-domain dot product over the last axis.
-
-    ``a`` and ``b`` are integer arrays of the same shape ``[..., L]``. Returns
-    ``(pos, neg)``, int64 ``[...]``, both non-negative. ``rounding``: see
-    :func:`golden.lod.keep_leading_ones`.
-    """
-    la = keep_leading_ones(a, k, rounding)
-    lb = keep_leading_ones(b, k, rounding)
-    prod = la * lb
-    return np.where(prod > 0, prod, 0).sum(-1), np.where(prod < 0, -prod, 0).sum(-1)
-
-
-def log_dot(a, b, k, rounding="truncate"):
-    """``pos - neg`` of :func:`log_split`."""
-    pos, neg = log_split(a, b, k, rounding)
-    return pos - neg
-
-
-def log_matmul(a, b, k, rounding="truncate"):
-    """Log-domain product of integer matrices ``a [..., n, L]`` and ``b [..., L, m]``, int64
-    (``rounding``: see :func:`golden.lod.keep_leading_ones`)."""
-    la = keep_leading_ones(a, k, rounding)
-    lb = keep_leading_ones(b, k, rounding)
-    bound = float(np.abs(la).max(initial=0)) * float(np.abs(lb).max(initial=0)) * la.shape[-1]
-    if bound < 2.0 ** 53:
-        # every partial sum is an integer below 2^53: float64 BLAS is exact, and fast
-        return (la.astype(np.float64) @ lb.astype(np.float64)).astype(np.int64)
-    return la @ lb
-
-
-def accumulator_bits(operand_bits, lanes, k):
-    """Bits of one unsigned (positive or negative) accumulator of a dot product of ``lanes``.
-
-    A kept product is below ``2^(2 * operand_bits)`` (at most ``(2^b - 1)^2``
-    for ``k = 2``; exactly ``2^(2b - 2)`` at most for ``k = 1``), so ``lanes``
-    of them fit ``2 * operand_bits + ceil(log2(lanes))`` bits.
-    """
-    del k  # both k are bounded by (2^b - 1)^2
-    return 2 * operand_bits + max(0, int(lanes - 1).bit_length())
+__all__ = ["predict_scores", "theta_to_integer", "EagerPrediction"]
 
 
 def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding="signed"):
@@ -111,7 +36,7 @@ def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding="signed"):
     ``xq [..., T, d]`` int8 block input; ``wq, wk [d, dh]`` int8 weights;
     ``bq, bk [dh]`` optional integer biases at the accumulator scale;
     ``rounding``: how operands keep ``k`` powers of two
-    (:func:`golden.lod.keep_leading_ones`; the predictor's default is ``"signed"``).
+    (:func:`exdisc.golden.lod.keep_leading_ones`; the predictor's default is ``"signed"``).
     """
     qp = log_matmul(xq, wq, k1, rounding)
     kp = log_matmul(xq, wk, k1, rounding)
@@ -120,26 +45,6 @@ def predict_scores(xq, wq, wk, k1=2, k2=2, bq=None, bk=None, rounding="signed"):
     if bk is not None:
         kp = kp + bk
     return log_matmul(qp, np.swapaxes(kp, -1, -2), k2, rounding)
-
-
-def select_max_relative(sp, theta):
-    """Keep ``j`` with ``Sp[i, j] >= max_j Sp[i, j] - theta`` (``theta`` an integer)."""
-    sp = np.asarray(sp, dtype=np.int64)
-    return sp >= sp.max(-1, keepdims=True) - np.asarray(theta, dtype=np.int64)
-
-
-def select_top_k(sp, k):
-    """Keep the ``k`` largest of each row; among equal scores the lower index wins."""
-    sp = np.asarray(sp)
-    n = sp.shape[-1]
-    if k >= n:
-        return np.ones(sp.shape, dtype=bool)
-    kth = np.partition(sp, n - k, axis=-1)[..., n - k:n - k + 1]
-    above = sp > kth
-    tied = sp == kth
-    # fill the remaining places with the lowest-index ties
-    room = k - above.sum(-1, keepdims=True)
-    return above | (tied & (np.cumsum(tied, axis=-1) <= room))
 
 
 def theta_to_integer(theta, scale_q, scale_k, head_dim):
@@ -173,7 +78,7 @@ class EagerPrediction(Dense):
         the softmax).
     rounding : {"signed", "truncate", "half_up"}
         How every operand keeps ``k`` powers of two
-        (:func:`golden.lod.keep_leading_ones`; ``LogDotParams.rounding`` in
+        (:func:`exdisc.golden.lod.keep_leading_ones`; ``LogDotParams.rounding`` in
         the RTL). Default ``"signed"`` **[choice]**: this project changed the
         spec's truncation, which kept top-32 recall under 0.9 on the DiT
         trace. ``"truncate"`` with ``k1 = k2 = 1`` is FACT.

@@ -167,20 +167,20 @@ def sparse_step_int(x, w1, w2, h_dense, h, mask, acc_width=32):
 
 def output_rows(acc, partial=0, threshold=None, add=False, negate=False, acc_width=32):
     """The FFN engine's output path on result rows (bit-exact with
-    :class:`hw.ffn_engine.FFNEngine`).
+    :class:`exdisc.hw.ffn_engine.FFNEngine`).
 
     ``acc [..., C]`` are the engine's accumulators, ``partial [..., C]`` a
     cached partial sum, ``threshold [..., C]`` the FC1 integer thresholds
-    (:func:`golden.quant.fc1_integer_threshold`, ``acc_width + 1`` bits) and
+    (:func:`exdisc.golden.mask_gen.fc1_integer_threshold`, ``acc_width + 1`` bits) and
     ``add``, ``negate`` per row (broadcast against ``acc[..., 0]``). Returns
     ``(row, mask)``: ``row = (partial if add else 0) + (-acc if negate else
     acc)``, wrapped to ``acc_width`` bits, and ``mask = acc > threshold``
-    (:func:`golden.quant.fc1_mask`; the dense step's recompute mask when
+    (:func:`exdisc.golden.mask_gen.fc1_mask`; the dense step's recompute mask when
     ``acc`` is FC1; None without ``threshold``). The dense step caches
     ``P = dense - masked`` with ``add`` and ``negate`` (``partial`` the dense
     FC2), the sparse step adds ``P + S`` with ``add`` alone.
     """
-    from .quant import fc1_mask
+    from .mask_gen import fc1_mask
     from .systolic import wrap
     # object arrays: sums of two 64-bit accumulators must not overflow before the wrap
     acc, partial = np.asarray(acc).astype(object), np.asarray(partial).astype(object)

@@ -1,4 +1,4 @@
-"""Bit-exact model of :class:`hw.lod.LeadingOneDetector` and the leading-one
+"""Bit-exact model of :class:`exdisc.hw.lod.LeadingOneDetector` and the leading-one
 approximation it serves.
 
 A leading-one detector of width ``W`` reports, for an unsigned input ``x``,

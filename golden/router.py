@@ -19,7 +19,7 @@ testbenches order them with quiescent points.
 
 Traces (:func:`gather`, :func:`strided`, :func:`uniform`) are per-lane
 address lists; :func:`ctr_gather` and :func:`st_gather` cut them from the
-real DiT sampling run (:mod:`golden.trace`).
+real DiT sampling run (:mod:`exdisc.golden.trace`).
 """
 
 import numpy as np
@@ -173,7 +173,7 @@ def st_rows(kept, queries):
 
 def ctr_gather(lanes, row_words, limit=None, **trace_args):
     """Per-lane gathers of CTR's fresh tokens (token-major buffer, ``row_words``
-    words per token), from the DiT sampling run of :func:`golden.trace.fresh_tokens`."""
+    words per token), from the DiT sampling run of :func:`exdisc.golden.trace.fresh_tokens`."""
     from .trace import fresh_tokens, model
     rows = ctr_rows(fresh_tokens(**trace_args), model().cfg.tokens)
     return _limit(gather(rows, row_words, lanes), limit)
@@ -181,7 +181,7 @@ def ctr_gather(lanes, row_words, limit=None, **trace_args):
 
 def st_gather(lanes, row_words, queries=16, limit=None, head=0, **trace_args):
     """Per-lane gathers of the keys ST keeps (K buffer token-major with
-    ``row_words`` words per key of one head), from :func:`golden.trace.kept_keys`."""
+    ``row_words`` words per key of one head), from :func:`exdisc.golden.trace.kept_keys`."""
     from .trace import kept_keys
     rows = st_rows(kept_keys(head=head, **trace_args), queries)
     return _limit(gather(rows, row_words, lanes), limit)

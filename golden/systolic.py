@@ -1,4 +1,4 @@
-"""Bit-exact model of :class:`hw.systolic.SystolicArray` and its cycle count.
+"""Bit-exact model of :class:`exdisc.hw.systolic.SystolicArray` and its cycle count.
 
 Arithmetic: operands are signed ``width``-bit integers; each product is
 exact; the accumulator is a signed ``acc_width``-bit register that wraps
@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["wrap", "tile_result", "merged_tile_result", "IDLE", "cycle_model", "operand_range"]
 
 #: A select that makes its PE idle (multiply by 0); the same value as
-#: :data:`golden.conmerge.IDLE`.
+#: :data:`exdisc.golden.conmerge.IDLE`.
 IDLE = -1
 
 
@@ -58,7 +58,7 @@ def merged_tile_result(a, b, tile_sel, row_sel, width=8, acc_width=32):
     beat): a lane in ``0 .. D-1`` or :data:`IDLE`. PE ``(r, c)`` at beat ``k``
     multiplies ``a[r, k]`` by ``b[k, c, tile_sel[c, r] | row_sel[k, r]]`` if
     neither select is :data:`IDLE`, else by 0 (the lanes combine by bitwise
-    OR, as in :class:`hw.systolic.SystolicArray`). The sum wraps to
+    OR, as in :class:`exdisc.hw.systolic.SystolicArray`). The sum wraps to
     ``acc_width`` bits once, like :func:`tile_result`.
     """
     a = np.asarray(a, dtype=np.int64)
@@ -94,7 +94,7 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     The array takes one beat per cycle and admits a tile's last beat only
     ``max(R, C)`` or more cycles after the previous one, and with merge lanes
     (``lanes > 1``) a tile's first beat only ``R + C - 1`` or more cycles
-    after the previous first beat (see :class:`hw.systolic.SystolicArray`);
+    after the previous first beat (see :class:`exdisc.hw.systolic.SystolicArray`);
     with merge lanes results come two cycles later (an input stage and the
     select stage). Returns a dict with ``last_beats``, ``first_rows``,
     ``total`` (cycles from the first beat to the last result row, inclusive)

@@ -2,7 +2,7 @@
 
 Each function runs a short, seeded sampling run with one algorithm, captures
 what a hardware unit would see at one step and layer, and returns it int8
-quantized (symmetric, :mod:`golden.quant`). The results are deterministic for
+quantized (symmetric, :mod:`exdisc.golden.quant`). The results are deterministic for
 the arguments; the RTL tests of the engine, ConMerge, the eager predictor and
 the router consume them.
 """
@@ -16,7 +16,8 @@ from .diffusion import sample
 from .dit import DiT, gelu
 from .eager import EagerPrediction
 from .ffn_reuse import FFNReuse
-from .quant import fc1_integer_threshold, fc1_mask, quantize
+from .mask_gen import fc1_integer_threshold, fc1_mask
+from .quant import quantize
 from .softmax_threshold import SoftmaxThreshold
 
 #: A short run: enough steps for a dense step, sparse steps and a mask reuse.
@@ -84,7 +85,7 @@ def prediction_operands(step=2, layer=0, sequence=0, label=3, steps=TRACE_STEPS,
                         k1=2, k2=2):
     """Eager-prediction inputs of one step and layer, all heads.
 
-    Returns the dict of :meth:`golden.eager.EagerPrediction.operands` for one
+    Returns the dict of :meth:`exdisc.golden.eager.EagerPrediction.operands` for one
     sequence (``x [T, d]`` int8; per head ``wq, wk`` int8 ``[d, dh]``, ``bq, bk``
     int64 ``[dh]``, scales), plus ``q, k, v``: the exact projections int8
     quantized per head (``[heads, T, dh]``, one scale per tensor), and ``h``

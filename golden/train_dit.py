@@ -5,7 +5,7 @@ Not part of ``make test``. Run::
     .venv/bin/pip install -e '.[train]'
     .venv/bin/python -m golden.train_dit --out golden/weights
 
-It writes ``tiny_dit.npz`` (the EMA weights, named as :mod:`golden.dit` reads
+It writes ``tiny_dit.npz`` (the EMA weights, named as :mod:`exdisc.golden.dit` reads
 them), ``tiny_dit.json`` (configuration, hyperparameters, seed, thread count,
 versions, loss curve, wall time) and ``tiny_dit_fixture.npz`` (block inputs and
 outputs of the torch model over a few DDIM steps, which pins the NumPy forward

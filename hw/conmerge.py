@@ -79,7 +79,7 @@ class ConMerge(wiring.Component):
     leaves and a new one starts with the column in slot 0. After a tile's
     last column the open pass leaves with ``last`` set; a tile without any
     set bit gives one pass with no slot used. The schedule equals
-    :func:`golden.conmerge.schedule` entry for entry.
+    :func:`exdisc.golden.conmerge.schedule` entry for entry.
 
     A slot's ``used`` counts its lanes; ``columns[l]`` is lane ``l``'s logical
     column; row ``r``'s PE computes lane ``lane[r]`` when ``active[r]`` is set

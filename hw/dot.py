@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .eager import accumulate, pipelined_sums
+from .eager_logdot import accumulate, pipelined_sums
 from .params import Params, check_int, param, resolve_params
 
 __all__ = ["DotParams", "DotProduct", "DotAreaFloor"]
@@ -15,7 +15,7 @@ __all__ = ["DotParams", "DotProduct", "DotAreaFloor"]
 
 @dataclasses.dataclass(frozen=True)
 class DotParams(Params):
-    """Parameters of :class:`DotProduct` (the same meaning as :class:`hw.eager.LogDotParams`).
+    """Parameters of :class:`DotProduct` (the same meaning as :class:`exdisc.hw.eager_logdot.LogDotParams`).
 
     Members
     -------
@@ -57,7 +57,7 @@ class DotParams(Params):
 class DotProduct(wiring.Component):
     """Signed integer dot product, ``L`` multipliers and an adder tree.
 
-    The same pipeline and stream behaviour as :class:`hw.eager.LogDotProduct`
+    The same pipeline and stream behaviour as :class:`exdisc.hw.eager_logdot.LogDotProduct`
     (operand register, product register, tree stages, accumulator; one beat
     per cycle; latency :attr:`DotParams.latency`), with real multipliers: it
     is the area reference of the log-domain predictor.

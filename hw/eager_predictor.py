@@ -7,10 +7,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .eager import REDUCE_STAGES, ROUNDINGS, LogDotParams, LogDotProduct, reduce_operand
+from .eager_logdot import REDUCE_STAGES, ROUNDINGS, LogDotParams, LogDotProduct, reduce_operand
 from .params import Params, check_choice, check_int, param, resolve_params
 from .queue import QueueParams, StreamQueue
-from .row_select import MODES, RowSelectParams, RowSelector
+from .eager_rowselect import MODES, RowSelectParams, RowSelector
 
 __all__ = ["EagerParams", "EagerPredictor"]
 
@@ -36,12 +36,12 @@ class EagerParams(Params):
         Signed width of the predicted ``Qp`` and ``Kp`` (stage-1 result plus
         bias), which stage 2 takes. At least the stage-1 result width plus one.
     mode, top_k :
-        The row selector's (:class:`hw.row_select.RowSelectParams`).
+        The row selector's (:class:`exdisc.hw.eager_rowselect.RowSelectParams`).
     rounding : str
         How both stages keep ``k`` powers of two per operand:
         ``"signed"`` (default, this project's change to the spec),
         ``"truncate"`` (the spec's; with ``k1 = k2 = 1``, FACT) or
-        ``"half_up"`` (:class:`hw.eager.LogDotParams`).
+        ``"half_up"`` (:class:`exdisc.hw.eager_logdot.LogDotParams`).
     """
     tokens: int = param(256, "sequence length T")
     dim: int = param(64, "model width d (stage-1 dot length)")
@@ -138,19 +138,19 @@ class EagerPredictor(wiring.Component):
     order: for each token ``t``, the ``dh`` columns of ``Wq`` (with ``bq``)
     and then the ``dh`` columns of ``Wk`` (with ``bk``), each ``d / L`` beats
     of ``X[t]`` and the column, the bias on the last beat. A
-    :class:`~hw.eager.LogDotProduct` (``k1``) computes each, the bias is added
+    :class:`~exdisc.hw.eager_logdot.LogDotProduct` (``k1``) computes each, the bias is added
     and the value written into the ``Qp`` or ``Kp`` buffer (``T dh / L``
     words of ``L`` values, one LUT or block RAM each). A value is registered,
-    reduced to the log domain (:func:`hw.eager.reduce_operand`, pipelined:
-    :data:`~hw.eager.REDUCE_STAGES` more cycles; :attr:`EagerParams.stage2`)
+    reduced to the log domain (:func:`exdisc.hw.eager_logdot.reduce_operand`, pipelined:
+    :data:`~exdisc.hw.eager_logdot.REDUCE_STAGES` more cycles; :attr:`EagerParams.stage2`)
     and written: one leading-one reduction per value here instead of ``2 L``
     per cycle in stage 2's lanes, and narrower buffers (``"half_up"``
     rounding keeps integers, written a cycle after the result). When the last is
     written, stage 2 reads ``Qp[i]`` and ``Kp[j]`` for every ``i`` and ``j``
-    into a second :class:`~hw.eager.LogDotProduct` (``k2``), whose scores
-    ``Sp[i, j]`` stream into a :class:`~hw.row_select.RowSelector`; ``o``
+    into a second :class:`~exdisc.hw.eager_logdot.LogDotProduct` (``k2``), whose scores
+    ``Sp[i, j]`` stream into a :class:`~exdisc.hw.eager_rowselect.RowSelector`; ``o``
     gives one keep bit per ``(i, j)``, rows in order, ``last`` at ``j = T-1``.
-    :func:`golden.eager.predict_scores` with the selection is the bit-exact
+    :func:`exdisc.golden.eager.predict_scores` with the selection is the bit-exact
     model (``Qp`` and ``Kp`` wrap at ``qk_width`` bits; the vectors check
     that they fit).
 

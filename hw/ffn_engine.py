@@ -25,7 +25,7 @@ OUT_QUEUE_DEPTH = 16
 @dataclasses.dataclass(frozen=True)
 class FFNEngineParams(SystolicParams):
     """Parameters of :class:`FFNEngine`: those of the array
-    (:class:`hw.systolic.SystolicParams`, validated there).
+    (:class:`exdisc.hw.systolic.SystolicParams`, validated there).
 
     Members
     -------
@@ -64,7 +64,7 @@ class FFNEngineParams(SystolicParams):
 
 
 class FFNEngine(wiring.Component):
-    """The array of :class:`hw.systolic.SystolicArray` with FFN-Reuse's output path.
+    """The array of :class:`exdisc.hw.systolic.SystolicArray` with FFN-Reuse's output path.
 
     Each result row of the array is joined with one ``aux`` beat (the host's
     partial-sum and threshold buffers, row by row) and leaves on ``o`` as
@@ -74,10 +74,10 @@ class FFNEngine(wiring.Component):
       sparse step's FC2 ``P + S`` (``add``), and at the dense step the cached
       ``P = dense - masked`` (both, ``partial`` the dense FC2 row);
     * ``mask`` bit ``c`` = ``acc[c] > threshold[c]``, as
-      :class:`hw.mask_gen.MaskGenerator`: the recompute mask, written while
+      :class:`exdisc.hw.mask_gen.MaskGenerator`: the recompute mask, written while
       the dense step's FC1 drains;
 
-    exactly as :func:`golden.ffn_reuse.output_rows`. The input ports are the
+    exactly as :func:`exdisc.golden.ffn_reuse.output_rows`. The input ports are the
     array's and behave as there.
 
     Throughput one row per cycle; latency :attr:`FFNEngineParams.latency`
@@ -88,7 +88,7 @@ class FFNEngine(wiring.Component):
     Members
     -------
     a, b, sel : In(stream.Signature(...))
-        The array's inputs (:class:`hw.systolic.SystolicArray`; ``sel`` only
+        The array's inputs (:class:`exdisc.hw.systolic.SystolicArray`; ``sel`` only
         with merge lanes).
     aux : In(stream.Signature(aux_layout))
         One beat per result row, in the same order.

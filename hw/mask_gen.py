@@ -22,7 +22,7 @@ class MaskGenParams(Params):
         Accumulators per result row ``C`` (1 to 64): the engine's columns.
     acc_width : int
         Signed accumulator width (2 to 48); thresholds are one bit wider
-        (:func:`golden.quant.threshold_for_width`).
+        (:func:`exdisc.golden.mask_gen.threshold_for_width`).
     """
     cols: int = param(16, "accumulators per row C")
     acc_width: int = param(32, "signed accumulator width")
@@ -50,7 +50,7 @@ class MaskGenParams(Params):
 
 def above_threshold(acc, threshold, cols):
     """Bit ``c`` set where ``acc[c] > threshold[c]`` (signed; the thresholds
-    one bit wider, :func:`golden.quant.threshold_for_width`)."""
+    one bit wider, :func:`exdisc.golden.mask_gen.threshold_for_width`)."""
     return Cat(*[acc[c] > threshold[c] for c in range(cols)])
 
 
@@ -71,8 +71,8 @@ class MaskGenerator(wiring.Component):
 
     Each input beat is one result row of the engine (``C`` FC1
     accumulators, before bias and GELU) with the integer threshold of each
-    column (:func:`golden.quant.fc1_integer_threshold`); bit ``c`` of the
-    output is ``acc[c] > threshold[c]`` (:func:`golden.quant.fc1_mask`), the
+    column (:func:`exdisc.golden.mask_gen.fc1_integer_threshold`); bit ``c`` of the
+    output is ``acc[c] > threshold[c]`` (:func:`exdisc.golden.mask_gen.fc1_mask`), the
     positions FC1 recomputes in the next sparse steps. ``last`` passes
     through. One row per cycle, latency 1 (a registered output that holds
     under backpressure).

@@ -7,8 +7,8 @@ names the parameter and quotes the offending value, and never clamps.
 import dataclasses
 
 
-__all__ = ["check_int", "check_bool", "check_choice", "param", "Params", "ParamInfo",
-           "resolve_params", "lookup"]
+__all__ = ["check_int", "check_optional_int", "check_bool", "check_choice", "param", "Params",
+           "ParamInfo", "resolve_params", "lookup"]
 
 
 def check_int(name, value, *, min=None, max=None):
@@ -20,6 +20,11 @@ def check_int(name, value, *, min=None, max=None):
     if max is not None and value > max:
         raise ValueError(f"parameter {name!r} must be at most {max}, not {value!r}")
     return value
+
+
+def check_optional_int(name, value, **bounds):
+    """``None`` (the parameter's automatic value) or an integer within ``bounds``."""
+    return value if value is None else check_int(name, value, **bounds)
 
 
 def check_bool(name, value):
@@ -37,10 +42,24 @@ def check_choice(name, value, choices):
 
 @dataclasses.dataclass(frozen=True)
 class ParamInfo:
-    """What the command line needs to know of one parameter field."""
+    """What the command line needs to know of one parameter field.
+
+    Members
+    -------
+    help : str
+        One line of help.
+    cli : str or None
+        Option name without dashes; defaults to the field name.
+    choices : tuple or None
+        The values the option takes, when they are few.
+    auto : str or None
+        For a field whose default is None: what that default means (shown in
+        help; the option then also takes the word ``auto``).
+    """
     help: str
-    cli: str = None          # option name without dashes; defaults to the field name
+    cli: str = None
     choices: tuple = None
+    auto: str = None
 
 
 def param(default, help, **kwargs):
@@ -56,17 +75,24 @@ class Params:
     and directory names; it is stable, so build directories can be reused.
     """
 
+    @staticmethod
+    def _slug_value(value):
+        # Readable in an identifier: True/False as 1/0, an automatic value
+        # (None) as "auto"; a minus sign would read as a separator.
+        if isinstance(value, bool):
+            return str(int(value))
+        if value is None:
+            return "auto"
+        if isinstance(value, int) and value < 0:
+            return f"minus{-value}"
+        return str(value)
+
     def as_dict(self):
         return dataclasses.asdict(self)
 
     def slug(self):
-        parts = []
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, bool):
-                value = int(value)
-            parts.append(f"{field.name}{value}")
-        return "-".join(parts)
+        return "-".join(f"{field.name}{self._slug_value(getattr(self, field.name))}"
+                        for field in dataclasses.fields(self))
 
     @classmethod
     def fields(cls):

@@ -1,11 +1,11 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
 from .conmerge import ConMergeParams
-from .eager import LogDotParams
+from .eager_logdot import LogDotParams
 from .ffn_engine import FFNEngineParams
 from .lod import LODParams
 from .params import lookup
-from .row_select import RowSelectParams
+from .eager_rowselect import RowSelectParams
 from .router import RouterParams
 from .systolic import SystolicParams
 

@@ -8,7 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .banks import BankParams, BankedBuffer, is_power_of_two
+from .router_banks import BankParams, BankedBuffer, is_power_of_two
 from .params import Params, check_choice, check_int, param, resolve_params
 
 
@@ -36,7 +36,7 @@ class RouterParams(Params):
         Bits of the tag each response returns (1 to 16).
     hash : str
         ``"modulo"`` (low address bits) or ``"xor"`` (XOR of all ``log2(B)``-bit
-        chunks of the address, a bijection; :mod:`golden.router`).
+        chunks of the address, a bijection; :mod:`exdisc.golden.router`).
     fifo_depth : int
         Entries of each of a bank's request queues (a power of two, 1 to 32;
         LUT RAM).
@@ -70,7 +70,7 @@ class RouterParams(Params):
     enqueue_ports: int = param(4, "request queues per bank (lane n uses n mod E)")
     outstanding: int = param(16, "requests in flight per lane (a power of two)")
     return_depth: int = param(2, "results a bank holds for busy lanes (a power of two)")
-    return_ports: int = param(2, "results a lane takes per cycle (1, 2 or 4)")
+    return_ports: int = param(2, "results a lane takes per cycle", choices=(1, 2, 4))
 
     def __post_init__(self):
         check_int("lanes", self.lanes, min=1, max=32)

@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal,
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import Params, resolve_params, check_choice, check_int, param
+from .params import Params, resolve_params, check_choice, check_int, check_optional_int, param
 from .platform import is_ecp5
 from .queue import LATENCY as QUEUE_LATENCY, QueueParams, StreamQueue
 
@@ -41,10 +41,12 @@ class SystolicParams(Params):
         adds one level of its partial-product tree per stage (pairs from 3
         on). Never 0: a combinational
         multiplier into the accumulator limits Fmax.
-    dsp_pes : int
+    dsp_pes : int or None
         How many PEs (row-major from PE (0, 0)) use a DSP multiplier (yosys
         maps ``*`` to MULT18X18D); the others use a LUT/carry-chain
-        shift-and-add multiplier. ``-1`` means ``min(R * C, 144)``.
+        shift-and-add multiplier. None (the default) means ``min(R * C,
+        144)``: every PE while the array fits the LFE5U-85F's DSPs, with a
+        few left for the rest of a core.
     lanes : int
         Merge lanes ``D`` (1, 2, 4 or 8). With ``D > 1`` every B beat carries
         ``D`` operands per column and every PE multiplies by the lane its
@@ -56,7 +58,7 @@ class SystolicParams(Params):
     width: int = param(8, "signed operand width in bits")
     acc_width: int = param(32, "signed accumulator width in bits (wraps)")
     mul_stages: int = param(2, "pipeline registers in the multiplier path (1 to 4)", choices=(1, 2, 3, 4))
-    dsp_pes: int = param(-1, "PEs with a DSP multiplier, row-major; -1: min(R*C, 144)")
+    dsp_pes: int = param(None, "PEs with a DSP multiplier, row-major", auto="min(R*C, 144)")
     lanes: int = param(1, "merge lanes D per column (1: the dense engine)", choices=(1, 2, 4, 8))
 
     def __post_init__(self):
@@ -65,7 +67,7 @@ class SystolicParams(Params):
         check_int("width", self.width, min=2, max=18)
         check_int("acc_width", self.acc_width, min=2 * self.width, max=64)
         check_int("mul_stages", self.mul_stages, min=1, max=4)
-        check_int("dsp_pes", self.dsp_pes, min=-1, max=self.rows * self.cols)
+        check_optional_int("dsp_pes", self.dsp_pes, min=0, max=self.rows * self.cols)
         check_int("lanes", self.lanes, min=1, max=8)
         check_choice("lanes", self.lanes, (1, 2, 4, 8))
 
@@ -76,7 +78,7 @@ class SystolicParams(Params):
     @property
     def dsp_count(self):
         """PEs that use a DSP multiplier."""
-        return min(self.pes, DEFAULT_DSP_BUDGET) if self.dsp_pes < 0 else self.dsp_pes
+        return min(self.pes, DEFAULT_DSP_BUDGET) if self.dsp_pes is None else self.dsp_pes
 
     @property
     def tile_spacing(self):
@@ -191,7 +193,7 @@ class SystolicArray(wiring.Component):
     unbounded. Operands are skewed inside the array, so the beat entering at
     cycle ``T`` reaches PE ``(r, c)`` at ``T + 1 + r + c``. Products wrap to
     ``acc_width`` bits (two's complement), exactly like
-    :func:`golden.systolic.tile_result`.
+    :func:`exdisc.golden.systolic.tile_result`.
 
     When a tile's last beat passes a PE, its sum moves to a result register
     and the accumulator restarts, so the next tile accumulates while this one
@@ -239,7 +241,7 @@ class SystolicArray(wiring.Component):
     :attr:`~SystolicParams.select_stages` (2), and a tile's first beat waits
     until :attr:`~SystolicParams.first_spacing` ``= R + C - 1`` cycles have
     passed since the previous first beat: back-to-back tiles run without a stall
-    when ``K >= R + C - 1``. :func:`golden.systolic.merged_tile_result` is
+    when ``K >= R + C - 1``. :func:`exdisc.golden.systolic.merged_tile_result` is
     the bit-exact model.
     """
 

@@ -5,13 +5,13 @@ import hashlib
 
 from .conmerge import ConMerge, ConMergeParams
 from .dot import DotAreaFloor, DotParams, DotProduct
-from .eager import LogDotAreaFloor, LogDotParams, LogDotProduct
+from .eager_logdot import LogDotAreaFloor, LogDotParams, LogDotProduct
 from .eager_predictor import EagerParams, EagerPredictor
 from .ffn_engine import FFNEngine, FFNEngineParams
 from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
 from .params import lookup
-from .row_select import RowSelectParams, RowSelector
+from .eager_rowselect import RowSelectParams, RowSelector
 from .router import HashBankRouter, RouterParams
 from .systolic import SystolicArray, SystolicParams
 
@@ -86,7 +86,7 @@ UNITS = {u.name: u for u in [
 
 #: Area references, not units of the generator (not listed, generated or signed
 #: off): a unit's registers, adder tree and accumulators without its lane products.
-#: ``exdisc bench eager`` synthesizes them (:func:`synth.flow.synthesize` takes a
+#: ``exdisc bench eager`` synthesizes them (:func:`exdisc.synth.flow.synthesize` takes a
 #: :class:`Unit` as well as a name) to bound what the predictor's lanes can save.
 AREA_FLOORS = {u.name: u for u in [
     Unit("logdot_floor", LogDotParams, LogDotAreaFloor,

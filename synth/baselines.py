@@ -1,27 +1,36 @@
 """Stored synthesis baselines with tolerances.
 
 A baseline is a JSON file in ``synth/baselines/`` per unit and parameter
-point, holding the metrics of a :class:`synth.flow.SynthResult` and the
-tolerances a later run must stay within: cell counts may grow by at most
-``cells`` (a fraction, at least ``cells_abs`` cells), Fmax may drop by at most
-``fmax`` (a fraction), logic depth may grow by at most ``depth`` gates.
-Fmax comes from one nextpnr seed: placer seeds move it by about 4 %, and a
-change that only reorders the netlist moved the 4 x 4 engine by 11 %
-(195 to 173 MHz, same cells), hence 15 %.
-Updating one is an explicit command (``exdisc synth ... --update-baseline``
-or ``exdisc baseline --update``); tests only compare.
+point, holding the metrics of a :class:`exdisc.synth.flow.SynthResult`, the
+digest of the netlist and flow they were measured on
+(:func:`exdisc.synth.flow.netlist_digest`), and the tolerances a later run
+must stay within: cell counts may grow by at most ``cells`` (a fraction, at
+least ``cells_abs`` cells), Fmax may drop by at most ``fmax`` (a fraction),
+logic depth may grow by at most ``depth`` gates. Fmax comes from one nextpnr
+seed: placer seeds move it by a few percent, and a change that only reorders
+a netlist can move it by more than ten, hence 15 %.
+
+The tools are deterministic: a design whose digest is its baseline's gives
+the baseline's numbers exactly, so ``make test`` checks the digests of every
+baseline (elaboration only, seconds) and re-runs the tools only on a few
+small designs, to show that they still reproduce what is stored. A design
+whose netlist changed is measured again with ``exdisc baseline --stale``,
+and stored with ``--update``; tests only compare.
 """
 
+import dataclasses
 import datetime
 import json
 import pathlib
 
-from hw.units import get_unit
-from .flow import DEVICE
+from exdisc.hw.units import get_unit
+from exdisc.common.workdir import source_root
+from .flow import DEVICE, netlist_digest
 
 
-__all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "GENERIC_MODEL", "baseline_path",
-           "load_baseline", "save_baseline", "compare", "not_compared", "stored_baselines"]
+__all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "GENERIC_MODEL", "BASELINE_SPEED", "Verdict",
+           "baseline_path", "load_baseline", "save_baseline", "compare", "not_compared",
+           "verdict", "stored_baselines", "stale_baselines"]
 
 
 BASELINE_DIR = pathlib.Path(__file__).resolve().parent / "baselines"
@@ -33,8 +42,7 @@ _CELL_METRICS = ("lut4", "ff", "ccu2c", "mult18", "bram", "gates", "transistors"
 # that ``stat -tech cmos`` does not count, so most flip-flops cost nothing.
 # Baselines of another model are not compared on those metrics.
 GENERIC_MODEL = 2
-# Speed grade every baseline is timed at: the flow's default, the slowest
-# (older files without a "speed" field were too).
+# Speed grade every baseline is timed at: the flow's default, the slowest.
 BASELINE_SPEED = DEVICE["speed"]
 _GENERIC_METRICS = ("gates", "transistors", "logic_depth")
 
@@ -49,12 +57,16 @@ def load_baseline(unit_name, params):
 
 
 def save_baseline(result, tolerance=None):
-    """Store ``result`` (a SynthResult with P&R) as the baseline of its point."""
+    """Store ``result`` (a SynthResult with P&R, timed at the baseline speed
+    grade) as the baseline of its point, in the source checkout."""
     if result.fmax_mhz is None:
         raise ValueError("a baseline needs place and route (Fmax); run without --no-pnr")
     if result.speed != BASELINE_SPEED:
         raise ValueError(f"baselines are timed at speed grade {BASELINE_SPEED}; "
                          f"not stored at speed {result.speed!r}")
+    if source_root() is None:
+        raise ValueError("baselines are files of a source checkout of exdisc (synth/baselines/); "
+                         "this copy is installed, not checked out")
     record = {
         "unit": result.unit,
         "module": result.module,
@@ -63,6 +75,8 @@ def save_baseline(result, tolerance=None):
         "speed": result.speed,
         "metrics": result.metrics(),
         "floorplan": result.floorplan,
+        "netlist": result.netlist,
+        "options": result.options,
         "generic_model": GENERIC_MODEL,
         "tolerance": dict(tolerance or DEFAULT_TOLERANCE),
         "tools": result.tools,
@@ -111,10 +125,52 @@ def compare(result, baseline):
     return problems
 
 
+@dataclasses.dataclass
+class Verdict:
+    """A result held against its stored baseline.
+
+    Members
+    -------
+    status : str
+        ``"within"``, ``"regression"``, ``"none"`` (no baseline stored) or
+        ``"unchecked"`` (no place and route).
+    text : str
+        One line for the user.
+    """
+    status: str
+    text: str
+
+    @property
+    def regression(self):
+        return self.status == "regression"
+
+
+def verdict(result, params):
+    """The :class:`Verdict` of ``result`` (of the unit at ``params``)."""
+    base = load_baseline(result.unit, params)
+    if base is None:
+        return Verdict("none", "no stored baseline")
+    if result.fmax_mhz is None:
+        return Verdict("unchecked", "baseline not checked (no place and route)")
+    problems = compare(result, base)
+    if problems:
+        return Verdict("regression", "REGRESSION: " + "; ".join(problems))
+    text = "within baseline"
+    if base.get("netlist") == result.netlist:
+        text += " (same netlist and flow as when it was recorded)"
+    skipped = [m for m in not_compared(base) if m != "fmax_mhz"]
+    if skipped:
+        text += (f" ({', '.join(skipped)} not compared: baseline from generic model "
+                 f"{base.get('generic_model', 1)})")
+    if "fmax_mhz" in not_compared(base, result.speed):
+        text += f" (Fmax not compared: baseline timed at speed {BASELINE_SPEED})"
+    return Verdict("within", text)
+
+
 def stored_baselines(max_seconds=None):
     """(unit name, params object) of every stored baseline; with
     ``max_seconds``, only those whose tools ran at most that long when
-    recorded (the test suite checks those, ``exdisc baseline`` all)."""
+    recorded."""
     out = []
     for path in sorted(BASELINE_DIR.glob("*.json")):
         record = json.loads(path.read_text())
@@ -122,4 +178,18 @@ def stored_baselines(max_seconds=None):
             continue
         unit = get_unit(record["unit"])
         out.append((record["unit"], unit.params(**record["params"])))
+    return out
+
+
+def stale_baselines():
+    """``(unit name, params, reason)`` of every stored baseline whose netlist
+    or flow is no longer the one it was measured on."""
+    out = []
+    for unit_name, params in stored_baselines():
+        record = load_baseline(unit_name, params)
+        now = netlist_digest(unit_name, params, **record.get("options", {}))
+        if record.get("netlist") != now:
+            reason = ("recorded before netlists were tracked" if "netlist" not in record
+                      else f"netlist or flow changed ({record['netlist']} -> {now})")
+            out.append((unit_name, params, reason))
     return out

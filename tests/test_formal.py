@@ -2,9 +2,9 @@
 
 import pytest
 
-from hw.lod import LODParams
-from hw.router import HashBankRouter, RouterParams
-from synth.formal import prove_bank_map, prove_lod
+from exdisc.hw.lod import LODParams
+from exdisc.hw.router import HashBankRouter, RouterParams
+from exdisc.synth.formal import prove_bank_map, prove_lod
 from lod_mutants import WrongSecondLOD
 
 

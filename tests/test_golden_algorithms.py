@@ -9,17 +9,19 @@ import inspect
 import numpy as np
 import pytest
 
-from golden.ctr import CachedTokenReuse, choose_fresh, token_change
-from golden.diffusion import sample
-from golden.dit import DiT, gelu
-from golden.dit_config import DiTConfig
-from golden.eager import (EagerPrediction, accumulator_bits, log_dot, log_matmul, log_split,
-                          predict_scores, select_max_relative, select_top_k)
-from golden.execution import Dense
-from golden.ffn_reuse import FFNReuse
-from golden.lod import leading_ones_array
-from golden.quant import QMAX, fc1_integer_threshold, gelu_inverse, quantize
-from golden.softmax_threshold import SoftmaxThreshold, mask_bytes, threshold_mask
+from exdisc.golden.ctr import CachedTokenReuse, choose_fresh, token_change
+from exdisc.golden.diffusion import sample
+from exdisc.golden.dit import DiT, gelu
+from exdisc.golden.dit_config import DiTConfig
+from exdisc.golden.eager import EagerPrediction, predict_scores
+from exdisc.golden.eager_logdot import accumulator_bits, log_dot, log_matmul, log_split
+from exdisc.golden.eager_rowselect import select_max_relative, select_top_k
+from exdisc.golden.execution import Dense
+from exdisc.golden.ffn_reuse import FFNReuse
+from exdisc.golden.lod import leading_ones_array
+from exdisc.golden.quant import QMAX, quantize
+from exdisc.golden.mask_gen import fc1_integer_threshold, gelu_inverse
+from exdisc.golden.softmax_threshold import SoftmaxThreshold, mask_bytes, threshold_mask
 
 CFG = DiTConfig(image_size=16, hidden=32, depth=2, heads=2)
 STEPS = 8
@@ -197,9 +199,9 @@ def test_predict_scores_is_two_stage(rounding, seed):
 def test_predictor_default_is_signed():
     """The predictor's default reduction is the signed one (this project's
     change to the spec's truncation), in the golden model and the RTL."""
-    from golden.lod import ROUNDINGS
-    from hw.eager import ROUNDINGS as RTL_ROUNDINGS, LogDotParams
-    from hw.eager_predictor import EagerParams
+    from exdisc.golden.lod import ROUNDINGS
+    from exdisc.hw.eager_logdot import ROUNDINGS as RTL_ROUNDINGS, LogDotParams
+    from exdisc.hw.eager_predictor import EagerParams
     assert RTL_ROUNDINGS == ROUNDINGS   # hw does not import golden: one list each
     assert EagerPrediction().rounding == "signed"
     assert EagerParams().rounding == LogDotParams().rounding == "signed"

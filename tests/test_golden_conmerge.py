@@ -4,9 +4,8 @@ and the degenerate masks give the schedules they must."""
 import numpy as np
 import pytest
 
-from golden.conmerge import (IDLE, bound_passes, check_schedule, compare_schedules,
-                             row_bound_passes,
-                             passes_condensed, passes_dense, schedule)
+from exdisc.golden.conmerge import (IDLE, bound_passes, check_schedule, compare_schedules,
+                                    row_bound_passes, passes_condensed, passes_dense, schedule)
 
 
 @pytest.mark.parametrize("rows, cols, lanes", [(4, 4, 2), (8, 8, 4), (16, 16, 2), (3, 5, 3)])

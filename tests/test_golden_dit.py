@@ -6,13 +6,14 @@ import json
 import numpy as np
 import pytest
 
-from golden import classifier, digits, trace, workload
-from golden.diffusion import ddim_timesteps, sample
-from golden.dit import WEIGHTS_DIR, DiT
-from golden.dit_config import DiTConfig, weight_shapes
-from golden.eager import predict_scores, select_max_relative, theta_to_integer
-from golden.execution import Dense
-from golden.ffn_reuse import FFNReuse
+from exdisc.golden import classifier, digits, trace, workload
+from exdisc.golden.diffusion import ddim_timesteps, sample
+from exdisc.golden.dit import WEIGHTS_DIR, DiT
+from exdisc.golden.dit_config import DiTConfig, weight_shapes
+from exdisc.golden.eager import predict_scores, theta_to_integer
+from exdisc.golden.eager_rowselect import select_max_relative
+from exdisc.golden.execution import Dense
+from exdisc.golden.ffn_reuse import FFNReuse
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from golden import router as gr
+from exdisc.golden import router as gr
 
 
 @pytest.mark.parametrize("hash", gr.HASHES)
@@ -69,7 +69,7 @@ def test_pattern_generators():
 
 
 def test_real_gathers():
-    from golden.trace import fresh_tokens, kept_keys
+    from exdisc.golden.trace import fresh_tokens, kept_keys
     fresh = fresh_tokens()
     rows = gr.ctr_rows(fresh, 256)
     reused = [s for s in fresh if len(fresh[s]) < 256]

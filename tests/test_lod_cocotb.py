@@ -2,12 +2,12 @@
 
 import pytest
 
-from hw.lod import LODParams
-from sim.runner import run_unit
+from exdisc.hw.lod import LODParams
+from exdisc.sim.harness.signoff import signoff
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("k", [1, 2])
 @pytest.mark.parametrize("registered", [False, True])
 def test_lod_w32(k, registered):
-    run_unit("lod", LODParams(width=32, k=k, registered=registered), "sim.tb_lod")
+    signoff("lod", LODParams(width=32, k=k, registered=registered))

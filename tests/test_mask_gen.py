@@ -6,25 +6,15 @@ import random
 import numpy as np
 import pytest
 
-from hw.mask_gen import MaskGenerator, MaskGenParams
-from sim.mask_vectors import mask_rows, trace_mask_rows
-from sim.payload import unpack
-from sim.pysim import run_testbenches, stream_get, stream_put
-from sim.runner import run_unit
+from exdisc.hw.mask_gen import MaskGenerator, MaskGenParams
+from exdisc.sim.stimulus.mask_gen import mask_rows, trace_mask_rows
+from exdisc.sim.harness.pysim import run_stream_unit
 
 
 def _run(p, jobs, rng):
-    dut = MaskGenerator(p)
-    got = []
-
-    async def put(ctx):
-        await stream_put(ctx, dut.i, [b for bs, _ in jobs for b in bs], rng, valid_prob=0.7)
-
-    async def get(ctx):
-        got.extend(await stream_get(ctx, dut.o, len(jobs), rng, ready_prob=0.6))
-
-    run_testbenches(dut, put, get)
-    return [unpack(p.out_layout, v) for v in got]
+    beats = [b for bs, _ in jobs for b in bs]
+    return run_stream_unit(MaskGenerator(p), {"i": beats}, len(jobs), rng, valid_prob=0.7,
+                           ready_prob=0.6, layout=p.out_layout)[0]
 
 
 @pytest.mark.parametrize("cols, acc_width", [(1, 2), (5, 8), (16, 32)])
@@ -50,14 +40,9 @@ def test_mask_gen_params_rejected(field, value):
         MaskGenParams(**{field: value})
 
 
-@pytest.mark.cocotb
-def test_mask_gen_signoff():
-    run_unit("mask", MaskGenParams(cols=16, acc_width=32), "sim.tb_mask_gen")
-
-
 @pytest.mark.parametrize("acc_width", [2, 4, 6])
 def test_threshold_for_width_keeps_every_mask(acc_width):
-    from golden.quant import fc1_mask, threshold_for_width
+    from exdisc.golden.mask_gen import fc1_mask, threshold_for_width
     acc = np.arange(-(1 << (acc_width - 1)), 1 << (acc_width - 1))
     for t in [-(1 << 62), -(1 << acc_width) - 3, -(1 << (acc_width - 1)) - 1, -1, 0, 3,
               (1 << (acc_width - 1)) - 1, (1 << acc_width) + 5, 1 << 62]:

@@ -2,7 +2,7 @@
 
 import sys
 
-from sim.objcache import compile_cached
+from exdisc.sim.harness.objcache import compile_cached
 
 # A stand-in compiler: writes the object and its .d, and counts its runs.
 FAKE_CXX = """

@@ -4,8 +4,8 @@ import random
 
 import pytest
 
-from hw.queue import OUT_SLICE, POP_LUT_SLICES, QueueParams, StreamQueue
-from sim.pysim import run_testbenches, stream_get, stream_put
+from exdisc.hw.queue import OUT_SLICE, POP_LUT_SLICES, QueueParams, StreamQueue
+from exdisc.sim.harness.pysim import run_stream_unit, run_testbenches
 
 
 # The widest has POP_LUT_SLICES output-buffer slices, which take ready
@@ -14,18 +14,10 @@ from sim.pysim import run_testbenches, stream_get, stream_put
                                           (POP_LUT_SLICES * OUT_SLICE - 5, 8)])
 def test_order_under_random_stalls(width, depth, seed):
     p = QueueParams(width=width, depth=depth)
-    dut = StreamQueue(p)
     rng = random.Random(seed)
     items = [rng.getrandbits(width) for _ in range(500)]
-    got = []
-
-    async def put(ctx):
-        await stream_put(ctx, dut.w, items, rng, valid_prob=0.8)
-
-    async def get(ctx):
-        got.extend(await stream_get(ctx, dut.r, len(items), rng, ready_prob=0.4))
-
-    run_testbenches(dut, put, get)
+    got, _ = run_stream_unit(StreamQueue(p), {"w": items}, len(items), rng, valid_prob=0.8,
+                             ready_prob=0.4, out="r", latency=p.latency)
     assert got == items
 
 
@@ -46,7 +38,7 @@ def test_latency_and_capacity():
                 seen["first"] = cycle
         seen["accepted"] = accepted
 
-    run_testbenches(dut, tb)
+    run_testbenches(dut, tb, max_cycles=p.capacity + 100)
     assert seen["accepted"] == p.capacity
     assert seen["first"] == p.latency        # written in cycle 0, offered in cycle 7
 
@@ -71,7 +63,7 @@ def test_one_word_per_cycle(depth):
             if r_valid:
                 cycles.append(cycle)
 
-    run_testbenches(dut, tb)
+    run_testbenches(dut, tb, max_cycles=300)
     assert len(cycles) > 150
     assert cycles == list(range(cycles[0], cycles[0] + len(cycles)))
 
@@ -87,7 +79,7 @@ def test_ecp5_blocks(depth, blocks):
     """A 257-bit queue (an 8 x 8 engine's rows) takes 36-bit block-RAM words
     while it fits 512 of them, 18-bit words when deeper."""
     from amaranth.back import rtlil
-    from hw.platform import ECP5
+    from exdisc.hw.platform import ECP5
     p = QueueParams(width=257, depth=depth)
     assert p.ecp5_blocks == blocks
     text = rtlil.convert(StreamQueue(p), platform=ECP5)

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from hw.platform import ECP5
-from hw.queue import QueueParams, StreamQueue
-from sim.runner import run_design
+from exdisc.hw.platform import ECP5
+from exdisc.hw.queue import QueueParams, StreamQueue
+from exdisc.sim.harness.runner import run_design
 
 
 @pytest.mark.cocotb
@@ -17,5 +17,6 @@ from sim.runner import run_design
     (QueueParams(width=40, depth=16), None),     # the portable memory
 ], ids=lambda v: v.slug() if isinstance(v, QueueParams) else (v.name if v else "portable"))
 def test_queue(params, platform):
-    run_design(StreamQueue(params), f"queue_{params.slug()}".replace("-", "_"), "sim.tb_queue",
-               env={"EXDISC_QUEUE": json.dumps(params.as_dict())}, platform=platform)
+    run_design(StreamQueue(params), f"queue_{params.slug()}".replace("-", "_"),
+               "exdisc.sim.testbenches.queue", env={"EXDISC_QUEUE": json.dumps(params.as_dict())},
+               platform=platform)

@@ -6,10 +6,11 @@ import random
 import numpy as np
 import pytest
 
-from golden.router import strided, uniform
-from hw.router import HashBankRouter, RouterParams
-from sim.pysim import run_testbenches
-from sim.router_traffic import RouterTraffic, amaranth_testbench, random_program, trace_program
+from exdisc.golden.router import strided, uniform
+from exdisc.hw.router import HashBankRouter, RouterParams
+from exdisc.sim.harness.pysim import run_testbenches
+from exdisc.sim.stimulus.router import (RouterTraffic, amaranth_testbench, random_program,
+                                        trace_program)
 
 
 def _run(p, program, rng, seed, dut=None, **probs):
@@ -28,7 +29,7 @@ def _run(p, program, rng, seed, dut=None, **probs):
                 if got != want:
                     mismatches.append((b, row, got, want))
 
-    run_testbenches(dut, testbench)
+    run_testbenches(dut, testbench, max_cycles=traffic.cycle_limit() + 4 * p.latency)
     assert not mismatches, f"bank contents differ (bank, row, RTL, golden): {mismatches[:4]} (seed {seed})"
     return traffic
 
@@ -124,7 +125,7 @@ def test_router_backpressure_stalls_one_lane(seed):
                             valid_prob=1.0, ready_prob=1.0)
     dut = HashBankRouter(p)
     bench = amaranth_testbench(dut, traffic)
-    run_testbenches(dut, bench)
+    run_testbenches(dut, bench, max_cycles=traffic.cycle_limit() + 4 * p.latency)
     assert traffic.checked == 600
 
 
@@ -148,7 +149,7 @@ def test_router_smallest_params():
 
 
 def test_long_module_names_stay_short_and_distinct():
-    from hw.units import MAX_MODULE_NAME, get_unit
+    from exdisc.hw.units import MAX_MODULE_NAME, get_unit
     unit = get_unit("router")
     points = [RouterParams(), RouterParams(lanes=16, banks=32, addr_width=14),
               RouterParams(lanes=16, banks=32, addr_width=14, hash="modulo"),

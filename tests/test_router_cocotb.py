@@ -4,19 +4,19 @@ of CTR's and ST's real access patterns."""
 
 import pytest
 
-from hw.router import RouterParams
-from sim.runner import run_unit
+from exdisc.hw.router import RouterParams
+from exdisc.sim.harness.signoff import signoff
 
 pytestmark = pytest.mark.cocotb
 
 
 def test_router_default():
-    run_unit("router", RouterParams(lanes=4, banks=8), "sim.tb_router")
+    signoff("router", RouterParams(lanes=4, banks=8))
 
 
 def test_router_modulo_b_less_than_p():
     # Three lanes on two banks, one-entry queues, no reorder slack, modulo hash.
-    run_unit("router", RouterParams(lanes=3, banks=2, hash="modulo", fifo_depth=1,
-                                    enqueue_ports=1, outstanding=2, return_depth=1,
-                                    return_ports=2, addr_width=12),
-             "sim.tb_router", env={"EXDISC_COUNT": 20000})
+    signoff("router", RouterParams(lanes=3, banks=2, hash="modulo", fifo_depth=1,
+                                   enqueue_ports=1, outstanding=2, return_depth=1,
+                                   return_ports=2, addr_width=12),
+            env={"EXDISC_COUNT": 20000})

@@ -7,12 +7,13 @@ import random
 import numpy as np
 import pytest
 
-from golden.ffn_reuse import sparse_step_int
-from hw.systolic import SystolicArray, SystolicParams
-from sim.payload import unpack
-from sim.pysim import run_stream_unit
-from sim.sparse_ffn import cached_partial, dense_tiles, fc1_tiles, fc2_tiles, sparse_fc2
-from sim.tiles import tile_payloads
+from exdisc.golden.ffn_reuse import sparse_step_int
+from exdisc.hw.systolic import SystolicArray, SystolicParams
+from exdisc.sim.harness.payload import unpack
+from exdisc.sim.harness.pysim import run_stream_unit
+from exdisc.sim.host.sparse_ffn import (cached_partial, dense_tiles, fc1_tiles, fc2_tiles,
+                                        sparse_fc2)
+from exdisc.sim.stimulus.systolic_tiles import tile_payloads
 
 
 def _ops(rng, T, d, F, density):

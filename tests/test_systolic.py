@@ -5,12 +5,12 @@ import random
 import numpy as np
 import pytest
 
-from golden.systolic import IDLE, cycle_model, merged_tile_result, tile_result, wrap
-from hw.systolic import SystolicArray, SystolicParams
-from sim.payload import unpack
-from sim.pysim import run_stream_unit
-from sim.tiles import (expected_rows, extreme_tiles, random_merged_tile, random_tile,
-                       tile_payloads)
+from exdisc.golden.systolic import IDLE, cycle_model, merged_tile_result, tile_result, wrap
+from exdisc.hw.systolic import SystolicArray, SystolicParams
+from exdisc.sim.harness.payload import unpack
+from exdisc.sim.harness.pysim import run_stream_unit
+from exdisc.sim.stimulus.systolic_tiles import (expected_rows, extreme_tiles, random_merged_tile,
+                                                random_tile, tile_payloads)
 
 
 def _run(params, tiles, seed, *, valid_prob=0.7, ready_prob=0.5):

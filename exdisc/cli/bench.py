@@ -1,0 +1,202 @@
+"""``exdisc bench <name>`` and ``exdisc workload``: measure, record, print.
+
+Each benchmark is a subcommand with its own options; the measuring lives in
+:mod:`exdisc.sim.benchmarks` (and :mod:`exdisc.synth.area`). The record is
+written to ``<build>/bench/<name>.json`` (or ``--out``), its figure beside
+it, and with ``--update`` also to the committed reference results in
+``docs/results/``. Standard output gets the tables, or with ``--json`` the
+record as one JSON document and nothing else.
+"""
+
+import json
+import pathlib
+import shutil
+
+from exdisc.common.progress import log
+from exdisc.common.workdir import build_dir, reference_dir, save_record
+from .options import (EXIT_CHECK_FAILED, EXIT_OK, Parser, UsageError, add_result_options,
+                      int_list, int_list_of, positive_int, sizes)
+
+
+__all__ = ["add_commands", "finish"]
+
+
+def out_dir(args, default="bench"):
+    """Where the command writes: ``--out``, or ``<build>/<default>``."""
+    return pathlib.Path(args.out) if args.out else build_dir(default)
+
+
+def finish(args, name, record, tables, failures=(), plot=None, extra=(), default_out="bench"):
+    """Save ``record`` as ``name`` (and its figure, drawn by ``plot(record,
+    path)``), store it as the reference with ``--update``, print the tables
+    or the JSON document; exit status 1 when ``failures`` lists any.
+    ``extra``: more files the run wrote (kept out of the reference)."""
+    out = out_dir(args, default_out)
+    path = save_record(out, name, record)
+    figures = []
+    if plot is not None:
+        from exdisc.sim.benchmarks import plots
+        if plots.available():
+            figures.append(plot(record, out / f"{name}.png"))
+        else:
+            log("[bench] matplotlib is not installed (pip install exdisc[plot]): no figure")
+    if args.update:
+        ref = reference_dir(required=True)
+        for source in [path, *figures]:
+            shutil.copyfile(source, ref / pathlib.Path(source).name)
+        log(f"[bench] reference results updated in {ref}: "
+            + ", ".join(pathlib.Path(f).name for f in [path, *figures]))
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        print("\n\n".join(t.text() for t in tables))
+    log(f"[bench] record: {path}" + "".join(f"; figure: {f}" for f in [*figures, *extra]))
+    for problem in failures:
+        log(f"[bench] CHECK FAILED: {problem}")
+    return EXIT_CHECK_FAILED if failures else EXIT_OK
+
+
+# --- one function per benchmark -----------------------------------------------
+
+def bench_systolic(args):
+    from exdisc.sim.benchmarks import systolic
+    record = systolic.run(args.sizes, args.ks, grid=args.grid, seed=args.seed)
+    return finish(args, "systolic", record, systolic.tables(record), systolic.failures(record))
+
+
+def bench_ffn(args):
+    from exdisc.sim.benchmarks import ffn
+    record = ffn.run(args.sizes, args.merge_lanes, seed=args.seed)
+    return finish(args, "ffn", record, ffn.tables(record), ffn.failures(record), ffn.plot)
+
+
+def bench_conmerge(args):
+    from exdisc.sim.benchmarks import conmerge
+    (rows, cols), = args.array
+    record = conmerge.run(rows=rows, cols=cols, seed=args.seed)
+    return finish(args, "conmerge", record, conmerge.tables(record), plot=conmerge.plot)
+
+
+def bench_router(args):
+    from exdisc.sim.benchmarks import router
+    record = router.run(args.lanes, per_lane=args.per_lane, word_bits=args.word_bits,
+                        seed=args.seed)
+    return finish(args, router.record_name(record), record, router.tables(record),
+                  plot=router.plot)
+
+
+def bench_eager(args):
+    from exdisc.sim.benchmarks import eager
+    from exdisc.synth import area
+    record, tables = {}, []
+    if not args.no_quality:
+        record["quality"] = eager.quality(seed=args.seed)
+        tables += eager.tables(record["quality"])
+    if not args.no_area:
+        record["area"] = area.eager_area(args.lanes)
+        tables += area.tables(record["area"])
+    return finish(args, "eager", record, tables)
+
+
+def cmd_workload(args):
+    from exdisc.sim.benchmarks import workload
+    if args.update and args.only:
+        raise UsageError(f"{args.prog_name}: --update stores whole suites only; drop --only")
+    try:
+        runs = workload.suite(args.suite, args.only)
+    except ValueError as e:
+        raise UsageError(f"{args.prog_name}: option --only: {e}") from None
+    record = workload.run(runs, per_class=args.per_class, steps=args.steps,
+                          guidance=args.guidance, seed=args.seed,
+                          grids=out_dir(args, "workload") / "grids")
+    name = {"default": "workload"}.get(args.suite, f"workload_{args.suite}")
+    if args.only:
+        name += "_" + "_".join("".join(c if c.isalnum() else "_" for c in o) for o in args.only)
+    return finish(args, name, record, workload.tables(record), extra=record.get("grids", []),
+                  default_out="workload")
+
+
+# --- the parser ----------------------------------------------------------------
+
+def _steps(text):
+    value = positive_int(text)
+    if value > 1000:
+        import argparse
+        raise argparse.ArgumentTypeError(f"expected at most 1000 steps, not {text!r}")
+    return value
+
+
+def add_commands(sub):
+    from exdisc.golden.workload import DEFAULTS
+    from exdisc.sim.benchmarks.router import WORD_CHOICES
+    from exdisc.sim.benchmarks.workload import SUITES
+
+    p = sub.add_parser("bench", help="measure the RTL on real workloads (records in <build>/bench)",
+                       description="Benchmarks: each measures the emitted RTL (or the golden "
+                                   "models) and records what it measured.")
+    benches = p.add_subparsers(dest="bench", metavar="NAME", required=True, parser_class=Parser)
+
+    def bench(name, help, func, default_seed=None):
+        q = benches.add_parser(name, help=help, description=help)
+        q.add_argument("--seed", type=int, default=default_seed,
+                       help="random seed" + ("" if default_seed is not None else
+                                             " (default: $EXDISC_SEED or fresh, printed)"))
+        add_result_options(q, "bench")
+        q.set_defaults(func=func, prog_name=q.prog)
+        return q
+
+    q = bench("systolic", "systolic array: cycles and busy fraction of back-to-back tiles, RTL "
+              "against the cycle model", bench_systolic)
+    q.add_argument("--sizes", type=sizes, default=sizes("4x4,8x8,16x16"), metavar="RxC,...",
+                   help="array sizes (default: 4x4,8x8,16x16)")
+    q.add_argument("--ks", type=int_list, default=[8, 16, 32, 64, 128], metavar="K,...",
+                   help="tile depths (default: 8,16,32,64,128)")
+    q.add_argument("--grid", type=positive_int, default=4, metavar="N",
+                   help="tiles per GEMM: N x N")
+
+    q = bench("ffn", "a sparse FFN-Reuse step of the DiT on engines with merge lanes: cycles, "
+              "dense against sparse", bench_ffn)
+    q.add_argument("--sizes", type=sizes, default=sizes("16x16"), metavar="RxC,...",
+                   help="array sizes (default: 16x16)")
+    q.add_argument("--merge-lanes", type=int_list_of((1, 2, 4, 8)), default=[1, 2, 4],
+                   metavar="D,...", help="merge lanes D of the arrays, each of 1, 2, 4, 8 "
+                                         "(default: 1,2,4)")
+
+    q = bench("conmerge", "ConMerge's schedules on the DiT's FFN-Reuse masks: passes, "
+              "utilisation, against the bounds", bench_conmerge, default_seed=0)
+    q.add_argument("--array", type=sizes, default=sizes("16x16"), metavar="RxC",
+                   help="array the masks are cut for (default: 16x16)")
+
+    q = bench("router", "hash bank router: requests per lane per cycle on CTR, ST and "
+              "synthetic traces, both hashes, B = P and 2P", bench_router, default_seed=0)
+    q.add_argument("--lanes", type=positive_int, default=16, metavar="P", help="request lanes")
+    q.add_argument("--per-lane", type=positive_int, default=400, metavar="N",
+                   help="requests per lane of each trace")
+    q.add_argument("--word-bits", type=int, default=32, choices=WORD_CHOICES,
+                   help="bits per word the gathers are cut into")
+
+    q = bench("eager", "eager prediction: recall and sparsity on the DiT, and the predictor's "
+              "area against an int8 MAC", bench_eager, default_seed=0)
+    q.add_argument("--lanes", type=positive_int, default=16, metavar="L",
+                   help="lanes of the units in the area comparison")
+    q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
+    q.add_argument("--no-area", action="store_true", help="skip the synthesis")
+
+    p = sub.add_parser("workload", help="sample the tiny DiT densely and with each algorithm "
+                       "(records in <build>/workload)",
+                       description="Sample the tiny DiT densely and with each algorithm and "
+                                   "its control: work skipped, class accuracy, latent error.")
+    p.add_argument("--suite", choices=sorted(SUITES), default="default",
+                   help="default: each algorithm at its defaults beside its control; sweep: "
+                        "several settings of each")
+    p.add_argument("--only", type=lambda s: s.split(","), default=None, metavar="RUN,...",
+                   help="only these runs of the suite (by label)")
+    p.add_argument("--per-class", type=positive_int, default=DEFAULTS["per_class"], metavar="N",
+                   help="samples per digit class")
+    p.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
+                   help="DDIM steps (1 to 1000)")
+    p.add_argument("--guidance", type=float, default=DEFAULTS["guidance"], metavar="G",
+                   help="classifier-free guidance scale")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="noise seed")
+    add_result_options(p, "workload")
+    p.set_defaults(func=cmd_workload, prog_name=p.prog)

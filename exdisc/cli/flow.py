@@ -1,0 +1,105 @@
+"""``exdisc flow``: generate, sign off, prove and synthesize every point of a preset."""
+
+import dataclasses
+import json
+import pathlib
+import time
+
+from exdisc.hw.emit import emit_verilog
+from exdisc.hw.presets import PRESETS, get_preset
+from exdisc.hw.units import get_unit
+from exdisc.common.progress import log
+from exdisc.sim.harness.runner import SimulationFailed
+from exdisc.common.tables import Table
+from exdisc.common.workdir import write_if_changed
+from .options import EXIT_CHECK_FAILED, EXIT_OK
+from .units import run_synth, synth_options
+
+
+__all__ = ["add_commands"]
+
+
+def _point(n, total, unit_name, params, args, out):
+    """Every step of one parameter point; returns its summary row (dict)."""
+    from exdisc.sim.harness.signoff import TESTBENCHES, signoff
+    from exdisc.synth.formal import PROVERS
+    unit = get_unit(unit_name)
+    module = unit.module_name(params)
+    row = {"unit": unit_name, "module": module, "params": params.as_dict()}
+
+    def say(step, text):
+        log(f"[{n}/{total} {module}] {step}: {text}")
+
+    path = out / f"{module}.v"
+    write_if_changed(path, emit_verilog(unit.component(params), module))
+    say("generate", str(path))
+    row["verilog"] = str(path)
+    if unit_name in TESTBENCHES:
+        t = time.monotonic()
+        try:
+            run = signoff(unit_name, params, seed=args.seed, log=lambda s: say("simulate", s))
+            row["sim"] = {"passed": run.passed, "skipped": run.skipped, "seed": run.seed,
+                          "seconds": round(time.monotonic() - t, 1)}
+            say("simulate", f"{run.summary()} against the golden model")
+        except SimulationFailed as e:
+            row["sim"] = {"failed": str(e)}
+            say("simulate", f"FAILED: {e}")
+    if unit_name in PROVERS:
+        proof = PROVERS[unit_name](params, log=lambda s: say("prove", s))
+        row["formal"] = {"passed": proof.passed, "seconds": round(proof.seconds, 1)}
+        say("prove", "PASS" if proof.passed else f"FAIL (see {proof.directory})")
+    if not args.no_synth:
+        result, verdict = run_synth(unit_name, params, args, log=lambda s: say("synthesize", s))
+        row["synth"] = dataclasses.asdict(result)
+        row["baseline"] = {"status": verdict.status, "text": verdict.text}
+        say("synthesize", f"{result.lut4} LUT4, {result.ff} FF, depth {result.logic_depth}, "
+                          f"Fmax {result.fmax_mhz} MHz; {verdict.text}")
+    return row
+
+
+def _failed(row):
+    return ("failed" in row.get("sim", {}) or not row.get("formal", {}).get("passed", True)
+            or row.get("baseline", {}).get("status") == "regression")
+
+
+def cmd_flow(args):
+    points = get_preset(args.preset)
+    out = pathlib.Path(args.output) / args.preset
+    start = time.monotonic()
+    summary = [_point(n, len(points), u, p, args, out) for n, (u, p) in enumerate(points, 1)]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    rows = []
+    for r in summary:
+        s, sim = r.get("synth", {}), r.get("sim")
+        rows.append([r["module"],
+                     "-" if sim is None else "FAILED" if "failed" in sim else
+                     f"{len(sim['passed'])} passed" + (f", {len(sim['skipped'])} skipped"
+                                                       if sim["skipped"] else ""),
+                     ("PASS" if r["formal"]["passed"] else "FAIL") if "formal" in r else "-",
+                     s.get("lut4", "-"), s.get("ff", "-"), s.get("mult18", "-"),
+                     s.get("bram", "-"), s.get("fmax_mhz", "-"),
+                     r["baseline"]["text"] if "baseline" in r else "-"])
+    print(Table(["module", "sign-off", "formal", "LUT4", "FF", "MULT18", "BRAM", "Fmax MHz",
+                 "baseline"], rows,
+                title=f"exdisc flow --preset {args.preset}: done in "
+                      f"{time.monotonic() - start:.0f} s",
+                caption=f"summary: {out / 'summary.json'}").text())
+    return EXIT_CHECK_FAILED if any(_failed(r) for r in summary) else EXIT_OK
+
+
+def add_commands(sub):
+    p = sub.add_parser("flow", help="generate, sign off, prove and synthesize a preset",
+                       description="Every parameter point of a preset: Verilog, the cocotb "
+                                   "sign-off against the golden model, the formal proof where "
+                                   "the unit has one, synthesis and place and route against "
+                                   "the stored baseline; then a summary.")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="default",
+                   help="the parameter points (see 'exdisc list')")
+    p.add_argument("-o", "--output", default="build/flow", metavar="DIR",
+                   help="directory of the Verilog and the summary")
+    p.add_argument("--no-synth", action="store_true", help="skip yosys and nextpnr")
+    p.add_argument("--seed", type=int, default=None,
+                   help="simulation seed (default: $EXDISC_SEED or fresh, printed)")
+    synth_options(p)
+    p.set_defaults(func=cmd_flow, prog_name=p.prog)

@@ -1,0 +1,123 @@
+"""The tiny DiT sampled densely and under each algorithm: work skipped and quality.
+
+:func:`run` samples the same labels from the same noise densely and with
+every executor of a suite (:mod:`exdisc.golden.workload`) and returns the
+record: per run the algorithm's own figures (sparsity, reuse ratio, recall),
+the multiply-accumulates skipped, the class accuracy of the generated digits
+by an independent classifier, the relative error of the final latent against
+the dense run, and the mask storage. With a directory it also draws, per
+run, the generated digits beside the dense run's.
+"""
+
+import pathlib
+
+from exdisc.golden import workload
+from exdisc.common.progress import bar, log as default_log, step as progress_step
+from exdisc.common.tables import Table
+from . import plots
+
+
+__all__ = ["SUITES", "suite", "sample", "run", "tables", "failures"]
+
+
+#: The named suites: each algorithm at its defaults beside its control, or
+#: several settings of each.
+SUITES = {"default": workload.default_suite, "sweep": workload.sweep_suite}
+
+
+def suite(name="default", only=None):
+    """The ``(label, executor)`` pairs of suite ``name``; ``only`` (labels)
+    keeps those runs, in the suite's order."""
+    runs = SUITES[name]()
+    if only:
+        labels = [label for label, _ in runs]
+        unknown = [o for o in only if o not in labels]
+        if unknown:
+            raise ValueError(f"the {name} suite has no run {', '.join(map(repr, unknown))}; "
+                             f"its runs: {', '.join(labels)}")
+        runs = [(label, ex) for label, ex in runs if label in only]
+    return runs
+
+
+def sample(runs, *, per_class, steps, guidance, seed, what="sampling"):
+    """:func:`exdisc.golden.workload.run` with a progress bar over every step of
+    every run (the dense run first). Returns ``(report, images)``."""
+    total = (len(runs) + 1) * steps
+    with bar(f"{what}: {per_class * 10} digits, {steps} steps, dense + {len(runs)} runs",
+             total) as advance:
+        return workload.run(runs, per_class=per_class, steps=steps, guidance=guidance,
+                            seed=seed, progress=lambda label, s, n: advance())
+
+
+def run(runs, *, per_class=workload.DEFAULTS["per_class"], steps=workload.DEFAULTS["steps"],
+        guidance=workload.DEFAULTS["guidance"], seed=workload.DEFAULTS["seed"], grids=None,
+        log=default_log):
+    """Sample with ``runs`` (``(label, executor)`` pairs); returns the record.
+    ``grids``: a directory for one PNG per run (its digits beside the dense
+    run's), listed in the record as ``grids``."""
+    report, images = sample(runs, per_class=per_class, steps=steps, guidance=guidance, seed=seed)
+    if grids is not None:
+        report["grids"] = [str(p) for p in write_grids(report, images, pathlib.Path(grids), log)]
+    return report
+
+
+def write_grids(report, images, directory, log=default_log):
+    """One PNG per run: the dense run's digits on the left, the run's on the right."""
+    if not plots.available():
+        log("[workload] matplotlib is not installed (pip install exdisc[plot]): no sample grids")
+        return []
+    directory.mkdir(parents=True, exist_ok=True)
+    labels = [int(c) for c in report["labels"]]
+    dense = images["dense"]
+    paths = []
+    with progress_step(f"drawing {len(report['results'])} sample grids"):
+        for r in report["results"]:
+            name = "".join(c if c.isalnum() else "_" for c in r["label"]).strip("_")
+            paths.append(plots.image_pairs(
+                directory / f"{name}.png", dense, images[r["label"]], labels=labels,
+                title=f"{r['label']}: class accuracy {r['accuracy']:.2f} "
+                      f"(dense {report['dense']['accuracy']:.2f}), latent error "
+                      f"{r['latent_error']:.3f}",
+                reference_title="dense", run_title=r["label"]))
+    return paths
+
+
+def sparsity_of(r):
+    """The algorithm's own sparsity figure: (what, value)."""
+    for key, what in (("fc1_sparsity", "FC1"), ("attention_sparsity", "attention"),
+                      ("mask_sparsity", "attention"), ("reuse_ratio", "tokens reused")):
+        if key in r:
+            return what, r[key]
+    return "-", None
+
+
+def _target(r):
+    if "ffn_macs_skipped" in r:
+        return f"{r['ffn_macs_skipped']:.1%} FFN"
+    if "attention_macs_skipped" in r:
+        return f"{r['attention_macs_skipped']:.1%} QK/PV"
+    return "-"
+
+
+def tables(record):
+    c = record["config"]
+    rows = [["dense", "-", "-", "0.0%", "-", f"{record['dense']['accuracy']:.3f}", "0", "0",
+             f"{record['dense']['seconds']:.0f}"]]
+    for r in record["results"]:
+        what, value = sparsity_of(r)
+        rows.append([r["label"], f"{value:.1%} {what}" if value is not None else "-",
+                     "-" if "recall" not in r else f"{r['recall']:.3f}",
+                     f"{r['macs_skipped']:.1%}", _target(r), f"{r['accuracy']:.3f}",
+                     f"{r['latent_error']:.4f}", r["mask_bytes"], f"{r['seconds']:.0f}"])
+    return [Table(["run", "sparsity", "top-k recall", "MACs skipped", "in its GEMMs",
+                   "class acc", "latent err", "mask B/seq", "s"], rows,
+                  title=f"Workload: {c['samples']} samples, {c['steps']} DDIM steps, guidance "
+                        f"{c['guidance']}, seed {c['seed']} (exdisc workload)",
+                  caption=f"Class accuracy by an independent classifier (held-out accuracy on "
+                          f"real digits {record['classifier_test_accuracy']:.3f}); latent error "
+                          "|z - z_dense| / |z_dense| of the final images; 'in its GEMMs': the "
+                          "skipped fraction of the GEMMs the algorithm targets.")]
+
+
+def failures(record):
+    return []       # quality figures are results, not checks

