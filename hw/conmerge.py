@@ -160,8 +160,8 @@ class ConMerge(wiring.Component):
         zero = Const(0, p.slot_layout.size)
 
         # The output register loads whenever it is free and only its valid
-        # waits for the first fit: a load enable from the first fit reached
-        # all 1,331 bits of the pass (a 10.8 ns net).
+        # waits for the first fit: a load enable from the first fit would
+        # reach every bit of the pass, a net across the whole unit.
         closes = take & ~tail_valid & Mux(empty, col.last, none | col.last)
         with m.If(out_free):
             m.d.sync += [

@@ -293,9 +293,9 @@ class LogDotProduct(wiring.Component):
                 sb, fb, pb, ub = reduce_operand(m, b, p, f"l{j}_b")
             if p.k == 1:
                 # One kept bit each: the product is 2^(p + q), so the lane keeps the
-                # exponent sum and stage 2 decodes it. A decoder instead of a shifter of
-                # the one-hot operand: at L = 16, encoded, one tree, 19,626 instead of
-                # 23,458 transistors, 1,094 instead of 1,350 LUT4 and 517 instead of 629 FF.
+                # exponent sum and stage 2 decodes it: a decoder of an exponent is
+                # smaller than a shifter of the one-hot operand, in gates and in
+                # registers (the k1 row of `exdisc bench eager`).
                 regs = {"neg": Signal(name=f"l{j}_neg"),
                         "exp": Signal(p.pos_bits + 1, name=f"l{j}_exp"),
                         "found": Signal(name=f"l{j}_found")}
@@ -366,9 +366,8 @@ class LogDotProduct(wiring.Component):
         kept = powers[0] | powers[1]
         if p.signed_digits:
             # 2^p1 - 2^p2 (positive: p2 < p1) is the run of ones p2 .. p1 - 1, a
-            # difference of two thermometer codes: no carry chain (a subtractor
-            # here cost 16 x 4 CCU2C and 3,500 transistors, 5 % of the 16-lane
-            # encoded one-tree unit)
+            # difference of two thermometer codes: no carry chain, where a
+            # subtractor would put one in every lane
             run = Cat((pa[1] <= i) & (i < pa[0]) for i in range(p.width))
             kept = Mux(ua, run, kept)
         return kept[:p.width]

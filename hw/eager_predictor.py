@@ -268,7 +268,7 @@ class EagerPredictor(wiring.Component):
                         m.d.sync += t.eq(0)
 
         # -- stage 2: read Qp[qi] and Kp[ki] word by word into a register (the block
-        # RAM's clock-to-out and stage 2's operand decode did not fit one cycle: 56.2 MHz);
+        # RAM's slow clock-to-out and stage 2's operand decode do not fit one cycle);
         # a stall holds all three steps, and the read port its data
         qi, ki = Signal(range(p.tokens)), Signal(range(p.tokens))
         w2 = Signal(range(words))

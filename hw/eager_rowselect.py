@@ -157,7 +157,7 @@ class RowSelector(wiring.Component):
             # evaluated in the cycle after the row's last score, from the registers (the
             # next row may replace them in the cycle after): which are above the k-th.
             # They are counted a cycle later: k - 1 compares of score_width bits and
-            # their count in one cycle held the DiT-shaped predictor to 46.6 MHz.
+            # their count would be one long path in one cycle.
             kth = regs[k - 1]
             above = Signal(max(1, k - 1))
             new_thr, new_enough, new_room = kth, count == k, None  # room: counted below

@@ -119,9 +119,9 @@ class FFNEngine(wiring.Component):
         # output or precedes the output queue: the join, then the adds and
         # the halves of the mask compares. They never stall: a row is taken
         # only against a credit, a free entry of the output queue, and the
-        # consumer's ready reaches only that queue. With the stages held
-        # under backpressure, ready was the enable of some 1,500 flip-flops
-        # across the engine (12.1 ns at 8 x 8).
+        # consumer's ready reaches only that queue. Stages that held under
+        # backpressure would make ready the enable of every flip-flop of the
+        # stages, a net across the whole engine.
         m.submodules.out_queue = out = StreamQueue(QueueParams(
             width=len(self.o.payload.as_value()), depth=OUT_QUEUE_DEPTH))
         m.d.comb += [self.o.valid.eq(out.r.valid), self.o.payload.eq(out.r.payload),
@@ -142,7 +142,7 @@ class FFNEngine(wiring.Component):
         s_row = Signal(p.o_layout, name="summed_row", reset_less=True)
         halves = [[Signal(name=f"summed_{k}{c}", reset_less=True)
                    for k in ("gt_hi", "eq_hi", "gt_lo")] for c in range(p.cols)]
-        # the flags once per column: one copy drove every adder bit (4.3 ns)
+        # the flags once per column: one copy would drive every adder bit of the row
         flags = [Signal(2, name=f"joined_flags{c}", reset_less=True) for c in range(p.cols)]
         m.d.sync += [j_valid.eq(take), j_row.eq(res.payload), j_aux.eq(aux.payload),
                      s_valid.eq(j_valid), s_row.last.eq(j_row.last)]

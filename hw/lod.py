@@ -105,9 +105,9 @@ def leading_ones(value, k, *, merge=_merge, m=None, name="lod"):
     With a module ``m``, ``value`` and every node of the tree are signals of
     ``m`` (named after ``name``). Amaranth emits an expression again wherever
     it is used, and each node is used about three times by the next level, so
-    a bare 24-bit tree of a negated operand came out as 243 copies of the
-    negation per leaf (the 16-lane stage 2 of the eager predictor was 101,000
-    lines of Verilog). The logic is the same either way.
+    a bare tree of a negated operand repeats the negation hundreds of times
+    per leaf (and Verilator spends minutes on the text). The logic is the
+    same either way.
     """
     value = _net(m, value, f"{name}_in")
     width = len(value)
@@ -168,8 +168,7 @@ class LeadingOneDetector(wiring.Component):
         m = Module()
         p = self.params
         # Bare expressions here: the input is a port, so nothing heavy repeats,
-        # and the node signals gave ABC another structure (W = 32, k = 2:
-        # 116.8 instead of 138.8 MHz after P&R).
+        # and node signals would give ABC another, slower structure.
         found, pos = leading_ones(self.i.payload, p.k, merge=type(self)._merge)
         result = Cat(*pos, *found)
         if p.registered:

@@ -6,9 +6,9 @@ technology-independent synthesis see. With :data:`ECP5` the units may
 instantiate ECP5 primitives where inference cannot give the same result:
 the systolic array's DSP PEs then use MULT18X18D with its input and output
 registers, which yosys does not infer and without which the multiplier
-limits Fmax to about 80 MHz. Both elaborations are cycle-for-cycle
-identical at the ports; ``sim/models/`` has the simulation models that the
-tests use to check that.
+is the longest path of the array. Both elaborations are cycle-for-cycle
+identical at the ports; ``sim/harness/primitives/`` has the simulation models
+that the tests use to check that.
 """
 
 import dataclasses

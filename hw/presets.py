@@ -34,10 +34,10 @@ PRESETS = {
         ("router", RouterParams(lanes=4, banks=8, hash="xor")),
         ("router", RouterParams(lanes=4, banks=8, hash="modulo")),
     ],
-    # The engines the systolic issue reports: 8 x 8 and 16 x 16 int8, each
-    # at the pipelining that reaches its target (16 x 16: one adder level of
-    # the LUT PEs' multipliers per cycle; the default's half products stop
-    # it near 94 MHz).
+    # The engines at the sizes that matter: 8 x 8 and 16 x 16 int8, each at
+    # the pipelining that reaches its Fmax target (16 x 16: one adder level
+    # of the LUT PEs' multipliers per cycle; the default's half products are
+    # the 16 x 16 array's longest path).
     "engines": [
         ("systolic", SystolicParams(rows=8, cols=8)),
         ("systolic", SystolicParams(rows=16, cols=16, mul_stages=3)),

@@ -75,10 +75,9 @@ OUT_DEPTH = 8
 # written from one block.
 OUT_SLICE = 36
 # From this many slices on, ``r.ready`` enters one LUT per slice (see
-# ``_head_control``). Measured on the LFE5U-85F: the 16 x 16 engine's 15
-# slices reach 156.5 MHz with it and 124.4 without (seed 1); the 8 x 8 engine's 8
-# slices 201.4 without and 185.9 with (its critical path, a PE's result
-# adder, moved with the placement).
+# ``_head_control``): a wide queue's ready net then drives one LUT per
+# slice instead of a dozen. Narrower queues keep the direct form, which
+# the 8 x 8 engine's placement favours (docs/design-notes.md).
 POP_LUT_SLICES = 9
 LATENCY = 7
 
@@ -90,7 +89,7 @@ class StreamQueue(wiring.Component):
     Every signal that reaches the memory leaves a register next to it: a
     wide queue spans many ECP5 DP16KD blocks, 36 bits each (18 when deeper
     than 512 words), spread along a block-RAM row, and a net from the
-    queue's control logic to all of them took 5 to 6 ns on the LFE5U-85F.
+    queue's control logic to all of them crosses the row in one cycle.
     So the write (data, address, enable) and the read address pass two
     register stages of their own, a tree with one copy per block at its
     leaves (``*_wstage``, ``*_rstage``, kept apart by the synthesis flow),
@@ -101,7 +100,7 @@ class StreamQueue(wiring.Component):
     LUT RAM and a head register that drives ``r.payload``, in
     ``OUT_SLICE``-bit slices, each with its own copy of the buffer's
     control. The block RAM's output register (``REGMODE="OUTREG"``) keeps
-    its slow clock-to-output (5.8 ns on ECP5) off the next stage's path.
+    its slow clock-to-output off the next stage's path.
     The portable elaboration builds the same registers around a
     ``lib.memory`` read port.
 
@@ -144,8 +143,8 @@ class StreamQueue(wiring.Component):
         pop = self.r.valid & self.r.ready
         # The space a pop frees counts a cycle late: the consumer's ready then
         # reaches only the output buffer's control, not the read side's
-        # flags, whose net crossed the 8 x 8 engine (3.4 ns). The buffer has
-        # the entry to spare (see OUT_DEPTH).
+        # flags, whose net spans the queue's width. The buffer has the entry
+        # to spare (see OUT_DEPTH).
         popped = Signal()
         m.d.sync += popped.eq(pop)
 
@@ -155,8 +154,8 @@ class StreamQueue(wiring.Component):
         with m.If(do_read):
             m.d.sync += r_ptr.eq(_next(r_ptr, p.depth))
         # The flags are computed from the counters' present values, not from
-        # their next values: an adder chain in front of a compare was the
-        # longest path once the memory's nets were registered.
+        # their next values: an adder chain in front of a compare would be the
+        # longest path once the memory's nets are registered.
         m.d.sync += [
             in_mem.eq(count_step(in_mem, do_write, do_read)),
             full.eq(count_reaches(in_mem, do_write, do_read, p.depth)),
@@ -192,12 +191,11 @@ class StreamQueue(wiring.Component):
         # of the buffer's control state (``_head_control``), so that the
         # consumer's ready reaches only a few LUTs in each slice and the
         # payload leaves flip-flops: with the LUT RAM read straight onto
-        # ``r.payload``, ready had to reach every slice's read pointer and
-        # the pointers every LUT RAM cell, and either net spanned the
-        # 8 x 8 engine's 257-bit rows (4.5 and 3.8 ns of route).
+        # ``r.payload``, ready would reach every slice's read pointer and
+        # the pointers every LUT RAM cell, nets that span a wide row.
         # Its own register (kept, as *_ptr_copy): merged with a slice's
-        # identical one, it tied the shared control to that slice, 16
-        # columns from ready (the 8 x 8 critical path at one seed).
+        # identical one, it ties the shared control to that slice, far
+        # from ready.
         arrive = Signal(name="out_arrive_ptr_copy")
         m.d.sync += arrive.eq(in_flight[2])
         pop_lut = -(-p.width // OUT_SLICE) >= POP_LUT_SLICES
@@ -210,8 +208,8 @@ class StreamQueue(wiring.Component):
             out_r = out.read_port(domain="comb")
             w_ptr_copy = Signal(range(OUT_DEPTH), name=f"out{n}_w_ptr_copy")
             r_ptr_copy = Signal(range(OUT_DEPTH), name=f"out{n}_r_ptr_copy")
-            # in_flight[3] of its own: the shared one reached the slices of a
-            # 513-bit word across the 16 x 16 engine in 14.6 ns.
+            # in_flight[3] of its own: a shared one would reach every slice of
+            # a wide word across the engine.
             w_en = Signal(name=f"out{n}_w_en_ptr_copy")
             m.d.sync += w_en.eq(in_flight[2])
             load, _ = _head_control(m, w_en, self.r.ready, f"out{n}", pop_lut)
@@ -298,16 +296,15 @@ def _head_control(m, arrive, ready, name, pop_lut):
 
     The count is a thermometer code (bit ``i``: more than ``i`` words), so
     that every next-state bit is a small function in which ``ready``
-    enters the last LUT: a binary count behind ``load`` put ``ready`` three
-    LUTs from the count's flip-flops (5.9 ns with 4.7 of route at 8 x 8).
+    enters the last LUT: a binary count behind ``load`` puts ``ready`` three
+    LUTs from the count's flip-flops.
     Registers are named ``*_ptr_copy`` so that the synthesis flow keeps
     every copy.
 
     With ``pop_lut`` (wide buffers, :data:`POP_LUT_SLICES`), ``ready``
     enters one LUT of each copy, the pop (kept as a net), which then
-    drives the copy's dozen next-state and enable LUTs nearby: at 16 x 16,
-    with ``ready`` into every one of them across 15 slices, its net took
-    7.4 ns to a slice 14 rows from its register."""
+    drives the copy's dozen next-state and enable LUTs nearby, so that
+    ``ready`` does not enter every one of them across all the slices."""
     held = Signal(OUT_DEPTH + 1, name=f"{name}_held_ptr_copy")
     valid = Signal(name=f"{name}_valid_ptr_copy")
     pop = valid & ready

@@ -1,13 +1,15 @@
 """DiSC's hash bank router: P request lanes onto B hashed SRAM banks."""
 
 import dataclasses
+from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .fifo import FIFOParams, StreamFIFO
 from .router_banks import BankParams, BankedBuffer, is_power_of_two
 from .params import Params, check_choice, check_int, param, resolve_params
 
@@ -203,9 +205,8 @@ def _encoded(m, onehot, name):
     the LUTs and PFUMX/L6MUX cells take directly, where an AND-OR of ``n``
     terms costs about half again as many LUTs. The index is a ``keep``
     signal, which discourages the LUT mapper from folding the arbiter that
-    makes ``onehot`` into the mux of every bit (at P = 8, B = 16 it saved 5 %
-    of the router's LUT4s; a select that arrives late is still copied, so
-    the arbiters' long paths end elsewhere).
+    makes ``onehot`` into the mux of every bit (a select that arrives late
+    is still copied, so the arbiters' long paths end elsewhere).
     """
     bits = max(1, (len(onehot) - 1).bit_length())
     index = Signal(bits, name=f"{name}_index", attrs={"keep": 1})
@@ -278,229 +279,212 @@ class HashBankRouter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        P, B, F, O, R = p.lanes, p.banks, p.fifo_depth, p.outstanding, p.return_depth
-        K = min(p.return_ports, B)
         # Kept so that tests can read the banks after a simulation.
         m.submodules.buffer = buffer = self.buffer = BankedBuffer(p.bank_params)
-
-        entry = data.StructLayout({"write": 1, "bank": max(p.bank_bits, 1), "row": p.row_bits,
-                                   "data": p.data_width, "tag": p.tag_width})
-        queued = data.StructLayout({"lane": max(p.lane_bits, 1), "slot": max(p.slot_bits, 1),
-                                    "write": 1, "row": p.row_bits, "data": p.data_width})
-        done_layout = data.StructLayout({"lane": max(p.lane_bits, 1), "slot": max(p.slot_bits, 1),
-                                         "write": 1})
-        returning = data.StructLayout({"lane": max(p.lane_bits, 1), "slot": max(p.slot_bits, 1),
-                                       "write": 1, "data": p.data_width})
-
-        # Lanes: the two-entry register in front, the issue side of the reorder slots.
-        heads, head_valid, can_issue, issue_slot, granted = [], [], [], [], []
-        lane_state = []
-        for n, port in enumerate(self.req):
-            regs = [Signal(entry, name=f"lane{n}_e{i}") for i in range(2)]
-            count = Signal(range(3), name=f"lane{n}_count")
-            inflight = Signal(range(O + 1), name=f"lane{n}_inflight")
-            issue = Signal(max(p.slot_bits, 1), name=f"lane{n}_issue")
-            grant = Signal(name=f"lane{n}_grant")
-            incoming = Signal(entry, name=f"lane{n}_in")
-            m.d.comb += [
-                incoming.write.eq(port.payload.write),
-                incoming.bank.eq(self.bank_of(port.payload.addr)),
-                incoming.row.eq(port.payload.addr[p.bank_bits:]),
-                incoming.data.eq(port.payload.data),
-                incoming.tag.eq(port.payload.tag),
-                port.ready.eq(count != 2),
-            ]
-            push = port.valid & port.ready
-            pop = grant
-            with m.If(pop):
-                m.d.sync += regs[0].eq(regs[1])
-            with m.If(push & ((count == 0) | ((count == 1) & pop))):
-                m.d.sync += regs[0].eq(incoming)
-            with m.If(push & (count == 1) & ~pop):
-                m.d.sync += regs[1].eq(incoming)
-            m.d.sync += count.eq(count + push - pop)
-            heads.append(regs[0])
-            head_valid.append(count != 0)
-            can_issue.append(inflight != O)
-            issue_slot.append(issue)
-            granted.append(grant)
-            lane_state.append((inflight, issue))
-
-        # Banks: per enqueue class a round-robin arbiter and a queue in LUT RAM,
-        # a round-robin pick among the queues, the SRAM access, the return queue.
-        E = min(p.enqueue_ports, P)
-        bank_out = []               # (valid, entry, data, taken) per bank
-        lane_grants = [[] for _ in range(P)]
-        for b in range(B):
-            port = buffer.bank[b]
-            fronts, nonempty, pops = [], [], []
-            for c in range(E):
-                members = list(range(c, P, E))      # lane n is in class n mod E
-                requests = Signal(len(members), name=f"bank{b}_c{c}_requests")
-                m.d.comb += requests.eq(Cat(*[
-                    head_valid[n] & can_issue[n] & (heads[n].bank == b) for n in members]))
-                prio = Signal(len(members), name=f"bank{b}_c{c}_prio",
-                              init=(1 << len(members)) - 1)
-                count = Signal(range(F + 1), name=f"bank{b}_c{c}_count")
-                (grant,), prio_next = round_robin_picks(m, requests, prio, [count != F],
-                                                        f"bank{b}_c{c}")
-                with m.If(grant.any()):
-                    m.d.sync += prio.eq(prio_next)
-                for i, n in enumerate(members):
-                    lane_grants[n].append(grant[i])
-                new = Signal(queued, name=f"bank{b}_c{c}_new")
-                index = _encoded(m, grant, f"bank{b}_c{c}")
-                m.d.comb += [
-                    new.lane.eq(_mux_tree(index, [Const(n, len(new.lane)) for n in members])),
-                    new.slot.eq(_mux_tree(index, [issue_slot[n] for n in members])),
-                    new.write.eq(_mux_tree(index, [heads[n].write for n in members])),
-                    new.row.eq(_mux_tree(index, [heads[n].row for n in members])),
-                    new.data.eq(_mux_tree(index, [heads[n].data for n in members])),
-                ]
-                queue = Memory(shape=queued, depth=F, init=[])
-                m.submodules[f"bank{b}_q{c}"] = queue
-                head = Signal(range(F), name=f"bank{b}_c{c}_head")
-                tail = Signal(range(F), name=f"bank{b}_c{c}_tail")
-                wp = queue.write_port()
-                rp = queue.read_port(domain="comb")
-                m.d.comb += [wp.en.eq(grant.any()), wp.addr.eq(tail), wp.data.eq(new),
-                             rp.addr.eq(head)]
-                pop = Signal(name=f"bank{b}_c{c}_pop")
-                with m.If(grant.any()):
-                    m.d.sync += tail.eq(tail + 1)
-                with m.If(pop):
-                    m.d.sync += head.eq(head + 1)
-                m.d.sync += count.eq(count + grant.any() - pop)
-                fronts.append(rp.data)
-                nonempty.append(count != 0)
-                pops.append(pop)
-
-            latch_valid = Signal(name=f"bank{b}_latch_valid")
-            latch = Signal(done_layout, name=f"bank{b}_latch")
-            ret = Array(Signal(returning, name=f"bank{b}_ret{i}") for i in range(R))
-            ret_head = Signal(range(R), name=f"bank{b}_ret_head")
-            ret_tail = Signal(range(R), name=f"bank{b}_ret_tail")
-            ret_count = Signal(range(R + 1), name=f"bank{b}_ret_count")
-            # Shared by the lanes' return muxes; kept, to discourage the mapper
-            # from copying this read mux into each of them.
-            out = Signal(returning, name=f"bank{b}_out", attrs={"keep": 1})
-            m.d.comb += out.eq(ret[ret_head] if R > 1 else ret[0])
-            out_valid = ret_count != 0
-            taken = Signal(name=f"bank{b}_taken")
-            room = (ret_count != R) | taken
-            latch_free = ~latch_valid | room
-
-            # One request per cycle from the class queues, round robin.
-            ready = Signal(E, name=f"bank{b}_ready")
-            m.d.comb += ready.eq(Cat(*nonempty))
-            serve_prio = Signal(E, name=f"bank{b}_serve_prio", init=(1 << E) - 1)
-            # The pick ignores ``latch_free`` (which waits on the lanes' return
-            # arbiters) and only its use is gated: the front mux's select then
-            # comes from registers alone, and the mapper stops copying that
-            # long path into every bit of the mux.
-            (pick,), serve_next = round_robin_picks(m, ready, serve_prio, [Const(1, 1)],
-                                                    f"bank{b}_serve")
-            serve = Signal(name=f"bank{b}_serve")
-            m.d.comb += serve.eq(pick.any() & latch_free)
-            with m.If(serve):
-                m.d.sync += serve_prio.eq(serve_next)
-            m.d.comb += [pops[c].eq(pick[c] & latch_free) for c in range(E)]
-            front = Signal(queued, name=f"bank{b}_front")
-            m.d.comb += front.eq(_mux_tree(_encoded(m, pick, f"bank{b}_serve"), fronts))
-            m.d.comb += [
-                port.en.eq(serve), port.write.eq(front.write),
-                port.row.eq(front.row), port.wdata.eq(front.data),
-            ]
-            with m.If(latch_free):
-                m.d.sync += [
-                    latch_valid.eq(serve),
-                    latch.lane.eq(front.lane), latch.slot.eq(front.slot),
-                    latch.write.eq(front.write),
-                ]
-            push = latch_valid & room
-            with m.If(push):
-                m.d.sync += [
-                    ret[ret_tail if R > 1 else 0].eq(Cat(latch, Mux(latch.write, 0, port.rdata))),
-                    ret_tail.eq(ret_tail + 1),
-                ]
-            with m.If(taken):
-                m.d.sync += ret_head.eq(ret_head + 1)
-            m.d.sync += ret_count.eq(ret_count + push - taken)
-            bank_out.append((out_valid, out, out.data, taken))
-
-        # Lanes: per return class a round-robin arbiter over its banks and a
-        # reorder memory; the response register.
-        takers = [[] for _ in range(B)]
+        lanes = [self._lane_input(m, n, port) for n, port in enumerate(self.req)]
+        banks = [self._bank(m, b, port, lanes) for b, port in enumerate(buffer.bank)]
+        takers = [[] for _ in banks]
         for n, port in enumerate(self.resp):
-            inflight, issue = lane_state[n]
-            m.d.comb += granted[n].eq(Cat(*lane_grants[n]).any())
-            meta = Memory(shape=p.tag_width + 1, depth=O, init=[])
-            m.submodules[f"lane{n}_meta"] = meta
-            head = Signal(max(p.slot_bits, 1), name=f"lane{n}_head")
-            done = []                   # per class: the slots it has filled
-            words = []
-            for k in range(K):
-                members = list(range(k, B, K))      # bank b is in class b mod K
-                wants = Signal(len(members), name=f"lane{n}_k{k}_wants")
-                m.d.comb += wants.eq(Cat(*[bank_out[b][0] & (bank_out[b][1].lane == n)
-                                           for b in members]))
-                prio = Signal(len(members), name=f"lane{n}_k{k}_prio",
-                              init=(1 << len(members)) - 1)
-                (pick,), prio_next = round_robin_picks(m, wants, prio, [1], f"lane{n}_k{k}")
-                with m.If(pick.any()):
-                    m.d.sync += prio.eq(prio_next)
-                for i, b in enumerate(members):
-                    takers[b].append(pick[i])
-                slots = Memory(shape=p.data_width, depth=O, init=[])
-                m.submodules[f"lane{n}_slots{k}"] = slots
-                fill = slots.write_port()
-                # The taken result is registered before it is written: the 16:1
-                # return mux then ends at flip-flops, and the mapper no longer
-                # copies its slot mux into the write address and every bit of
-                # ``filled`` (P = 16, B = 32: 7,700 LUT4 there before, 4,300 now).
-                slot = Signal(max(p.slot_bits, 1), name=f"lane{n}_k{k}_slot")
-                index = _encoded(m, pick, f"lane{n}_k{k}")
-                m.d.sync += [
-                    fill.en.eq(pick.any()),
-                    slot.eq(_mux_tree(index, [bank_out[b][1].slot for b in members])),
-                    fill.data.eq(_mux_tree(index, [bank_out[b][2] for b in members])),
-                ]
-                m.d.comb += fill.addr.eq(slot)
-                filled = Signal(O, name=f"lane{n}_k{k}_done")
-                done.append((filled, fill.en, slot))
-                word = slots.read_port(domain="comb")
-                m.d.comb += word.addr.eq(head)
-                words.append(word.data)
-
-            note = meta.write_port()
-            m.d.comb += [
-                note.en.eq(granted[n]), note.addr.eq(issue),
-                note.data.eq(Cat(heads[n].tag, heads[n].write)),
-            ]
-            info = meta.read_port(domain="comb")
-            m.d.comb += info.addr.eq(head)
-            here = Signal(K, name=f"lane{n}_here")      # the class that filled the head slot
-            m.d.comb += here.eq(Cat(*[(filled >> head)[0] for filled, _, _ in done]))
-            move = here.any() & (~port.valid | port.ready)
-            clear_bits = Mux(move, Const(1, O) << head, 0)
-            for filled, en, slot in done:
-                m.d.sync += filled.eq((filled | Mux(en, Const(1, O) << slot, 0)) & ~clear_bits)
-            with m.If(move):
-                m.d.sync += [
-                    port.valid.eq(1),
-                    port.payload.data.eq(_mux_tree(_encoded(m, here, f"lane{n}_word"), words)),
-                    port.payload.tag.eq(info.data[:p.tag_width]),
-                    port.payload.write.eq(info.data[p.tag_width]),
-                ]
-                if O > 1:
-                    m.d.sync += head.eq(head + 1)
-            with m.Elif(port.ready):
-                m.d.sync += port.valid.eq(0)
-            if O > 1:
-                with m.If(granted[n]):
-                    m.d.sync += issue.eq(issue + 1)
-            m.d.sync += inflight.eq(inflight + granted[n] - move)
-
-        for b, (_, _, _, taken) in enumerate(bank_out):
-            m.d.comb += taken.eq(Cat(*takers[b]).any())
+            self._lane_output(m, n, port, lanes[n], banks, takers)
+        for bank, picks in zip(banks, takers):
+            m.d.comb += bank.taken.eq(Cat(*picks).any())
         return m
+
+    @property
+    def _layouts(self):
+        """The records inside the router: a lane's request (``entry``), a queued
+        request (``queued``), a served one (``done``) and a result (``returning``)."""
+        p = self.params
+        lane, slot = max(p.lane_bits, 1), max(p.slot_bits, 1)
+        return SimpleNamespace(
+            entry=data.StructLayout({"write": 1, "bank": max(p.bank_bits, 1), "row": p.row_bits,
+                                     "data": p.data_width, "tag": p.tag_width}),
+            queued=data.StructLayout({"lane": lane, "slot": slot, "write": 1, "row": p.row_bits,
+                                      "data": p.data_width}),
+            done=data.StructLayout({"lane": lane, "slot": slot, "write": 1}),
+            returning=data.StructLayout({"lane": lane, "slot": slot, "write": 1,
+                                         "data": p.data_width}))
+
+    def _fifo(self, m, name, shape, depth, storage, flow=False):
+        fifo = StreamFIFO(FIFOParams(width=Shape.cast(shape).width, depth=depth, storage=storage,
+                                     flow=flow), shape=shape)
+        m.submodules[name] = fifo
+        return fifo
+
+    def _lane_input(self, m, n, port):
+        """Lane ``n``'s request side: a two-entry queue in front (its head, with
+        the bank already hashed, is what the banks' arbiters see) and the issue
+        side of its reorder slots. Returns the lane's state."""
+        p = self.params
+        queue = self._fifo(m, f"lane{n}_in", self._layouts.entry, 2, "shift")
+        m.d.comb += [
+            queue.w.valid.eq(port.valid), port.ready.eq(queue.w.ready),
+            queue.w.payload.write.eq(port.payload.write),
+            queue.w.payload.bank.eq(self.bank_of(port.payload.addr)),
+            queue.w.payload.row.eq(port.payload.addr[p.bank_bits:]),
+            queue.w.payload.data.eq(port.payload.data),
+            queue.w.payload.tag.eq(port.payload.tag),
+        ]
+        lane = SimpleNamespace(
+            head=queue.r.payload, head_valid=queue.r.valid,
+            inflight=Signal(range(p.outstanding + 1), name=f"lane{n}_inflight"),
+            issue=Signal(max(p.slot_bits, 1), name=f"lane{n}_issue"),
+            granted=Signal(name=f"lane{n}_grant"), grants=[])
+        lane.can_issue = lane.inflight != p.outstanding
+        # a bank took the head into one of its queues
+        m.d.comb += queue.r.ready.eq(lane.granted)
+        return lane
+
+    def _bank(self, m, b, port, lanes):
+        """Bank ``b``: per enqueue class a round-robin arbiter and a queue in LUT
+        RAM, a round-robin pick among the queues, the SRAM access and the
+        return queue. Returns the bank's result side (``valid``, ``out``,
+        ``taken``)."""
+        p = self.params
+        E = min(p.enqueue_ports, p.lanes)
+        queues = [self._enqueue_class(m, b, c, lanes) for c in range(E)]
+        latch_valid = Signal(name=f"bank{b}_latch_valid")
+        latch = Signal(self._layouts.done, name=f"bank{b}_latch")
+        ret = self._fifo(m, f"bank{b}_ret", self._layouts.returning, p.return_depth, "ring",
+                         flow=True)
+        latch_free = ~latch_valid | ret.w.ready
+
+        # One request per cycle from the class queues, round robin.
+        ready = Signal(E, name=f"bank{b}_ready")
+        m.d.comb += ready.eq(Cat(*(q.r.valid for q in queues)))
+        serve_prio = Signal(E, name=f"bank{b}_serve_prio", init=(1 << E) - 1)
+        # The pick ignores ``latch_free`` (which waits on the lanes' return
+        # arbiters) and only its use is gated: the front mux's select then
+        # comes from registers alone, and the mapper does not copy that long
+        # path into every bit of the mux.
+        (pick,), serve_next = round_robin_picks(m, ready, serve_prio, [Const(1, 1)],
+                                                f"bank{b}_serve")
+        serve = Signal(name=f"bank{b}_serve")
+        m.d.comb += serve.eq(pick.any() & latch_free)
+        with m.If(serve):
+            m.d.sync += serve_prio.eq(serve_next)
+        m.d.comb += [q.r.ready.eq(pick[c] & latch_free) for c, q in enumerate(queues)]
+        front = Signal(self._layouts.queued, name=f"bank{b}_front")
+        m.d.comb += front.eq(_mux_tree(_encoded(m, pick, f"bank{b}_serve"),
+                                       [q.r.payload for q in queues]))
+        m.d.comb += [
+            port.en.eq(serve), port.write.eq(front.write),
+            port.row.eq(front.row), port.wdata.eq(front.data),
+        ]
+        with m.If(latch_free):
+            m.d.sync += [
+                latch_valid.eq(serve),
+                latch.lane.eq(front.lane), latch.slot.eq(front.slot),
+                latch.write.eq(front.write),
+            ]
+        # The result waits in the return queue until a lane's arbiter takes it.
+        taken = Signal(name=f"bank{b}_taken")
+        m.d.comb += [
+            ret.w.valid.eq(latch_valid),
+            ret.w.payload.eq(Cat(latch, Mux(latch.write, 0, port.rdata))),
+            ret.r.ready.eq(taken),
+        ]
+        return SimpleNamespace(valid=ret.r.valid, out=ret.r.payload, taken=taken)
+
+    def _enqueue_class(self, m, b, c, lanes):
+        """Bank ``b``'s queue of class ``c`` (the lanes ``n`` with ``n mod E =
+        c``): a round-robin arbiter over the lanes whose head wants the bank,
+        and the queue it writes. Returns the queue."""
+        p = self.params
+        members = list(range(c, p.lanes, min(p.enqueue_ports, p.lanes)))
+        queue = self._fifo(m, f"bank{b}_q{c}", self._layouts.queued, p.fifo_depth, "memory")
+        requests = Signal(len(members), name=f"bank{b}_c{c}_requests")
+        m.d.comb += requests.eq(Cat(*[lanes[n].head_valid & lanes[n].can_issue
+                                      & (lanes[n].head.bank == b) for n in members]))
+        prio = Signal(len(members), name=f"bank{b}_c{c}_prio", init=(1 << len(members)) - 1)
+        (grant,), prio_next = round_robin_picks(m, requests, prio, [queue.w.ready],
+                                                f"bank{b}_c{c}")
+        with m.If(grant.any()):
+            m.d.sync += prio.eq(prio_next)
+        for i, n in enumerate(members):
+            lanes[n].grants.append(grant[i])
+        index = _encoded(m, grant, f"bank{b}_c{c}")
+        new = queue.w.payload
+        m.d.comb += [
+            queue.w.valid.eq(grant.any()),
+            new.lane.eq(_mux_tree(index, [Const(n, len(new.lane)) for n in members])),
+            new.slot.eq(_mux_tree(index, [lanes[n].issue for n in members])),
+            new.write.eq(_mux_tree(index, [lanes[n].head.write for n in members])),
+            new.row.eq(_mux_tree(index, [lanes[n].head.row for n in members])),
+            new.data.eq(_mux_tree(index, [lanes[n].head.data for n in members])),
+        ]
+        return queue
+
+    def _lane_output(self, m, n, port, lane, banks, takers):
+        """Lane ``n``'s response side: per return class a round-robin arbiter
+        over its banks writing the lane's reorder slots, and the response
+        register that reads them in request order. Appends the lane's picks
+        to ``takers`` (per bank)."""
+        p = self.params
+        O, K = p.outstanding, min(p.return_ports, p.banks)
+        m.d.comb += lane.granted.eq(Cat(*lane.grants).any())
+        meta = Memory(shape=p.tag_width + 1, depth=O, init=[])
+        m.submodules[f"lane{n}_meta"] = meta
+        head = Signal(max(p.slot_bits, 1), name=f"lane{n}_head")
+        done = []                   # per class: the slots it has filled
+        words = []
+        for k in range(K):
+            members = list(range(k, p.banks, K))      # bank b is in class b mod K
+            wants = Signal(len(members), name=f"lane{n}_k{k}_wants")
+            m.d.comb += wants.eq(Cat(*[banks[b].valid & (banks[b].out.lane == n)
+                                       for b in members]))
+            prio = Signal(len(members), name=f"lane{n}_k{k}_prio",
+                          init=(1 << len(members)) - 1)
+            (pick,), prio_next = round_robin_picks(m, wants, prio, [1], f"lane{n}_k{k}")
+            with m.If(pick.any()):
+                m.d.sync += prio.eq(prio_next)
+            for i, b in enumerate(members):
+                takers[b].append(pick[i])
+            slots = Memory(shape=p.data_width, depth=O, init=[])
+            m.submodules[f"lane{n}_slots{k}"] = slots
+            fill = slots.write_port()
+            # The taken result is registered before it is written: the return
+            # mux then ends at flip-flops, and the mapper does not copy its slot
+            # mux into the write address and every bit of ``filled``.
+            slot = Signal(max(p.slot_bits, 1), name=f"lane{n}_k{k}_slot")
+            index = _encoded(m, pick, f"lane{n}_k{k}")
+            m.d.sync += [
+                fill.en.eq(pick.any()),
+                slot.eq(_mux_tree(index, [banks[b].out.slot for b in members])),
+                fill.data.eq(_mux_tree(index, [banks[b].out.data for b in members])),
+            ]
+            m.d.comb += fill.addr.eq(slot)
+            filled = Signal(O, name=f"lane{n}_k{k}_done")
+            done.append((filled, fill.en, slot))
+            word = slots.read_port(domain="comb")
+            m.d.comb += word.addr.eq(head)
+            words.append(word.data)
+
+        note = meta.write_port()
+        m.d.comb += [
+            note.en.eq(lane.granted), note.addr.eq(lane.issue),
+            note.data.eq(Cat(lane.head.tag, lane.head.write)),
+        ]
+        info = meta.read_port(domain="comb")
+        m.d.comb += info.addr.eq(head)
+        here = Signal(K, name=f"lane{n}_here")      # the class that filled the head slot
+        m.d.comb += here.eq(Cat(*[(filled >> head)[0] for filled, _, _ in done]))
+        move = here.any() & (~port.valid | port.ready)
+        clear_bits = Mux(move, Const(1, O) << head, 0)
+        for filled, en, slot in done:
+            m.d.sync += filled.eq((filled | Mux(en, Const(1, O) << slot, 0)) & ~clear_bits)
+        with m.If(move):
+            m.d.sync += [
+                port.valid.eq(1),
+                port.payload.data.eq(_mux_tree(_encoded(m, here, f"lane{n}_word"), words)),
+                port.payload.tag.eq(info.data[:p.tag_width]),
+                port.payload.write.eq(info.data[p.tag_width]),
+            ]
+            if O > 1:
+                m.d.sync += head.eq(head + 1)
+        with m.Elif(port.ready):
+            m.d.sync += port.valid.eq(0)
+        if O > 1:
+            with m.If(lane.granted):
+                m.d.sync += lane.issue.eq(lane.issue + 1)
+        m.d.sync += lane.inflight.eq(lane.inflight + lane.granted - move)

@@ -267,11 +267,23 @@ class SystolicArray(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        R, C, W = p.rows, p.cols, p.width
-
-        # --- output queue and admission of last beats ---------------------
         m.submodules.queue = queue = StreamQueue(QueueParams(
             width=len(self.o.payload.as_value()), depth=p.fifo_depth))
+        credits, since_last, first, since_first, last_ok, fire, fire_last = self._admission(m)
+        fire_first, pending = (self._stage_selects(m, fire, first, since_first, last_ok)
+                               if p.merged else (None, None))
+        self._spacing_and_credits(m, credits, since_last, fire_last)
+        a_in, b_in = self._skew(m, fire, fire_last, fire_first)
+        results, drain_sel = self._pe_grid(m, platform, a_in, b_in, pending)
+        self._drain(m, queue, results, drain_sel)
+        return m
+
+    def _admission(self, m):
+        """Every beat is taken when both inputs offer one; a last beat only
+        when the output queue has room reserved for the tile's rows and the
+        previous drain is far enough ahead (and with merge lanes, a first
+        beat only with its selects). Returns the counters and the handshake."""
+        p = self.params
         # Queue rows not yet promised to a tile. A tile takes R when its last
         # beat is accepted (its rows are written later, on a fixed schedule,
         # and cannot wait); a row read by the consumer gives one back. Kept as
@@ -280,9 +292,10 @@ class SystolicArray(wiring.Component):
         credits = Signal(range(p.fifo_depth + 1), init=p.fifo_depth)
         since_last = Signal(range(p.tile_spacing + 1), init=p.tile_spacing)
         room = Signal()
-        m.d.comb += room.eq((credits >= R) & (since_last >= p.tile_spacing))
+        m.d.comb += room.eq((credits >= p.rows) & (since_last >= p.tile_spacing))
 
         last_ok = ~self.a.payload.last | room
+        first = since_first = None
         if p.merged:
             # A tile's first beat also takes its selects, once the previous
             # tile's selects have left the staging registers.
@@ -296,169 +309,190 @@ class SystolicArray(wiring.Component):
             self.b.ready.eq(self.a.valid & last_ok),
             fire.eq(self.a.valid & self.b.valid & last_ok),
         ]
-        fire_last = fire & self.a.payload.last
-        if p.merged:
-            fire_first = fire & first
-            m.d.comb += self.sel.ready.eq(self.a.valid & self.b.valid & last_ok & first)
-            with m.If(fire):
-                m.d.sync += first.eq(self.a.payload.last)
-            with m.If(fire_first):
-                m.d.sync += since_first.eq(1)
-            with m.Elif(since_first < p.first_spacing):
-                m.d.sync += since_first.eq(since_first + 1)
-            # Staged selects, one register per PE, read by the PE when the
-            # tile's first beat passes it. They load a cycle after the
-            # handshake, from a copy of the payload taken every cycle and
-            # under a registered enable (one per row): the handshake's logic
-            # driving every PE's enable across the array was the critical
-            # path with merge lanes. The input stage below delays the beats
-            # by the same cycle.
-            sel_q = Signal(p.sel_layout, name="sel_payload_q")
-            m.d.sync += sel_q.eq(self.sel.payload)
-            pending = [[Signal(p.select_layout, name=f"pe{r}_{c}_pending") for c in range(p.cols)]
-                       for r in range(R)]
-            for r in range(R):
-                load = Signal(name=f"sel_load{r}_tag")
-                m.d.sync += load.eq(fire_first)
-                with m.If(load):
-                    m.d.sync += [pending[r][c].eq(sel_q[c][r]) for c in range(p.cols)]
+        return credits, since_last, first, since_first, last_ok, fire, fire & self.a.payload.last
+
+    def _stage_selects(self, m, fire, first, since_first, last_ok):
+        """Merge lanes: a tile's selects, taken with its first beat, wait in one
+        register per PE until the tile's first beat passes that PE. Returns the
+        first beat's handshake and the staged selects ``[r][c]``."""
+        p = self.params
+        fire_first = fire & first
+        m.d.comb += self.sel.ready.eq(self.a.valid & self.b.valid & last_ok & first)
+        with m.If(fire):
+            m.d.sync += first.eq(self.a.payload.last)
+        with m.If(fire_first):
+            m.d.sync += since_first.eq(1)
+        with m.Elif(since_first < p.first_spacing):
+            m.d.sync += since_first.eq(since_first + 1)
+        # The staged selects load a cycle after the handshake, from a copy of
+        # the payload taken every cycle and under a registered enable (one per
+        # row), so the handshake's logic does not drive every PE's enable
+        # across the array. The input stage (_skew) delays the beats by the
+        # same cycle.
+        sel_q = Signal(p.sel_layout, name="sel_payload_q")
+        m.d.sync += sel_q.eq(self.sel.payload)
+        pending = [[Signal(p.select_layout, name=f"pe{r}_{c}_pending") for c in range(p.cols)]
+                   for r in range(p.rows)]
+        for r in range(p.rows):
+            load = Signal(name=f"sel_load{r}_tag")
+            m.d.sync += load.eq(fire_first)
+            with m.If(load):
+                m.d.sync += [pending[r][c].eq(sel_q[c][r]) for c in range(p.cols)]
+        return fire_first, pending
+
+    def _spacing_and_credits(self, m, credits, since_last, fire_last):
+        """The cycles since the last tile's last beat, and the credit count: a
+        tile takes its rows' credits, and a row read by the consumer gives one
+        back."""
+        p = self.params
         with m.If(fire_last):
             m.d.sync += since_last.eq(1)
         with m.Elif(since_last < p.tile_spacing):
             m.d.sync += since_last.eq(since_last + 1)
         # A row read by the consumer gives its credit back two cycles later:
-        # o.ready into the credit adder was a critical path at 8 x 8, and
-        # one register sat by the queue's output, 2.5 ns of route from the
-        # counter; the second is free to sit by it (fifo_depth counts the
-        # cycle). Both next counts come from registers only, and the
-        # handshake picks one: with fire_last into the adder, since_last ->
-        # room -> fire_last -> carry chain was the 8 x 8 critical path once
-        # the DSPs were floorplanned (5.9 ns). ``keep`` stops yosys sharing
-        # the two adders.
+        # the consumer's ready then reaches one register by the queue's
+        # output, and the second is free to sit by the counter (fifo_depth
+        # counts the cycle). Both next counts come from registers only and
+        # the handshake picks one, so the admission logic (room, then the
+        # handshake) does not feed a carry chain in the same cycle. ``keep``
+        # stops yosys sharing the two adders.
         popped = Signal()
         popped_q = Signal(name="popped_q")
         if_keep = Signal.like(credits, name="credits_if_keep", attrs={"keep": 1})
         if_take = Signal.like(credits, name="credits_if_take", attrs={"keep": 1})
-        m.d.comb += [if_keep.eq(credits + popped_q), if_take.eq(credits - R + popped_q)]
+        m.d.comb += [if_keep.eq(credits + popped_q), if_take.eq(credits - p.rows + popped_q)]
         m.d.sync += [
             popped.eq(self.o.valid & self.o.ready),
             popped_q.eq(popped),
             credits.eq(Mux(fire_last, if_take, if_keep)),
         ]
 
-        # --- skew: row r enters r cycles late, column c enters c cycles late
-        def delayed(values, n, name, reset_less=False):
-            for i in range(n):
-                regs = [Signal.like(v, name=f"{name}_{j}_d{i}", reset_less=reset_less)
-                        for j, v in enumerate(values)]
-                m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
-                values = regs
-            return values
-
+    def _skew(self, m, fire, fire_last, fire_first):
+        """Row ``r`` of A enters ``r`` cycles late with its tag (valid, last and
+        with merge lanes first), column ``c`` of B ``c`` cycles late. Returns
+        ``a_in`` (per row: operand, tag, row select or None) and ``b_in``."""
+        p = self.params
         # (valid, last[, first]) travels with A. One chain serves all rows (row
         # r taps it after r registers), so `fire` drives a few registers, not R.
         # With merge lanes every beat first passes an input stage, in step
         # with the staged selects' load.
         entry = int(p.merged)
-        tag_skew = [delayed([Cat(fire, fire_last, fire_first) if p.merged else Cat(fire, fire_last)],
-                            entry, "tag_in")[0]]
-        for r in range(1, R):
-            tag_skew.append(delayed([tag_skew[-1]], 1, f"tag_skew{r}")[0])
+        tag_skew = [_delayed(m, [Cat(fire, fire_last, fire_first) if p.merged
+                                 else Cat(fire, fire_last)], entry, "tag_in")[0]]
+        for r in range(1, p.rows):
+            tag_skew.append(_delayed(m, [tag_skew[-1]], 1, f"tag_skew{r}")[0])
         # Operands, products and results are held in registers without a
         # reset: they are read only under a valid tag (the accumulator,
         # which a tile's first beat adds to, keeps its reset). A reset mux in
-        # front of each was a LUT between every DSP and its product register.
-        a_in = [(delayed([self.a.payload.col[r]], r + entry, f"skew_a{r}", reset_less=True)[0],
+        # front of each would put a LUT between every DSP and its product
+        # register.
+        a_in = [(_delayed(m, [self.a.payload.col[r]], r + entry, f"skew_a{r}", reset_less=True)[0],
                  tag_skew[r],
-                 delayed([self.a.payload.sel[r].as_value()], r + entry, f"skew_s{r}",
-                         reset_less=True)[0]
+                 _delayed(m, [self.a.payload.sel[r].as_value()], r + entry, f"skew_s{r}",
+                          reset_less=True)[0]
                  if p.merged else None)
-                for r in range(R)]
-        b_in = [delayed([self.b.payload[c].as_value() if p.merged else self.b.payload[c]],
-                        c + entry, f"skew_b{c}", reset_less=True)[0] for c in range(C)]
+                for r in range(p.rows)]
+        b_in = [_delayed(m, [self.b.payload[c].as_value() if p.merged else self.b.payload[c]],
+                         c + entry, f"skew_b{c}", reset_less=True)[0] for c in range(p.cols)]
+        return a_in, b_in
 
-        # --- the PE grid: A and its tag move right, B moves down ------------
-        a_reg = [[None] * C for _ in range(R)]
-        tag_reg = [[None] * C for _ in range(R)]
-        b_reg = [[None] * C for _ in range(R)]
+    def _pe_grid(self, m, platform, a_in, b_in, pending):
+        """The PEs: A and its tag move right, B moves down. Returns every PE's
+        result register and its drain selects ``[r][c]``."""
+        p = self.params
+        R, C = p.rows, p.cols
+        # what each PE passes on: (a, tag, row select) to the right, b down
+        passed = [[None] * C for _ in range(R)]
         results = [[None] * C for _ in range(R)]
         drain_sel = [[None] * C for _ in range(R)]
-        sel_reg = [[None] * C for _ in range(R)]
         for r in range(R):
             for c in range(C):
-                name = f"pe{r}_{c}"
-                a_q = a_reg[r][c] = Signal(signed(W), name=f"{name}_a", reset_less=True)
-                tag_q = tag_reg[r][c] = Signal(len(tag_skew[0]), name=f"{name}_tag")
-                b_q = b_reg[r][c] = Signal(len(b_in[c]) if p.merged else signed(W),
-                                           name=f"{name}_b", reset_less=True)
-                a_src, tag_src, sel_src = (a_in[r] if c == 0 else
-                                           (a_reg[r][c - 1], tag_reg[r][c - 1], sel_reg[r][c - 1]))
-                b_src = b_in[c] if r == 0 else b_reg[r - 1][c]
-                m.d.sync += [a_q.eq(a_src), tag_q.eq(tag_src), b_q.eq(b_src)]
-                use_dsp = r * C + c < p.dsp_count
-                if p.merged:
-                    sel_q = sel_reg[r][c] = Signal(len(sel_src), name=f"{name}_rsel")
-                    m.d.sync += sel_q.eq(sel_src)
-                    # The multiplier's operands are the select stage's, a cycle
-                    # behind the registers that pass A and B on.
-                    a_src, b_src = a_q, self._select(m, b_q, sel_q, tag_q, pending[r][c], name)
-                    tag_q = Signal(2, name=f"{name}_sel_tag")
-                    m.d.sync += tag_q.eq(tag_reg[r][c][:2])
-                    if use_dsp:
-                        a_q = Signal(signed(W), name=f"{name}_op_a", reset_less=True)
-                        b_q = Signal(signed(W), name=f"{name}_op_b", reset_less=True)
-                        m.d.sync += [a_q.eq(a_src), b_q.eq(b_src)]
+                left = a_in[r] if c == 0 else passed[r][c - 1][:3]
+                above = b_in[c] if r == 0 else passed[r - 1][c][3]
+                passed[r][c], results[r][c], drain_sel[r][c] = self._pe(
+                    m, platform, r, c, left, above, pending[r][c] if p.merged else None)
+        return results, drain_sel
 
-                # From here (a_src, b_src) are the sources of the multiplier's
-                # operand registers (a_q, b_q), loaded in the same cycle.
-                if not use_dsp:
-                    (prod_q, prod_r), (ptag_q, res_tag) = self._logic_multiplier(
-                        m, a_src, b_src, tag_q, name)
-                elif is_ecp5(platform):
-                    # From mul_stages 3 the DSP's input registers take the PE's
-                    # operand registers rather than the same sources: the B
-                    # chain then has a fabric register next to each DSP, and
-                    # the route from the previous PE (once 5.5 ns across the
-                    # DSP row) gets a cycle of its own.
-                    dsp_a, dsp_b = (a_q, b_q) if p.mul_stages >= 3 else (a_src, b_src)
-                    (prod_q, prod_r), (ptag_q, res_tag) = self._ecp5_multiplier(
-                        m, dsp_a, dsp_b, tag_q, name)
-                else:
-                    (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(
-                        m, a_q, b_q, tag_q, name)
-                acc = Signal(signed(p.acc_width), name=f"{name}_acc")
-                res = results[r][c] = Signal(signed(p.acc_width), name=f"{name}_res",
-                                             reset_less=True)
-                # The enables and the accumulator's clear come straight from
-                # tag flip-flops: an AND of the tag bits in front of 64
-                # flip-flops' enables was the 8 x 8 critical path. The result
-                # register has its own copy of the tag, so neither net drives
-                # more than a PE's 32 bits. Each register has its own adder:
-                # nextpnr packs a flip-flop with a carry chain only when the
-                # chain drives it alone, and with one adder for both neither
-                # was packed, so the accumulator loop crossed the fabric twice.
-                with m.If(ptag_q[1]):
-                    m.d.sync += acc.eq(0)
-                with m.Elif(ptag_q[0]):
-                    m.d.sync += acc.eq(acc + prod_q)
-                with m.If(res_tag):
-                    m.d.sync += res.eq(acc + prod_r)
-                # Row r is complete C - c cycles after this PE captured; each PE
-                # times its own turn, so no select net fans out across the array.
-                # The last register is copied, one copy per byte of the result:
-                # one drove all 32 AND terms of the drain, and its net took
-                # 4.3 ns (the 8 x 8 critical path once floorplanned).
-                early = delayed([res_tag], C - c - 1, f"{name}_dsel")[0]
-                drain_sel[r][c] = []
-                for k in range(-(-p.acc_width // 8)):
-                    copy = Signal(name=f"{name}_dsel_copy{k}")
-                    m.d.sync += copy.eq(early)
-                    drain_sel[r][c].append(copy)
+    def _pe(self, m, platform, r, c, left, above, pending):
+        """PE ``(r, c)``: its pass-on registers, the operand select (merge
+        lanes), the multiplier, the accumulator and result register, and the
+        drain select. Returns ``((a, tag, row select, b) passed on, result,
+        drain selects)``."""
+        p = self.params
+        W, C = p.width, p.cols
+        name = f"pe{r}_{c}"
+        a_src, tag_src, sel_src = left
+        b_src = above
+        a_q = a_pass = Signal(signed(W), name=f"{name}_a", reset_less=True)
+        tag_q = tag_pass = Signal(len(tag_src), name=f"{name}_tag")
+        b_q = b_pass = Signal(len(b_src) if p.merged else signed(W), name=f"{name}_b",
+                              reset_less=True)
+        m.d.sync += [a_q.eq(a_src), tag_q.eq(tag_src), b_q.eq(b_src)]
+        use_dsp = r * C + c < p.dsp_count
+        sel_pass = None
+        if p.merged:
+            sel_q = sel_pass = Signal(len(sel_src), name=f"{name}_rsel")
+            m.d.sync += sel_q.eq(sel_src)
+            # The multiplier's operands are the select stage's, a cycle
+            # behind the registers that pass A and B on.
+            a_src, b_src = a_q, self._select(m, b_q, sel_q, tag_q, pending, name)
+            tag_q = Signal(2, name=f"{name}_sel_tag")
+            m.d.sync += tag_q.eq(tag_pass[:2])
+            if use_dsp:
+                a_q = Signal(signed(W), name=f"{name}_op_a", reset_less=True)
+                b_q = Signal(signed(W), name=f"{name}_op_b", reset_less=True)
+                m.d.sync += [a_q.eq(a_src), b_q.eq(b_src)]
 
-        # --- drain: row r leaves its result registers drain_delay - 2 + r
-        # cycles after the last beat, through a two-stage registered AND-OR:
-        # pairs of rows next to each other first (one LUT per bit), then the
-        # pairs, so no path crosses the array in one cycle.
+        # From here (a_src, b_src) are the sources of the multiplier's
+        # operand registers (a_q, b_q), loaded in the same cycle.
+        if not use_dsp:
+            (prod_q, prod_r), (ptag_q, res_tag) = self._logic_multiplier(
+                m, a_src, b_src, tag_q, name)
+        elif is_ecp5(platform):
+            # From mul_stages 3 the DSP's input registers take the PE's
+            # operand registers rather than the same sources: the B chain
+            # then has a fabric register next to each DSP, and the route from
+            # the previous PE, which may cross the DSP row, gets a cycle of
+            # its own.
+            dsp_a, dsp_b = (a_q, b_q) if p.mul_stages >= 3 else (a_src, b_src)
+            (prod_q, prod_r), (ptag_q, res_tag) = self._ecp5_multiplier(
+                m, dsp_a, dsp_b, tag_q, name)
+        else:
+            (prod_q, prod_r), (ptag_q, res_tag) = self._multiplier(m, a_q, b_q, tag_q, name)
+        acc = Signal(signed(p.acc_width), name=f"{name}_acc")
+        res = Signal(signed(p.acc_width), name=f"{name}_res", reset_less=True)
+        # The enables and the accumulator's clear come straight from tag
+        # flip-flops (an AND of the tag bits would sit in front of every
+        # enable). The result register has its own copy of the tag, so
+        # neither net drives more than a PE's 32 bits. Each register has its
+        # own adder: nextpnr packs a flip-flop with a carry chain only when
+        # the chain drives it alone, and with one adder for both neither is
+        # packed, so the accumulator loop would cross the fabric twice.
+        with m.If(ptag_q[1]):
+            m.d.sync += acc.eq(0)
+        with m.Elif(ptag_q[0]):
+            m.d.sync += acc.eq(acc + prod_q)
+        with m.If(res_tag):
+            m.d.sync += res.eq(acc + prod_r)
+        # Row r is complete C - c cycles after this PE captured; each PE times
+        # its own turn, so no select net fans out across the array. The last
+        # register is copied, one copy per byte of the result, so that no net
+        # drives all 32 AND terms of the drain.
+        early = _delayed(m, [res_tag], C - c - 1, f"{name}_dsel")[0]
+        drain = []
+        for k in range(-(-p.acc_width // 8)):
+            copy = Signal(name=f"{name}_dsel_copy{k}")
+            m.d.sync += copy.eq(early)
+            drain.append(copy)
+        return (a_pass, tag_pass, sel_pass, b_pass), res, drain
+
+    def _drain(self, m, queue, results, drain_sel):
+        """Row ``r`` leaves its result registers ``drain_delay - 2 + r`` cycles
+        after the last beat, into the output queue, through a two-stage
+        registered AND-OR: pairs of rows next to each other first (one LUT per
+        bit), then the pairs, so no path crosses the array in one cycle."""
+        p = self.params
+        R, C = p.rows, p.cols
         pairs = [list(range(r, min(r + 2, R))) for r in range(0, R, 2)]
         pair_q = [Signal(C * p.acc_width, name=f"drain_pair{n}", reset_less=True)
                   for n in range(len(pairs))]
@@ -492,7 +526,6 @@ class SystolicArray(wiring.Component):
             self.o.payload.as_value().eq(queue.r.payload),
             queue.r.ready.eq(self.o.ready),
         ]
-        return m
 
     def _select(self, m, lanes_q, row_sel_q, tag_q, pending, name):
         """The operand of this PE from the ``D`` lanes in ``lanes_q``: the tile
@@ -518,8 +551,7 @@ class SystolicArray(wiring.Component):
         sources of ``a_q``/``b_q`` (the DSP's input registers hold what they
         hold), from 3 on ``a_q``/``b_q`` themselves. With ``mul_stages >= 2``
         fabric registers follow the DSP: the route from a DSP column to the
-        accumulator's carry chain then has a cycle of its own (it took 4.3 ns
-        of the 8.5 ns critical path at 8 x 8)."""
+        accumulator's carry chain then has a cycle of its own."""
         p = self.params
         W = p.width
         ext = lambda v, n: [v[i] if i < W else v[W - 1] for i in range(n)]
@@ -592,10 +624,9 @@ class SystolicArray(wiring.Component):
         and then their sum, from 3 on pairs, then pairs of pairs. Each
         first-level adder has its own copy of A and of its bits of B (the
         ``*_mop_*`` registers, kept apart by the flow), loaded from the
-        sources of the PE's operand registers in the same cycle. With one
-        operand register for the whole tree and the next PE, the 16 x 16
-        critical path was a 5.1 ns route from a PE's A register to an
-        adder 12 columns away.
+        sources of the PE's operand registers in the same cycle: one operand
+        register for the whole tree and the next PE would be a net to adders
+        placed far apart.
         """
         p = self.params
         W = p.width
@@ -613,9 +644,9 @@ class SystolicArray(wiring.Component):
             reg = Signal(signed(2 * W), name=f"{name}_pp0_{g}", reset_less=True)
             m.d.sync += reg.eq(group)
             terms.append(reg)
-        # One adder level of the partial-product tree per further cycle: at
-        # 16 x 16 a half sum of four partial products was the critical path
-        # of the logic PEs.
+        # One adder level of the partial-product tree per further cycle: a half
+        # sum of four partial products in one cycle is the logic PEs' longest
+        # path.
         for k in range(1, p.mul_stages - 1):
             sums = []
             for i in range(0, len(terms), 2):
@@ -625,3 +656,13 @@ class SystolicArray(wiring.Component):
             terms = sums
         return (self._product_registers(m, _sum(terms), 1, name),
                 self._tag_pipeline(m, tag_q, name))
+
+
+def _delayed(m, values, n, name, reset_less=False):
+    """``values`` through ``n`` registers each (named ``{name}_{j}_d{i}``)."""
+    for i in range(n):
+        regs = [Signal.like(v, name=f"{name}_{j}_d{i}", reset_less=reset_less)
+                for j, v in enumerate(values)]
+        m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
+        values = regs
+    return values
