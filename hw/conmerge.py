@@ -107,6 +107,16 @@ class ConMerge(wiring.Component):
             "o": Out(stream.Signature(params.out_layout)),
         })
 
+    @staticmethod
+    def _first_fit(fits):
+        """One-hot of the first slot that fits (a method so that tests can break it)."""
+        seen = Const(0, 1)
+        bits = []
+        for s in range(len(fits)):
+            bits.append(fits[s] & ~seen)
+            seen = seen | fits[s]
+        return bits
+
     def elaborate(self, platform):
         m = Module()
         p = self.params
@@ -129,12 +139,7 @@ class ConMerge(wiring.Component):
         fits = Signal(C)
         m.d.comb += fits.eq(Cat(*[(s.used != D) & ((s.active & col.occ) == 0) for s in cur]))
         first = Signal(C)
-        seen = Const(0, 1)
-        bits = []
-        for s in range(C):
-            bits.append(fits[s] & ~seen)
-            seen = seen | fits[s]
-        m.d.comb += first.eq(Cat(*bits))
+        m.d.comb += first.eq(Cat(*self._first_fit(fits)))
         none = ~fits.any()
 
         def joined(slot, fresh):

@@ -2,9 +2,12 @@
 first-fit schedule entry for entry, on random, degenerate and real masks."""
 
 import random
+import time
 
 import numpy as np
 import pytest
+
+from amaranth.hdl import Const
 
 from exdisc.hw.conmerge import ConMerge, ConMergeParams
 from exdisc.sim.stimulus.conmerge import conmerge_jobs, random_tiles, rtl_pass, trace_tiles
@@ -89,3 +92,35 @@ def test_conmerge_one_column_per_cycle():
 def test_conmerge_params_rejected(field, value):
     with pytest.raises(ValueError, match=repr(field)):
         ConMergeParams(**{field: value})
+
+
+class _LastFit(ConMerge):
+    """A broken ConMerge: the last slot that fits, not the first."""
+
+    @staticmethod
+    def _first_fit(fits):
+        later = Const(0, 1)
+        bits = [None] * len(fits)
+        for s in reversed(range(len(fits))):
+            bits[s] = fits[s] & ~later
+            later = later | fits[s]
+        return bits
+
+
+@pytest.mark.parametrize("broken", ["lanes_plus_one", "last_fit"])
+def test_broken_variants_fail_in_seconds(broken, seed):
+    """A broken ConMerge produces other passes (or fewer): the check fails at
+    the first wrong pass or at its cycle limit, in seconds, never hangs."""
+    p = ConMergeParams(rows=8, cols=8, lanes=2, index_bits=6)
+    rng = random.Random(seed)
+    jobs = conmerge_jobs(p, random_tiles(p, rng, 20))
+    beats = [b for bs, _ in jobs for b in bs]
+    want = [w for _, ws in jobs for w in ws]
+    dut = (ConMerge(ConMergeParams(rows=8, cols=8, lanes=3, index_bits=6))
+           if broken == "lanes_plus_one" else _LastFit(p))
+    start = time.monotonic()
+    with pytest.raises(AssertionError):      # a wrong pass, or SimulationTimeout
+        got, _ = run_stream_unit(dut, {"i": beats}, len(want), rng, valid_prob=0.8,
+                                 ready_prob=0.6, layout=p.out_layout)
+        assert [rtl_pass(v, p) for v in got] == want
+    assert time.monotonic() - start < 60

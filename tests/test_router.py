@@ -2,6 +2,7 @@
 buffer, bank contents against the golden mapping, latency, fairness, hashes."""
 
 import random
+import time
 
 import numpy as np
 import pytest
@@ -162,3 +163,25 @@ def test_long_module_names_stay_short_and_distinct():
     assert names == [unit.module_name(p) for p in points]       # stable
     # Short parameter lists keep every parameter in the name.
     assert get_unit("lod").module_name(get_unit("lod").params()) == "lod_width16_k2_registered0"
+
+
+class _OverIssuingRouter(HashBankRouter):
+    """A broken router: a lane issues one request more than it has reorder
+    slots, overwriting a slot still in flight."""
+
+    def _lane_input(self, m, n, port):
+        lane = super()._lane_input(m, n, port)
+        lane.can_issue = lane.inflight != self.params.outstanding + 1
+        return lane
+
+
+def test_broken_outstanding_limit_fails_in_seconds(seed):
+    """Responses from an overwritten slot are wrong, or never come: the
+    scoreboard or the cycle limit fails the run, in seconds."""
+    p = RouterParams(lanes=2, banks=2, outstanding=2, hash="modulo", addr_width=6)
+    rng = random.Random(seed)
+    start = time.monotonic()
+    with pytest.raises(AssertionError):
+        _run(p, random_program(p, rng, 600, epoch_sizes=(50, 200)), rng, seed,
+             dut=_OverIssuingRouter(p), valid_prob=1.0, ready_prob=0.3)
+    assert time.monotonic() - start < 60

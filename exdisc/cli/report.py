@@ -21,7 +21,7 @@ from exdisc.hw.lod import LODParams
 from exdisc.hw.mask_gen import MaskGenParams
 from exdisc.hw.router import RouterParams
 from exdisc.hw.systolic import SystolicParams
-from exdisc.hw.units import get_unit
+from exdisc.common.progress import log
 from exdisc.common.tables import Table
 from exdisc.common.workdir import reference_dir, source_root
 from .options import EXIT_CHECK_FAILED, EXIT_OK, UsageError
@@ -111,7 +111,8 @@ SUMMARY = [
     ("logdot", "log-domain dot product, 16 lanes (k 2, signed, encoded)",
      LogDotParams(lanes=16, width=8, k=2, max_beats=4, encoded=True, split=False),
      lambda r: _eager_area(r, "log k2 signed, encoded, one tree")),
-    ("dot", "int8 MAC dot product, 16 lanes (reference)", DotParams(), lambda r: "1.00"),
+    ("dot", "int8 MAC dot product, 16 lanes", DotParams(),
+     lambda r: "the area reference of the log-domain dot product"),
     ("rowselect", "row selector, T 256", RowSelectParams(score_width=48, row=256, top_k=32),
      lambda r: "one score per cycle, rows back to back"),
     ("eager", "eager predictor at the DiT's shape (T 256, d 64, dh 16)", EagerParams(),
@@ -221,6 +222,9 @@ def cmd_report(args):
         else:
             print("generated tables are up to date")
         return EXIT_CHECK_FAILED if stale and args.check else EXIT_OK
+    if results is None:
+        log("exdisc report: no reference results (they are in docs/results/ of a source "
+            "checkout; --results DIR names others): baselines only")
     tables = all_tables(results) if args.all else [summary_table(results)]
     print("\n\n".join(t.markdown() for t in tables))
     return EXIT_OK

@@ -23,9 +23,10 @@ def cmd_list(args):
     print(Table(["unit", "what it is"], [[n, u.summary] for n, u in UNITS.items()],
                 title="units").text())
     print()
-    print(Table(["preset", "parameter points"],
-                [[n, ", ".join(get_unit(u).module_name(p) for u, p in points)]
-                 for n, points in PRESETS.items()], title="presets (exdisc flow --preset)").text())
+    rows = [[name if i == 0 else "", unit_name, get_unit(unit_name).module_name(params)]
+            for name, points in PRESETS.items() for i, (unit_name, params) in enumerate(points)]
+    print(Table(["preset", "unit", "parameter point (module)"], rows,
+                title="presets (exdisc flow --preset NAME)").text())
     return EXIT_OK
 
 
