@@ -114,7 +114,14 @@ def prediction_operands(step=2, layer=0, sequence=0, label=3, steps=TRACE_STEPS,
 
 def fresh_tokens(steps=TRACE_STEPS * 2, label=3, seed=0, **ctr):
     """CTR's fresh tokens per step: ``{step: int64 array of token indices}`` (first sequence)."""
-    ex = CachedTokenReuse(keep_masks=True, **ctr)
+    cached = _fresh_tokens(steps, label, seed, tuple(sorted(ctr.items())))
+    return {s: tokens.copy() for s, tokens in cached.items()}
+
+
+@lru_cache(maxsize=4)
+def _fresh_tokens(steps, label, seed, ctr):
+    # one sampling run per setting in a process: the router's traces ask again and again
+    ex = CachedTokenReuse(keep_masks=True, **dict(ctr))
     _run(ex, label, steps, seed)
     return {s: np.flatnonzero(m[0]) for (s, _, kind), m in sorted(ex.masks.items())
             if kind == "fresh"}
@@ -130,10 +137,16 @@ def kept_keys(layer=0, head=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0, *
     _check("layer", layer, cfg.depth)
     _check("head", head, cfg.heads)
     _check("sequence", sequence, 2)
-    ex = SoftmaxThreshold(keep_masks=True, **st)
-    _run(ex, label, steps, seed)
+    masks = _st_masks(label, steps, seed, tuple(sorted(st.items())))
     out = {}
-    for (s, l, kind), m in sorted(ex.masks.items()):
+    for (s, l, kind), m in sorted(masks.items()):
         if l == layer and kind == "attn":
             out[s] = [np.flatnonzero(row) for row in m[sequence, head]]
     return out
+
+
+@lru_cache(maxsize=4)
+def _st_masks(label, steps, seed, st):
+    ex = SoftmaxThreshold(keep_masks=True, **dict(st))
+    _run(ex, label, steps, seed)
+    return ex.masks
