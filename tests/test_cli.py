@@ -183,3 +183,25 @@ def test_workload_command(tmp_path):
     assert grids == ["ctr.png", "ffn_reuse.png"]
     assert (tmp_path / "grids" / "ctr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "workload_ffn_reuse_ctr.json").exists()
+
+
+def test_a_failed_check_exits_1(monkeypatch, capsys):
+    """A simulation that differs from the golden model and a failed proof are
+    failed checks (status 1, one line), not bad usage (status 2)."""
+    from exdisc.cli import main
+    from exdisc.sim.harness import signoff as signoff_module
+    from exdisc.sim.harness.runner import SimulationFailed
+    from exdisc.synth import formal
+
+    def mismatch(*args, **kwargs):
+        raise SimulationFailed("1 of 1 cocotb tests failed (seed 7); log: sim.log")
+
+    monkeypatch.setattr(signoff_module, "signoff", mismatch)
+    assert main(["sim", "lod", "--width", "8"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["exdisc: check failed: 1 of 1 cocotb tests failed (seed 7); log: sim.log"]
+
+    failed = formal.ProofResult("lod_prop", False, 1.0, pathlib.Path("x"), "")
+    monkeypatch.setitem(formal.PROVERS, "lod", lambda params, **kw: failed)
+    assert main(["prove", "lod"]) == 1
+    assert "FAIL" in capsys.readouterr().out

@@ -8,6 +8,7 @@ it, and with ``--update`` also to the committed reference results in
 record as one JSON document and nothing else.
 """
 
+import argparse
 import json
 import pathlib
 import shutil
@@ -121,7 +122,6 @@ def cmd_workload(args):
 def _steps(text):
     value = positive_int(text)
     if value > 1000:
-        import argparse
         raise argparse.ArgumentTypeError(f"expected at most 1000 steps, not {text!r}")
     return value
 

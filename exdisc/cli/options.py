@@ -4,7 +4,6 @@ import argparse
 import dataclasses
 import re
 
-from exdisc.hw.units import get_unit
 
 
 __all__ = ["EXIT_OK", "EXIT_CHECK_FAILED", "EXIT_USAGE", "UsageError", "CheckFailed", "Parser",
@@ -142,11 +141,6 @@ def params_from_args(unit, args):
         message = _PARAMETER.sub(lambda m: f"option {flags[m.group(1)]}"
                                  if m.group(1) in flags else m.group(0), str(e))
         raise UsageError(f"{args.prog_name}: {message}") from None
-
-
-def unit_params(unit_name, args):
-    """:func:`params_from_args` for the unit named ``unit_name``."""
-    return params_from_args(get_unit(unit_name), args)
 
 
 def add_result_options(parser, default_out):

@@ -1,5 +1,6 @@
 """The commands on one unit: list, generate, sim, prove, synth; and baseline."""
 
+import argparse
 import json
 import pathlib
 import sys
@@ -54,11 +55,9 @@ def cmd_generate(args):
 
 def _formats(text):
     formats = text.split(",")
-    for f in formats:
-        if f not in ("verilog", "rtlil"):
-            import argparse
-            raise argparse.ArgumentTypeError(f"expected verilog, rtlil or both (verilog,rtlil), "
-                                             f"not {text!r}")
+    if any(f not in ("verilog", "rtlil") for f in formats):
+        raise argparse.ArgumentTypeError(f"expected verilog, rtlil or both (verilog,rtlil), "
+                                         f"not {text!r}")
     return formats
 
 
