@@ -7,6 +7,7 @@ import time
 from exdisc.common.workdir import (BUILD_ENV, build_dir, build_lock, build_root, reference_dir,
                                    save_record, source_root, write_if_changed)
 
+
 def _hold(directory, log, tag):
     with build_lock(directory):
         with open(log, "a") as f:
