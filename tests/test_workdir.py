@@ -16,6 +16,7 @@ def _hold(directory, log, tag):
         with open(log, "a") as f:
             f.write(f"{tag} out\n")
 
+
 def test_build_lock_excludes_other_processes(tmp_path):
     log = tmp_path / "log"
     ctx = multiprocessing.get_context("spawn")
@@ -31,12 +32,14 @@ def test_build_lock_excludes_other_processes(tmp_path):
     assert len(pairs) == 3
     assert all(a == b and x == "in" and y == "out" for a, x, b, y in pairs), lines
 
+
 def test_build_root_follows_the_environment_and_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.delenv(BUILD_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     assert build_root() == tmp_path / "build"
     monkeypatch.setenv(BUILD_ENV, str(tmp_path / "elsewhere"))
     assert build_dir("sim", "x") == tmp_path / "elsewhere" / "sim" / "x"
+
 
 def test_write_if_changed_keeps_an_unchanged_file(tmp_path):
     path = tmp_path / "a" / "b.v"
@@ -46,10 +49,12 @@ def test_write_if_changed_keeps_an_unchanged_file(tmp_path):
     assert not write_if_changed(path, "module m;\n") and path.stat().st_mtime_ns == stamp
     assert write_if_changed(path, "module n;\n") and path.read_text() == "module n;\n"
 
+
 def test_records_are_dated_json(tmp_path):
     path = save_record(tmp_path / "r", "thing", {"x": 1})
     record = json.loads(path.read_text())
     assert record["x"] == 1 and len(record["date"]) == 10
+
 
 def test_the_checkout_is_found():
     root = source_root()
