@@ -137,11 +137,14 @@ def failures(record):
 
 
 def plot(record, path):
-    """FC1 utilisation of each schedule, one group per mask."""
+    """Utilisation of each schedule over all masks, FC1 and FC2."""
     from .plots import grouped_bars
-    groups = [f"s{m['step']} l{m['layer']}" for m in record["per_mask"]]
-    series = {name: [m["fc1"][name]["utilisation"] for m in record["per_mask"]]
-              for name in SCHEDULES}
-    return grouped_bars(path, groups, series, ylabel="FC1 utilisation (set bits / PE slots)",
-                        ylim=(0, 1), title=f"ConMerge schedules per FFN-Reuse mask "
-                        f"(R = C = {record['rows']})", xlabel="dense step s, layer l")
+    summary = record["summary"]
+    series = {gemm.upper(): [summary[gemm][name]["utilisation"] for name in SCHEDULES]
+              for gemm in ("fc1", "fc2")}
+    labels = [name.replace("merged_d", "merged, D = ").replace("_", " ") for name in SCHEDULES]
+    return grouped_bars(path, labels, series, ylim=(0, 1), xlabel="schedule",
+                        ylabel="utilisation (set bits / PE slots)",
+                        title=f"ConMerge on {record['masks']} FFN-Reuse masks of the DiT "
+                              f"(R = {record['rows']}, C = {record['cols']}, "
+                              f"{summary['sparsity']:.0%} sparse)")

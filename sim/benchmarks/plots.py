@@ -42,15 +42,16 @@ def grouped_bars(path, groups, series, *, title, ylabel, xlabel=None, ylim=None,
     labels = list(series)
     width = 0.8 / max(1, len(labels))
     x = np.arange(len(groups))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(groups) * max(1, len(labels)) / 2), 4.0))
+    bars = len(groups) * max(1, len(labels))
+    fig, ax = plt.subplots(figsize=(min(14.0, max(6.0, 0.25 * bars)), 4.0))
     colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, len(labels)))
     for n, (label, colour) in enumerate(zip(labels, colours)):
         ax.bar(x + (n - (len(labels) - 1) / 2) * width, series[label], width, label=label,
                color=colour)
     for label, value in (marks or {}).items():
         ax.axhline(value, linestyle="--", color="black", linewidth=1, label=label)
-    ax.set_xticks(x, groups, rotation=45 if len(groups) > 8 else 0,
-                  ha="right" if len(groups) > 8 else "center")
+    crowded = sum(len(str(g)) for g in groups) > 60       # labels would overlap side by side
+    ax.set_xticks(x, groups, rotation=30 if crowded else 0, ha="right" if crowded else "center")
     ax.set_ylabel(ylabel)
     if xlabel:
         ax.set_xlabel(xlabel)
@@ -59,7 +60,7 @@ def grouped_bars(path, groups, series, *, title, ylabel, xlabel=None, ylim=None,
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="small", ncols=min(4, len(labels) + len(marks or {})),
-              loc="upper center", bbox_to_anchor=(0.5, -0.18 if len(groups) <= 8 else -0.3))
+              loc="upper center", bbox_to_anchor=(0.5, -0.3 if crowded else -0.18))
     return _save(fig, path)
 
 
