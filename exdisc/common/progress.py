@@ -7,7 +7,7 @@ synthesis, place and route, proofs, sampling loops, sweeps) a live display
 from `rich <https://rich.readthedocs.io>`_: a spinner with the elapsed time
 (:func:`step`) or a bar with a count (:func:`track`). Nested steps share one
 display, since rich allows one live display at a time. Where standard error
-is not a terminal (CI, pytest, a pipe), rich draws nothing live and only the
+is not a terminal (CI, pytest, a pipe), nothing live is drawn and only the
 log lines appear.
 
 Nothing here imports the rest of exdisc.
@@ -18,12 +18,28 @@ import contextlib
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn)
+from rich.text import Text
 
 
 __all__ = ["log", "step", "track", "bar"]
 
 
 _console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Counted:
+    """A column drawn only for tasks with a total (bars), not for spinners."""
+
+    def render(self, task):
+        return super().render(task) if task.total is not None else Text("")
+
+
+class _Bar(_Counted, BarColumn):
+    pass
+
+
+class _Count(_Counted, MofNCompleteColumn):
+    pass
 
 
 class _Display:
@@ -35,10 +51,14 @@ class _Display:
 
     @contextlib.contextmanager
     def task(self, description, total):
+        if not _console.is_terminal:
+            # nothing live on a pipe or a log file: it would only add blank lines
+            yield lambda n=1: None
+            return
         if self.users == 0:
-            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                     BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                                     console=_console, transient=True)
+            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), _Bar(),
+                                     _Count(), TimeElapsedColumn(), console=_console,
+                                     transient=True)
             self.progress.start()
         self.users += 1
         task = self.progress.add_task(description, total=total)
