@@ -194,7 +194,17 @@ class EagerPredictor(wiring.Component):
         self.buffers = bufs      # for tests: the Qp and Kp words
         writes = {n: b.write_port(granularity=eb) for n, b in bufs.items()}
         reads = {n: b.read_port() for n, b in bufs.items()}
+        taking, filling = self._stage1_input(m, s1, bias)
+        self._stage1_results(m, s1, bias, writes, filling)
+        self._stage2(m, s2, reads, taking, filling)
+        self._scores(m, s2, sel)
+        return m
 
+    def _stage1_input(self, m, s1, bias):
+        """A head's beats into stage 1, the bias of each dot product into a
+        queue. Returns ``taking`` (a head's beats are taken) and ``filling``
+        (its results are being written)."""
+        p = self.params
         # -- stage 1: a head's beats in until its last dot product is taken (the next
         # head's results must not reach the buffers while stage 2 reads them); its
         # results written until the last; the bias waits in a queue for its result
@@ -213,6 +223,13 @@ class EagerPredictor(wiring.Component):
             m.d.sync += dots_in.eq(dots_in + 1)
             with m.If(dots_in == 2 * p.tokens * p.head_dim - 1):
                 m.d.sync += [dots_in.eq(0), taking.eq(0)]
+        return taking, filling
+
+    def _stage1_results(self, m, s1, bias, writes, filling):
+        """Each stage-1 result plus its bias, reduced to the log domain and
+        written into the Qp or Kp buffer at its token and column."""
+        p = self.params
+        L, qw, words = p.lanes, p.qk_width, p.words
         # results in order: token t, Q then K, column j = jw * L + lane
         t, jw, lane = Signal(range(p.tokens)), Signal(range(words)), Signal(range(L))
         is_k = Signal()
@@ -232,10 +249,7 @@ class EagerPredictor(wiring.Component):
                          wr_k.eq(is_k)]
 
         def reg(value, name):
-            q = Signal.like(value, name=f"{name}_q") if isinstance(value, Signal) \
-                else Signal(value.shape(), name=f"{name}_q")
-            m.d.sync += q.eq(value)
-            return q
+            return _register(m, value, name)
 
         if p.stage2.encoded:
             elem = Signal(p.stage2.element_layout)
@@ -267,6 +281,12 @@ class EagerPredictor(wiring.Component):
                     with m.If(t == p.tokens - 1):
                         m.d.sync += t.eq(0)
 
+
+    def _stage2(self, m, s2, reads, taking, filling):
+        """Every ``(Qp[i], Kp[j])`` pair read from the buffers into stage 2, once
+        the head's last value is written; then the next head may come in."""
+        p = self.params
+        L, words, eb = p.lanes, p.words, p.element_bits
         # -- stage 2: read Qp[qi] and Kp[ki] word by word into a register (the block
         # RAM's slow clock-to-out and stage 2's operand decode do not fit one cycle);
         # a stall holds all three steps, and the read port its data
@@ -297,7 +317,9 @@ class EagerPredictor(wiring.Component):
                     with m.If(qi == p.tokens - 1):
                         m.d.sync += [qi.eq(0), filling.eq(1), taking.eq(1)]
 
-        # -- scores to the selector, a row per query
+    def _scores(self, m, s2, sel):
+        """Stage 2's scores into the row selector, a row per query."""
+        p = self.params
         col = Signal(range(p.tokens))
         with m.If(s2.o.valid & s2.o.ready):
             m.d.sync += col.eq(col + 1)
@@ -311,4 +333,11 @@ class EagerPredictor(wiring.Component):
         if p.mode == "max_relative":
             m.d.comb += sel.i.payload.theta.eq(self.theta)
         wiring.connect(m, sel.o, wiring.flipped(self.o))
-        return m
+
+
+def _register(m, value, name):
+    """``value`` through a register named ``{name}_q``."""
+    q = Signal.like(value, name=f"{name}_q") if isinstance(value, Signal) \
+        else Signal(value.shape(), name=f"{name}_q")
+    m.d.sync += q.eq(value)
+    return q

@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -99,86 +101,112 @@ class RowSelector(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self.params
-        s_w, ib = p.score_width, p.index_bits
-        m.submodules.mem = mem = Memory(shape=signed(s_w), depth=2 << ib, init=[])
+        m.submodules.mem = mem = Memory(shape=signed(p.score_width), depth=2 << p.index_bits,
+                                        init=[])
         wr = mem.write_port()
         rd = mem.read_port()
+        banks = self._banks()
+        row = self._writer(m, wr, banks)
+        statistic = (self._maximum if p.mode == "max_relative" else self._top_k)(m, row)
+        self._hand_over(m, banks, row, statistic)
+        self._reader(m, rd, banks)
+        return m
 
+    def _banks(self):
+        """The state of the two row banks."""
+        p = self.params
         # full: the bank holds a row (the writer waits); pending: its row is still to be
         # read. A bank stops being pending when its last score is read, and stops being
         # full only when its last keep bit has left, which is later.
         full = Signal(2)
         pending = Signal(2)
-        length = [Signal(ib + 1, name=f"length{b}") for b in range(2)]
+        length = [Signal(p.index_bits + 1, name=f"length{b}") for b in range(2)]
         # per bank: the threshold, and for top_k whether the row had k scores and how
         # many ties of the k-th value fit
-        thr = [Signal(signed(s_w + 2), name=f"thr{b}") for b in range(2)]
+        thr = [Signal(signed(p.score_width + 2), name=f"thr{b}") for b in range(2)]
         enough = [Signal(name=f"enough{b}") for b in range(2)]
         room = [Signal(range(p.top_k + 1), name=f"room{b}") for b in range(2)]
+        return SimpleNamespace(full=full, pending=pending, length=length, thr=thr,
+                               enough=enough, room=room)
 
-        # -- writer --
-        wbank, widx = Signal(), Signal(ib)
+    def _writer(self, m, wr, banks):
+        """Scores in, written to the bank being filled. Returns the row's state."""
+        wbank, widx = Signal(), Signal(self.params.index_bits)
         score = self.i.payload.score
         take = self.i.valid & self.i.ready
         m.d.comb += [
-            self.i.ready.eq(~full.bit_select(wbank, 1)),
+            self.i.ready.eq(~banks.full.bit_select(wbank, 1)),
             wr.addr.eq(Cat(widx, wbank)), wr.data.eq(score), wr.en.eq(take),
         ]
         start = Signal(init=1)
         with m.If(take):
             m.d.sync += [widx.eq(Mux(self.i.payload.last, 0, widx + 1)),
                          start.eq(self.i.payload.last)]
-        row_done = take & self.i.payload.last
+        return SimpleNamespace(wbank=wbank, widx=widx, score=score, take=take, start=start,
+                               done=take & self.i.payload.last)
 
-        if p.mode == "max_relative":
-            best = Signal(signed(s_w))
-            best_n = Mux(start | (score > best), score, best)
-            with m.If(take):
-                m.d.sync += best.eq(best_n)
-            theta = Signal(s_w)
-            with m.If(row_done):
-                m.d.sync += theta.eq(self.i.payload.theta)
-            # evaluated in the cycle after the row's last score, from the registers; room
-            # is unused here, but loading it keeps the netlist its baseline was timed on
-            new_thr, new_enough, new_room = best - theta, 1, 0
-        else:
-            k = p.top_k
-            regs = [Signal(signed(s_w), name=f"top{i}") for i in range(k)]
-            count = Signal(range(k + 1))
-            n = Mux(start, 0, count)
-            # insertion point: the first slot that is empty or holds a smaller score
-            gt = [(n <= i) | (score > regs[i]) for i in range(k)]
-            nxt = [Mux(gt[0], score, regs[0])] + [
-                Mux(gt[i], Mux(gt[i - 1], regs[i - 1], score), regs[i]) for i in range(1, k)]
-            n_next = Mux(n == k, k, n + 1)
-            with m.If(take):
-                m.d.sync += [r.eq(v) for r, v in zip(regs, nxt)]
-                m.d.sync += count.eq(n_next)
-            # evaluated in the cycle after the row's last score, from the registers (the
-            # next row may replace them in the cycle after): which are above the k-th.
-            # They are counted a cycle later: k - 1 compares of score_width bits and
-            # their count would be one long path in one cycle.
-            kth = regs[k - 1]
-            above = Signal(max(1, k - 1))
-            new_thr, new_enough, new_room = kth, count == k, None  # room: counted below
-            above_next = Cat((v > kth) for v in regs[:k - 1]) if k > 1 else Const(0, 1)
+    def _maximum(self, m, row):
+        """max_relative: the row's maximum and theta. Returns the threshold, and
+        the ``enough`` and ``room`` of the bank (constants in this mode)."""
+        p = self.params
+        best = Signal(signed(p.score_width))
+        best_n = Mux(row.start | (row.score > best), row.score, best)
+        with m.If(row.take):
+            m.d.sync += best.eq(best_n)
+        theta = Signal(p.score_width)
+        with m.If(row.done):
+            m.d.sync += theta.eq(self.i.payload.theta)
+        # evaluated in the cycle after the row's last score, from the registers; room
+        # is unused here, but loading it keeps the netlist its baseline was timed on
+        return SimpleNamespace(thr=best - theta, enough=1, room=0)
 
-        # the row's statistic becomes its threshold one cycle after its last score (the
-        # compare-and-insert and the threshold arithmetic are two carry chains; they get a
-        # cycle each), and only then is the row handed to the reader
+    def _top_k(self, m, row):
+        """top_k: the ``k`` largest scores in a sorted register chain (insertion,
+        ties keep arrival order). Returns the k-th as the threshold, whether the
+        row had k scores, and what the count of the scores above the k-th needs."""
+        p = self.params
+        k = p.top_k
+        regs = [Signal(signed(p.score_width), name=f"top{i}") for i in range(k)]
+        count = Signal(range(k + 1))
+        n = Mux(row.start, 0, count)
+        # insertion point: the first slot that is empty or holds a smaller score
+        gt = [(n <= i) | (row.score > regs[i]) for i in range(k)]
+        nxt = [Mux(gt[0], row.score, regs[0])] + [
+            Mux(gt[i], Mux(gt[i - 1], regs[i - 1], row.score), regs[i]) for i in range(1, k)]
+        n_next = Mux(n == k, k, n + 1)
+        with m.If(row.take):
+            m.d.sync += [r.eq(v) for r, v in zip(regs, nxt)]
+            m.d.sync += count.eq(n_next)
+        # evaluated in the cycle after the row's last score, from the registers (the
+        # next row may replace them in the cycle after): which are above the k-th.
+        # They are counted a cycle later: k - 1 compares of score_width bits and
+        # their count would be one long path in one cycle.
+        kth = regs[k - 1]
+        above = Signal(max(1, k - 1))
+        return SimpleNamespace(
+            thr=kth, enough=count == k, room=None, above=above,      # room: counted later
+            above_next=Cat((v > kth) for v in regs[:k - 1]) if k > 1 else Const(0, 1))
+
+    def _hand_over(self, m, banks, row, statistic):
+        """The row's statistic becomes its threshold one cycle after its last
+        score (the compare-and-insert and the threshold arithmetic are two carry
+        chains; they get a cycle each), and only then is the row handed to the
+        reader."""
+        p = self.params
         fin, fin_bank = Signal(), Signal()
-        m.d.sync += [fin.eq(row_done), fin_bank.eq(wbank)]
-        with m.If(row_done):
+        m.d.sync += [fin.eq(row.done), fin_bank.eq(row.wbank)]
+        with m.If(row.done):
             for b in range(2):
-                with m.If(wbank == b):
-                    m.d.sync += length[b].eq(widx + 1)
-            m.d.sync += [full.bit_select(wbank, 1).eq(1), wbank.eq(~wbank)]
+                with m.If(row.wbank == b):
+                    m.d.sync += banks.length[b].eq(row.widx + 1)
+            m.d.sync += [banks.full.bit_select(row.wbank, 1).eq(1), row.wbank.eq(~row.wbank)]
         with m.If(fin):
             for b in range(2):
                 with m.If(fin_bank == b):
-                    m.d.sync += [thr[b].eq(new_thr), enough[b].eq(new_enough)]
-                    if new_room is not None:
-                        m.d.sync += room[b].eq(new_room)
+                    m.d.sync += [banks.thr[b].eq(statistic.thr),
+                                 banks.enough[b].eq(statistic.enough)]
+                    if statistic.room is not None:
+                        m.d.sync += banks.room[b].eq(statistic.room)
         if p.mode == "max_relative":
             ready, ready_bank = fin, fin_bank
         else:
@@ -186,17 +214,22 @@ class RowSelector(wiring.Component):
             ready, ready_bank = Signal(), Signal()
             m.d.sync += [ready.eq(fin), ready_bank.eq(fin_bank)]
             with m.If(fin):
-                m.d.sync += above.eq(above_next)
+                m.d.sync += statistic.above.eq(statistic.above_next)
             with m.If(ready):
                 for b in range(2):
                     with m.If(ready_bank == b):
-                        m.d.sync += room[b].eq(p.top_k - sum(above))
+                        m.d.sync += banks.room[b].eq(p.top_k - sum(statistic.above))
         with m.If(ready):
-            m.d.sync += pending.bit_select(ready_bank, 1).eq(1)
+            m.d.sync += banks.pending.bit_select(ready_bank, 1).eq(1)
 
-        # -- reader: issue a read (A), register what the block RAM returns (B), compare it
-        # (C) into the output register; one global stall holds them all, and the read
-        # port's enable keeps its data while stalled --
+    def _reader(self, m, rd, banks):
+        """Issue a read (A), register what the block RAM returns (B), compare it
+        (C) into the output register; one global stall holds them all, and the
+        read port's enable keeps its data while stalled."""
+        p = self.params
+        s_w, ib = p.score_width, p.index_bits
+        full, pending, length = banks.full, banks.pending, banks.length
+        thr, enough, room = banks.thr, banks.enough, banks.room
         rbank, ridx = Signal(), Signal(ib)
         b_valid, b_bank, b_last = Signal(), Signal(), Signal()
         o_bank = Signal()
@@ -237,4 +270,3 @@ class RowSelector(wiring.Component):
         # that its threshold stays valid under backpressure
         with m.If(self.o.valid & self.o.ready & self.o.payload.last):
             m.d.sync += full.bit_select(o_bank, 1).eq(0)
-        return m
