@@ -1,14 +1,8 @@
-"""Synthesis flow: the stored baselines hold for the current netlists, the tools
-reproduce them, the report is consistent, and the comparison catches
-regressions.
-
-The tools are deterministic, so a baseline holds as long as the netlist and
-flow it was measured on (its digest) are the current ones: that is checked
-for every baseline by elaboration alone. The tools themselves run on a few
-small designs and must give the stored numbers exactly.
+"""Synthesis flow: the tools reproduce the stored baselines exactly on a few
+small designs, the report is consistent, the options reach the tools.
+(That every baseline still holds is checked without tools: test_baselines.py.)
 """
 
-import copy
 import json
 
 import pytest
@@ -16,12 +10,10 @@ import pytest
 from exdisc.hw.eager_rowselect import RowSelectParams
 from exdisc.hw.lod import LODParams
 from exdisc.hw.systolic import SystolicParams
-from exdisc.synth.baselines import (BASELINE_SPEED, GENERIC_MODEL, compare, load_baseline,
-                                    not_compared, save_baseline, stored_baselines, verdict)
-from exdisc.synth.flow import SynthResult, netlist_digest, synth_dir, synthesize
+from exdisc.synth.baselines import load_baseline, verdict
+from exdisc.synth.flow import synth_dir, synthesize
 
 
-BASELINES = stored_baselines()
 #: Synthesized in every `make test`, each in seconds: a LUT-only unit, one with a
 #: block RAM, and a floorplanned systolic array with DSPs and its block-RAM queue.
 REPRODUCED = [("lod", LODParams(width=16, k=1)),
@@ -32,20 +24,6 @@ REPRODUCED = [("lod", LODParams(width=16, k=1)),
 def _id(point):
     unit_name, params = point
     return f"{unit_name}-{params.slug()}"
-
-
-@pytest.mark.parametrize("unit_name, params", BASELINES, ids=[_id(b) for b in BASELINES])
-def test_baseline_was_measured_on_this_netlist(unit_name, params):
-    """Every stored baseline was measured on the design and flow that exist
-    now; after a change, `exdisc baseline --stale` measures the designs it
-    touched again (and `--update` stores them)."""
-    record = load_baseline(unit_name, params)
-    assert "netlist" in record, (f"{record['module']}: recorded before netlists were tracked; "
-                                 "run exdisc baseline --stale --update")
-    now = netlist_digest(unit_name, params, **record["options"])
-    assert now == record["netlist"], (
-        f"{record['module']}: the netlist or flow changed since its baseline was measured "
-        f"({record['netlist']} -> {now}); run exdisc baseline --stale (--update to store)")
 
 
 @pytest.mark.synth
@@ -70,72 +48,6 @@ def test_tools_reproduce_the_baseline(unit_name, params):
         assert result.floorplan >= result.mult18 > 0
         log = (synth_dir(result.module) / "nextpnr.log").read_text()
         assert f"Placed {result.floorplan + 1} cells based on constraints" in log
-
-
-def test_reproduced_designs_have_baselines():
-    for unit_name, params in REPRODUCED:
-        assert load_baseline(unit_name, params) is not None, (unit_name, params)
-
-
-def test_every_baseline_is_of_the_current_generic_model():
-    for unit_name, params in BASELINES:
-        record = load_baseline(unit_name, params)
-        assert not not_compared(record), \
-            f"{record['module']}: re-record with exdisc baseline --update"
-
-
-def test_a_changed_netlist_changes_the_digest():
-    a = netlist_digest("lod", LODParams(width=16, k=1))
-    assert a == netlist_digest("lod", LODParams(width=16, k=1))
-    assert a != netlist_digest("lod", LODParams(width=16, k=1, registered=True))
-    assert a != netlist_digest("lod", LODParams(width=16, k=1), seed=2)
-
-
-def _fake_result(**overrides):
-    metrics = dict(lut4=100, ff=10, ccu2c=0, mult18=0, bram=0, gates=200, transistors=800,
-                   logic_depth=10, fmax_mhz=200.0)
-    metrics.update(overrides)
-    return SynthResult(unit="lod", module="m", params={}, device="d", ecp5_cells={},
-                       transistors_exact=True, **metrics)
-
-
-def test_compare_flags_regressions():
-    base = {"metrics": _fake_result().metrics(), "generic_model": GENERIC_MODEL,
-            "tolerance": {"cells": 0.05, "cells_abs": 4, "fmax": 0.10, "depth": 2}}
-    assert compare(_fake_result(), base) == []
-    assert compare(_fake_result(lut4=105), base) == []          # +5 % allowed
-    assert any("lut4" in p for p in compare(_fake_result(lut4=106), base))
-    assert any("fmax" in p for p in compare(_fake_result(fmax_mhz=179.0), base))
-    assert compare(_fake_result(fmax_mhz=181.0), base) == []
-    assert any("logic_depth" in p for p in compare(_fake_result(logic_depth=13), base))
-    small = copy.deepcopy(base)
-    small["metrics"]["ff"] = 2
-    assert compare(_fake_result(ff=6), small) == []             # +4 cells allowed when tiny
-    assert any("ff" in p for p in compare(_fake_result(ff=7), small))
-    assert any("transistors" in p for p in compare(_fake_result(transistors=900), base))
-
-
-def test_compare_skips_other_generic_model():
-    """A baseline recorded with an older technology-independent model is not
-    compared on gates, transistors and depth, and says so; cells still are."""
-    old = {"metrics": _fake_result().metrics()}
-    assert not_compared(old) == ["gates", "transistors", "logic_depth"]
-    assert compare(_fake_result(transistors=5000, gates=900, logic_depth=30), old) == []
-    assert any("lut4" in p for p in compare(_fake_result(lut4=200), old))
-
-
-def test_compare_skips_fmax_at_another_speed_grade():
-    """Fmax timed for a faster part is not held against a baseline of the
-    slowest one (or the reverse); cells still are. Such a result is never
-    stored as a baseline."""
-    base = {"metrics": _fake_result().metrics(), "generic_model": GENERIC_MODEL,
-            "speed": BASELINE_SPEED}
-    assert any("fmax" in p for p in compare(_fake_result(fmax_mhz=100.0), base))
-    fast = _fake_result(fmax_mhz=100.0, speed=8)
-    assert not_compared(base, 8) == ["fmax_mhz"] and compare(fast, base) == []
-    assert any("lut4" in p for p in compare(_fake_result(lut4=200, speed=8), base))
-    with pytest.raises(ValueError, match="speed grade 6; not stored at speed 8"):
-        save_baseline(fast)
 
 
 @pytest.mark.parametrize("speed, error", [(9, ValueError), (5, ValueError), (True, TypeError),
