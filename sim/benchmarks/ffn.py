@@ -89,6 +89,6 @@ def plot(record, path):
               for a in record["arrays"]]
     series = {label: [a["runs"][key]["cycles"] for a in record["arrays"]]
               for key, label in GEMMS[:4]}
-    return grouped_bars(path, groups, series, ylabel="cycles",
+    return grouped_bars(path, groups, series, ylabel="cycles", xlabel="engine (R x C, merge lanes D)",
                         title=f"FFN-Reuse sparse step (DiT step {record['step']}, layer "
                               f"{record['layer']}, FC1 sparsity {record['sparsity']:.0%})")
