@@ -5,6 +5,7 @@ import os
 import re
 import pathlib
 import subprocess
+import shutil
 import sys
 import sysconfig
 
@@ -19,15 +20,20 @@ def _files(directory):
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
-    """A fresh virtual environment with exdisc installed from the checkout
-    (``pip install .``, no dependencies: they come from the test's own
-    environment through a .pth file). Returns ``(python, site-packages,
+    """A fresh virtual environment with exdisc installed from a copy of the
+    checkout (``pip install .``, no dependencies: they come from the test's
+    own environment through a .pth file). Returns ``(python, site-packages,
     pip's output)``."""
     base = tmp_path_factory.mktemp("install")
+    # A copy, because setuptools builds in the source tree's build/, which is
+    # also where exdisc keeps its results.
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    pip = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", str(ROOT)],
+    pip = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", str(source)],
                          cwd=base, capture_output=True, text=True)
     assert pip.returncode == 0, pip.stdout + pip.stderr
     site = pathlib.Path(subprocess.run(
