@@ -15,6 +15,7 @@ from .ctr import CachedTokenReuse
 from .diffusion import sample
 from .dit import DiT, gelu
 from .eager import EagerPrediction
+from .execution import Dense
 from .ffn_reuse import FFNReuse
 from .mask_gen import fc1_integer_threshold, fc1_mask
 from .quant import quantize
@@ -150,3 +151,84 @@ def _st_masks(label, steps, seed, st):
     ex = SoftmaxThreshold(keep_masks=True, **dict(st))
     _run(ex, label, steps, seed)
     return ex.masks
+
+
+class _BlockCapture(Dense):
+    """The dense block, keeping at one (step, layer) what the non-linear
+    unit sees: the residual stream and adaLN's shift and scale before the
+    attention, the attention scores, and FC1's pre-activations."""
+
+    def __init__(self, step, layer):
+        super().__init__()
+        self.at = (step, layer)
+        self.seen = {}
+
+    def block(self, model, layer, x, c):
+        if (self.step, layer) == self.at:
+            sh1, sc1, *_ = model.modulation(layer, c)
+            self.seen.update(x=x.copy(), shift=sh1, scale=sc1)
+        return super().block(model, layer, x, c)
+
+    def attend(self, model, layer, h, q, k, v):
+        if (self.step, layer) == self.at:
+            self.seen.update(q=q.copy(), k=k.copy())
+        return super().attend(model, layer, h, q, k, v)
+
+    def ffn(self, model, layer, h):
+        if (self.step, layer) == self.at:
+            self.seen["fc1"] = model.linear(f"blocks.{layer}.fc1", h)
+            self.seen["h"] = h.copy()
+        return super().ffn(model, layer, h)
+
+
+@lru_cache(maxsize=2)
+def _block_capture(step, layer, label, steps, seed):
+    ex = _BlockCapture(step, layer)
+    _run(ex, label, steps, seed)
+    return ex.seen
+
+
+def nonlinear_rows(rows=2, step=3, layer=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0):
+    """Rows of one dense step and layer, as the integer non-linear unit gets
+    them, with the constants of their commands (the scales as
+    :mod:`exdisc.golden.nonlinear_dit` sets them, per tensor).
+
+    Returns a dict: ``scores [rows, T]`` (int64 accumulators of head 0,
+    worth ``score_scale`` each), ``fc1 [rows, 4d]`` (FC1 accumulators worth
+    ``fc1_scale``; ``gelu_scale`` is the GELU output's scale), ``residual
+    [rows, d]`` (the residual stream as 31-bit integers) with ``pre`` (the
+    shift of each row to ``ln_bits = 16``) and ``adaln`` (``(gain, bias,
+    mod_shift)`` per row for int8 outputs).
+    """
+    from . import nonlinear as nl
+    from .dit import gelu, layer_norm, modulate
+    from .quant import QMAX
+    cfg = model().cfg
+    _check("layer", layer, cfg.depth)
+    _check("sequence", sequence, 2)
+    _check("step", step, steps)
+    seen = _block_capture(step, layer, label, steps, seed)
+
+    def scale(a):
+        return float(np.max(np.abs(a))) / QMAX
+
+    def acc(a, unit):
+        lim = (1 << 31) - 1
+        return np.clip(np.rint(np.asarray(a, np.float64) / unit), -lim, lim).astype(np.int64)
+
+    q, k = seen["q"][sequence, 0], seen["k"][sequence, 0]
+    sunit = scale(q) * scale(k) / np.sqrt(cfg.head_dim)
+    scores = acc((q @ k.T)[:rows] / np.sqrt(cfg.head_dim), sunit)
+    w1, _ = model().weight(layer, "fc1")
+    funit = scale(seen["h"]) * scale(w1)
+    fc1 = seen["fc1"][sequence][:rows]
+    x = seen["x"][sequence][:rows].astype(np.float64)
+    shift, sc = seen["shift"][sequence], seen["scale"][sequence]
+    xunit = float(np.max(np.abs(x))) / 2 ** 30
+    xi = acc(x, xunit)
+    out_scale = scale(modulate(layer_norm(x[None]), shift[None], sc[None]))
+    gain, bias, mod_shift = nl.adaln_params(sc, shift, out_scale)
+    pre = [max(0, int(np.max(np.abs(r))).bit_length() - 15) for r in xi]
+    return {"scores": scores, "score_scale": sunit, "fc1": acc(fc1, funit), "fc1_scale": funit,
+            "gelu_scale": scale(gelu(fc1)), "residual": xi, "pre": pre,
+            "adaln": [(gain, bias, mod_shift)] * len(xi)}

@@ -10,6 +10,7 @@ from .eager_predictor import EagerParams, EagerPredictor
 from .ffn_engine import FFNEngine, FFNEngineParams
 from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
+from .nonlinear import NonLinearParams, NonLinearUnit
 from .params import lookup
 from .eager_rowselect import RowSelectParams, RowSelector
 from .router import HashBankRouter, RouterParams
@@ -81,6 +82,8 @@ UNITS = {u.name: u for u in [
          "DiSC hash bank router: P request lanes onto B hashed single-port SRAM banks"),
     Unit("dot", DotParams, DotProduct,
          "int multiply-accumulate dot product (the predictor's area reference)"),
+    Unit("nonlinear", NonLinearParams, NonLinearUnit,
+         "integer softmax (with ST's keep mask), GELU, LayerNorm with adaLN, requantize"),
 ]}
 
 

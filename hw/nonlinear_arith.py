@@ -1,0 +1,154 @@
+"""Pipelined integer arithmetic for the non-linear unit: rounding shifts,
+saturation, reduction trees, a square root and a reciprocal.
+
+Everything here is a free-running pipeline: a value entered in one cycle
+leaves a fixed number of cycles later and nothing stalls, so that a stage is
+a register and nothing else. Whoever feeds these pipelines admits work only
+when the consumer at their end has room for it (:class:`Credits`). Each
+function returns its result and adds its registers to the module it is
+given; the number of cycles is stated in its docstring.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.utils import bits_for
+
+
+__all__ = ["register", "delay", "rshift_round", "saturate", "tree", "bit_length",
+           "normalize", "isqrt", "reciprocal", "Credits"]
+
+
+def register(m, value, name, shape=None):
+    """``value`` one cycle later."""
+    r = Signal(value.shape() if shape is None else shape, name=name)
+    m.d.sync += r.eq(value)
+    return r
+
+
+def delay(m, value, cycles, name):
+    """``value`` ``cycles`` cycles later (0: itself)."""
+    for n in range(cycles):
+        value = register(m, value, f"{name}_d{n}")
+    return value
+
+
+def rshift_round(m, value, shift, name):
+    """``value * 2**-shift`` rounded to nearest, ties up, in two cycles: the
+    half is added in the first and the shift is done in the second.
+    ``shift`` is an unsigned value (0: no rounding); beyond the value's width
+    plus one the result is 0, as it is exactly."""
+    width = len(value) + 1
+    half = Mux(shift == 0, 0, (Const(1, width) << (shift - 1)[:len(shift)])[:width])
+    total = register(m, value + half, f"{name}_half")
+    amount = register(m, shift, f"{name}_amount")
+    return register(m, Mux(amount > width, 0, total >> amount), name)
+
+
+def saturate(value, bits):
+    """Symmetric signed saturation to ``bits`` bits (combinational)."""
+    hi = (1 << (bits - 1)) - 1
+    return Mux(value > hi, hi, Mux(value < -hi, -hi, value))[:bits].as_signed()
+
+
+def tree(m, items, combine, name, per_stage=2):
+    """Reduce ``items`` pairwise with ``combine(a, b)``, a register after every
+    ``per_stage`` levels and after the last. Returns ``(result, cycles)``."""
+    level, cycles = list(items), 0
+    depth = 0
+    while len(level) > 1:
+        nxt = [combine(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        depth += 1
+        if depth % per_stage == 0 or len(nxt) == 1:
+            nxt = [register(m, v, f"{name}_l{depth}_{i}") for i, v in enumerate(nxt)]
+            cycles += 1
+        level = nxt
+    if cycles == 0:
+        return register(m, level[0], f"{name}_l0"), 1
+    return level[0], cycles
+
+
+def bit_length(value):
+    """Bit length of an unsigned value (0 for 0), combinational priority encoder."""
+    result = Const(0, range(len(value) + 1))
+    for bit in range(len(value)):
+        result = Mux(value[bit], bit + 1, result)
+    return result
+
+
+def normalize(m, value, name):
+    """``(value << (W - L), L)`` with ``L`` the bit length of ``value`` and
+    ``W`` its width: the top bit set unless ``value`` is 0. Two cycles."""
+    width = len(value)
+    length = register(m, bit_length(value), f"{name}_len")
+    v = register(m, value, f"{name}_v")
+    lead = Signal(range(width + 1), name=f"{name}_lead")
+    m.d.comb += lead.eq(width - length)
+    return (register(m, (v << lead)[:width], f"{name}_norm"),
+            register(m, length, f"{name}_length"))
+
+
+def isqrt(m, value, name):
+    """Floor square root of an unsigned value, one result bit per stage:
+    ``ceil(width / 2)`` cycles. Returns ``(root, cycles)``."""
+    bits = (len(value) + 1) // 2
+    rem = Signal(unsigned(2 * bits), name=f"{name}_rem_in")
+    m.d.comb += rem.eq(value)
+    root = Const(0, bits)
+    for k in reversed(range(bits)):
+        # try root | 2**k: (root + 2**k)**2 = root**2 + root * 2**(k+1) + 2**(2k)
+        trial = (Cat(Const(0, k + 1), root) | (1 << (2 * k)))[:2 * bits + 1]
+        take = rem >= trial
+        new_rem = Signal(unsigned(2 * bits), name=f"{name}_rem{k}")
+        new_root = Signal(unsigned(bits), name=f"{name}_root{k}")
+        m.d.sync += [new_rem.eq(Mux(take, rem - trial, rem)),
+                     new_root.eq(root | (take << k))]
+        rem, root = new_rem, new_root
+    return root, bits
+
+
+def reciprocal(m, divisor, quotient_bits, name):
+    """``floor(2**(W + quotient_bits - 2) / divisor)`` for a normalised
+    ``W``-bit divisor (top bit set), by restoring division, one quotient bit
+    per stage: ``quotient_bits`` cycles. Returns ``(quotient, cycles)``."""
+    width = len(divisor)
+    top = width + quotient_bits - 2
+    rem = Const(1 << top, top + 1)
+    d = divisor
+    q = Const(0, quotient_bits)
+    for k in reversed(range(quotient_bits)):
+        trial = Cat(Const(0, k), d)
+        take = rem >= trial
+        new_rem = Signal(unsigned(top + 1), name=f"{name}_rem{k}")
+        new_q = Signal(unsigned(quotient_bits), name=f"{name}_q{k}")
+        new_d = Signal(unsigned(width), name=f"{name}_d{k}")
+        m.d.sync += [new_rem.eq(Mux(take, rem - trial, rem)), new_q.eq(q | (take << k)),
+                     new_d.eq(d)]
+        rem, q, d = new_rem, new_q, new_d
+    return q, quotient_bits
+
+
+class Credits:
+    """Admission control for a free-running pipeline that ends in a queue.
+
+    Work may enter the pipeline when the queue has room for it and for
+    everything already on its way there, so that the queue never refuses a
+    write and the pipeline never stalls.
+
+    Parameters
+    ----------
+    m : Module
+    depth : int
+        Entries of the queue.
+    level : Value
+        Entries the queue holds.
+    inflight : list of Value
+        One-bit valids of the pipeline's stages before the queue's write.
+    """
+
+    def __init__(self, m, depth, level, inflight):
+        used = level
+        for v in inflight:
+            used = used + v
+        self.room = Signal(name="room")
+        m.d.comb += self.room.eq(used < depth)
