@@ -526,7 +526,7 @@ class _Elementwise(Elaboratable):
         m.d.comb += [qb.w_en.eq(at.valid), qb.w_data.eq(Cat(words))]
 
         done = beat.at(total_at)
-        acc = Signal.like(total)
+        acc = Signal(unsigned(p.sum_bits))
         new = Mux(done.first, 0, acc) + total
         with m.If(done.valid):
             m.d.sync += acc.eq(new)

@@ -17,6 +17,7 @@ TESTBENCHES = {
     "conmerge": "exdisc.sim.testbenches.conmerge",
     "mask": "exdisc.sim.testbenches.mask_gen",
     "ffn": "exdisc.sim.testbenches.ffn",
+    "nonlinear": "exdisc.sim.testbenches.nonlinear",
 }
 
 

@@ -1,70 +1,66 @@
-"""Testbenches of the non-linear unit: a program through the unit under
-random gaps and backpressure, and its sustained rate on back-to-back rows."""
+"""cocotb sign-off of :class:`exdisc.hw.nonlinear.NonLinearUnit`: random rows
+of every operation, the edge cases, and real rows of the tiny DiT, each
+compared word for word with :mod:`exdisc.golden.nonlinear`, with random gaps
+on the command and beat streams and random backpressure on the output."""
 
-import random
+import cocotb
+import numpy as np
+from cocotb.triggers import Combine
 
-from exdisc.hw.nonlinear import NonLinearUnit
-from exdisc.sim.harness.pysim import run_stream_unit, run_testbenches
+from exdisc.sim.harness.limits import cycle_budget
+from exdisc.sim.harness.runner import design_params
+from exdisc.sim.harness.streams import (StreamDriver, StreamMonitor, reset, start_clock,
+                                        test_rng, within)
 from exdisc.sim.stimulus import nonlinear as stim
 
-
-__all__ = ["run_program", "sustained_rate"]
-
-#: Cycles a row may take beyond its beats (the unit's pipelines), for the cycle budget.
+#: Cycles a row may spend in the unit's pipelines beyond its beats.
 LATENCY = 200
 
 
-def run_program(p, program, seed, *, valid_prob=0.6, ready_prob=0.6):
-    """Run ``program`` (rows of :mod:`exdisc.sim.stimulus.nonlinear`) through
-    a :class:`NonLinearUnit` in the Amaranth simulator, the command and beat
-    streams each with random gaps and the output with random backpressure.
-    Returns ``(got, expected)`` output beats."""
-    expect = stim.expected(program)
-    got, _ = run_stream_unit(NonLinearUnit(p), {"cmd": stim.commands(program),
-                                                "i": stim.beats(p, program)},
-                             len(expect), random.Random(seed), layout=p.out_layout,
-                             latency=LATENCY, valid_prob=valid_prob, ready_prob=ready_prob)
-    return got, expect
+async def _check(dut, p, program, rng, seed, what):
+    await start_clock(dut)
+    cmd = StreamDriver(dut, "cmd", p.cmd_layout, rng, valid_prob=0.7)
+    data = StreamDriver(dut, "i", p.in_layout, rng, valid_prob=0.7)
+    out = StreamMonitor(dut, "o", p.out_layout, rng, ready_prob=0.6)
+    await reset(dut)
+    beats, want = stim.beats(p, program), stim.expected(program)
+    budget = cycle_budget(len(beats), len(want), valid_prob=0.7, ready_prob=0.6,
+                          latency=LATENCY)
+
+    async def transfer():
+        sends = [cocotb.start_soon(cmd.send(stim.commands(program))),
+                 cocotb.start_soon(data.send(beats))]
+        got = await out.receive(len(want))
+        await Combine(*sends)
+        return got
+
+    got = await within(budget, transfer(), f"{what}: {len(program)} rows, {len(beats)} beats")
+    await out.expect_quiet(LATENCY)
+    rows = [r for r in program for _ in r.out]
+    for n, (w, y) in enumerate(zip(want, got)):
+        assert y == w, (f"{what} output {n} ({rows[n].op.name} row of {len(rows[n].values)}): "
+                        f"RTL {y} != golden {w} (seed {seed})")
+    assert int(dut.error.value) == 0, f"{what}: error code {int(dut.error.value)}"
+    dut._log.info("%d %s output beats match the golden model", len(want), what)
 
 
-def sustained_rate(p, program):
-    """Beats per cycle with the commands and beats of ``program`` always
-    offered and the output always ready: input beats over the cycles from the
-    first beat taken to the last. Returns ``(rate, outputs_ok)``, the second
-    true when the output equals the golden model's."""
-    dut = NonLinearUnit(p)
-    beats, cmds, expect = stim.beats(p, program), stim.commands(program), stim.expected(program)
-    taken, got = [], []
+@cocotb.test()
+async def nonlinear_random(dut):
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "nonlinear")
+    await _check(dut, p, stim.random_program(p, np.random.default_rng(seed), 120), rng, seed,
+                 "random rows")
 
-    async def commands(ctx):
-        for c in cmds:
-            ctx.set(dut.cmd.valid, 1)
-            ctx.set(dut.cmd.payload, c)
-            await ctx.tick().until(dut.cmd.ready)
-        ctx.set(dut.cmd.valid, 0)
 
-    async def data(ctx):
-        cycle = 0
-        for b in beats:
-            ctx.set(dut.i.valid, 1)
-            ctx.set(dut.i.payload, b)
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.i.ready)
-                cycle += 1
-                if ready:
-                    taken.append(cycle)
-                    break
-        ctx.set(dut.i.valid, 0)
+@cocotb.test()
+async def nonlinear_edges(dut):
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "nonlinear-edges")
+    await _check(dut, p, stim.edge_program(p), rng, seed, "edge rows")
 
-    async def out(ctx):
-        from exdisc.sim.harness.payload import unpack
-        ctx.set(dut.o.ready, 1)
-        payload = dut.o.payload.as_value()
-        while len(got) < len(expect):
-            _, _, valid, value = await ctx.tick().sample(dut.o.valid, payload)
-            if valid:
-                got.append(unpack(p.out_layout, value))
 
-    run_testbenches(dut, commands, data, out, max_cycles=len(beats) + 20 * len(cmds) + LATENCY)
-    rate = len(beats) / (taken[-1] - taken[0] + 1)
-    return rate, got == expect
+@cocotb.test()
+async def nonlinear_dit(dut):
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "nonlinear-dit")
+    await _check(dut, p, stim.dit_program(p, rows_per_op=4), rng, seed, "DiT rows")
