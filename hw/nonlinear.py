@@ -417,14 +417,17 @@ class _Ingest(Elaboratable):
                 walk.start(m, length)
 
         # stage a: the beat and its row's command
-        x = Signal(p.in_layout)
+        # arrays are viewed over plain signals: yosys's ABC reintegration can
+        # name a bit "x[3]" and collide with the alias an array signal emits
+        x = data.View(p.in_layout, Signal(p.in_layout.size, name="x"))
         lanes = Signal(p.lanes)
         first, last, beat = Signal(), Signal(), Signal(range(p.beats_max))
         row = Signal(p.cmd_layout)
         m.d.sync += valid_a.eq(take)
         with m.If(take):
-            m.d.sync += [x.eq(i.payload), lanes.eq(walk.lanes), first.eq(walk.beat == 0),
-                         last.eq(walk.last), beat.eq(walk.beat), row.eq(cur)]
+            m.d.sync += [x.as_value().eq(i.payload.as_value()), lanes.eq(walk.lanes),
+                         first.eq(walk.beat == 0), last.eq(walk.last), beat.eq(walk.beat),
+                         row.eq(cur)]
         y = [ar.saturate(x[n] >> row.pre, p.ln_bits) for n in range(p.lanes)]
         is_ln = row.op == Op.LAYERNORM
         m.d.comb += [qa.w_en.eq(valid_a),
@@ -676,7 +679,7 @@ class _Output(Elaboratable):
         m.d.comb += room.eq(ar.Credits(m, 32, oq.level,
                                        [s.valid & ~loads(s) for s in
                                         (beat.at(k) for k in range(self.WRITE_STAGE + 1))]).room)
-        out = Signal(p.out_layout)
+        out = data.View(p.out_layout, Signal(p.out_layout.size, name="out"))
         softmax = end.row.op == Op.SOFTMAX
         m.d.comb += [
             out.data.eq(Cat(Mux(end.lanes[n], values["data"][n], 0)[:p.data_width]
@@ -686,7 +689,7 @@ class _Output(Elaboratable):
             out.row_shift.eq(Mux(softmax, end.row.row_shift, 0)),
             out.last.eq(end.last),
             oq.w_en.eq(end.valid & ~loads(end)),
-            oq.w_data.eq(out),
+            oq.w_data.eq(out.as_value()),
         ]
         return m
 
@@ -696,9 +699,9 @@ class _Output(Elaboratable):
         row = b0.row
         n_bits = p.norm_frac + (p.len_bits + 1) // 2 + 3
         m.submodules.gains = gains = Memory(
-            shape=data.ArrayLayout(signed(p.mult_bits), p.lanes), depth=p.beats_max, init=[])
+            shape=unsigned(p.mult_bits * p.lanes), depth=p.beats_max, init=[])
         m.submodules.biases = biases = Memory(
-            shape=data.ArrayLayout(signed(ACC_WIDTH), p.lanes), depth=p.beats_max, init=[])
+            shape=unsigned(ACC_WIDTH * p.lanes), depth=p.beats_max, init=[])
         # loads are written at the stage LayerNorm reads at, so that a row
         # reads what the loads before it wrote and none of those after it
         b3 = beat.at(3)
@@ -722,8 +725,10 @@ class _Output(Elaboratable):
             t = ar.register(m, prod - bb, f"t{n}")                                     # 2
             norm = ar.rshift_round(m, t, k, f"n{n}")                                   # 4
             norm = norm[:n_bits].as_signed()
-            mod = ar.register(m, norm * gread.data[n], f"mod{n}")                     # 5
-            biased = ar.register(m, mod + ar.register(m, bread.data[n], f"bias{n}"),
+            gain = gread.data[n * p.mult_bits:][:p.mult_bits].as_signed()
+            bias = bread.data[n * ACC_WIDTH:][:ACC_WIDTH].as_signed()
+            mod = ar.register(m, norm * gain, f"mod{n}")                     # 5
+            biased = ar.register(m, mod + ar.register(m, bias, f"bias{n}"),
                                  f"biased{n}")                                         # 6
             ln = ar.rshift_round(m, biased, shift, f"ln{n}")                           # 8
             e = word[:p.exp_bits + 1]

@@ -99,6 +99,18 @@ def bench_eager(args):
     return finish(args, "eager", record, tables)
 
 
+def bench_nonlinear(args):
+    from exdisc.hw.nonlinear import NonLinearParams
+    from exdisc.sim.benchmarks import nonlinear
+    record = {}
+    if not args.no_rate:
+        record["rates"] = nonlinear.rates(NonLinearParams(lanes=args.lanes), seed=args.seed)
+    if not args.no_quality:
+        record["quality"] = nonlinear.quality(per_class=args.per_class, steps=args.steps,
+                                              seed=args.seed)
+    return finish(args, "nonlinear", record, nonlinear.tables(record), nonlinear.failures(record))
+
+
 def cmd_workload(args):
     from exdisc.sim.benchmarks import workload
     if args.update and args.only:
@@ -181,6 +193,18 @@ def add_commands(sub):
                    help="lanes of the units in the area comparison")
     q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
     q.add_argument("--no-area", action="store_true", help="skip the synthesis")
+
+    q = bench("nonlinear", "integer non-linear unit: beats per cycle on back-to-back rows of "
+              "each operation, and the DiT sampled with the integer operations against float",
+              bench_nonlinear, default_seed=0)
+    q.add_argument("--lanes", type=positive_int, default=16, metavar="L",
+                   help="lanes of the unit whose rate is measured")
+    q.add_argument("--per-class", type=positive_int, default=20, metavar="N",
+                   help="samples per digit class of the quality runs")
+    q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
+                   help="DDIM steps of the quality runs (1 to 1000)")
+    q.add_argument("--no-rate", action="store_true", help="skip the rate measurement")
+    q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
 
     p = sub.add_parser("workload", help="sample the tiny DiT densely and with each algorithm "
                        "(records in <build>/workload)",

@@ -8,7 +8,7 @@ from exdisc.sim.harness.pysim import run_stream_unit, run_testbenches
 from exdisc.sim.stimulus import nonlinear as stim
 
 
-__all__ = ["run_program", "sustained_rate"]
+__all__ = ["run_program", "sustained_rate", "first_output_latency"]
 
 #: Cycles a row may take beyond its beats (the unit's pipelines), for the cycle budget.
 LATENCY = 200
@@ -68,3 +68,38 @@ def sustained_rate(p, program):
     run_testbenches(dut, commands, data, out, max_cycles=len(beats) + 20 * len(cmds) + LATENCY)
     rate = len(beats) / (taken[-1] - taken[0] + 1)
     return rate, got == expect
+
+
+def first_output_latency(p, program):
+    """Cycles from the first beat of ``program`` taken to its first output
+    beat, with the inputs always offered and the output always ready."""
+    dut = NonLinearUnit(p)
+    beats, cmds = stim.beats(p, program), stim.commands(program)
+    seen = {}
+
+    async def drive(ctx):
+        ctx.set(dut.cmd.valid, 1)
+        ctx.set(dut.cmd.payload, cmds[0])
+        ctx.set(dut.o.ready, 1)
+        cycle, sent = 0, 0
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.i.payload, beats[0])
+        while "out" not in seen:
+            _, _, cmd_ready, i_ready, o_valid = await ctx.tick().sample(
+                dut.cmd.ready, dut.i.ready, dut.o.valid)
+            if cmd_ready:
+                ctx.set(dut.cmd.valid, 0)
+            if i_ready and sent < len(beats):
+                seen.setdefault("in", cycle)
+                sent += 1
+                ctx.set(dut.i.valid, sent < len(beats))
+                if sent < len(beats):
+                    ctx.set(dut.i.payload, beats[sent])
+            if o_valid:
+                seen["out"] = cycle
+            cycle += 1
+
+    if len(cmds) != 1 or len(beats) != len(program[0].out) or len(beats) < 1:
+        raise ValueError("parameter 'program' must be one row that writes its beats")
+    run_testbenches(dut, drive, max_cycles=LATENCY + len(beats))
+    return seen["out"] - seen["in"]
