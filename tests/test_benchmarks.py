@@ -59,6 +59,28 @@ def test_bench_router_measures_every_point():
     assert runs["stride_B", "xor"]["rate"] > 0.9
 
 
+def test_bench_nonlinear_rates_and_quality():
+    """The rate measurement checks every output word, and the quality runs
+    pair each replacement with the float run."""
+    from exdisc.hw.nonlinear import NonLinearParams
+    from exdisc.sim.benchmarks import nonlinear
+    rates = nonlinear.rates(NonLinearParams(lanes=4, max_len=64), rows=3)
+    assert {r["op"] for r in rates["rows"]} == {"softmax", "gelu", "requant", "layernorm",
+                                                  "mixed"}
+    for r in rates["rows"]:
+        assert r["outputs_match"] and r["rate"] == 1.0 and r["latency"] > r["beats"] // r["rows"]
+    assert nonlinear.failures({"rates": rates}) == []
+    rates["rows"][0]["outputs_match"] = False
+    assert nonlinear.failures({"rates": rates}), "a wrong word is a failed check"
+    q = nonlinear.quality(per_class=1, steps=2)
+    rows = {r["replaced"]: r for r in q["rows"]}
+    assert set(rows) == {"softmax", "gelu", "layernorm", "requant", "all four"}
+    assert rows["gelu"]["mask_rows_identical"] is None
+    assert 0.9 < rows["softmax"]["mask_rows_identical"] <= 1.0
+    assert all(0 <= r["digits_changed"] <= 1 and r["latent_error"] > 0 for r in rows.values())
+    assert len(nonlinear.tables({"rates": rates, "quality": q})) == 2
+
+
 def test_conmerge_figures_are_ordered(seed):
     import numpy as np
     from exdisc.sim.benchmarks.conmerge import fc1_figures, fc2_figures
@@ -94,10 +116,11 @@ def test_reference_records_render():
     report --all` prints), so a record and its reader cannot drift apart."""
     import json
     from exdisc.common.workdir import reference_dir
-    from exdisc.sim.benchmarks import conmerge, eager, ffn, router, systolic, workload
+    from exdisc.sim.benchmarks import conmerge, eager, ffn, nonlinear, router, systolic, workload
     from exdisc.synth import area
     readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
-               "workload": workload.tables, "workload_sweep": workload.tables}
+               "workload": workload.tables, "workload_sweep": workload.tables,
+               "nonlinear": nonlinear.tables}
     seen = 0
     for path in sorted(reference_dir().glob("*.json")):
         record = json.loads(path.read_text())

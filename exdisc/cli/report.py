@@ -16,6 +16,7 @@ from exdisc.hw.dot import DotParams
 from exdisc.hw.eager_logdot import LogDotParams
 from exdisc.hw.eager_predictor import EagerParams
 from exdisc.hw.eager_rowselect import RowSelectParams
+from exdisc.hw.nonlinear import NonLinearParams
 from exdisc.hw.ffn_engine import FFNEngineParams
 from exdisc.hw.lod import LODParams
 from exdisc.hw.mask_gen import MaskGenParams
@@ -93,6 +94,17 @@ def _router_rate(results):
             f"xor hash, B = 2P")
 
 
+def _nonlinear(results):
+    rec = _load(results, "nonlinear")
+    if rec is None or "rates" not in rec or "quality" not in rec:
+        return None
+    rate = min(r["rate"] for r in rec["rates"]["rows"])
+    q = {r["replaced"]: r for r in rec["quality"]["rows"]}["all four"]
+    return (f"{rate:.3f} beats per cycle, every op; all four on the DiT: "
+            f"{q['digits_changed']:.1%} of digits changed, {q['mask_rows_identical']:.2%} of "
+            f"ST mask rows = float")
+
+
 #: (unit, what, parameter point, the figure that matters, from the reference results)
 SUMMARY = [
     ("lod", "leading-one detector, W 32, k 2", LODParams(width=32, k=2),
@@ -119,6 +131,8 @@ SUMMARY = [
      _eager_recall),
     ("router", "hash bank router P 16, B 32, 8-bit words",
      RouterParams(lanes=16, banks=32, addr_width=14, data_width=8), _router_rate),
+    ("nonlinear", "integer non-linear unit, 16 lanes, rows up to 256", NonLinearParams(),
+     _nonlinear),
 ]
 
 
@@ -159,10 +173,11 @@ def baselines_table():
 
 def all_tables(results):
     """Every table: the baselines, then each reference record's."""
-    from exdisc.sim.benchmarks import conmerge, eager, ffn, router, systolic, workload
+    from exdisc.sim.benchmarks import conmerge, eager, ffn, nonlinear, router, systolic, workload
     from exdisc.synth import area
     tables = [baselines_table()]
-    for name, module in (("systolic", systolic), ("ffn", ffn), ("conmerge", conmerge)):
+    for name, module in (("systolic", systolic), ("ffn", ffn), ("conmerge", conmerge),
+                         ("nonlinear", nonlinear)):
         rec = _load(results, name)
         if rec:
             tables += module.tables(rec)
