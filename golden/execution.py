@@ -103,11 +103,15 @@ class Dense:
 
     def attention(self, model, layer, h):
         b = h.shape[0]
-        q, k, v = model.qkv(layer, h)
+        q, k, v = self.qkv(model, layer, h)
         self.count_dense(layer, "qkv", b)
         o = self.attend(model, layer, h, q, k, v)
         self.count_dense(layer, "proj", b)
         return model.linear(f"blocks.{layer}.proj", model.merge_heads(o))
+
+    def qkv(self, model, layer, h):
+        """``q, k, v`` of the normalised, modulated tokens ``h`` (as :meth:`DiT.qkv`)."""
+        return model.qkv(layer, h)
 
     def attend(self, model, layer, h, q, k, v):
         """Attention core: ``[B, heads, T, dh]`` in, out. ``h`` is the block's input."""

@@ -166,15 +166,10 @@ class IntegerNonLinear(Dense):
         x = x + g1[:, None] * self.attention(model, layer, self._norm(x, sh1, sc1))
         return x + g2[:, None] * self.ffn(model, layer, self._norm(x, sh2, sc2))
 
-    def attention(self, model, layer, h):
-        b = h.shape[0]
+    def qkv(self, model, layer, h):
         w, _ = model.weight(layer, "qkv")
         unit = _scale(h) * _scale(w)
-        q, k, v = (self._requant(t, unit) for t in model.qkv(layer, h))
-        self.count_dense(layer, "qkv", b)
-        o = self.attend(model, layer, h, q, k, v)
-        self.count_dense(layer, "proj", b)
-        return model.linear(f"blocks.{layer}.proj", model.merge_heads(o))
+        return tuple(self._requant(t, unit) for t in model.qkv(layer, h))
 
     def attend(self, model, layer, h, q, k, v):
         b = q.shape[0]

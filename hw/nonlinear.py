@@ -717,7 +717,6 @@ class _Output(Elaboratable):
         shift = ar.delay(m, row.shift2, 6, "mod_shift")
         a, bb = row.a, ar.register(m, row.b, "b")
         data_out, keep = [], []
-        top = (1 << (p.prob_bits - 1)) - 1
         for n in range(p.lanes):
             word = b0.word[n]
             y = word[:p.ln_bits].as_signed()

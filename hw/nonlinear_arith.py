@@ -9,8 +9,7 @@ function returns its result and adds its registers to the module it is
 given; the number of cycles is stated in its docstring.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.utils import bits_for
+from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 
 
 __all__ = ["register", "delay", "rshift_round", "saturate", "tree", "bit_length",
