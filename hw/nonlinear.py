@@ -23,6 +23,8 @@ ACC_WIDTH = 32
 THETA_BITS = 32
 #: Width of a shift field.
 SHIFT_BITS = 6
+#: Beats the output queue holds: the output pass's pipeline and some slack.
+OUT_QUEUE_DEPTH = 32
 #: Quotient bits of the per-row reciprocal (``2**16 < R <= 2**17``).
 RECIP_QUOTIENT_BITS = 18
 
@@ -252,7 +254,8 @@ class NonLinearUnit(wiring.Component):
                                                     depth=p.row_queue_depth)
         m.submodules.rows_b = rb = SyncFIFOBuffered(width=_row_b(p).size,
                                                     depth=p.row_queue_depth)
-        m.submodules.out_queue = oq = SyncFIFOBuffered(width=p.out_layout.size, depth=32)
+        m.submodules.out_queue = oq = SyncFIFOBuffered(width=p.out_layout.size,
+                                                       depth=OUT_QUEUE_DEPTH)
         m.submodules.ingest = _Ingest(p, self.cmd, self.i, self.error, qa, ra)
         m.submodules.elementwise = _Elementwise(p, qa, ra, qb, rb)
         m.submodules.output = _Output(p, qb, rb, oq)
@@ -452,7 +455,8 @@ class _Ingest(Elaboratable):
         sq = [ar.register(m, yb[n] * yb[n], f"sq{n}") for n in range(p.lanes)]
         s1, c1 = ar.tree(m, yb, lambda a, b: a + b, "s1")
         s2, c2 = ar.tree(m, sq, lambda a, b: a + b, "s2")
-        mx, cm = ar.tree(m, leaves, lambda a, b: _lane_max(a, b, ACC_WIDTH), "max")
+        # a register after every compare: a compare and a select per cycle
+        mx, cm = ar.tree(m, leaves, lambda a, b: _lane_max(a, b, ACC_WIDTH), "max", per_stage=1)
         c2 += 1
         depth = max(c1, c2, cm)
         s1 = ar.delay(m, s1, depth - c1, "s1")
@@ -493,9 +497,6 @@ class _Elementwise(Elaboratable):
     they are. Hands each row's record, through the per-row pipeline
     (:func:`_row_math`), to the output pass."""
 
-    #: The stage at which a beat's words are written to queue B.
-    WRITE_STAGE = 10
-
     def __init__(self, p, qa, ra, qb, rb):
         self.p, self.qa, self.ra, self.qb, self.rb = p, qa, ra, qb, rb
 
@@ -520,11 +521,10 @@ class _Elementwise(Elaboratable):
             walk.start(m, incoming.length)
 
         beat = _Beat.capture(m, p, take, qa.r_data, walk, row, "e")
-        words, total, total_at = self._values(m, beat)
+        words, write, total, total_at = self._values(m, beat)
         # the valids of the beats that queue B must still take
-        at = beat.at(self.WRITE_STAGE)
-        m.d.comb += room.eq(ar.Credits(m, p.fifo_depth, qb.level,
-                                       beat.valids[:self.WRITE_STAGE + 1]).room)
+        at = beat.at(write)
+        m.d.comb += room.eq(ar.Credits(m, p.fifo_depth, qb.level, beat.valids[:write + 1]).room)
         at = beat.at(len(beat.valids) - 1)
         m.d.comb += [qb.w_en.eq(at.valid), qb.w_data.eq(Cat(words))]
 
@@ -542,17 +542,16 @@ class _Elementwise(Elaboratable):
         return m
 
     def _values(self, m, beat):
-        """Per lane, the word written to queue B; and the beat's sum of
-        exponentials with the stage it is ready at."""
+        """Per lane, the word written to queue B; the beat's sum of
+        exponentials with the stage it is ready at; the stage of the words.
+        Each value's stage (cycles after the beat was taken) is counted as it
+        is made, and row constants are delayed to the stage that uses them."""
         p = self.p
         b0 = beat.at(0)
         op, row = b0.row.op, b0.row
         d_max = (1 << p.d_bits) - 1
         mult = ar.register(m, row.mult, "mult")
-        shift = ar.delay(m, row.shift, 2, "shift")
-        gelu_mult = ar.delay(m, row.mult2, 7, "mult2")
-        gelu_shift = ar.delay(m, row.shift2, 8, "shift2")
-        words, exps = [], []
+        words, exps, stages = [], [], {}
         for n in range(p.lanes):
             if n % 2 == 0:
                 # a table per two lanes: a block RAM has two read ports
@@ -564,37 +563,47 @@ class _Elementwise(Elaboratable):
             x = b0.word[n]
             d = row.max - x
             operand = ar.register(m, Mux(op == Op.SOFTMAX, Mux(d > d_max, d_max, d), x),
-                                  f"operand{n}", signed(ACC_WIDTH + 1))        # stage 1
-            prod = ar.register(m, operand * mult, f"prod{n}")                   # stage 2
-            u = ar.rshift_round(m, prod, shift, f"u{n}")                        # stage 4
+                                  f"operand{n}", signed(ACC_WIDTH + 1))
+            prod, c = ar.multiply(m, operand, mult, f"prod{n}")
+            s_prod = 1 + c
+            u = ar.rshift_round(m, prod, ar.delay(m, row.shift, s_prod, f"shift{n}"), f"u{n}")
+            s_u = s_prod + 2
             # softmax: e = rshift_round(EXP[u mod 2**F], u >> F), then p
             read = exp_rom.read_port()
             z = u[p.exp_index_bits:]
             m.d.comb += read.addr.eq(u[:p.exp_index_bits])
             z = ar.register(m, Mux(z > p.exp_bits + 2, p.exp_bits + 2, z)[:5], f"z{n}")
-            e = ar.rshift_round(m, read.data, z, f"e{n}")                      # stage 7
-            pmax = (1 << (p.prob_bits - 1)) - 1
-            prob = ar.rshift_round(m, e * pmax, Const(p.exp_bits, 5), f"p{n}")  # stage 9
-            exps.append(Mux(beat.at(7).lanes[n], e, 0))
+            e = ar.rshift_round(m, read.data, z, f"e{n}")
+            s_e = s_u + 3
+            # e * (2**(prob_bits-1) - 1) by a shift and a subtraction: no DSP for a constant
+            prob = ar.rshift_round(m, (e << (p.prob_bits - 1)) - e, Const(p.exp_bits, 5),
+                                   f"p{n}")
+            s_prob = s_e + 2
+            exps.append(Mux(beat.at(s_e).lanes[n], e, 0))
             # GELU: v = relu(a) - GTAB[min(|a| >> (gelu_frac - 6), 255)], then requantize
-            a = ar.register(m, ar.saturate(u, p.gelu_bits), f"a{n}")            # stage 5
+            a = ar.register(m, ar.saturate(u, p.gelu_bits), f"a{n}")
             mag = Mux(a < 0, -a, a)[p.gelu_frac - 6:]
             gread = gelu_rom.read_port()
             m.d.comb += gread.addr.eq(Mux(mag > 255, 255, mag))
-            a6 = ar.register(m, a, f"a6_{n}")
-            v = ar.register(m, Mux(a6 > 0, a6, 0) - gread.data, f"v{n}")        # stage 7
-            gprod = ar.register(m, v * gelu_mult, f"gprod{n}")                  # stage 8
-            g = ar.rshift_round(m, gprod, gelu_shift, f"g{n}")                  # stage 10
-            requant = ar.register(m, ar.saturate(u, p.out_bits), f"rq{n}")      # stage 5
-            op10 = beat.at(10).row.op
-            words.append(Mux(op10 == Op.SOFTMAX,
-                             Cat(ar.delay(m, e, 3, f"e{n}")[:p.exp_bits + 1],
-                                 ar.delay(m, prob, 1, f"p{n}")[:p.prob_bits]),
-                             Mux(op10 == Op.GELU, ar.saturate(g, p.out_bits).as_signed(),
-                                 Mux(op10 == Op.REQUANT, ar.delay(m, requant, 5, f"rq{n}"),
-                                     ar.delay(m, x, 10, f"x{n}"))))[:ACC_WIDTH])
+            a = ar.register(m, a, f"a_read{n}")
+            v = ar.register(m, Mux(a > 0, a, 0) - gread.data, f"v{n}")
+            s_v = s_u + 3
+            gprod, c = ar.multiply(m, v, ar.delay(m, row.mult2, s_v, f"gmult{n}"), f"gprod{n}")
+            s_gprod = s_v + c
+            g = ar.rshift_round(m, gprod, ar.delay(m, row.shift2, s_gprod, f"gshift{n}"),
+                                f"g{n}")
+            s_g = s_gprod + 2
+            requant = ar.register(m, ar.saturate(u, p.out_bits), f"rq{n}")
+            s_write = max(s_g, s_prob)
+            op_w = beat.at(s_write).row.op
+            at = lambda value, stage, what: ar.delay(m, value, s_write - stage, f"{what}{n}")
+            words.append(Mux(op_w == Op.SOFTMAX,
+                             Cat(at(e, s_e, "e")[:p.exp_bits + 1], at(prob, s_prob, "p")[:p.prob_bits]),
+                             Mux(op_w == Op.GELU, at(ar.saturate(g, p.out_bits).as_signed(), s_g, "g"),
+                                 Mux(op_w == Op.REQUANT, at(requant, s_u + 1, "rq"),
+                                     at(x, 0, "x"))))[:ACC_WIDTH])
         total, cycles = ar.tree(m, exps, lambda a, b: a + b, "sum")
-        return words, total, 7 + cycles
+        return words, s_write, total, s_e + cycles
 
 
 def _row_math(m, p, valid, row, total):
@@ -606,41 +615,46 @@ def _row_math(m, p, valid, row, total):
     ``R = floor(2**(L+15) / q)``, and ``a = N*R``, ``b = S1*R``,
     ``k = L + 15 - norm_frac`` so that ``n = rshift_round(y*a - b, k)``.
     Returns the valid and the record (:func:`_row_b`) at the end."""
-    v, r = valid, row
-    s1sq = ar.register(m, row.s1 * row.s1, "s1sq")
-    ns2 = ar.register(m, row.length * row.s2, "ns2")
-    th = ar.register(m, row.theta * total, "th")
-    var = ar.register(m, (ns2 - s1sq)[:p.var_bits], "var")                  # 2
+    s1sq, c1 = ar.multiply(m, row.s1, row.s1, "s1sq")
+    ns2, c2 = ar.multiply(m, row.length, row.s2, "ns2")
+    th, c3 = ar.multiply(m, row.theta, total, "th")
+    t = max(c1, c2, c3)
+    s1sq, ns2, th = (ar.delay(m, x, t - c, n) for x, c, n in
+                     ((s1sq, c1, "s1sq"), (ns2, c2, "ns2"), (th, c3, "th")))
+    var = ar.register(m, (ns2 - s1sq)[:p.var_bits], "var")
     threshold = ar.register(m, th >> THETA_BITS, "threshold")
-    root, cq = ar.isqrt(m, var, "sqrt")                                      # 2 + cq
-    total = ar.delay(m, total, 2 + cq, "total")
-    v, r = ar.delay(m, v, 2 + cq, "v"), ar.delay(m, r, 2 + cq, "row")
-    threshold = ar.delay(m, threshold, cq, "threshold")
+    t += 1
+    root, cq = ar.isqrt(m, var, "sqrt")
+    t_root = t + cq
+    total = ar.delay(m, total, t_root, "total")
+    r = ar.delay(m, row, t_root, "row")
     divisor = Mux(r.op == Op.SOFTMAX, total, root)[:p.divisor_bits]
-    norm, length = ar.normalize(m, divisor, "div")                           # + 2
-    quotient, cd = ar.reciprocal(m, norm, RECIP_QUOTIENT_BITS, "recip")      # + cd
-    later = 2 + cd
-    v, r = ar.delay(m, v, later, "v2"), ar.delay(m, r, later, "row2")
+    norm, length = ar.normalize(m, divisor, "div")
+    quotient, cd = ar.reciprocal(m, norm, RECIP_QUOTIENT_BITS, "recip")
+    t_q = t_root + 2 + cd
+    r = ar.delay(m, r, t_q - t_root, "row2")
     length = ar.delay(m, length, cd, "length")
-    root = ar.delay(m, root, later, "root")
-    threshold = ar.delay(m, threshold, later, "threshold2")
+    root = ar.delay(m, root, t_q - t_root, "root")
     # softmax: the P V multiplier; LayerNorm: a and b
     ln_r = Mux(root == 0, 0, quotient >> 1)
-    prod = ar.register(m, r.mult2 * quotient, "pv")
-    a = ar.register(m, r.length * ln_r, "a")
-    b = ar.register(m, r.s1 * ln_r, "b")
+    prod, c1 = ar.multiply(m, r.mult2, quotient, "pv")
+    a, c2 = ar.multiply(m, r.length, ln_r, "a")
+    b, c3 = ar.multiply(m, r.s1, ln_r, "b")
     row_mult = ar.rshift_round(m, prod, Const(RECIP_QUOTIENT_BITS - 1, 5), "row_mult")
+    end = max(c1 + 2, c2, c3)
+    t_end = t_q + end
     rec = Signal(_row_b(p), name="row_b")
-    v, r = ar.delay(m, v, 3, "v3"), ar.delay(m, r, 3, "row3")
-    length = ar.delay(m, length, 3, "length3")
+    r = ar.delay(m, r, end, "row3")
+    length = ar.delay(m, length, end, "length3")
     m.d.comb += [
         rec.op.eq(r.op), rec.length.eq(r.length), rec.argmax.eq(r.argmax), rec.shift2.eq(r.shift2),
-        rec.threshold.eq(ar.delay(m, threshold, 3, "threshold3")),
-        rec.row_mult.eq(row_mult), rec.row_shift.eq(r.shift2 + length - p.exp_bits - 1),
-        rec.a.eq(ar.delay(m, a, 2, "a")), rec.b.eq(ar.delay(m, b, 2, "b")),
+        rec.threshold.eq(ar.delay(m, threshold, t_end - t, "threshold")),
+        rec.row_mult.eq(ar.delay(m, row_mult, end - c1 - 2, "row_mult")),
+        rec.row_shift.eq(r.shift2 + length - p.exp_bits - 1),
+        rec.a.eq(ar.delay(m, a, end - c2, "a")), rec.b.eq(ar.delay(m, b, end - c3, "b")),
         rec.k.eq(length + 15 - p.norm_frac),
     ]
-    return v, rec
+    return ar.delay(m, valid, t_end, "valid"), rec
 
 
 class _Output(Elaboratable):
@@ -649,9 +663,6 @@ class _Output(Elaboratable):
     normalisation and the per-column modulation; GELU and requantize: their
     values. Rows that load gains or biases are written to the modulation
     memories here, in order with the rows that read them."""
-
-    #: The stage at which a beat's result is written to the output queue.
-    WRITE_STAGE = 8
 
     def __init__(self, p, qb, rb, oq):
         self.p, self.qb, self.rb, self.oq = p, qb, rb, oq
@@ -674,11 +685,12 @@ class _Output(Elaboratable):
 
         beat = _Beat.capture(m, p, take, qb.r_data, walk, row, "o")
         values = self._values(m, beat)
-        end = beat.at(self.WRITE_STAGE)
+        write = values["stage"]
+        end = beat.at(write)
         loads = lambda s: (s.row.op == Op.LOAD_GAIN) | (s.row.op == Op.LOAD_BIAS)
-        m.d.comb += room.eq(ar.Credits(m, 32, oq.level,
+        m.d.comb += room.eq(ar.Credits(m, OUT_QUEUE_DEPTH, oq.level,
                                        [s.valid & ~loads(s) for s in
-                                        (beat.at(k) for k in range(self.WRITE_STAGE + 1))]).room)
+                                        (beat.at(k) for k in range(write + 1))]).room)
         out = data.View(p.out_layout, Signal(p.out_layout.size, name="out"))
         softmax = end.row.op == Op.SOFTMAX
         m.d.comb += [
@@ -698,45 +710,56 @@ class _Output(Elaboratable):
         b0 = beat.at(0)
         row = b0.row
         n_bits = p.norm_frac + (p.len_bits + 1) // 2 + 3
-        m.submodules.gains = gains = Memory(
-            shape=unsigned(p.mult_bits * p.lanes), depth=p.beats_max, init=[])
-        m.submodules.biases = biases = Memory(
-            shape=unsigned(ACC_WIDTH * p.lanes), depth=p.beats_max, init=[])
-        # loads are written at the stage LayerNorm reads at, so that a row
-        # reads what the loads before it wrote and none of those after it
-        b3 = beat.at(3)
-        word3 = ar.delay(m, b0.word.as_value(), 3, "load")
-        for mem, op, width in ((gains, Op.LOAD_GAIN, p.mult_bits),
-                               (biases, Op.LOAD_BIAS, ACC_WIDTH)):
-            w = mem.write_port()
-            m.d.comb += [w.en.eq(b3.valid & (b3.row.op == op)), w.addr.eq(b3.beat),
-                         w.data.eq(Cat(word3[n * ACC_WIDTH:][:width] for n in range(p.lanes)))]
-        gread, bread = gains.read_port(), biases.read_port()
-        m.d.comb += [gread.addr.eq(b3.beat), bread.addr.eq(b3.beat)]
-        k = ar.delay(m, row.k, 2, "k")
-        shift = ar.delay(m, row.shift2, 6, "mod_shift")
-        a, bb = row.a, ar.register(m, row.b, "b")
-        data_out, keep = [], []
+        # per lane, n = rshift_round(y * a - b, k) and the modulation of n;
+        # each value's stage is counted as it is made
+        data_out, keep, ln_at = [], [], None
         for n in range(p.lanes):
             word = b0.word[n]
             y = word[:p.ln_bits].as_signed()
-            prod = ar.register(m, y * a, f"ya{n}")                                    # 1
-            t = ar.register(m, prod - bb, f"t{n}")                                     # 2
-            norm = ar.rshift_round(m, t, k, f"n{n}")                                   # 4
+            prod, c = ar.multiply(m, y, row.a, f"ya{n}")
+            t = ar.register(m, prod - ar.delay(m, row.b, c, f"b{n}"), f"t{n}")
+            norm = ar.rshift_round(m, t, ar.delay(m, row.k, c + 1, f"k{n}"), f"n{n}")
+            s_norm = c + 3
             norm = norm[:n_bits].as_signed()
+            read_at = s_norm - 1
+            if n == 0:
+                gread, bread = self._modulation(m, beat, read_at)
             gain = gread.data[n * p.mult_bits:][:p.mult_bits].as_signed()
             bias = bread.data[n * ACC_WIDTH:][:ACC_WIDTH].as_signed()
-            mod = ar.register(m, norm * gain, f"mod{n}")                     # 5
-            biased = ar.register(m, mod + ar.register(m, bias, f"bias{n}"),
-                                 f"biased{n}")                                         # 6
-            ln = ar.rshift_round(m, biased, shift, f"ln{n}")                           # 8
+            mod, c = ar.multiply(m, norm, gain, f"mod{n}")
+            s_mod = s_norm + c
+            biased = ar.register(m, mod + ar.delay(m, bias, c, f"bias{n}"), f"biased{n}")
+            ln = ar.rshift_round(m, biased, ar.delay(m, row.shift2, s_mod + 1, f"ms{n}"),
+                                 f"ln{n}")
+            ln_at = s_mod + 3
             e = word[:p.exp_bits + 1]
             index = b0.beat * p.lanes + n
             kept = ar.register(m, (e > row.threshold) | (index == row.argmax), f"keep{n}")
             prob = word[p.exp_bits + 1:][:p.prob_bits]
-            op8 = beat.at(8).row.op
-            data_out.append(Mux(op8 == Op.SOFTMAX, ar.delay(m, prob, 8, f"prob{n}"),
-                                Mux(op8 == Op.LAYERNORM, ar.saturate(ln, p.out_bits),
-                                    ar.delay(m, word[:p.out_bits].as_signed(), 8, f"w{n}"))))
-            keep.append(ar.delay(m, kept, 7, f"keep{n}"))
-        return {"data": data_out, "keep": Cat(keep)}
+            op = beat.at(ln_at).row.op
+            data_out.append(Mux(op == Op.SOFTMAX, ar.delay(m, prob, ln_at, f"prob{n}"),
+                                Mux(op == Op.LAYERNORM, ar.saturate(ln, p.out_bits),
+                                    ar.delay(m, word[:p.out_bits].as_signed(), ln_at, f"w{n}"))))
+            keep.append(ar.delay(m, kept, ln_at - 1, f"keep{n}"))
+        return {"data": data_out, "keep": Cat(keep), "stage": ln_at}
+
+    def _modulation(self, m, beat, stage):
+        """The gain and bias memories, read at ``stage`` for the data a stage
+        later. Loads are written at the stage LayerNorm reads at, so that a
+        row reads what the loads before it wrote and none of those after it."""
+        p = self.p
+        m.submodules.gains = gains = Memory(
+            shape=unsigned(p.mult_bits * p.lanes), depth=p.beats_max, init=[])
+        m.submodules.biases = biases = Memory(
+            shape=unsigned(ACC_WIDTH * p.lanes), depth=p.beats_max, init=[])
+        at = beat.at(stage)
+        word = ar.delay(m, beat.at(0).word.as_value(), stage, "load")
+        for mem, op, width in ((gains, Op.LOAD_GAIN, p.mult_bits),
+                               (biases, Op.LOAD_BIAS, ACC_WIDTH)):
+            w = mem.write_port()
+            m.d.comb += [w.en.eq(at.valid & (at.row.op == op)), w.addr.eq(at.beat),
+                         w.data.eq(Cat(word[n * ACC_WIDTH:][:width] for n in range(p.lanes)))]
+        gread, bread = gains.read_port(), biases.read_port()
+        m.d.comb += [gread.addr.eq(at.beat), bread.addr.eq(at.beat)]
+        return gread, bread
+

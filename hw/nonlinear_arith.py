@@ -11,8 +11,10 @@ given; the number of cycles is stated in its docstring.
 
 from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
 
+from .lod import leading_ones
 
-__all__ = ["register", "delay", "rshift_round", "saturate", "tree", "bit_length",
+
+__all__ = ["register", "delay", "rshift_round", "multiply", "saturate", "tree", "bit_length",
            "normalize", "isqrt", "reciprocal", "Credits"]
 
 
@@ -42,6 +44,35 @@ def rshift_round(m, value, shift, name):
     return register(m, Mux(amount > width, 0, total >> amount), name)
 
 
+def _slices(value):
+    """``(slice, offset)`` pieces of at most 18 bits that a DSP multiplies:
+    17-bit unsigned slices from the bottom, the rest (signed if the value
+    is) on top."""
+    width, signed = len(value), value.shape().signed
+    if width <= 18:
+        return [(value, 0)]
+    out, offset = [], 0
+    while width - offset > 18:
+        out.append((value[offset:offset + 17], offset))
+        offset += 17
+    top = value[offset:]
+    out.append((top.as_signed() if signed else top, offset))
+    return out
+
+
+def multiply(m, a, b, name):
+    """``a * b`` with every DSP product registered on its own: the products of
+    the operands' 18-bit slices in the first cycle, their shifted sum over a
+    tree with a register per addition after it. Returns ``(product,
+    cycles)``; one slice each takes 2 cycles."""
+    parts = [register(m, (x * y) << (ox + oy), f"{name}_p{i}_{j}")
+             for i, (x, ox) in enumerate(_slices(a)) for j, (y, oy) in enumerate(_slices(b))]
+    if len(parts) == 1:
+        return register(m, parts[0], name), 2
+    total, cycles = tree(m, parts, lambda u, v: u + v, name, per_stage=1)
+    return total, 1 + cycles
+
+
 def saturate(value, bits):
     """Symmetric signed saturation to ``bits`` bits (combinational)."""
     hi = (1 << (bits - 1)) - 1
@@ -67,19 +98,19 @@ def tree(m, items, combine, name, per_stage=2):
     return level[0], cycles
 
 
-def bit_length(value):
-    """Bit length of an unsigned value (0 for 0), combinational priority encoder."""
-    result = Const(0, range(len(value) + 1))
-    for bit in range(len(value)):
-        result = Mux(value[bit], bit + 1, result)
-    return result
+def bit_length(m, value, name):
+    """Bit length of an unsigned value (0 for 0), by the leading-one
+    detector's tree (:func:`exdisc.hw.lod.leading_ones`): ``log2`` levels,
+    not a chain through every bit. Combinational."""
+    (found,), (pos,) = leading_ones(value, 1, m=m, name=name)
+    return Mux(found, pos + 1, 0)
 
 
 def normalize(m, value, name):
     """``(value << (W - L), L)`` with ``L`` the bit length of ``value`` and
     ``W`` its width: the top bit set unless ``value`` is 0. Two cycles."""
     width = len(value)
-    length = register(m, bit_length(value), f"{name}_len")
+    length = register(m, bit_length(m, value, f"{name}_lod"), f"{name}_len")
     v = register(m, value, f"{name}_v")
     lead = Signal(range(width + 1), name=f"{name}_lead")
     m.d.comb += lead.eq(width - length)
