@@ -562,7 +562,9 @@ class _Elementwise(Elaboratable):
                 m.submodules[f"gelu_rom{n // 2}"] = gelu_rom
             x = b0.word[n]
             d = row.max - x
-            operand = ar.register(m, Mux(op == Op.SOFTMAX, Mux(d > d_max, d_max, d), x),
+            # d >= 0 in the row's lanes: saturating is a test of the top bits
+            operand = ar.register(m, Mux(op == Op.SOFTMAX,
+                                         Mux(d[p.d_bits:].any(), d_max, d[:p.d_bits]), x),
                                   f"operand{n}", signed(ACC_WIDTH + 1))
             prod, c = ar.multiply(m, operand, mult, f"prod{n}")
             s_prod = 1 + c

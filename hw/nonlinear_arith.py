@@ -33,15 +33,17 @@ def delay(m, value, cycles, name):
 
 
 def rshift_round(m, value, shift, name):
-    """``value * 2**-shift`` rounded to nearest, ties up, in two cycles: the
-    half is added in the first and the shift is done in the second.
-    ``shift`` is an unsigned value (0: no rounding); beyond the value's width
-    plus one the result is 0, as it is exactly."""
-    width = len(value) + 1
-    half = Mux(shift == 0, 0, (Const(1, width) << (shift - 1)[:len(shift)])[:width])
-    total = register(m, value + half, f"{name}_half")
-    amount = register(m, shift, f"{name}_amount")
-    return register(m, Mux(amount > width, 0, total >> amount), name)
+    """``value * 2**-shift`` rounded to nearest, ties up, in two cycles,
+    with no adder as wide as the value behind a shifter: ``t = value >>
+    (shift - 1)`` in the first (``value << 1`` for a shift of 0), ``(t + 1)
+    >> 1`` in the second, which is ``floor((value + 2**(shift-1)) /
+    2**shift)``. ``shift`` is an unsigned value; beyond the value's width
+    the result is 0, as it is exactly."""
+    width = len(value)
+    amount = (shift - 1)[:len(shift)]
+    t = register(m, Mux(shift == 0, value << 1,
+                        Mux(shift > width, 0, value >> amount)), f"{name}_pre")
+    return register(m, (t + 1) >> 1, name)
 
 
 def _slices(value):
@@ -163,7 +165,9 @@ class Credits:
 
     Work may enter the pipeline when the queue has room for it and for
     everything already on its way there, so that the queue never refuses a
-    write and the pipeline never stalls.
+    write and the pipeline never stalls. The decision is registered (counted
+    a cycle early, with a place to spare for the one entry that can come in
+    that cycle), so that no adder lies between the queue and the admission.
 
     Parameters
     ----------
@@ -174,6 +178,11 @@ class Credits:
         Entries the queue holds.
     inflight : list of Value
         One-bit valids of the pipeline's stages before the queue's write.
+
+    Members
+    -------
+    room : Signal
+        Work may enter in this cycle.
     """
 
     def __init__(self, m, depth, level, inflight):
@@ -181,4 +190,4 @@ class Credits:
         for v in inflight:
             used = used + v
         self.room = Signal(name="room")
-        m.d.comb += self.room.eq(used < depth)
+        m.d.sync += self.room.eq(used + 1 < depth)
