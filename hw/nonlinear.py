@@ -216,8 +216,10 @@ class NonLinearUnit(wiring.Component):
 
     Throughput: one beat per cycle, for back-to-back rows of any length and
     any mix of operations, without backpressure on ``o``. Latency: a row's
-    first output beat leaves about ``beats + 70`` cycles after its first
-    input beat (``beats`` for the ingest pass, the rest for the pipelines).
+    first output beat leaves about ``2 * beats + 90`` cycles after its first
+    input beat: the ingest and the elementwise passes each take the whole
+    row before the next can use its sums, and the per-row pipeline (square
+    root and reciprocal) takes about 50.
 
     A command with an unknown ``op`` or a ``length`` of 0 or above ``max_len``
     sets ``error`` and stops the unit (no more commands or beats are taken)
