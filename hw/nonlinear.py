@@ -553,7 +553,7 @@ class _Elementwise(Elaboratable):
         op, row = b0.row.op, b0.row
         d_max = (1 << p.d_bits) - 1
         mult = ar.register(m, row.mult, "mult")
-        words, exps, stages = [], [], {}
+        words, exps = [], []
         for n in range(p.lanes):
             if n % 2 == 0:
                 # a table per two lanes: a block RAM has two read ports
