@@ -299,7 +299,12 @@ def _row_b(p):
 class _RowWalk:
     """The per-row bookkeeping of a pass: the row in hand, the beat in it,
     which lanes hold values. A new row can be taken in the cycle that the
-    last beat of the previous one is, so rows follow without a gap."""
+    last beat of the previous one is, so rows follow without a gap.
+
+    ``last`` and ``lanes`` are registers, worked out for the next beat when a
+    row starts or a beat is taken: they decide whether a command is taken,
+    and a compare of ``left`` in front of that decision was the unit's
+    critical path."""
 
     def __init__(self, m, p, name):
         self.busy = Signal(name=f"{name}_busy")
@@ -308,19 +313,35 @@ class _RowWalk:
         self.last = Signal(name=f"{name}_last")
         self.lanes = Signal(p.lanes, name=f"{name}_lanes")
         self.p = p
-        m.d.comb += [
-            self.last.eq(self.left <= p.lanes),
-            self.lanes.eq(Cat(self.left > n for n in range(p.lanes))),
-        ]
+
+    def _plan(self, m, left):
+        """``last`` and ``lanes`` for a beat with ``left`` values to go."""
+        m.d.sync += [self.last.eq(left <= self.p.lanes),
+                     self.lanes.eq(Cat(left > n for n in range(self.p.lanes)))]
 
     def start(self, m, length):
         m.d.sync += [self.busy.eq(1), self.beat.eq(0), self.left.eq(length)]
+        self._plan(m, length)
 
     def advance(self, m):
         """A beat is taken (call inside the taking condition, before a start)."""
         m.d.sync += [self.beat.eq(self.beat + 1), self.left.eq(self.left - self.p.lanes)]
+        self._plan(m, self.left - self.p.lanes)
         with m.If(self.last):
             m.d.sync += self.busy.eq(0)
+
+
+def _row_room(m, p, queue, enter):
+    """Whether a pass may take a row: the row queue it writes, ``queue``, has
+    room for it and for the rows the pass holds (taken, ``enter``, and not yet
+    written). Registered, as :class:`~.nonlinear_arith.Credits`, so that the
+    count's adder is not in front of the decision."""
+    held = Signal(range(p.row_queue_depth + 1), name="rows_held")
+    with m.If(enter & ~queue.w_en):
+        m.d.sync += held.eq(held + 1)
+    with m.Elif(queue.w_en & ~enter):
+        m.d.sync += held.eq(held - 1)
+    return ar.Credits(m, p.row_queue_depth, queue.level + held, [enter]).room
 
 
 class _Beat:
@@ -401,25 +422,27 @@ class _Ingest(Elaboratable):
         # row queue has room for it and for the rows still in this pass
         valid_a = Signal()
         room = ar.Credits(m, p.fifo_depth, qa.level, [valid_a]).room
-        pending = Signal(range(p.row_queue_depth + 1))
         take = Signal()
         m.d.comb += [take.eq(walk.busy & i.valid & room & ~stopped), i.ready.eq(take)]
         free = ~walk.busy | (walk.last & take)
-        m.d.comb += cmd.ready.eq(free & ~stopped & (ra.level + pending < p.row_queue_depth))
         accept = cmd.valid & cmd.ready
         bad_op = cmd.payload.op.as_value() > Op.LOAD_BIAS.value
         length = cmd.payload.length
         bad_length = (length == 0) | (length > p.max_len)
+        row_room = _row_room(m, p, ra, accept)
+        m.d.comb += cmd.ready.eq(free & ~stopped & row_room)
         with m.If(take):
             walk.advance(m)
+        # a malformed command is taken in as any other (its checks are kept
+        # off the path to the command register); the error stops the pass
+        # before it takes a beat of it
         with m.If(accept):
+            m.d.sync += cur.eq(cmd.payload)
+            walk.start(m, length)
             with m.If(bad_op):
                 m.d.sync += self.error.eq(Error.BAD_OP)
             with m.Elif(bad_length):
                 m.d.sync += self.error.eq(Error.BAD_LENGTH)
-            with m.Else():
-                m.d.sync += cur.eq(cmd.payload)
-                walk.start(m, length)
 
         # stage a: the beat and its row's command
         # arrays are viewed over plain signals: yosys's ABC reintegration can
@@ -428,22 +451,17 @@ class _Ingest(Elaboratable):
         lanes = Signal(p.lanes)
         first, last, beat = Signal(), Signal(), Signal(range(p.beats_max))
         row = Signal(p.cmd_layout)
-        m.d.sync += valid_a.eq(take)
-        with m.If(take):
-            m.d.sync += [x.as_value().eq(i.payload.as_value()), lanes.eq(walk.lanes),
-                         first.eq(walk.beat == 0), last.eq(walk.last), beat.eq(walk.beat),
-                         row.eq(cur)]
+        # free-running: valid_a says whether they hold a beat, and an enable
+        # from take would fan out to every bit
+        m.d.sync += [valid_a.eq(take), x.as_value().eq(i.payload.as_value()),
+                     lanes.eq(walk.lanes), first.eq(walk.beat == 0), last.eq(walk.last),
+                     beat.eq(walk.beat), row.eq(cur)]
         y = [ar.saturate(x[n] >> row.pre, p.ln_bits) for n in range(p.lanes)]
         is_ln = row.op == Op.LAYERNORM
         m.d.comb += [qa.w_en.eq(valid_a),
                      qa.w_data.eq(Cat(Mux(is_ln, y[n], x[n]).as_signed()[:ACC_WIDTH]
                                       for n in range(p.lanes)))]
         self._stats(m, valid_a, x, y, lanes, first, last, beat, row)
-
-        with m.If(accept & ~bad_op & ~bad_length & ~ra.w_en):
-            m.d.sync += pending.eq(pending + 1)
-        with m.Elif(ra.w_en & ~(accept & ~bad_op & ~bad_length)):
-            m.d.sync += pending.eq(pending - 1)
         return m
 
     def _stats(self, m, valid, x, y, lanes, first, last, beat, row):
@@ -508,14 +526,10 @@ class _Elementwise(Elaboratable):
         walk = _RowWalk(m, p, "elementwise")
         incoming = data.View(_row_a(p), ra.r_data)
         row = Signal(_row_a(p))
-        rows_in_flight = Signal(range(p.row_queue_depth + 1))
         room, take, start = Signal(), Signal(), Signal()
         m.d.comb += [take.eq(walk.busy & qa.r_rdy & room), qa.r_en.eq(take)]
         free = ~walk.busy | (walk.last & take)
-        m.d.comb += [
-            start.eq(free & ra.r_rdy & (rb.level + rows_in_flight < p.row_queue_depth)),
-            ra.r_en.eq(start),
-        ]
+        m.d.comb += [start.eq(free & ra.r_rdy & _row_room(m, p, rb, start)), ra.r_en.eq(start)]
         with m.If(take):
             walk.advance(m)
         with m.If(start):
@@ -525,7 +539,6 @@ class _Elementwise(Elaboratable):
         beat = _Beat.capture(m, p, take, qa.r_data, walk, row, "e")
         words, write, total, total_at = self._values(m, beat)
         # the valids of the beats that queue B must still take
-        at = beat.at(write)
         m.d.comb += room.eq(ar.Credits(m, p.fifo_depth, qb.level, beat.valids[:write + 1]).room)
         at = beat.at(len(beat.valids) - 1)
         m.d.comb += [qb.w_en.eq(at.valid), qb.w_data.eq(Cat(words))]
@@ -537,10 +550,6 @@ class _Elementwise(Elaboratable):
             m.d.sync += acc.eq(new)
         valid, rec = _row_math(m, p, done.valid & done.last, done.row, new[:p.sum_bits])
         m.d.comb += [rb.w_en.eq(valid), rb.w_data.eq(rec)]
-        with m.If(start & ~rb.w_en):
-            m.d.sync += rows_in_flight.eq(rows_in_flight + 1)
-        with m.Elif(rb.w_en & ~start):
-            m.d.sync += rows_in_flight.eq(rows_in_flight - 1)
         return m
 
     def _values(self, m, beat):
