@@ -166,7 +166,7 @@ class _BlockCapture(Dense):
     def block(self, model, layer, x, c):
         if (self.step, layer) == self.at:
             sh1, sc1, *_ = model.modulation(layer, c)
-            self.seen.update(x=x.copy(), shift=sh1, scale=sc1)
+            self.seen.update(x=x.copy(), c=c.copy(), shift=sh1, scale=sc1)
         return super().block(model, layer, x, c)
 
     def attend(self, model, layer, h, q, k, v):
@@ -186,6 +186,16 @@ def _block_capture(step, layer, label, steps, seed):
     ex = _BlockCapture(step, layer)
     _run(ex, label, steps, seed)
     return ex.seen
+
+
+def block_input(step=3, layer=0, label=3, steps=TRACE_STEPS, seed=0):
+    """A dense step's block input ``x [B, T, d]`` and conditioning ``c [B, d]``
+    (float; ``B`` is 2 with classifier-free guidance: the label and the null
+    class), for the core's compiler."""
+    _check("step", step, steps)
+    _check("layer", layer, model().cfg.depth)
+    seen = _block_capture(step, layer, label, steps, seed)
+    return seen["x"], seen["c"]
 
 
 def nonlinear_rows(rows=2, step=3, layer=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0):

@@ -1,0 +1,439 @@
+"""The core's golden model: any descriptor program, bit for bit, in NumPy.
+
+The core has four on-chip buffers (:class:`~.core_isa.Buffer`), rows of
+:attr:`CoreConfig.width` elements each: ``ACT`` and ``WGT`` int8, ``ACC``
+int32, ``MASK`` bits, and beside them a *row-scale* memory of ``(row_mult,
+row_shift)`` pairs (one per ``MASK`` row) and the non-linear unit's constants
+and adaLN gain and bias vectors. External memory is a byte array per sample.
+A program runs on a batch of samples at once: the same descriptors, each
+sample's own external memory and buffers.
+
+What each operation does (fields in :data:`.core_isa.FIELDS`):
+
+``LOAD``/``STORE``
+    ``rows`` rows of ``cols`` elements between a buffer at ``(row, col)`` and
+    external memory, row ``r`` at byte ``dram + r * stride``; int8 elements are
+    one byte, int32 four (little-endian), mask bits eight to a byte (bit ``j``
+    of a byte is element ``j``; ``col`` and ``cols`` multiples of 8).
+``GEMM``
+    ``C = init + A @ B``: ``A`` the ``m x k`` region of ``ACT`` at ``(a_row,
+    a_col)``; ``B`` the ``k x n`` region of ``WGT`` at ``(b_row, b_col)``, or
+    with ``b_t`` its transpose stored as ``n`` rows of ``k``; ``C`` the ``m x n``
+    region of ``ACC`` at ``(c_row, c_col)``, wrapping at 32 bits. ``init``:
+    zero, the row ``ACC[bias_row, bias_col:bias_col + n]`` for every row, or ``C``.
+``SET``
+    The constants of the ``NONLINEAR`` descriptors that follow (as the
+    unit's command: ``mult``/``shift``, ``mult2``/``shift2``, ``theta``,
+    ``pre``).
+``NONLINEAR``
+    ``rows`` rows of ``length`` int32 values from ``ACC`` at ``(src_row,
+    src_col)`` through :mod:`.nonlinear` to the int8 buffer ``dst_buffer`` at
+    ``(dst_row, dst_col)``. Softmax also writes each row's keep mask to
+    ``MASK[aux_row + i, 0:length]`` and its ``P V`` multiplier to the
+    row-scale memory at ``aux_row + i``; requantize with ``row_scale`` reads
+    its multiplier there instead of from ``SET``. ``LOAD_GAIN``/``LOAD_BIAS``
+    take one row (gains as the low 16 bits of each word, signed) and write
+    nothing to the buffers.
+``ADD``
+    ``ACC[dst] = saturate(ACC[dst] + rshift_round(ACC[src] * gate, shift))``,
+    over ``rows x length``, the gate per column ``j`` the low 18 bits
+    (signed) of ``ACC[gate_row, gate_col + j]``: the residual stream's
+    gated add.
+``FINISH``
+    Ends the program.
+
+A malformed descriptor sets a sticky :class:`Error` with the descriptor's
+index; the core takes no descriptor after it (those before it still run), so
+nothing is written outside the program's regions. A program whose queues
+wait, after ``FINISH``, for tokens that nothing will give is ``DEADLOCK``.
+
+Queues run as far as their tokens let them; the golden model picks the
+next descriptor to run by a fixed priority (``order``), and a program whose
+result depends on that order has a missing token: :func:`run` with two
+orders is how the tests find one.
+"""
+
+import enum
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from . import nonlinear as nl
+from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode
+
+__all__ = ["CoreConfig", "Error", "CoreError", "Result", "run"]
+
+ACC_BITS = 32
+GATE_BITS = 18
+
+
+class Error(enum.IntEnum):
+    NONE = 0
+    BAD_OP = 1        # not an operation of the core, or a non-linear function it lacks
+    BAD_TOKEN = 2     # a token bit toward a queue that does not exist
+    BAD_BUFFER = 3    # a buffer the operation cannot use
+    BAD_RANGE = 4     # a region outside its buffer or the external memory
+    BAD_SHAPE = 5     # a zero or too large dimension, an unknown GEMM init
+    DEADLOCK = 6      # after FINISH, queues wait for tokens that nothing will give
+
+
+class CoreError(Exception):
+    """Raised by :func:`run` with ``check=True``: the core stopped with ``error``
+    at descriptor ``index``."""
+
+    def __init__(self, error, index, detail):
+        super().__init__(f"descriptor {index}: {error.name}: {detail}")
+        self.error, self.index, self.detail = error, index, detail
+
+
+def _pos_int(name, v, lo=1, hi=1 << 12):
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise TypeError(f"{name}: expected an integer, got {v!r}")
+    if not lo <= v <= hi:
+        raise ValueError(f"{name}: expected an integer in [{lo}, {hi}], got {v!r}")
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """The buffers the golden model gives a program (``CoreParams`` of the
+    RTL names the same sizes).
+
+    Members
+    -------
+    width : int
+        Elements per buffer row (at most 511, the widest GEMM dimension).
+    act_rows, wgt_rows, acc_rows, mask_rows : int
+        Rows of each buffer (``mask_rows`` also sizes the row-scale memory).
+    max_len : int
+        The longest non-linear row (the unit's ``max_len``).
+    token_depth : int
+        Tokens each of the four token queues holds; a push waits for room.
+    dram_bytes : int
+        External memory per sample; loads and stores must stay inside it.
+    fmt : nonlinear.Format
+    """
+    width: int = 256
+    act_rows: int = 1024
+    wgt_rows: int = 1024
+    acc_rows: int = 1024
+    mask_rows: int = 256
+    max_len: int = 256
+    token_depth: int = 8
+    dram_bytes: int = 1 << 20
+    fmt: nl.Format = field(default=nl.DEFAULT)
+
+    def __post_init__(self):
+        _pos_int("width", self.width, 8, 511)
+        for name in ("act_rows", "wgt_rows", "acc_rows", "mask_rows"):
+            _pos_int(name, getattr(self, name), 1, 1 << 12)
+        _pos_int("max_len", self.max_len, 1, self.width)
+        _pos_int("token_depth", self.token_depth, 1, 1 << 10)
+        _pos_int("dram_bytes", self.dram_bytes, 1, 1 << 32)
+        if not isinstance(self.fmt, nl.Format):
+            raise TypeError(f"fmt: expected a nonlinear.Format, got {self.fmt!r}")
+
+    def rows(self, buffer):
+        return {Buffer.ACT: self.act_rows, Buffer.WGT: self.wgt_rows,
+                Buffer.ACC: self.acc_rows, Buffer.MASK: self.mask_rows}[Buffer(buffer)]
+
+    def as_dict(self):
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "fmt"}
+
+
+#: Bytes per element of each buffer in external memory (MASK: bits, 1/8).
+ELEMENT_BYTES = {Buffer.ACT: 1, Buffer.WGT: 1, Buffer.ACC: 4}
+
+
+@dataclass
+class Result:
+    """What a program left: each sample's external memory, the buffers, the
+    error and the descriptor it names, whether FINISH was reached, and the
+    work done."""
+    dram: np.ndarray
+    buffers: dict
+    error: Error
+    index: int
+    finished: bool
+    stats: dict
+
+
+# -- checking descriptors -------------------------------------------------
+class _Bad(Exception):
+    def __init__(self, error, detail):
+        self.error, self.detail = error, detail
+
+
+def _require(ok, error, detail):
+    if not ok:
+        raise _Bad(error, detail)
+
+
+def _region(cfg, buffer, row, col, rows, cols, what):
+    _require(rows >= 1 and cols >= 1, Error.BAD_SHAPE, f"{what}: {rows} x {cols}")
+    _require(row + rows <= cfg.rows(buffer) and col + cols <= cfg.width, Error.BAD_RANGE,
+             f"{what}: rows {row}..{row + rows - 1}, columns {col}..{col + cols - 1} of "
+             f"{Buffer(buffer).name} ({cfg.rows(buffer)} x {cfg.width})")
+
+
+def _check(cfg, op, f):
+    """Raise :class:`_Bad` if the decoded descriptor is malformed."""
+    _require(isinstance(op, Op), Error.BAD_OP, f"operation {op}")
+    queue = QUEUE_OF[op]
+    if queue == Queue.LOAD:
+        _require(not f["pop_prev"] and not f["push_prev"], Error.BAD_TOKEN,
+                 "a load has no queue before it")
+    if queue == Queue.STORE:
+        _require(not f["pop_next"] and not f["push_next"], Error.BAD_TOKEN,
+                 "a store has no queue after it")
+    if op in (Op.LOAD, Op.STORE):
+        buf = Buffer(f["buffer"])
+        _region(cfg, buf, f["row"], f["col"], f["rows"], f["cols"], op.name)
+        if buf == Buffer.MASK:
+            _require(f["col"] % 8 == 0 and f["cols"] % 8 == 0, Error.BAD_SHAPE,
+                     "mask regions start and end on a byte")
+            nbytes = f["cols"] // 8
+        else:
+            nbytes = f["cols"] * ELEMENT_BYTES[buf]
+        end = f["dram"] + (f["rows"] - 1) * f["stride"] + nbytes
+        _require(end <= cfg.dram_bytes, Error.BAD_RANGE,
+                 f"{op.name}: external bytes up to {end}, beyond {cfg.dram_bytes}")
+    elif op == Op.GEMM:
+        m, n, k = f["m"], f["n"], f["k"]
+        _require(min(m, n, k) >= 1, Error.BAD_SHAPE, f"GEMM {m} x {n} x {k}")
+        _require(f["init"] in tuple(Init), Error.BAD_SHAPE, f"GEMM init {f['init']}")
+        _region(cfg, Buffer.ACT, f["a_row"], f["a_col"], m, k, "GEMM A")
+        if f["b_t"]:
+            _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], n, k, "GEMM B (transposed)")
+        else:
+            _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], k, n, "GEMM B")
+        _region(cfg, Buffer.ACC, f["c_row"], f["c_col"], m, n, "GEMM C")
+        if f["init"] == Init.BIAS:
+            _region(cfg, Buffer.ACC, f["bias_row"], f["bias_col"], 1, n, "GEMM bias")
+    elif op == Op.NONLINEAR:
+        _require(f["fn"] in tuple(Fn), Error.BAD_OP, f"non-linear function {f['fn']}")
+        fn, rows, length = Fn(f["fn"]), f["rows"], f["length"]
+        _require(1 <= length <= cfg.max_len, Error.BAD_SHAPE,
+                 f"{fn.name}: length {length}, the unit takes 1..{cfg.max_len}")
+        _region(cfg, Buffer.ACC, f["src_row"], f["src_col"], rows, length, f"{fn.name} source")
+        if fn in (Fn.LOAD_GAIN, Fn.LOAD_BIAS):
+            _require(rows == 1, Error.BAD_SHAPE, f"{fn.name}: {rows} rows, loads take one")
+        else:
+            _require(f["dst_buffer"] in (Buffer.ACT, Buffer.WGT), Error.BAD_BUFFER,
+                     f"{fn.name}: writes int8 rows to ACT or WGT, not "
+                     f"{Buffer(f['dst_buffer']).name}")
+            _region(cfg, f["dst_buffer"], f["dst_row"], f["dst_col"], rows, length,
+                    f"{fn.name} destination")
+        _require(not f["row_scale"] or fn == Fn.REQUANT, Error.BAD_SHAPE,
+                 f"{fn.name}: row scales are for requantize")
+        if fn == Fn.SOFTMAX or f["row_scale"]:
+            _region(cfg, Buffer.MASK, f["aux_row"], 0, rows, length, f"{fn.name} mask/scales")
+    elif op == Op.ADD:
+        rows, length = f["rows"], f["length"]
+        _region(cfg, Buffer.ACC, f["dst_row"], f["dst_col"], rows, length, "ADD destination")
+        _region(cfg, Buffer.ACC, f["src_row"], f["src_col"], rows, length, "ADD source")
+        _region(cfg, Buffer.ACC, f["gate_row"], f["gate_col"], 1, length, "ADD gates")
+
+
+# -- running ---------------------------------------------------------------
+def _wrap(v, bits=ACC_BITS):
+    half = np.int64(1) << (bits - 1)
+    return ((v + half) & ((np.int64(1) << bits) - 1)) - half
+
+
+class _Machine:
+    def __init__(self, cfg, dram):
+        self.cfg = cfg
+        self.dram = dram
+        b, w = dram.shape[0], cfg.width
+        self.buf = {Buffer.ACT: np.zeros((b, cfg.act_rows, w), np.int8),
+                    Buffer.WGT: np.zeros((b, cfg.wgt_rows, w), np.int8),
+                    Buffer.ACC: np.zeros((b, cfg.acc_rows, w), np.int64),
+                    Buffer.MASK: np.zeros((b, cfg.mask_rows, w), bool)}
+        self.row_mult = np.zeros((b, cfg.mask_rows), np.int64)
+        self.row_shift = np.zeros((b, cfg.mask_rows), np.int64)
+        self.gain = np.zeros((b, cfg.max_len), np.int64)
+        self.bias = np.zeros((b, cfg.max_len), np.int64)
+        self.const = dict.fromkeys((name for name, _ in FIELDS[Op.SET]), 0)
+        self.stats = {"macs": 0, "nonlinear_rows": 0, "load_bytes": 0, "store_bytes": 0,
+                      "add_values": 0, "descriptors": {op.name: 0 for op in Op}}
+
+    def execute(self, op, f):
+        self.stats["descriptors"][op.name] += 1
+        getattr(self, "_" + op.name.lower())(f)
+
+    def _transfer_bytes(self, f):
+        buf = Buffer(f["buffer"])
+        nbytes = f["cols"] // 8 if buf == Buffer.MASK else f["cols"] * ELEMENT_BYTES[buf]
+        rows = f["dram"] + f["stride"] * np.arange(f["rows"])[:, None] + np.arange(nbytes)
+        return buf, nbytes, rows
+
+    def _load(self, f):
+        buf, nbytes, at = self._transfer_bytes(f)
+        raw = self.dram[:, at]                                   # [B, rows, nbytes]
+        if buf == Buffer.MASK:
+            vals = np.unpackbits(raw, axis=-1, bitorder="little").astype(bool)
+        elif buf == Buffer.ACC:
+            vals = raw.copy().view("<i4").astype(np.int64)
+        else:
+            vals = raw.view(np.int8)
+        self.buf[buf][:, f["row"]:f["row"] + f["rows"], f["col"]:f["col"] + f["cols"]] = vals
+        self.stats["load_bytes"] += f["rows"] * nbytes
+
+    def _store(self, f):
+        buf, nbytes, at = self._transfer_bytes(f)
+        vals = self.buf[buf][:, f["row"]:f["row"] + f["rows"], f["col"]:f["col"] + f["cols"]]
+        if buf == Buffer.MASK:
+            raw = np.packbits(vals, axis=-1, bitorder="little")
+        elif buf == Buffer.ACC:
+            raw = np.ascontiguousarray(vals.astype("<i4")).view(np.uint8)
+        else:
+            raw = vals.view(np.uint8)
+        self.dram[:, at] = raw
+        self.stats["store_bytes"] += f["rows"] * nbytes
+
+    def _gemm(self, f):
+        m, n, k = f["m"], f["n"], f["k"]
+        a = self.buf[Buffer.ACT][:, f["a_row"]:f["a_row"] + m, f["a_col"]:f["a_col"] + k]
+        if f["b_t"]:
+            b = self.buf[Buffer.WGT][:, f["b_row"]:f["b_row"] + n,
+                                     f["b_col"]:f["b_col"] + k].swapaxes(1, 2)
+        else:
+            b = self.buf[Buffer.WGT][:, f["b_row"]:f["b_row"] + k, f["b_col"]:f["b_col"] + n]
+        # exact in float32: every partial sum is an integer below 127 * 127 * 511 < 2**24
+        prod = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.int64)
+        acc = self.buf[Buffer.ACC]
+        c = acc[:, f["c_row"]:f["c_row"] + m, f["c_col"]:f["c_col"] + n]
+        if f["init"] == Init.BIAS:
+            prod += acc[:, f["bias_row"]:f["bias_row"] + 1, f["bias_col"]:f["bias_col"] + n]
+        elif f["init"] == Init.ACCUMULATE:
+            prod += c
+        c[...] = _wrap(prod)
+        self.stats["macs"] += m * n * k
+
+    def _set(self, f):
+        self.const.update({name: f[name] for name, _ in FIELDS[Op.SET]})
+
+    def _nonlinear(self, f):
+        fn, rows, length, c = Fn(f["fn"]), f["rows"], f["length"], self.const
+        fmt = self.cfg.fmt
+        x = self.buf[Buffer.ACC][:, f["src_row"]:f["src_row"] + rows,
+                                 f["src_col"]:f["src_col"] + length]
+        aux = slice(f["aux_row"], f["aux_row"] + rows)
+        if fn == Fn.LOAD_GAIN:
+            self.gain[:, :length] = _wrap(x[:, 0], fmt.mult_bits)
+            return
+        if fn == Fn.LOAD_BIAS:
+            self.bias[:, :length] = x[:, 0]
+            return
+        if fn == Fn.SOFTMAX:
+            y, keep, rm, rs = nl.softmax(x, c["mult"], c["shift"], c["mult2"], c["shift2"],
+                                         c["theta"], fmt)
+            self.buf[Buffer.MASK][:, aux, :length] = keep
+            self.row_mult[:, aux], self.row_shift[:, aux] = rm, rs
+        elif fn == Fn.GELU:
+            y = nl.gelu(x, c["mult"], c["shift"], c["mult2"], c["shift2"], fmt)
+        elif fn == Fn.LAYERNORM:
+            y = nl.layer_norm(x, c["pre"], self.gain[:, None, :length],
+                              self.bias[:, None, :length], c["shift2"], fmt)
+        elif f["row_scale"]:
+            y = nl.requantize(x, self.row_mult[:, aux, None], self.row_shift[:, aux, None], fmt)
+        else:
+            y = nl.requantize(x, c["mult"], c["shift"], fmt)
+        self.buf[Buffer(f["dst_buffer"])][:, f["dst_row"]:f["dst_row"] + rows,
+                                          f["dst_col"]:f["dst_col"] + length] = y
+        self.stats["nonlinear_rows"] += rows
+
+    def _add(self, f):
+        rows, length = f["rows"], f["length"]
+        acc = self.buf[Buffer.ACC]
+        dst = acc[:, f["dst_row"]:f["dst_row"] + rows, f["dst_col"]:f["dst_col"] + length]
+        src = acc[:, f["src_row"]:f["src_row"] + rows, f["src_col"]:f["src_col"] + length]
+        gate = _wrap(acc[:, f["gate_row"]:f["gate_row"] + 1,
+                         f["gate_col"]:f["gate_col"] + length], GATE_BITS)
+        dst[...] = nl.saturate(dst + nl.rshift_round(src * gate, f["shift"]), ACC_BITS)
+        self.stats["add_values"] += rows * length
+
+    def _finish(self, f):
+        pass
+
+
+#: Token queue between two queues: (from, to) -> name.
+_TOKENS = {(Queue.LOAD, Queue.COMPUTE), (Queue.COMPUTE, Queue.LOAD),
+           (Queue.COMPUTE, Queue.STORE), (Queue.STORE, Queue.COMPUTE)}
+
+
+def _token_moves(queue, f):
+    """``(pops, pushes)``: the token queues (``(from, to)``) a descriptor takes
+    from and gives to."""
+    prev, nxt = Queue(queue - 1) if queue > 0 else None, Queue(queue + 1) if queue < 2 else None
+    pops = [(q, queue) for q, bit in ((prev, "pop_prev"), (nxt, "pop_next")) if f[bit]]
+    pushes = [(queue, q) for q, bit in ((prev, "push_prev"), (nxt, "push_next")) if f[bit]]
+    return pops, pushes
+
+
+def run(program, dram, cfg=None, *, order=(Queue.LOAD, Queue.COMPUTE, Queue.STORE),
+        check=False):
+    """Run ``program`` (descriptors as integers, up to its ``FINISH``) on
+    external memory ``dram`` (``uint8 [bytes]`` or ``[samples, bytes]``; a
+    copy is changed). ``order``: the queues' priority when more than one
+    can run. With ``check``, an error raises :class:`CoreError`."""
+    cfg = cfg or CoreConfig()
+    if not isinstance(cfg, CoreConfig):
+        raise TypeError(f"cfg: expected a CoreConfig, got {cfg!r}")
+    dram = np.array(dram, dtype=np.uint8, copy=True)
+    if dram.ndim == 1:
+        dram = dram[None]
+    if dram.ndim != 2 or dram.shape[1] != cfg.dram_bytes:
+        raise ValueError(f"dram: expected shape [samples, {cfg.dram_bytes}], got {dram.shape}")
+    if sorted(order) != sorted(Queue):
+        raise ValueError(f"order: expected the three queues in some order, got {order!r}")
+    program = [int(d) for d in program]
+    machine = _Machine(cfg, dram)
+    queues = {q: [] for q in Queue}
+    error, index, detail, finished_at = Error.NONE, -1, "", None
+    for i, word in enumerate(program):
+        op, f = decode(word)
+        try:
+            _check(cfg, op, f)
+        except _Bad as bad:
+            error, index, detail = bad.error, i, bad.detail
+            break
+        queues[QUEUE_OF[op]].append((i, op, f))
+        if op == Op.FINISH:
+            finished_at = i
+            if i != len(program) - 1:
+                raise ValueError(f"program: FINISH at descriptor {i} of {len(program)}; "
+                                 "a program ends with its FINISH")
+            break
+
+    tokens = dict.fromkeys(_TOKENS, 0)
+    finished = False
+    while True:
+        progressed = False
+        for q in order:
+            if not queues[q]:
+                continue
+            i, op, f = queues[q][0]
+            pops, pushes = _token_moves(q, f)
+            if any(tokens[t] == 0 for t in pops) or \
+                    any(tokens[t] >= cfg.token_depth for t in pushes):
+                continue
+            for t in pops:
+                tokens[t] -= 1
+            machine.execute(op, f)
+            for t in pushes:
+                tokens[t] += 1
+            queues[q].pop(0)
+            finished |= op == Op.FINISH
+            progressed = True
+            break
+        if not progressed:
+            break
+    waiting = [queues[q][0][0] for q in Queue if queues[q]]
+    finished = finished and not waiting
+    if error == Error.NONE and finished_at is not None and waiting:
+        error, index, detail = Error.DEADLOCK, min(waiting), "waits for a token"
+    if check and error != Error.NONE:
+        raise CoreError(error, index, detail)
+    return Result(dram=machine.dram, buffers=machine.buf, error=error, index=index,
+                  finished=finished, stats=machine.stats)

@@ -1,0 +1,338 @@
+"""A DiT block, quantized, as a descriptor program of the core.
+
+:func:`compile_block` lowers one block of :mod:`.dit` for a batch of samples
+to a program of :mod:`.core_isa` descriptors and each sample's external
+memory image; :func:`.core.run` executes it and :func:`block_output` reads
+the block's output back as floats.
+
+Quantization (one scale per tensor, shared by the batch, so that one program
+serves every sample):
+
+* weights: symmetric int8 per matrix (:func:`.quant.quantize`); biases
+  int32 at the unit of their GEMM's accumulators;
+* activations feeding a GEMM (``h``, ``q``, ``k``, ``v``, ``P``, ``o``, the
+  GELU output): int8 at the scales :func:`calibrate` measured on a float run
+  of the block, requantized by the non-linear unit;
+* the residual stream: int32 at ``s_x``, chosen so that the block's input,
+  middle and output fit 31 bits and each gated add's per-column multiplier
+  fits :data:`.core.GATE_BITS`;
+* adaLN: the modulation vectors of each sample (the conditioning path,
+  ``adaLN(silu(c))``, runs on the host: one vector per sample, not per token)
+  become LayerNorm gains and biases and the gates' per-column multipliers,
+  loaded from external memory.
+
+:func:`calibrate` takes the scales from a float run on the batch it is given:
+the batch to be run (as here, the best case) or a separate calibration batch.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import nonlinear as nl
+from .core import GATE_BITS, CoreConfig
+from .core_isa import Buffer, Fn, Init, Op, encode
+from .dit import gelu, layer_norm, modulate, softmax
+from .quant import QMAX, quantize
+
+__all__ = ["calibrate", "compile_block", "block_output", "Compiled"]
+
+#: The residual stream's full scale: block values up to this many units.
+RESIDUAL_TOP = 1 << 30
+
+
+def _amax(x):
+    return float(np.max(np.abs(x))) if np.size(x) else 0.0
+
+
+def _scale(x):
+    top = _amax(x)
+    return top / QMAX if top > 0 else 1.0
+
+
+def float_block(model, layer, x, c):
+    """The float block (as :class:`.execution.Dense`), with its intermediates."""
+    t = {"x": x}
+    sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
+    t["h1"] = modulate(layer_norm(x), sh1, sc1)
+    q, k, v = model.qkv(layer, t["h1"])
+    t.update(q=q, k=k, v=v)
+    t["o"] = model.merge_heads(softmax(model.scores(q, k)) @ v)
+    t["attn"] = model.linear(f"blocks.{layer}.proj", t["o"])
+    t["x_mid"] = x + g1[:, None] * t["attn"]
+    t["h2"] = modulate(layer_norm(t["x_mid"]), sh2, sc2)
+    t["pre"] = model.linear(f"blocks.{layer}.fc1", t["h2"])
+    t["g"] = gelu(t["pre"])
+    t["ffn"] = model.linear(f"blocks.{layer}.fc2", t["g"])
+    t["x_out"] = t["x_mid"] + g2[:, None] * t["ffn"]
+    return t
+
+
+def calibrate(model, layer, x, c):
+    """Per-tensor scales of the block's activations, from a float run on
+    ``x [B, T, d]``, ``c [B, d]``; and each gate's largest magnitude."""
+    t = float_block(model, layer, np.asarray(x, np.float32), np.asarray(c, np.float32))
+    mod = model.modulation(layer, c)
+    out = {name: _scale(t[name]) for name in ("h1", "q", "k", "v", "o", "h2", "g")}
+    out["x"] = max(_amax(t[n]) for n in ("x", "x_mid", "x_out")) / RESIDUAL_TOP or 1.0
+    out["gate1"], out["gate2"] = _amax(mod[2]), _amax(mod[5])
+    return out
+
+
+class _Allocator:
+    """Regions of a buffer in bands of rows: a region goes beside others of
+    the same height while the row has columns left."""
+
+    def __init__(self, rows, width, name):
+        self.rows, self.width, self.name = rows, width, name
+        self.bands = []          # [row, height, used columns]
+        self.top = 0
+
+    def __call__(self, rows, cols):
+        if cols > self.width:
+            raise ValueError(f"{self.name}: a region of {cols} columns is wider than the "
+                             f"buffer's {self.width}")
+        for band in self.bands:
+            if band[1] == rows and band[2] + cols <= self.width:
+                at = (band[0], band[2])
+                band[2] += cols
+                return at
+        if self.top + rows > self.rows:
+            raise ValueError(f"{self.name}: {self.top + rows} rows needed, the buffer has "
+                             f"{self.rows}")
+        self.bands.append([self.top, rows, cols])
+        self.top += rows
+        return (self.bands[-1][0], 0)
+
+
+class _Image:
+    """Each sample's external memory, filled region by region."""
+
+    def __init__(self, samples, nbytes):
+        self.mem = np.zeros((samples, nbytes), np.uint8)
+        self.top = 0
+
+    def put(self, values, dtype):
+        """``values [B or 1, rows, cols]`` at the next free bytes; ``(addr, stride)``."""
+        raw = np.ascontiguousarray(np.asarray(values).astype(dtype)).view(np.uint8)
+        b, rows, stride = raw.shape
+        if self.top + rows * stride > self.mem.shape[1]:
+            raise ValueError(f"dram_bytes: the block needs more than {self.mem.shape[1]} bytes")
+        at = self.top
+        self.mem[:, at:at + rows * stride] = raw.reshape(b, rows * stride)
+        self.top += rows * stride
+        return at, stride
+
+    def reserve(self, rows, stride):
+        at = self.top
+        if at + rows * stride > self.mem.shape[1]:
+            raise ValueError(f"dram_bytes: the block needs more than {self.mem.shape[1]} bytes")
+        self.top += rows * stride
+        return at, stride
+
+
+@dataclass
+class Compiled:
+    """A block's program, its external memory image, where the output is and
+    what it is worth, and the scales used."""
+    program: list
+    dram: np.ndarray
+    out: tuple            # (dram byte address, rows, cols): int32 rows
+    out_scale: float
+    scales: dict
+    cfg: CoreConfig
+
+
+def _fixed(scale, fmt):
+    return nl.fixed_multiplier(float(scale), fmt)
+
+
+def _int32(x):
+    lim = (1 << 31) - 1
+    return np.clip(np.rint(np.asarray(x, np.float64)), -lim, lim).astype(np.int64)
+
+
+def _gates(g, ratio):
+    """Per-column gate multipliers (``[B, d]``) for ``g * ratio`` and their shift."""
+    top = _amax(g) * ratio
+    hi = (1 << (GATE_BITS - 1)) - 1
+    shift = int(np.floor(np.log2(hi / top))) if top > 0 else 0
+    if shift < 0:
+        raise ValueError(f"a gate multiplier of {top:.3g} does not fit {GATE_BITS} bits; "
+                         "the residual scale is too fine")
+    shift = min(shift, 63)
+    return _int32(np.asarray(g, np.float64) * ratio * 2.0 ** shift), shift
+
+
+class _Program:
+    def __init__(self):
+        self.words = []
+
+    def __call__(self, op, **f):
+        self.words.append(encode(op, **f))
+
+
+def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
+    """The program of block ``layer`` for the batch ``x [B, T, d]``, ``c [B, d]``.
+
+    ``scales``: from :func:`calibrate` (default: calibrated on this batch).
+    Raises ``ValueError`` when the block does not fit ``cfg``'s buffers."""
+    cfg = cfg or CoreConfig()
+    if not isinstance(cfg, CoreConfig):
+        raise TypeError(f"cfg: expected a CoreConfig, got {cfg!r}")
+    x = np.asarray(x, np.float32)
+    c = np.asarray(c, np.float32)
+    mc = model.cfg
+    if x.ndim != 3 or x.shape[1:] != (mc.tokens, mc.hidden) or c.shape != (x.shape[0], mc.hidden):
+        raise ValueError(f"x, c: expected [B, {mc.tokens}, {mc.hidden}] and [B, {mc.hidden}], "
+                         f"got {x.shape} and {c.shape}")
+    s = scales or calibrate(model, layer, x, c)
+    fmt = cfg.fmt
+    T, d, H, dh, f_dim = mc.tokens, mc.hidden, mc.heads, mc.head_dim, mc.hidden * mc.mlp_ratio
+    B = x.shape[0]
+    sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
+
+    w = {}
+    for name in ("qkv", "proj", "fc1", "fc2"):
+        W, b = model.weight(layer, name)
+        w[name] = quantize(W)                     # (q [in, out], scale)
+        w[name] = (w[name][0], float(w[name][1].item()), b)
+    unit = {"qkv": s["h1"] * w["qkv"][1], "proj": s["o"] * w["proj"][1],
+            "fc1": s["h2"] * w["fc1"][1], "fc2": s["g"] * w["fc2"][1]}
+    # the residual scale: fine enough for 31 bits of the block's values, coarse
+    # enough for each gate's multiplier to fit
+    s_x = max(s["x"], s["gate1"] * unit["proj"] * 2 / (1 << (GATE_BITS - 1)),
+              s["gate2"] * unit["fc2"] * 2 / (1 << (GATE_BITS - 1)))
+
+    act = _Allocator(cfg.act_rows, cfg.width, "act_rows")
+    wgt = _Allocator(cfg.wgt_rows, cfg.width, "wgt_rows")
+    acc = _Allocator(cfg.acc_rows, cfg.width, "acc_rows")
+    img = _Image(B, cfg.dram_bytes)
+    prog = _Program()
+
+    def load(buffer, at, values, dtype, **tok):
+        addr, stride = img.put(values, dtype)
+        prog(Op.LOAD, buffer=buffer, row=at[0], col=at[1], rows=values.shape[-2],
+             cols=values.shape[-1], dram=addr, stride=stride, **tok)
+
+    # -- regions --
+    X = acc(T, d)
+    QKV_ACC = acc(T, 3 * d)
+    S = acc(T, T)                 # one head's scores; FC1's accumulators after attention
+    if f_dim != T:
+        FC1_ACC = acc(T, f_dim)
+    else:
+        FC1_ACC = S
+    O_ACC, PROJ_ACC, FC2_ACC = acc(T, d), acc(T, d), acc(T, d)
+    params = {name: acc(1, n) for name, n in
+              (("bqkv", 3 * d), ("bproj", d), ("b1", f_dim), ("b2", d), ("gain1", d),
+               ("bias1", d), ("gain2", d), ("bias2", d), ("gate1", d), ("gate2", d))}
+    H1, Q, O, H2 = act(T, d), act(T, d), act(T, d), act(T, d)
+    P = act(T, T)
+    G = P if f_dim == T else act(T, f_dim)
+    WQKV, WPROJ = wgt(d, 3 * d), wgt(d, d)
+    W1, W2 = wgt(d, f_dim), wgt(f_dim, d)
+    K, V = wgt(T, d), wgt(T, d)
+
+    # -- loads, in the order of first use; each group's last load gives a token --
+    gain1, bias1, ms1 = nl.adaln_params(sc1, sh1, s["h1"], fmt)
+    gain2, bias2, ms2 = nl.adaln_params(sc2, sh2, s["h2"], fmt)
+    gate1, gs1 = _gates(g1, unit["proj"] / s_x)
+    gate2, gs2 = _gates(g2, unit["fc2"] / s_x)
+    row = lambda v: np.asarray(v)[:, None, :] if np.ndim(v) == 2 else np.asarray(v)[None, None]
+    groups = [
+        [(Buffer.ACC, X, _int32(x / s_x)[:, :, :], "<i4"),
+         (Buffer.ACC, params["gain1"], row(gain1), "<i4"),
+         (Buffer.ACC, params["bias1"], row(bias1), "<i4"),
+         (Buffer.WGT, WQKV, w["qkv"][0][None], np.int8),
+         (Buffer.ACC, params["bqkv"], row(_int32(w["qkv"][2] / unit["qkv"])), "<i4")],
+        [(Buffer.WGT, WPROJ, w["proj"][0][None], np.int8),
+         (Buffer.ACC, params["bproj"], row(_int32(w["proj"][2] / unit["proj"])), "<i4"),
+         (Buffer.ACC, params["gate1"], row(gate1), "<i4")],
+        [(Buffer.ACC, params["gain2"], row(gain2), "<i4"),
+         (Buffer.ACC, params["bias2"], row(bias2), "<i4"),
+         (Buffer.WGT, W1, w["fc1"][0][None], np.int8),
+         (Buffer.ACC, params["b1"], row(_int32(w["fc1"][2] / unit["fc1"])), "<i4")],
+        [(Buffer.WGT, W2, w["fc2"][0][None], np.int8),
+         (Buffer.ACC, params["b2"], row(_int32(w["fc2"][2] / unit["fc2"])), "<i4"),
+         (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
+    ]
+    for group in groups:
+        for n, (buf, at, values, dtype) in enumerate(group):
+            load(buf, at, values, dtype, push_next=int(n == len(group) - 1))
+    out_addr, out_stride = img.reserve(T, 4 * d)
+
+    def nonlinear(fn, src, dst_buffer, dst, rows, length, **kw):
+        prog(Op.NONLINEAR, fn=fn, src_row=src[0], src_col=src[1], dst_buffer=dst_buffer,
+             dst_row=dst[0], dst_col=dst[1], rows=rows, length=length, **kw)
+
+    def layernorm(gain, bias, mod_shift, dst, first_pop):
+        top = int(round(_amax_int_residual(s["x"], s_x)))
+        pre = max(0, top.bit_length() - (fmt.ln_bits - 1))
+        nonlinear(Fn.LOAD_GAIN, params[gain], Buffer.ACT, (0, 0), 1, d, pop_prev=first_pop)
+        nonlinear(Fn.LOAD_BIAS, params[bias], Buffer.ACT, (0, 0), 1, d)
+        prog(Op.SET, pre=pre, shift2=mod_shift)
+        nonlinear(Fn.LAYERNORM, X, Buffer.ACT, dst, T, d)
+
+    def gemm(a, b, c_at, m, n, k, b_t=0, bias=None, **tok):
+        prog(Op.GEMM, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t,
+             c_row=c_at[0], c_col=c_at[1], m=m, n=n, k=k,
+             init=Init.BIAS if bias is not None else Init.ZERO,
+             bias_row=bias[0] if bias is not None else 0,
+             bias_col=bias[1] if bias is not None else 0, **tok)
+
+    def requant(src, dst_buffer, dst, rows, length, scale, **kw):
+        mult, shift = _fixed(scale, fmt)
+        prog(Op.SET, mult=mult, shift=shift)
+        nonlinear(Fn.REQUANT, src, dst_buffer, dst, rows, length, **kw)
+
+    off = lambda at, cols: (at[0], at[1] + cols)
+
+    # -- attention --
+    layernorm("gain1", "bias1", ms1, H1, 1)
+    gemm(H1, WQKV, QKV_ACC, T, 3 * d, d, bias=params["bqkv"])
+    requant(QKV_ACC, Buffer.ACT, Q, T, d, unit["qkv"] / s["q"])
+    requant(off(QKV_ACC, d), Buffer.WGT, K, T, d, unit["qkv"] / s["k"])
+    requant(off(QKV_ACC, 2 * d), Buffer.WGT, V, T, d, unit["qkv"] / s["v"])
+    sm_mult, sm_shift = nl.softmax_params(s["q"] * s["k"] / np.sqrt(dh), fmt)
+    out_mult, out_shift = _fixed(s["v"] / (QMAX * s["o"]), fmt)
+    for h in range(H):
+        gemm(off(Q, h * dh), off(K, h * dh), S, T, T, dh, b_t=1)
+        prog(Op.SET, mult=sm_mult, shift=sm_shift, mult2=out_mult, shift2=out_shift,
+             theta=nl.theta_fixed(theta))
+        nonlinear(Fn.SOFTMAX, S, Buffer.ACT, P, T, T, aux_row=0)
+        gemm(P, off(V, h * dh), off(O_ACC, h * dh), T, dh, T)
+        nonlinear(Fn.REQUANT, off(O_ACC, h * dh), Buffer.ACT, off(O, h * dh), T, dh,
+                  row_scale=1, aux_row=0)
+    gemm(O, WPROJ, PROJ_ACC, T, d, d, bias=params["bproj"], pop_prev=1)
+    prog(Op.ADD, dst_row=X[0], dst_col=X[1], src_row=PROJ_ACC[0], src_col=PROJ_ACC[1],
+         gate_row=params["gate1"][0], gate_col=params["gate1"][1], rows=T, length=d, shift=gs1)
+
+    # -- FFN --
+    layernorm("gain2", "bias2", ms2, H2, 1)
+    gemm(H2, W1, FC1_ACC, T, f_dim, d, bias=params["b1"])
+    g_mult, g_shift, g_mult2, g_shift2 = nl.gelu_params(unit["fc1"], s["g"], fmt)
+    prog(Op.SET, mult=g_mult, shift=g_shift, mult2=g_mult2, shift2=g_shift2)
+    nonlinear(Fn.GELU, FC1_ACC, Buffer.ACT, G, T, f_dim)
+    gemm(G, W2, FC2_ACC, T, d, f_dim, bias=params["b2"], pop_prev=1)
+    prog(Op.ADD, dst_row=X[0], dst_col=X[1], src_row=FC2_ACC[0], src_col=FC2_ACC[1],
+         gate_row=params["gate2"][0], gate_col=params["gate2"][1], rows=T, length=d,
+         shift=gs2, push_next=1)
+    prog(Op.STORE, buffer=Buffer.ACC, row=X[0], col=X[1], rows=T, cols=d, dram=out_addr,
+         stride=out_stride, pop_prev=1, push_prev=1)
+    prog(Op.FINISH, pop_next=1)
+    scales = dict(s, x=s_x, **{f"w_{k}": v[1] for k, v in w.items()})
+    return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
+                    scales=scales, cfg=cfg)
+
+
+def _amax_int_residual(s_residual_cal, s_x):
+    """The residual stream's largest integer: the calibrated magnitude at ``s_x``."""
+    return s_residual_cal * RESIDUAL_TOP / s_x
+
+
+def block_output(compiled, result):
+    """The block's output ``[B, T, d]`` as floats, from :func:`.core.run`'s result."""
+    addr, rows, cols = compiled.out
+    raw = result.dram[:, addr:addr + rows * cols * 4]
+    return raw.copy().view("<i4").reshape(-1, rows, cols).astype(np.float64) * compiled.out_scale

@@ -1,0 +1,171 @@
+"""The core's descriptors: 128-bit commands, their fields and their encoding.
+
+A program is a sequence of descriptors on the core's one control stream. Each
+descriptor goes to one of three queues that run concurrently, in order within
+a queue: *load* (``LOAD``), *compute* (``GEMM``, ``NONLINEAR``, ``SET``,
+``ADD``, ``FINISH``) and *store* (``STORE``). Queues order their work against
+each other with dependency tokens, as VTA does (Moreau et al., 2019): four
+token queues, load to compute, compute to load, compute to store and store to
+compute; a descriptor's ``pop_prev``/``pop_next`` bits wait for (and take) a
+token from the queue before/after its own in the order load, compute,
+store, and its ``push_prev``/``push_next`` bits give one when it is done. A
+load has no *prev*, a store no *next*: those bits set are malformed.
+
+Every descriptor is :data:`DESCRIPTOR_BITS` wide. Bits ``[3:0]`` hold the
+operation, bits ``[7:4]`` the four token bits, and the operation's fields
+follow from bit 8 upwards in the order :data:`FIELDS` lists them (the first
+field in the lowest bits); unused high bits are zero. Operations ``8..15``
+are reserved for the sparse operations of ExionCore and DiscCore.
+
+Buffers are two-dimensional: rows of :attr:`CoreConfig.width` elements,
+addressed by ``(row, col)``. ``ACT`` and ``WGT`` hold int8 operands, ``ACC``
+int32 accumulators (and the residual stream, biases, adaLN gains and gates),
+``MASK`` one bit per element (ST's keep masks). See :mod:`.core` for what
+each operation does, and ``docs/core.md`` for a worked example.
+"""
+
+import enum
+
+__all__ = ["DESCRIPTOR_BITS", "Op", "Buffer", "Fn", "Init", "Queue", "HEADER", "FIELDS",
+           "QUEUE_OF", "encode", "decode", "field_offsets"]
+
+DESCRIPTOR_BITS = 128
+
+
+class Op(enum.IntEnum):
+    """What a descriptor does (bits ``[3:0]``; ``0`` and ``8..15`` are not
+    operations of the dense core)."""
+    LOAD = 1
+    STORE = 2
+    GEMM = 3
+    NONLINEAR = 4
+    SET = 5
+    ADD = 6
+    FINISH = 7
+
+
+class Buffer(enum.IntEnum):
+    ACT = 0
+    WGT = 1
+    ACC = 2
+    MASK = 3
+
+
+class Fn(enum.IntEnum):
+    """The non-linear unit's operations (as ``hw.nonlinear.Op``)."""
+    SOFTMAX = 0
+    GELU = 1
+    LAYERNORM = 2
+    REQUANT = 3
+    LOAD_GAIN = 4
+    LOAD_BIAS = 5
+
+
+class Init(enum.IntEnum):
+    """How a GEMM starts its accumulators: from zero, from a bias row
+    (``ACC[bias_row, bias_col + j]`` for every row), or from what ``C`` holds."""
+    ZERO = 0
+    BIAS = 1
+    ACCUMULATE = 2
+
+
+class Queue(enum.IntEnum):
+    LOAD = 0
+    COMPUTE = 1
+    STORE = 2
+
+
+QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.COMPUTE,
+            Op.NONLINEAR: Queue.COMPUTE, Op.SET: Queue.COMPUTE, Op.ADD: Queue.COMPUTE,
+            Op.FINISH: Queue.COMPUTE}
+
+#: Bits ``[7:0]`` of every descriptor.
+HEADER = (("op", 4), ("pop_prev", 1), ("pop_next", 1), ("push_prev", 1), ("push_next", 1))
+
+_ROW, _COL, _DIM = 12, 9, 9
+_REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
+           ("dram", 32), ("stride", 20))
+
+#: Each operation's fields after the header, lowest bits first.
+FIELDS = {
+    # a region of a buffer from or to external memory: ``rows`` rows of
+    # ``cols`` elements, row r at byte ``dram + r * stride``
+    Op.LOAD: _REGION,
+    Op.STORE: _REGION,
+    # C[M, N] (ACC) = init + A[M, K] (ACT) @ B[K, N] (WGT); B is read as its
+    # transpose (row n holds column n) when b_t is set
+    Op.GEMM: (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL),
+              ("b_t", 1), ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM),
+              ("k", _DIM), ("init", 2), ("bias_row", _ROW), ("bias_col", _COL)),
+    # rows of ACC through the non-linear unit into ACT or WGT
+    Op.NONLINEAR: (("fn", 3), ("src_row", _ROW), ("src_col", _COL), ("dst_buffer", 2),
+                   ("dst_row", _ROW), ("dst_col", _COL), ("rows", _ROW), ("length", _DIM),
+                   ("row_scale", 1), ("aux_row", _ROW)),
+    # the non-linear unit's constants for the NONLINEAR descriptors that follow
+    Op.SET: (("mult", 16), ("shift", 6), ("mult2", 16), ("shift2", 6), ("theta", 32),
+             ("pre", 5)),
+    # ACC[dst] = saturate(ACC[dst] + rshift_round(ACC[src] * gate, shift)), the
+    # gate per column from ACC[gate_row, gate_col + j]
+    Op.ADD: (("dst_row", _ROW), ("dst_col", _COL), ("src_row", _ROW), ("src_col", _COL),
+             ("gate_row", _ROW), ("gate_col", _COL), ("rows", _ROW), ("length", _DIM),
+             ("shift", 6)),
+    Op.FINISH: (),
+}
+
+
+def field_offsets(op):
+    """``{name: (offset, bits)}`` of every field of ``op``, the header's included."""
+    out, at = {}, 0
+    for name, bits in HEADER + FIELDS[Op(op)]:
+        out[name] = (at, bits)
+        at += bits
+    if at > DESCRIPTOR_BITS:  # pragma: no cover - a property of the tables above
+        raise AssertionError(f"{Op(op).name}: {at} bits")
+    return out
+
+
+def encode(op, **fields):
+    """A descriptor as an integer. Fields left out are zero; an unknown field
+    or a value that does not fit its field is a ``ValueError``."""
+    try:
+        op = Op(op)
+    except ValueError:
+        raise ValueError(f"op: expected one of {[o.name for o in Op]}, got {op!r}") from None
+    layout = field_offsets(op)
+    word = int(op)
+    for name, value in fields.items():
+        if name not in layout or name == "op":
+            raise ValueError(f"{op.name}: no field {name!r}; its fields: "
+                             f"{', '.join(n for n in layout if n != 'op')}")
+        offset, bits = layout[name]
+        if isinstance(value, bool):
+            value = int(value)
+        if not isinstance(value, int) and not hasattr(value, "__index__"):
+            raise TypeError(f"{op.name}.{name}: expected an integer, got {value!r}")
+        value = int(value)
+        if not 0 <= value < 1 << bits:
+            raise ValueError(f"{op.name}.{name}: expected an integer in [0, {(1 << bits) - 1}], "
+                             f"got {value!r}")
+        word |= value << offset
+    return word
+
+
+def decode(word):
+    """``(op, fields)`` of a descriptor; ``op`` is the raw 4-bit code (an
+    :class:`Op` when it is one) and ``fields`` holds the header's token bits
+    and, for a known operation, its fields."""
+    if not isinstance(word, int) or not 0 <= word < 1 << DESCRIPTOR_BITS:
+        raise ValueError(f"descriptor: expected a {DESCRIPTOR_BITS}-bit unsigned integer, "
+                         f"got {word!r}")
+    code = word & 0xF
+    try:
+        op = Op(code)
+    except ValueError:
+        return code, {name: (word >> off) & ((1 << bits) - 1)
+                      for name, (off, bits) in _header_offsets().items() if name != "op"}
+    return op, {name: (word >> off) & ((1 << bits) - 1)
+                for name, (off, bits) in field_offsets(op).items() if name != "op"}
+
+
+def _header_offsets():
+    return field_offsets(Op.FINISH)

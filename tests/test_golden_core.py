@@ -1,0 +1,303 @@
+"""The core's descriptor format, golden core model and block compiler."""
+
+import numpy as np
+import pytest
+
+from exdisc.golden import core, core_compile as cc, nonlinear as nl, trace
+from exdisc.golden.core import CoreConfig, Error, Queue
+from exdisc.golden.core_isa import DESCRIPTOR_BITS, FIELDS, Buffer, Fn, Init, Op, decode, encode
+from exdisc.golden.dit import DiT
+from exdisc.golden.dit_config import DiTConfig
+
+SEED = 20261206
+REVERSED = (Queue.STORE, Queue.COMPUTE, Queue.LOAD)
+
+
+def _rng(request):
+    seed = SEED + sum(map(ord, request.node.name))
+    print(f"seed {seed}")
+    return np.random.default_rng(seed)
+
+
+# -- the descriptor format --
+def test_fields_fit_and_round_trip(request):
+    rng = _rng(request)
+    for op, fields in FIELDS.items():
+        assert 8 + sum(bits for _, bits in fields) <= DESCRIPTOR_BITS
+        for _ in range(20):
+            values = {name: int(rng.integers(0, 1 << bits)) for name, bits in fields}
+            tokens = {name: int(rng.integers(0, 2))
+                      for name in ("pop_prev", "pop_next", "push_prev", "push_next")}
+            word = encode(op, **values, **tokens)
+            assert word < 1 << DESCRIPTOR_BITS
+            got_op, got = decode(word)
+            assert got_op == op and got == {**values, **tokens}
+
+
+def test_encode_rejects_bad_fields():
+    with pytest.raises(ValueError, match=r"GEMM.m: expected an integer in \[0, 511\], got 512"):
+        encode(Op.GEMM, m=512)
+    with pytest.raises(ValueError, match="LOAD: no field 'fn'"):
+        encode(Op.LOAD, fn=1)
+    with pytest.raises(ValueError, match="op: expected one of"):
+        encode(9)
+    with pytest.raises(TypeError, match="SET.mult: expected an integer, got 1.5"):
+        encode(Op.SET, mult=1.5)
+    with pytest.raises(ValueError, match="descriptor: expected a 128-bit"):
+        decode(1 << 128)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match=r"width: expected an integer in \[8, 511\], got 600"):
+        CoreConfig(width=600)
+    with pytest.raises(TypeError, match="act_rows: expected an integer, got 2.0"):
+        CoreConfig(act_rows=2.0)
+    with pytest.raises(ValueError, match="max_len"):
+        CoreConfig(width=64, max_len=128)
+
+
+# -- programs by hand, against NumPy --
+CFG = CoreConfig(width=32, act_rows=64, wgt_rows=64, acc_rows=64, mask_rows=16, max_len=32,
+                 dram_bytes=1 << 14)
+
+
+def _finish(words):
+    return words + [encode(Op.FINISH)]
+
+
+def _dram(rng, samples=2):
+    return rng.integers(0, 256, (samples, CFG.dram_bytes), dtype=np.uint8)
+
+
+def test_load_store_every_buffer(request):
+    rng = _rng(request)
+    dram = _dram(rng)
+    prog, stores = [], []
+    for n, (buf, cols, nbytes) in enumerate(((Buffer.ACT, 13, 13), (Buffer.WGT, 7, 7),
+                                              (Buffer.ACC, 5, 20), (Buffer.MASK, 16, 2))):
+        src, dst = 1000 * n, 8000 + 1000 * n
+        prog += [encode(Op.LOAD, buffer=buf, row=3, col=8, rows=4, cols=cols, dram=src,
+                        stride=nbytes + 3, push_next=1),
+                 encode(Op.GEMM, m=1, n=1, k=1, pop_prev=1, push_next=1),
+                 encode(Op.STORE, buffer=buf, row=3, col=8, rows=4, cols=cols, dram=dst,
+                        stride=nbytes, pop_prev=1)]
+        stores.append((src, dst, nbytes))
+    r = core.run(_finish(prog), dram, CFG, check=True)
+    assert r.finished
+    for src, dst, nbytes in stores:
+        for row in range(4):
+            np.testing.assert_array_equal(r.dram[:, dst + row * nbytes:dst + (row + 1) * nbytes],
+                                          dram[:, src + row * (nbytes + 3):][:, :nbytes])
+
+
+def _put(dram, addr, values, dtype):
+    raw = np.ascontiguousarray(values.astype(dtype)).view(np.uint8).reshape(dram.shape[0], -1)
+    dram[:, addr:addr + raw.shape[1]] = raw
+
+
+def _get(dram, addr, shape, dtype):
+    n = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    return dram[:, addr:addr + n].copy().view(dtype).reshape(dram.shape[0], *shape)
+
+
+@pytest.mark.parametrize("b_t", [0, 1])
+@pytest.mark.parametrize("init", list(Init))
+def test_gemm(request, b_t, init):
+    rng = _rng(request)
+    dram = np.zeros((2, CFG.dram_bytes), np.uint8)
+    m, n, k = 9, 6, 21
+    a = rng.integers(-127, 128, (2, m, k))
+    b = rng.integers(-127, 128, (2, n, k) if b_t else (2, k, n))
+    c0 = rng.integers(-(1 << 31), 1 << 31, (2, m, n))
+    bias = rng.integers(-(1 << 31), 1 << 31, (2, 1, n))
+    for addr, v, t in ((0, a, np.int8), (1000, b, np.int8), (2000, c0, "<i4"), (3000, bias, "<i4")):
+        _put(dram, addr, v, t)
+    prog = [encode(Op.LOAD, buffer=Buffer.ACT, row=2, col=3, rows=m, cols=k, dram=0, stride=k),
+            encode(Op.LOAD, buffer=Buffer.WGT, row=5, col=1, rows=b.shape[1], cols=b.shape[2],
+                   dram=1000, stride=b.shape[2]),
+            encode(Op.LOAD, buffer=Buffer.ACC, row=7, col=4, rows=m, cols=n, dram=2000,
+                   stride=4 * n),
+            encode(Op.LOAD, buffer=Buffer.ACC, row=40, col=11, rows=1, cols=n, dram=3000,
+                   stride=4 * n, push_next=1),
+            encode(Op.GEMM, a_row=2, a_col=3, b_row=5, b_col=1, b_t=b_t, c_row=7, c_col=4,
+                   m=m, n=n, k=k, init=init, bias_row=40, bias_col=11, pop_prev=1, push_next=1),
+            encode(Op.STORE, buffer=Buffer.ACC, row=7, col=4, rows=m, cols=n, dram=5000,
+                   stride=4 * n, pop_prev=1)]
+    r = core.run(_finish(prog), dram, CFG, check=True)
+    bb = b.swapaxes(1, 2) if b_t else b
+    want = a @ bb + {Init.ZERO: 0, Init.BIAS: bias, Init.ACCUMULATE: c0}[init]
+    want = (want + (1 << 31)) % (1 << 32) - (1 << 31)
+    np.testing.assert_array_equal(_get(r.dram, 5000, (m, n), "<i4"), want)
+
+
+def test_add_and_nonlinear_plumbing(request):
+    """ADD's gates and saturation; softmax's mask and row scales reaching a
+    row-scaled requantize; LayerNorm with loaded gains and biases."""
+    rng = _rng(request)
+    dram = np.zeros((2, CFG.dram_bytes), np.uint8)
+    rows, n = 5, 12
+    x = rng.integers(-(1 << 20), 1 << 20, (2, rows, n))
+    src = rng.integers(-(1 << 31), 1 << 31, (2, rows, n))
+    gate = rng.integers(-(1 << 18), 1 << 18, (2, 1, n))     # beyond 18 bits: low bits used
+    gain = rng.integers(-(1 << 20), 1 << 20, (2, 1, n))     # low 16 bits used
+    bias = rng.integers(-(1 << 20), 1 << 20, (2, 1, n))
+    for addr, v in ((0, x), (1000, src), (2000, gate), (2100, gain), (2200, bias)):
+        _put(dram, addr, v, "<i4")
+    load = lambda row, rws, addr: encode(Op.LOAD, buffer=Buffer.ACC, row=row, col=0, rows=rws,
+                                         cols=n, dram=addr, stride=4 * n)
+    nlw = lambda fn, **f: encode(Op.NONLINEAR, fn=fn, length=n, **f)
+    prog = [load(0, rows, 0), load(10, rows, 1000), load(20, 1, 2000), load(21, 1, 2100),
+            encode(Op.LOAD, buffer=Buffer.ACC, row=22, col=0, rows=1, cols=n, dram=2200,
+                   stride=4 * n, push_next=1),
+            encode(Op.SET, mult=40000, shift=20, mult2=50000, shift2=22, theta=1 << 26, pre=3,
+                   pop_prev=1),
+            nlw(Fn.SOFTMAX, src_row=0, dst_buffer=Buffer.ACT, dst_row=0, rows=rows, aux_row=4),
+            nlw(Fn.REQUANT, src_row=10, dst_buffer=Buffer.WGT, dst_row=0, rows=rows,
+                row_scale=1, aux_row=4),
+            nlw(Fn.LOAD_GAIN, src_row=21, rows=1), nlw(Fn.LOAD_BIAS, src_row=22, rows=1),
+            nlw(Fn.LAYERNORM, src_row=0, dst_buffer=Buffer.WGT, dst_row=8, rows=rows),
+            encode(Op.ADD, dst_row=0, src_row=10, gate_row=20, rows=rows, length=n, shift=9,
+                   push_next=1)]
+    stores = [(Buffer.ACT, 0, rows, n, 3000), (Buffer.WGT, 0, rows, n, 3100),
+              (Buffer.WGT, 8, rows, n, 3200), (Buffer.ACC, 0, rows, n, 3300),
+              (Buffer.MASK, 4, rows, 16, 3600)]
+    for i, (buf, row, rws, cols, addr) in enumerate(stores):
+        nbytes = {Buffer.ACC: 4 * cols, Buffer.MASK: cols // 8}.get(buf, cols)
+        prog.append(encode(Op.STORE, buffer=buf, row=row, col=0, rows=rws, cols=cols, dram=addr,
+                           stride=nbytes, pop_prev=int(i == 0)))
+    r = core.run(_finish(prog), dram, CFG, check=True)
+    p, keep, rm, rs = nl.softmax(x, 40000, 20, 50000, 22, 1 << 26)
+    np.testing.assert_array_equal(_get(r.dram, 3000, (rows, n), np.int8), p)
+    np.testing.assert_array_equal(_get(r.dram, 3100, (rows, n), np.int8),
+                                  nl.requantize(src, rm[..., None], rs[..., None]))
+    g16 = (gain + (1 << 15)) % (1 << 16) - (1 << 15)
+    np.testing.assert_array_equal(_get(r.dram, 3200, (rows, n), np.int8),
+                                  nl.layer_norm(x, 3, g16, bias, 22))
+    g18 = (gate + (1 << 17)) % (1 << 18) - (1 << 17)
+    np.testing.assert_array_equal(_get(r.dram, 3300, (rows, n), "<i4"),
+                                  nl.saturate(x + nl.rshift_round(src * g18, 9), 32))
+    bits = np.unpackbits(_get(r.dram, 3600, (rows, 2), np.uint8), axis=-1, bitorder="little")
+    np.testing.assert_array_equal(bits[..., :n].astype(bool), keep)
+    assert not bits[..., n:].any()
+
+
+# -- malformed programs --
+GOOD_STORE = encode(Op.STORE, buffer=Buffer.ACT, rows=1, cols=4, dram=0, stride=4)
+BAD = {
+    "unknown op": (encode(Op.FINISH) | 9, Error.BAD_OP),
+    "unknown function": (encode(Op.NONLINEAR, fn=6, rows=1, length=4), Error.BAD_OP),
+    "load pops prev": (encode(Op.LOAD, buffer=0, rows=1, cols=1, pop_prev=1), Error.BAD_TOKEN),
+    "store pushes next": (encode(Op.STORE, buffer=0, rows=1, cols=1, push_next=1),
+                          Error.BAD_TOKEN),
+    "softmax into ACC": (encode(Op.NONLINEAR, fn=Fn.SOFTMAX, dst_buffer=Buffer.ACC, rows=1,
+                                length=4), Error.BAD_BUFFER),
+    "rows past the buffer": (encode(Op.GEMM, a_row=60, m=5, n=1, k=1), Error.BAD_RANGE),
+    "columns past the row": (encode(Op.ADD, dst_col=30, rows=1, length=4), Error.BAD_RANGE),
+    "store past the memory": (encode(Op.STORE, buffer=Buffer.ACC, rows=2, cols=4,
+                                     dram=(1 << 14) - 20, stride=16), Error.BAD_RANGE),
+    "zero rows": (encode(Op.LOAD, buffer=0, rows=0, cols=4), Error.BAD_SHAPE),
+    "row longer than the unit's": (encode(Op.NONLINEAR, fn=Fn.GELU, rows=1, length=33),
+                                   Error.BAD_SHAPE),
+    "unknown init": (encode(Op.GEMM, m=1, n=1, k=1, init=3), Error.BAD_SHAPE),
+    "gain load of two rows": (encode(Op.NONLINEAR, fn=Fn.LOAD_GAIN, rows=2, length=4),
+                              Error.BAD_SHAPE),
+    "mask not on a byte": (encode(Op.LOAD, buffer=Buffer.MASK, col=4, rows=1, cols=8),
+                           Error.BAD_SHAPE),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_malformed_descriptor(request, case):
+    """The error names the descriptor, nothing after it runs, what came before does."""
+    rng = _rng(request)
+    word, error = BAD[case]
+    dram = _dram(rng)
+    prog = [encode(Op.LOAD, buffer=Buffer.ACT, rows=1, cols=4, dram=100, stride=4,
+                   push_next=1),
+            encode(Op.SET, pop_prev=1, push_next=1),
+            encode(Op.STORE, buffer=Buffer.ACT, rows=1, cols=4, dram=200, stride=4, pop_prev=1),
+            word, encode(Op.STORE, buffer=Buffer.ACT, rows=1, cols=4, dram=300, stride=4)]
+    r = core.run(_finish(prog), dram, CFG)
+    assert (r.error, r.index, r.finished) == (error, 3, False)
+    want = dram.copy()
+    want[:, 200:204] = dram[:, 100:104]
+    np.testing.assert_array_equal(r.dram, want)
+    with pytest.raises(core.CoreError, match=f"descriptor 3: {error.name}"):
+        core.run(_finish(prog), dram, CFG, check=True)
+
+
+def test_deadlock_names_the_waiting_descriptor():
+    prog = [encode(Op.SET), encode(Op.STORE, buffer=0, rows=1, cols=1, pop_prev=1),
+            encode(Op.FINISH)]
+    r = core.run(prog, np.zeros(CFG.dram_bytes, np.uint8), CFG)
+    assert (r.error, r.index, r.finished) == (Error.DEADLOCK, 1, False)
+    # without FINISH the core is still waiting for the rest of its program
+    r = core.run(prog[:2], np.zeros(CFG.dram_bytes, np.uint8), CFG)
+    assert (r.error, r.finished) == (Error.NONE, False)
+
+
+def test_missing_token_shows_as_order_dependence(request):
+    """A store without its token may run before the compute it needs: the two
+    queue orders then disagree, which is how the block tests find a race."""
+    rng = _rng(request)
+    dram = _dram(rng)
+    prog = [encode(Op.LOAD, buffer=Buffer.ACT, rows=1, cols=4, dram=0, stride=4, push_next=1),
+            encode(Op.LOAD, buffer=Buffer.WGT, rows=4, cols=4, dram=100, stride=4),
+            encode(Op.GEMM, m=1, n=4, k=4, pop_prev=1),
+            encode(Op.STORE, buffer=Buffer.ACC, rows=1, cols=4, dram=500, stride=16)]
+    a = core.run(_finish(prog), dram, CFG).dram
+    b = core.run(_finish(prog), dram, CFG, order=REVERSED).dram
+    assert not np.array_equal(a, b)
+
+
+# -- the compiled DiT block --
+def test_block_on_a_small_model(request):
+    """A small random DiT: the program fits a small core, both queue orders
+    agree, and the output is the float block's within the quantization."""
+    rng = _rng(request)
+    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=2, heads=2)
+    model = DiT.random(cfg, seed=int(rng.integers(1 << 16)), std=0.3)
+    x = rng.standard_normal((3, cfg.tokens, cfg.hidden)).astype(np.float32)
+    c = rng.standard_normal((3, cfg.hidden)).astype(np.float32)
+    small = CoreConfig(width=64, act_rows=64, wgt_rows=128, acc_rows=128, mask_rows=16,
+                       max_len=64, dram_bytes=1 << 13)
+    comp = cc.compile_block(model, 1, x, c, small)
+    r = core.run(comp.program, comp.dram, small, check=True)
+    assert r.finished
+    assert np.array_equal(r.dram, core.run(comp.program, comp.dram, small, order=REVERSED).dram)
+    ref = cc.float_block(model, 1, x, c)
+    out = cc.block_output(comp, r)
+    err = np.linalg.norm(out - ref["x_out"]) / np.linalg.norm(ref["x_out"] - x)
+    print(f"relative error of the block's update: {err:.4f}")
+    assert err < 0.05
+
+
+@pytest.mark.parametrize("layer", [0, 3])
+def test_dit_block_against_the_float_block(layer):
+    """The project's DiT at full shape on a recorded block input: the block's
+    update (output minus input) within 3 % (relative, L2) of the float
+    block's; the two queue orders agree word for word."""
+    x, c = trace.block_input(step=3, layer=layer)
+    model = trace.model()
+    comp = cc.compile_block(model, layer, x, c)
+    r = core.run(comp.program, comp.dram, comp.cfg, check=True)
+    again = core.run(comp.program, comp.dram, comp.cfg, order=REVERSED)
+    assert np.array_equal(r.dram, again.dram)
+    ref = cc.float_block(model, layer, x, c)["x_out"]
+    out = cc.block_output(comp, r)
+    err = np.linalg.norm(out - ref) / np.linalg.norm(ref - x)
+    print(f"layer {layer}: relative error of the block's update {err:.4f}")
+    assert err < 0.03
+    assert r.stats["macs"] == sum(
+        d for d in (model.cfg.tokens * model.cfg.hidden * model.cfg.hidden * 4,
+                    2 * model.cfg.tokens ** 2 * model.cfg.hidden,
+                    2 * model.cfg.tokens * model.cfg.hidden * model.cfg.hidden * 4))
+
+
+def test_compiler_names_what_does_not_fit():
+    model = trace.model()
+    x, c = trace.block_input(step=3, layer=0)
+    with pytest.raises(ValueError, match="acc_rows: 768 rows needed, the buffer has 700"):
+        cc.compile_block(model, 0, x, c, CoreConfig(acc_rows=700))
+    with pytest.raises(ValueError, match="x, c: expected"):
+        cc.compile_block(model, 0, x[:, :5], c)
