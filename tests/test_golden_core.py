@@ -1,11 +1,15 @@
 """The core's descriptor format, golden core model and block compiler."""
 
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
 from exdisc.golden import core, core_compile as cc, nonlinear as nl, trace
 from exdisc.golden.core import CoreConfig, Error, Queue
-from exdisc.golden.core_isa import DESCRIPTOR_BITS, FIELDS, Buffer, Fn, Init, Op, decode, encode
+from exdisc.golden.core_isa import (DESCRIPTOR_BITS, FIELDS, QUEUE_OF, Buffer, Fn, Init, Op,
+                                    decode, encode)
 from exdisc.golden.dit import DiT
 from exdisc.golden.dit_config import DiTConfig
 
@@ -301,3 +305,28 @@ def test_compiler_names_what_does_not_fit():
         cc.compile_block(model, 0, x, c, CoreConfig(acc_rows=700))
     with pytest.raises(ValueError, match="x, c: expected"):
         cc.compile_block(model, 0, x[:, :5], c)
+
+
+# -- the reference page says what the code does --
+DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "core.md"
+
+
+def test_doc_format_table_matches_the_fields():
+    rows = re.findall(r"^\| `(\w+)` \| (\d+) \| (\w+) \| (.*) \|$", DOC.read_text(), re.M)
+    seen = {}
+    for name, code, queue, text in rows:
+        if name not in Op.__members__:      # the buffer table has the same shape
+            continue
+        fields = tuple((n, int(b)) for n, b in re.findall(r"(\w+) \((\d+)\)", text))
+        seen[name] = (int(code), queue, fields)
+    assert seen == {op.name: (int(op), QUEUE_OF[op].name.lower(), FIELDS[op]) for op in Op}
+
+
+def test_doc_worked_example_is_what_the_compiler_emits():
+    rows = re.findall(r"^\| (\d+) \| `([0-9a-f]{32})` \| `(\w+)` \|", DOC.read_text(), re.M)
+    assert len(rows) == 10
+    x, c = trace.block_input(step=3, layer=0)
+    comp = cc.compile_block(trace.model(), 0, x, c)
+    for index, word, name in rows:
+        assert comp.program[int(index)] == int(word, 16)
+        assert decode(int(word, 16))[0].name == name
