@@ -412,6 +412,7 @@ class _Ingest(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        self.platform = platform
         p, cmd, i, qa, ra = self.p, self.cmd, self.i, self.qa, self.ra
         walk = _RowWalk(m, p, "ingest")
         cur = Signal(p.cmd_layout)
@@ -472,12 +473,12 @@ class _Ingest(Elaboratable):
         yb = [ar.register(m, Mux(lanes[n], y[n], 0), f"y{n}") for n in range(p.lanes)]
         leaves = [ar.register(m, Cat(Const(n, lane_bits), x[n], lanes[n]), f"leaf{n}")
                   for n in range(p.lanes)]
-        sq = [ar.register(m, yb[n] * yb[n], f"sq{n}") for n in range(p.lanes)]
+        squares = [ar.multiply(m, yb[n], yb[n], f"sq{n}", self.platform) for n in range(p.lanes)]
         s1, c1 = ar.tree(m, yb, lambda a, b: a + b, "s1")
-        s2, c2 = ar.tree(m, sq, lambda a, b: a + b, "s2")
+        s2, c2 = ar.tree(m, [sq for sq, _ in squares], lambda a, b: a + b, "s2")
         # a register after every compare: a compare and a select per cycle
         mx, cm = ar.tree(m, leaves, lambda a, b: _lane_max(a, b, ACC_WIDTH), "max", per_stage=1)
-        c2 += 1
+        c2 += squares[0][1]
         depth = max(c1, c2, cm)
         s1 = ar.delay(m, s1, depth - c1, "s1")
         s2 = ar.delay(m, s2, depth - c2, "s2")
@@ -522,6 +523,7 @@ class _Elementwise(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        self.platform = platform
         p, qa, ra, qb, rb = self.p, self.qa, self.ra, self.qb, self.rb
         walk = _RowWalk(m, p, "elementwise")
         incoming = data.View(_row_a(p), ra.r_data)
@@ -548,7 +550,8 @@ class _Elementwise(Elaboratable):
         new = Mux(done.first, 0, acc) + total
         with m.If(done.valid):
             m.d.sync += acc.eq(new)
-        valid, rec = _row_math(m, p, done.valid & done.last, done.row, new[:p.sum_bits])
+        valid, rec = _row_math(m, p, done.valid & done.last, done.row, new[:p.sum_bits],
+                               platform)
         m.d.comb += [rb.w_en.eq(valid), rb.w_data.eq(rec)]
         return m
 
@@ -577,7 +580,7 @@ class _Elementwise(Elaboratable):
             operand = ar.register(m, Mux(op == Op.SOFTMAX,
                                          Mux(d[p.d_bits:].any(), d_max, d[:p.d_bits]), x),
                                   f"operand{n}", signed(ACC_WIDTH + 1))
-            prod, c = ar.multiply(m, operand, mult, f"prod{n}")
+            prod, c = ar.multiply(m, operand, mult, f"prod{n}", self.platform)
             s_prod = 1 + c
             u = ar.rshift_round(m, prod, ar.delay(m, row.shift, s_prod, f"shift{n}"), f"u{n}")
             s_u = s_prod + 2
@@ -601,7 +604,8 @@ class _Elementwise(Elaboratable):
             a = ar.register(m, a, f"a_read{n}")
             v = ar.register(m, Mux(a > 0, a, 0) - gread.data, f"v{n}")
             s_v = s_u + 3
-            gprod, c = ar.multiply(m, v, ar.delay(m, row.mult2, s_v, f"gmult{n}"), f"gprod{n}")
+            gprod, c = ar.multiply(m, v, ar.delay(m, row.mult2, s_v, f"gmult{n}"), f"gprod{n}",
+                                   self.platform)
             s_gprod = s_v + c
             g = ar.rshift_round(m, gprod, ar.delay(m, row.shift2, s_gprod, f"gshift{n}"),
                                 f"g{n}")
@@ -619,7 +623,7 @@ class _Elementwise(Elaboratable):
         return words, s_write, total, s_e + cycles
 
 
-def _row_math(m, p, valid, row, total):
+def _row_math(m, p, valid, row, total, platform):
     """The per-row pipeline: from a row's record (and softmax's sum of
     exponentials) to the constants of its output pass. One row per cycle.
 
@@ -628,9 +632,9 @@ def _row_math(m, p, valid, row, total):
     ``R = floor(2**(L+15) / q)``, and ``a = N*R``, ``b = S1*R``,
     ``k = L + 15 - norm_frac`` so that ``n = rshift_round(y*a - b, k)``.
     Returns the valid and the record (:func:`_row_b`) at the end."""
-    s1sq, c1 = ar.multiply(m, row.s1, row.s1, "s1sq")
-    ns2, c2 = ar.multiply(m, row.length, row.s2, "ns2")
-    th, c3 = ar.multiply(m, row.theta, total, "th")
+    s1sq, c1 = ar.multiply(m, row.s1, row.s1, "s1sq", platform)
+    ns2, c2 = ar.multiply(m, row.length, row.s2, "ns2", platform)
+    th, c3 = ar.multiply(m, row.theta, total, "th", platform)
     t = max(c1, c2, c3)
     s1sq, ns2, th = (ar.delay(m, x, t - c, n) for x, c, n in
                      ((s1sq, c1, "s1sq"), (ns2, c2, "ns2"), (th, c3, "th")))
@@ -650,9 +654,9 @@ def _row_math(m, p, valid, row, total):
     root = ar.delay(m, root, t_q - t_root, "root")
     # softmax: the P V multiplier; LayerNorm: a and b
     ln_r = Mux(root == 0, 0, quotient >> 1)
-    prod, c1 = ar.multiply(m, r.mult2, quotient, "pv")
-    a, c2 = ar.multiply(m, r.length, ln_r, "a")
-    b, c3 = ar.multiply(m, r.s1, ln_r, "b")
+    prod, c1 = ar.multiply(m, r.mult2, quotient, "pv", platform)
+    a, c2 = ar.multiply(m, r.length, ln_r, "a", platform)
+    b, c3 = ar.multiply(m, r.s1, ln_r, "b", platform)
     row_mult = ar.rshift_round(m, prod, Const(RECIP_QUOTIENT_BITS - 1, 5), "row_mult")
     end = max(c1 + 2, c2, c3)
     t_end = t_q + end
@@ -682,6 +686,7 @@ class _Output(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        self.platform = platform
         p, qb, rb, oq = self.p, self.qb, self.rb, self.oq
         walk = _RowWalk(m, p, "output")
         incoming = data.View(_row_b(p), rb.r_data)
@@ -729,17 +734,21 @@ class _Output(Elaboratable):
         for n in range(p.lanes):
             word = b0.word[n]
             y = word[:p.ln_bits].as_signed()
-            prod, c = ar.multiply(m, y, row.a, f"ya{n}")
+            prod, c = ar.multiply(m, y, row.a, f"ya{n}", self.platform)
             t = ar.register(m, prod - ar.delay(m, row.b, c, f"b{n}"), f"t{n}")
             norm = ar.rshift_round(m, t, ar.delay(m, row.k, c + 1, f"k{n}"), f"n{n}")
             s_norm = c + 3
             norm = norm[:n_bits].as_signed()
-            read_at = s_norm - 1
+            # read two stages early: the block RAM's slow clock-to-output
+            # then ends in a register, not in the multiplier
+            read_at = s_norm - 2
             if n == 0:
                 gread, bread = self._modulation(m, beat, read_at)
-            gain = gread.data[n * p.mult_bits:][:p.mult_bits].as_signed()
-            bias = bread.data[n * ACC_WIDTH:][:ACC_WIDTH].as_signed()
-            mod, c = ar.multiply(m, norm, gain, f"mod{n}")
+                gdata = ar.register(m, gread.data, "gain_q")
+                bdata = ar.register(m, bread.data, "bias_q")
+            gain = gdata[n * p.mult_bits:][:p.mult_bits].as_signed()
+            bias = bdata[n * ACC_WIDTH:][:ACC_WIDTH].as_signed()
+            mod, c = ar.multiply(m, norm, gain, f"mod{n}", self.platform)
             s_mod = s_norm + c
             biased = ar.register(m, mod + ar.delay(m, bias, c, f"bias{n}"), f"biased{n}")
             ln = ar.rshift_round(m, biased, ar.delay(m, row.shift2, s_mod + 1, f"ms{n}"),

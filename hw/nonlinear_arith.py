@@ -9,9 +9,10 @@ function returns its result and adds its registers to the module it is
 given; the number of cycles is stated in its docstring.
 """
 
-from amaranth.hdl import Cat, Const, Mux, Signal, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal, signed, unsigned
 
 from .lod import leading_ones
+from .platform import is_ecp5
 
 
 __all__ = ["register", "delay", "rshift_round", "multiply", "saturate", "tree", "bit_length",
@@ -47,32 +48,59 @@ def rshift_round(m, value, shift, name):
 
 
 def _slices(value):
-    """``(slice, offset)`` pieces of at most 18 bits that a DSP multiplies:
-    17-bit unsigned slices from the bottom, the rest (signed if the value
-    is) on top."""
-    width, signed = len(value), value.shape().signed
-    if width <= 18:
+    """``(slice, offset)`` pieces that a DSP multiplies as signed 18-bit
+    operands: 17-bit unsigned slices from the bottom, the rest on top (up to
+    18 bits if the value is signed, 17 if not)."""
+    width, is_signed = len(value), value.shape().signed
+    top_bits = 18 if is_signed else 17
+    if width <= top_bits:
         return [(value, 0)]
     out, offset = [], 0
-    while width - offset > 18:
+    while width - offset > top_bits:
         out.append((value[offset:offset + 17], offset))
         offset += 17
     top = value[offset:]
-    out.append((top.as_signed() if signed else top, offset))
+    out.append((top.as_signed() if is_signed else top, offset))
     return out
 
 
-def multiply(m, a, b, name):
-    """``a * b`` with every DSP product registered on its own: the products of
-    the operands' 18-bit slices in the first cycle, their shifted sum over a
-    tree with a register per addition after it. Returns ``(product,
-    cycles)``; one slice each takes 2 cycles."""
-    parts = [register(m, (x * y) << (ox + oy), f"{name}_p{i}_{j}")
+def _product(m, a, b, name, platform):
+    """``a * b`` of two slices (each a signed 18-bit operand when extended)
+    in two cycles: operand registers, then the product's. On ECP5 these are
+    MULT18X18D's own input and output registers, which yosys does not infer;
+    without them the multiplier's delay and the routes into and out of the
+    DSP make one cycle."""
+    width = len(a) + len(b)
+    if not is_ecp5(platform):
+        aq, bq = register(m, a, f"{name}_a"), register(m, b, f"{name}_b")
+        return register(m, aq * bq, name)
+    ext = lambda v: [v[i] if i < len(v) else (v[-1] if v.shape().signed else Const(0))
+                     for i in range(18)]
+    prod = Signal(signed(36), name=f"{name}_dsp")
+    ports = {f"i_A{i}": bit for i, bit in enumerate(ext(a))}
+    ports.update({f"i_B{i}": bit for i, bit in enumerate(ext(b))})
+    ports.update({f"o_P{i}": prod[i] for i in range(36)})
+    m.submodules[f"{name}_dsp"] = Instance(
+        "MULT18X18D",
+        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTB_CLK="CLK0", p_REG_PIPELINE_CLK="NONE",
+        p_REG_OUTPUT_CLK="CLK0", p_GSR="DISABLED", p_RESETMODE="SYNC",
+        i_SIGNEDA=1, i_SIGNEDB=1, i_SOURCEA=0, i_SOURCEB=0,
+        i_CLK0=ClockSignal("sync"), i_CE0=1, i_RST0=0, **ports)
+    signed_out = a.shape().signed or b.shape().signed
+    return prod[:width].as_signed() if signed_out else prod[:width]
+
+
+def multiply(m, a, b, name, platform=None):
+    """``a * b``: the products of the operands' 18-bit slices in two cycles
+    (:func:`_product`), their shifted sum over a tree with a register per
+    addition after it. Returns ``(product, cycles)``; one slice each takes 3
+    cycles (the product is registered once more, off the DSP)."""
+    parts = [_product(m, x, y, f"{name}_p{i}_{j}", platform) << (ox + oy)
              for i, (x, ox) in enumerate(_slices(a)) for j, (y, oy) in enumerate(_slices(b))]
     if len(parts) == 1:
-        return register(m, parts[0], name), 2
+        return register(m, parts[0], name), 3
     total, cycles = tree(m, parts, lambda u, v: u + v, name, per_stage=1)
-    return total, 1 + cycles
+    return total, 2 + cycles
 
 
 def saturate(value, bits):
