@@ -81,6 +81,22 @@ def test_bench_nonlinear_rates_and_quality():
     assert len(nonlinear.tables({"rates": rates, "quality": q})) == 2
 
 
+def test_bench_core_quality():
+    """Every block of every step on the golden core model, paired with the
+    float run; the work counted is the dense DiT's."""
+    from exdisc.golden.execution import dense_macs
+    from exdisc.golden.trace import model
+    from exdisc.sim.benchmarks import core
+    q = core.quality(per_class=1, steps=2)
+    cfg = model().cfg
+    blocks = 2 * cfg.depth                      # two steps
+    assert q["core"]["blocks"] == blocks
+    # classifier-free guidance runs two sequences per sample
+    assert q["core"]["macs"] == blocks * 2 * q["samples"] * sum(dense_macs(cfg).values())
+    assert 0 < q["latent_error"] < 1 and 0 <= q["digits_changed"] <= 1
+    assert len(core.tables({"quality": q})) == 1
+
+
 def test_conmerge_figures_are_ordered(seed):
     import numpy as np
     from exdisc.sim.benchmarks.conmerge import fc1_figures, fc2_figures

@@ -138,6 +138,13 @@ def _steps(text):
     return value
 
 
+def bench_core(args):
+    from exdisc.sim.benchmarks import core
+    record = {"quality": core.quality(per_class=args.per_class, steps=args.steps,
+                                      seed=args.seed)}
+    return finish(args, "core", record, core.tables(record), core.failures(record))
+
+
 def add_commands(sub):
     from exdisc.golden.workload import DEFAULTS
     from exdisc.sim.benchmarks.router import WORD_CHOICES
@@ -193,6 +200,14 @@ def add_commands(sub):
                    help="lanes of the units in the area comparison")
     q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
     q.add_argument("--no-area", action="store_true", help="skip the synthesis")
+
+    q = bench("core", "the DiT sampled with every block of every step run by the golden core "
+              "model (int8 GEMMs, integer non-linear operations) against float", bench_core,
+              default_seed=0)
+    q.add_argument("--per-class", type=positive_int, default=20, metavar="N",
+                   help="samples per digit class")
+    q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
+                   help="DDIM steps (1 to 1000)")
 
     q = bench("nonlinear", "integer non-linear unit: beats per cycle on back-to-back rows of "
               "each operation, and the DiT sampled with the integer operations against float",

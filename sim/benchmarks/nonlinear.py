@@ -31,7 +31,7 @@ TARGETS = {"rate": 1.0, "digits_changed": 0.01, "mask_rows_identical": 0.99}
 
 def _programs(p, rows, rng):
     """Rows of the DiT's shapes (cut to ``max_len``) for each operation."""
-    b = stim._Builder(p)
+    b = stim.RowBuilder(p)
     fmt = b.fmt
     ints = lambda n, bits: [int(v) for v in rng.integers(-(1 << bits), 1 << bits, min(n, p.max_len))]
     sm = gnl.softmax_params(1e-3, fmt)

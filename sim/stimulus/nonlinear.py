@@ -16,8 +16,8 @@ from exdisc.golden import nonlinear as gnl
 from exdisc.hw.nonlinear import ACC_WIDTH, Op
 
 
-__all__ = ["Row", "golden_format", "random_program", "edge_program", "dit_program", "beats",
-           "commands", "expected"]
+__all__ = ["Row", "RowBuilder", "golden_format", "random_program", "edge_program",
+           "dit_program", "beats", "commands", "expected"]
 
 ACC_MIN, ACC_MAX = -(1 << (ACC_WIDTH - 1)), (1 << (ACC_WIDTH - 1)) - 1
 
@@ -61,7 +61,7 @@ def _out_beats(p, data, keep=None, row_mult=0, row_shift=0):
     return out
 
 
-class _Builder:
+class RowBuilder:
     """Makes rows and their expected outputs, keeping the modulation the
     unit holds (the last gains and biases loaded)."""
 
@@ -106,7 +106,7 @@ def _ints(rng, n, bits):
 def random_program(p, rng, rows):
     """``rows`` random rows of every operation (``rng``: a NumPy Generator);
     loads of gains and biases come before LayerNorm rows."""
-    b = _Builder(p)
+    b = RowBuilder(p)
     fmt = b.fmt
     out = []
     mult_max = (1 << p.mult_bits) - 1
@@ -139,7 +139,7 @@ def random_program(p, rng, rows):
 def edge_program(p):
     """The edge cases: equal values, minimum values, saturating values, a
     one-element row, the maximum last, for every operation."""
-    b = _Builder(p)
+    b = RowBuilder(p)
     fmt = b.fmt
     n = p.max_len
     rows = []
@@ -166,7 +166,7 @@ def dit_program(p, rows_per_op=2, seed=0):
     """Real rows of the tiny DiT (:func:`exdisc.golden.trace.nonlinear_rows`),
     cut to ``max_len`` values."""
     from exdisc.golden.trace import nonlinear_rows
-    b = _Builder(p)
+    b = RowBuilder(p)
     fmt = b.fmt
     t = nonlinear_rows(rows=rows_per_op, seed=seed)
     n = p.max_len
