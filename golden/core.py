@@ -247,7 +247,7 @@ class _Machine:
         b, w = dram.shape[0], cfg.width
         self.buf = {Buffer.ACT: np.zeros((b, cfg.act_rows, w), np.int8),
                     Buffer.WGT: np.zeros((b, cfg.wgt_rows, w), np.int8),
-                    Buffer.ACC: np.zeros((b, cfg.acc_rows, w), np.int64),
+                    Buffer.ACC: np.zeros((b, cfg.acc_rows, w), np.int32),
                     Buffer.MASK: np.zeros((b, cfg.mask_rows, w), bool)}
         self.row_mult = np.zeros((b, cfg.mask_rows), np.int64)
         self.row_shift = np.zeros((b, cfg.mask_rows), np.int64)
@@ -273,7 +273,7 @@ class _Machine:
         if buf == Buffer.MASK:
             vals = np.unpackbits(raw, axis=-1, bitorder="little").astype(bool)
         elif buf == Buffer.ACC:
-            vals = raw.copy().view("<i4").astype(np.int64)
+            vals = raw.copy().view("<i4")
         else:
             vals = raw.view(np.int8)
         self.buf[buf][:, f["row"]:f["row"] + f["rows"], f["col"]:f["col"] + f["cols"]] = vals
@@ -285,7 +285,7 @@ class _Machine:
         if buf == Buffer.MASK:
             raw = np.packbits(vals, axis=-1, bitorder="little")
         elif buf == Buffer.ACC:
-            raw = np.ascontiguousarray(vals.astype("<i4")).view(np.uint8)
+            raw = np.ascontiguousarray(vals, dtype="<i4").view(np.uint8)
         else:
             raw = vals.view(np.uint8)
         self.dram[:, at] = raw
@@ -306,7 +306,7 @@ class _Machine:
         if f["init"] == Init.BIAS:
             prod += acc[:, f["bias_row"]:f["bias_row"] + 1, f["bias_col"]:f["bias_col"] + n]
         elif f["init"] == Init.ACCUMULATE:
-            prod += c
+            prod += c.astype(np.int64)
         c[...] = _wrap(prod)
         self.stats["macs"] += m * n * k
 
@@ -320,7 +320,7 @@ class _Machine:
                                  f["src_col"]:f["src_col"] + length]
         aux = slice(f["aux_row"], f["aux_row"] + rows)
         if fn == Fn.LOAD_GAIN:
-            self.gain[:, :length] = _wrap(x[:, 0], fmt.mult_bits)
+            self.gain[:, :length] = _wrap(x[:, 0].astype(np.int64), fmt.mult_bits)
             return
         if fn == Fn.LOAD_BIAS:
             self.bias[:, :length] = x[:, 0]
@@ -349,8 +349,9 @@ class _Machine:
         dst = acc[:, f["dst_row"]:f["dst_row"] + rows, f["dst_col"]:f["dst_col"] + length]
         src = acc[:, f["src_row"]:f["src_row"] + rows, f["src_col"]:f["src_col"] + length]
         gate = _wrap(acc[:, f["gate_row"]:f["gate_row"] + 1,
-                         f["gate_col"]:f["gate_col"] + length], GATE_BITS)
-        dst[...] = nl.saturate(dst + nl.rshift_round(src * gate, f["shift"]), ACC_BITS)
+                         f["gate_col"]:f["gate_col"] + length].astype(np.int64), GATE_BITS)
+        dst[...] = nl.saturate(dst.astype(np.int64) + nl.rshift_round(src.astype(np.int64) * gate,
+                                                                      f["shift"]), ACC_BITS)
         self.stats["add_values"] += rows * length
 
     def _finish(self, f):
