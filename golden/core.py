@@ -61,7 +61,7 @@ import numpy as np
 from . import nonlinear as nl
 from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode
 
-__all__ = ["CoreConfig", "Error", "CoreError", "Result", "run"]
+__all__ = ["CoreConfig", "Error", "CoreError", "Result", "check", "run"]
 
 ACC_BITS = 32
 GATE_BITS = 18
@@ -234,6 +234,19 @@ def _check(cfg, op, f):
         _region(cfg, Buffer.ACC, f["gate_row"], f["gate_col"], 1, length, "ADD gates")
 
 
+def check(cfg, word):
+    """``(error, detail)`` of one descriptor on ``cfg``'s core: ``Error.NONE``
+    and ``""`` when it is well formed. When several checks fail, the first in
+    the order of :data:`.core_isa.FIELDS`' operations' checks names it (the
+    RTL decoder reports the same)."""
+    op, f = decode(word)
+    try:
+        _check(cfg, op, f)
+    except _Bad as bad:
+        return bad.error, bad.detail
+    return Error.NONE, ""
+
+
 # -- running ---------------------------------------------------------------
 def _wrap(v, bits=ACC_BITS):
     half = np.int64(1) << (bits - 1)
@@ -393,12 +406,11 @@ def run(program, dram, cfg=None, *, order=(Queue.LOAD, Queue.COMPUTE, Queue.STOR
     queues = {q: [] for q in Queue}
     error, index, detail, finished_at = Error.NONE, -1, "", None
     for i, word in enumerate(program):
-        op, f = decode(word)
-        try:
-            _check(cfg, op, f)
-        except _Bad as bad:
-            error, index, detail = bad.error, i, bad.detail
+        bad, why = check(cfg, word)
+        if bad != Error.NONE:
+            error, index, detail = bad, i, why
             break
+        op, f = decode(word)
         queues[QUEUE_OF[op]].append((i, op, f))
         if op == Op.FINISH:
             finished_at = i

@@ -1,0 +1,178 @@
+"""The core's descriptor decoder: checks each descriptor and hands it to its queue."""
+
+import functools
+import operator
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..params import resolve_params
+from .isa import DESCRIPTOR_BITS, QUEUE_OF, Buffer, Error, Fn, Init, Op, Queue, layout
+from .params import CoreParams
+
+
+__all__ = ["Decoder", "INDEX_BITS"]
+
+#: Width of a descriptor's index in its program.
+INDEX_BITS = 16
+
+
+class Decoder(wiring.Component):
+    """Checks each descriptor of a program against the core's buffers and
+    hands it, with its index in the program, to the load, compute or store
+    queue.
+
+    A malformed descriptor (an unknown operation or non-linear function, a
+    token bit toward a queue that does not exist, a rectangle outside its
+    buffer, a load or store outside external memory, a zero or too large
+    dimension) sets the sticky ``error`` with the descriptor's index, and no
+    descriptor is taken after it: the ones before it are handed on, it and
+    those after it never are. When several checks fail, the code is that of
+    the first in the order :func:`exdisc.golden.core.check` makes them.
+
+    Throughput: one descriptor every five cycles (taken; products; checks;
+    decision; handed on, the queue's ``ready`` in the fifth at the earliest).
+    The descriptors it decodes drive operations of tens to thousands of
+    cycles.
+
+    Members
+    -------
+    i : In(stream.Signature(DESCRIPTOR_BITS))
+        The program's descriptors.
+    load, compute, store : Out(stream.Signature(entry_layout))
+        Each queue's descriptors (``word``) and their ``index``.
+    error : Out(error_layout)
+        ``code`` (:class:`~.isa.Error`) and the ``index`` of the descriptor
+        that set it. Sticky until reset.
+    """
+
+    entry_layout = data.StructLayout({"word": unsigned(DESCRIPTOR_BITS),
+                                      "index": unsigned(INDEX_BITS)})
+    error_layout = data.StructLayout({"code": Error, "index": unsigned(INDEX_BITS)})
+
+    def __init__(self, params=None, **kwargs):
+        self.params = resolve_params(CoreParams, params, kwargs)
+        entry = stream.Signature(self.entry_layout)
+        super().__init__({"i": In(stream.Signature(DESCRIPTOR_BITS)), "load": Out(entry),
+                          "compute": Out(entry), "store": Out(entry),
+                          "error": Out(self.error_layout)})
+
+    def elaborate(self, platform):
+        m = Module()
+        word = Signal(DESCRIPTOR_BITS)
+        index = Signal(INDEX_BITS)
+        # 0 empty; 1 taken; 2 products ready; 3 checks ready; 4 handed on
+        stage = Signal(range(5))
+        stopped = Signal()
+        m.d.comb += stopped.eq(self.error.code != Error.NONE)
+
+        m.d.comb += self.i.ready.eq((stage == 0) & ~stopped)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [word.eq(self.i.payload), stage.eq(1)]
+        with m.If((stage == 1) | (stage == 2)):
+            m.d.sync += stage.eq(stage + 1)
+
+        checks = self._checks(m, word)
+        flags = Signal(len(checks))
+        m.d.sync += flags.eq(Cat(bad for bad, _ in checks))
+
+        # the first failed check of the descriptor's operation names the error
+        code = Const(Error.NONE.value, 3)
+        for n in reversed(range(len(checks))):
+            code = Mux(flags[n], checks[n][1].value, code)
+        op = word[:4]
+        queue = Mux(op == Op.LOAD.value, Queue.LOAD.value,
+                    Mux(op == Op.STORE.value, Queue.STORE.value, Queue.COMPUTE.value))
+        with m.If(stage == 3):
+            with m.If(code != Error.NONE.value):
+                m.d.sync += [self.error.code.eq(code), self.error.index.eq(index),
+                             stage.eq(0)]
+            with m.Else():
+                m.d.sync += stage.eq(4)
+        outs = {Queue.LOAD: self.load, Queue.COMPUTE: self.compute, Queue.STORE: self.store}
+        for q, port in outs.items():
+            m.d.comb += [port.payload.word.eq(word), port.payload.index.eq(index),
+                         port.valid.eq((stage == 4) & (queue == q.value))]
+            with m.If(port.valid & port.ready):
+                m.d.sync += [stage.eq(0), index.eq(index + 1)]
+        return m
+
+    def _checks(self, m, word):
+        """``(bad, code)`` of every check, each ``bad`` true only for the
+        operation it belongs to, in the golden model's order per operation;
+        the products and sums behind them registered (``*_q``) a stage before
+        the flags, so that each flag is a compare."""
+        p = self.params
+        op = word[:4]
+        views = {o: data.View(layout(o), word) for o in Op}
+        is_op = {o: op == o.value for o in Op}
+        out = [(~functools.reduce(operator.or_, is_op.values()), Error.BAD_OP)]
+
+        # a load has no queue before it, a store none after it
+        ld, st = views[Op.LOAD], views[Op.STORE]
+        out.append((is_op[Op.LOAD] & (ld.pop_prev | ld.push_prev), Error.BAD_TOKEN))
+        out.append((is_op[Op.STORE] & (st.pop_next | st.push_next), Error.BAD_TOKEN))
+
+        def region(when, rows_of, row, col, rows, cols, shape=True):
+            """Shape (non-zero) then range: ``row + rows <= rows_of`` and
+            ``col + cols <= width``."""
+            checks = []
+            if shape:
+                checks.append((when & ((rows == 0) | (cols == 0)), Error.BAD_SHAPE))
+            checks.append((when & ((row + rows > rows_of) | (col + cols > p.width)),
+                           Error.BAD_RANGE))
+            return checks
+
+        # LOAD and STORE: the region, whole bytes of a mask, external memory
+        for o, v in ((Op.LOAD, ld), (Op.STORE, st)):
+            rows_of = Mux(v.buffer == Buffer.ACT, p.act_rows,
+                          Mux(v.buffer == Buffer.WGT, p.wgt_rows,
+                              Mux(v.buffer == Buffer.ACC, p.acc_rows, p.mask_rows)))
+            out += region(is_op[o], rows_of, v.row, v.col, v.rows, v.cols)
+            is_mask = v.buffer == Buffer.MASK
+            out.append((is_op[o] & is_mask & ((v.col[:3] != 0) | (v.cols[:3] != 0)),
+                        Error.BAD_SHAPE))
+            nbytes = Mux(is_mask, v.cols >> 3,
+                         Mux(v.buffer == Buffer.ACC, v.cols << 2, v.cols))
+            span = Signal(unsigned(33), name=f"{o.name.lower()}_span_q")
+            m.d.sync += span.eq((v.rows - 1) * v.stride)
+            end = Signal(unsigned(35), name=f"{o.name.lower()}_end_q")
+            m.d.sync += end.eq(v.dram + nbytes)
+            out.append((is_op[o] & (end + span > p.dram_bytes), Error.BAD_RANGE))
+
+        g = views[Op.GEMM]
+        gemm = is_op[Op.GEMM]
+        out.append((gemm & ((g.m == 0) | (g.n == 0) | (g.k == 0)), Error.BAD_SHAPE))
+        out.append((gemm & (g.init.as_value() > Init.ACCUMULATE.value), Error.BAD_SHAPE))
+        out += region(gemm, p.act_rows, g.a_row, g.a_col, g.m, g.k, shape=False)
+        b_rows, b_cols = Mux(g.b_t, g.n, g.k), Mux(g.b_t, g.k, g.n)
+        out += region(gemm, p.wgt_rows, g.b_row, g.b_col, b_rows, b_cols, shape=False)
+        out += region(gemm, p.acc_rows, g.c_row, g.c_col, g.m, g.n, shape=False)
+        out += region(gemm & (g.init == Init.BIAS), p.acc_rows, g.bias_row, g.bias_col, 1, g.n,
+                      shape=False)
+
+        nl = views[Op.NONLINEAR]
+        nlo = is_op[Op.NONLINEAR]
+        out.append((nlo & (nl.fn > Fn.LOAD_BIAS.value), Error.BAD_OP))
+        out.append((nlo & ((nl.length == 0) | (nl.length > p.max_len)), Error.BAD_SHAPE))
+        out += region(nlo, p.acc_rows, nl.src_row, nl.src_col, nl.rows, nl.length)
+        loads = (nl.fn == Fn.LOAD_GAIN.value) | (nl.fn == Fn.LOAD_BIAS.value)
+        out.append((nlo & loads & (nl.rows != 1), Error.BAD_SHAPE))
+        int8_dst = (nl.dst_buffer == Buffer.ACT) | (nl.dst_buffer == Buffer.WGT)
+        out.append((nlo & ~loads & ~int8_dst, Error.BAD_BUFFER))
+        dst_rows = Mux(nl.dst_buffer == Buffer.ACT, p.act_rows, p.wgt_rows)
+        out += region(nlo & ~loads, dst_rows, nl.dst_row, nl.dst_col, nl.rows, nl.length,
+                      shape=False)
+        out.append((nlo & nl.row_scale & (nl.fn != Fn.REQUANT.value), Error.BAD_SHAPE))
+        aux = nlo & ((nl.fn == Fn.SOFTMAX.value) | nl.row_scale)
+        out += region(aux, p.mask_rows, nl.aux_row, 0, nl.rows, nl.length, shape=False)
+
+        a = views[Op.ADD]
+        add = is_op[Op.ADD]
+        out += region(add, p.acc_rows, a.dst_row, a.dst_col, a.rows, a.length)
+        out += region(add, p.acc_rows, a.src_row, a.src_col, a.rows, a.length, shape=False)
+        out += region(add, p.acc_rows, a.gate_row, a.gate_col, 1, a.length, shape=False)
+        return out
+
+

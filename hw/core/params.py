@@ -1,0 +1,48 @@
+"""Parameters of the core."""
+
+import dataclasses
+
+from ..params import Params, check_int, param
+
+
+__all__ = ["CoreParams"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CoreParams(Params):
+    """The core's buffers and limits (the golden model's ``CoreConfig`` names
+    the same sizes, field for field).
+
+    Members
+    -------
+    width : int
+        Elements per buffer row (8 to 511).
+    act_rows, wgt_rows, acc_rows, mask_rows : int
+        Rows of each buffer (1 to 4096).
+    max_len : int
+        The longest non-linear row (at most ``width``).
+    token_depth : int
+        Tokens each of the four dependency-token queues holds.
+    dram_bytes : int
+        External memory the program may load from and store to.
+    """
+    width: int = param(256, "elements per buffer row")
+    act_rows: int = param(1024, "rows of the int8 activation buffer")
+    wgt_rows: int = param(1024, "rows of the int8 weight buffer")
+    acc_rows: int = param(1024, "rows of the int32 accumulator buffer")
+    mask_rows: int = param(256, "rows of the mask buffer (and of the row scales)")
+    max_len: int = param(256, "longest non-linear row")
+    token_depth: int = param(8, "tokens each dependency queue holds")
+    dram_bytes: int = param(1 << 20, "bytes of external memory the program may use")
+
+    def __post_init__(self):
+        check_int("width", self.width, min=8, max=511)
+        for name in ("act_rows", "wgt_rows", "acc_rows", "mask_rows"):
+            check_int(name, getattr(self, name), min=1, max=1 << 12)
+        check_int("max_len", self.max_len, min=1, max=self.width)
+        check_int("token_depth", self.token_depth, min=1, max=1 << 10)
+        check_int("dram_bytes", self.dram_bytes, min=1, max=1 << 32)
+
+    def rows(self, buffer):
+        """Rows of a buffer, by its :class:`~.isa.Buffer` value."""
+        return (self.act_rows, self.wgt_rows, self.acc_rows, self.mask_rows)[int(buffer)]

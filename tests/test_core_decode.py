@@ -1,0 +1,112 @@
+"""The core's descriptor layouts and decoder against the golden model."""
+
+import numpy as np
+import pytest
+
+from exdisc.golden import core as gcore, core_isa as gisa
+from exdisc.hw.core import isa
+from exdisc.hw.core.params import CoreParams
+from exdisc.sim.stimulus.core import random_program
+from exdisc.sim.testbenches.core_decode import expected, run_programs
+
+SMALL = CoreParams(width=32, act_rows=64, wgt_rows=48, acc_rows=96, mask_rows=16, max_len=24,
+                   dram_bytes=12000)
+
+
+def test_layouts_are_the_golden_format():
+    assert {o.name: o.value for o in isa.Op} == {o.name: o.value for o in gisa.Op}
+    for hw_enum, golden_enum in ((isa.Buffer, gisa.Buffer), (isa.Init, gisa.Init),
+                                 (isa.Queue, gisa.Queue), (isa.Error, gcore.Error),
+                                 (isa.Fn, gisa.Fn)):
+        assert {e.name: e.value for e in hw_enum} == {e.name: e.value for e in golden_enum}
+    assert isa.HEADER == gisa.HEADER
+    for op in isa.Op:
+        assert isa.FIELDS[op] == gisa.FIELDS[gisa.Op(op.value)]
+        layout = isa.layout(op)
+        assert layout.size == isa.DESCRIPTOR_BITS
+        offsets = gisa.field_offsets(op.value)
+        for name, (offset, bits) in offsets.items():
+            assert (layout[name].offset, layout[name].width) == (offset, bits), name
+
+
+def test_params_validation():
+    with pytest.raises(ValueError, match="parameter 'max_len' must be at most 32, not 64"):
+        CoreParams(width=32, max_len=64)
+    with pytest.raises(TypeError, match="parameter 'acc_rows' must be an integer, not '8'"):
+        CoreParams(acc_rows="8")
+
+
+def _seed(request, base):
+    seed = base + sum(map(ord, request.node.name))
+    print(f"seed {seed}")
+    return seed
+
+
+def test_well_formed_program(request):
+    """Every descriptor reaches its queue, in order, with its index."""
+    seed = _seed(request, 1)
+    program = random_program(np.random.default_rng(seed), SMALL, 60, well_formed=True)
+    want, (error, _) = expected(SMALL, program)
+    assert error == gcore.Error.NONE and all(want.values())
+    [(got, err, refused)] = run_programs(SMALL, [program], seed)
+    assert got == want
+    assert err[0] == isa.Error.NONE and refused is None
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_random_programs_stop_at_the_first_malformed(request, trial):
+    """Short programs of random descriptors (fields on and around every
+    limit; about a third malformed), the decoder reset between them: the
+    descriptors before the first malformed one are handed on, its code (the
+    golden model's first failed check) and index are reported, and nothing
+    after it is taken."""
+    seed = _seed(request, 1000 * trial)
+    rng = np.random.default_rng(seed)
+    programs = [random_program(rng, SMALL, 4) for _ in range(250)]
+    codes = set()
+    for n, (program, (got, err, refused)) in enumerate(
+            zip(programs, run_programs(SMALL, programs, seed))):
+        want, (error, bad) = expected(SMALL, program)
+        assert got == want, f"program {n}"
+        if bad is None:
+            assert (err[0], refused) == (isa.Error.NONE, None), f"program {n}"
+        else:
+            assert (err[0].value, err[1]) == (error.value, bad), f"program {n}"
+            # the descriptor after the malformed one (if any) is never taken
+            assert refused is (True if bad + 1 < len(program) else None), f"program {n}"
+            codes.add(error)
+    assert len(codes) >= 4, f"only {sorted(c.name for c in codes)} came up"
+
+
+def _edges():
+    """Descriptors on both sides of each limit the random programs rarely hit
+    exactly: mask bytes, the end of external memory, the last row and column."""
+    E, B = gisa.encode, gisa.Buffer
+    out = []
+    for col, cols in ((0, 4), (0, 8), (4, 8), (8, 8), (0, 12), (16, 16), (2, 8)):
+        out.append(E(gisa.Op.LOAD, buffer=B.MASK, row=3, col=col, rows=2, cols=cols, stride=4))
+    for buf, cols, nbytes in ((B.ACC, 5, 20), (B.ACT, 5, 5), (B.MASK, 16, 2)):
+        for extra in (-1, 0, 1):
+            dram = SMALL.dram_bytes - (2 * 100 + nbytes) + extra
+            out.append(E(gisa.Op.STORE, buffer=buf, rows=3, cols=cols, dram=dram, stride=100))
+    for row, rows in ((SMALL.acc_rows - 2, 2), (SMALL.acc_rows - 2, 3)):
+        out.append(E(gisa.Op.ADD, dst_row=row, rows=rows, length=SMALL.width - 1, dst_col=1))
+        out.append(E(gisa.Op.ADD, src_row=row, rows=rows, length=4, gate_col=SMALL.width - 4))
+    for length in (SMALL.max_len, SMALL.max_len + 1):
+        out.append(E(gisa.Op.NONLINEAR, fn=1, rows=1, length=length))
+    for n in (SMALL.width - 3, SMALL.width - 2):
+        out.append(E(gisa.Op.GEMM, m=1, n=3, k=2, b_t=1, b_row=SMALL.wgt_rows - 3, b_col=n))
+    return out
+
+
+def test_edges(request):
+    seed = _seed(request, 7)
+    programs = [[word] for word in _edges()]
+    errors = set()
+    for n, (program, (got, err, _)) in enumerate(
+            zip(programs, run_programs(SMALL, programs, seed))):
+        want, (error, bad) = expected(SMALL, program)
+        assert got == want, f"descriptor {n}"
+        assert err[0].value == error.value, f"descriptor {n}"
+        errors.add(error)
+    assert {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE} <= errors
