@@ -61,7 +61,7 @@ import numpy as np
 from . import nonlinear as nl
 from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode
 
-__all__ = ["CoreConfig", "Error", "CoreError", "Result", "check", "run"]
+__all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "run"]
 
 ACC_BITS = 32
 GATE_BITS = 18
@@ -234,7 +234,7 @@ def _check(cfg, op, f):
         _region(cfg, Buffer.ACC, f["gate_row"], f["gate_col"], 1, length, "ADD gates")
 
 
-def check(cfg, word):
+def validate(cfg, word):
     """``(error, detail)`` of one descriptor on ``cfg``'s core: ``Error.NONE``
     and ``""`` when it is well formed. When several checks fail, the first in
     the order of :data:`.core_isa.FIELDS`' operations' checks names it (the
@@ -406,7 +406,7 @@ def run(program, dram, cfg=None, *, order=(Queue.LOAD, Queue.COMPUTE, Queue.STOR
     queues = {q: [] for q in Queue}
     error, index, detail, finished_at = Error.NONE, -1, "", None
     for i, word in enumerate(program):
-        bad, why = check(cfg, word)
+        bad, why = validate(cfg, word)
         if bad != Error.NONE:
             error, index, detail = bad, i, why
             break

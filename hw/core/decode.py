@@ -29,7 +29,7 @@ class Decoder(wiring.Component):
     dimension) sets the sticky ``error`` with the descriptor's index, and no
     descriptor is taken after it: the ones before it are handed on, it and
     those after it never are. When several checks fail, the code is that of
-    the first in the order :func:`exdisc.golden.core.check` makes them.
+    the first in the order :func:`exdisc.golden.core.validate` makes them.
 
     Throughput: one descriptor every five cycles (taken; products; checks;
     decision; handed on, the queue's ``ready`` in the fifth at the earliest).

@@ -72,6 +72,6 @@ def random_program(rng, p, length, well_formed=False):
     cfg, out = golden_config(p), []
     while len(out) < length:
         word = random_descriptor(rng, p)
-        if not well_formed or gcore.check(cfg, word)[0] == gcore.Error.NONE:
+        if not well_formed or gcore.validate(cfg, word)[0] == gcore.Error.NONE:
             out.append(word)
     return out

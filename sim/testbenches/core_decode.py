@@ -30,7 +30,7 @@ def expected(p, program):
     cfg = golden_config(p)
     queues = {"load": [], "compute": [], "store": []}
     for i, word in enumerate(program):
-        error, _ = gcore.check(cfg, word)
+        error, _ = gcore.validate(cfg, word)
         if error != gcore.Error.NONE:
             return queues, (error, i)
         queues[QUEUE_OF[decode(word)[0]].name.lower()].append((i, word))
