@@ -68,12 +68,28 @@ def float_block(model, layer, x, c):
     return t
 
 
+def _smoothing(h, w):
+    """SmoothQuant's per-channel factors (``alpha = 1/2``) for the input ``h``
+    of the GEMM with weights ``w [in, out]``: ``h / s`` and ``s * w`` have
+    their ranges balanced per input channel."""
+    hmax = np.max(np.abs(h), axis=tuple(range(h.ndim - 1)))
+    wmax = np.max(np.abs(w), axis=1)
+    s = np.sqrt(np.maximum(hmax, 1e-8) / np.maximum(wmax, 1e-8))
+    return np.clip(s, 1e-4, 1e4)
+
+
 def calibrate(model, layer, x, c):
-    """Per-tensor scales of the block's activations, from a float run on
-    ``x [B, T, d]``, ``c [B, d]``; and each gate's largest magnitude."""
+    """The scales of the block's activations, from a float run on ``x [B, T,
+    d]``, ``c [B, d]``: per tensor, but for the LayerNorm outputs per channel
+    (``smooth1``, ``smooth2``: SmoothQuant factors moved into the LayerNorm
+    gains and the next weights' rows), and each gate's largest magnitude."""
     t = float_block(model, layer, np.asarray(x, np.float32), np.asarray(c, np.float32))
     mod = model.modulation(layer, c)
-    out = {name: _scale(t[name]) for name in ("h1", "q", "k", "v", "o", "h2", "g")}
+    out = {name: _scale(t[name]) for name in ("q", "k", "v", "o", "g")}
+    for n, (h, wname) in enumerate((("h1", "qkv"), ("h2", "fc1")), 1):
+        smooth = _smoothing(t[h], model.weight(layer, wname)[0])
+        out[f"smooth{n}"] = smooth
+        out[h] = _scale(t[h] / smooth)
     out["x"] = max(_amax(t[n]) for n in ("x", "x_mid", "x_out")) / RESIDUAL_TOP or 1.0
     out["gate1"], out["gate2"] = _amax(mod[2]), _amax(mod[5])
     return out
@@ -153,8 +169,9 @@ def _int32(x):
 
 
 def _gates(g, ratio):
-    """Per-column gate multipliers (``[B, d]``) for ``g * ratio`` and their shift."""
-    top = _amax(g) * ratio
+    """Per-column gate multipliers (``[B, d]``) for ``g * ratio`` (``ratio``
+    per column) and their shift."""
+    top = _amax(np.asarray(g, np.float64) * ratio)
     hi = (1 << (GATE_BITS - 1)) - 1
     shift = int(np.floor(np.log2(hi / top))) if top > 0 else 0
     if shift < 0:
@@ -192,17 +209,27 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
     B = x.shape[0]
     sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
 
+    # weights: the LayerNorms' smoothing factors multiply the rows of the GEMMs
+    # after them, which requantize per tensor; the projection and FC2, whose
+    # results only meet the gates' per-column multipliers, take one scale
+    # per output column at no cost
     w = {}
-    for name in ("qkv", "proj", "fc1", "fc2"):
+    for name, smooth in (("qkv", s["smooth1"]), ("proj", None), ("fc1", s["smooth2"]),
+                         ("fc2", None)):
         W, b = model.weight(layer, name)
-        w[name] = quantize(W)                     # (q [in, out], scale)
-        w[name] = (w[name][0], float(w[name][1].item()), b)
+        if smooth is not None:
+            q, scale = quantize(W * smooth[:, None])
+            scale = float(scale.item())
+        else:
+            q, scale = quantize(W, axis=0)
+            scale = scale[0]
+        w[name] = (q, scale, b)
     unit = {"qkv": s["h1"] * w["qkv"][1], "proj": s["o"] * w["proj"][1],
             "fc1": s["h2"] * w["fc1"][1], "fc2": s["g"] * w["fc2"][1]}
     # the residual scale: fine enough for 31 bits of the block's values, coarse
     # enough for each gate's multiplier to fit
-    s_x = max(s["x"], s["gate1"] * unit["proj"] * 2 / (1 << (GATE_BITS - 1)),
-              s["gate2"] * unit["fc2"] * 2 / (1 << (GATE_BITS - 1)))
+    s_x = max(s["x"], s["gate1"] * _amax(unit["proj"]) * 2 / (1 << (GATE_BITS - 1)),
+              s["gate2"] * _amax(unit["fc2"]) * 2 / (1 << (GATE_BITS - 1)))
 
     act = _Allocator(cfg.act_rows, cfg.width, "act_rows")
     wgt = _Allocator(cfg.wgt_rows, cfg.width, "wgt_rows")
@@ -235,8 +262,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
     K, V = wgt(T, d), wgt(T, d)
 
     # -- loads, in the order of first use; each group's last load gives a token --
-    gain1, bias1, ms1 = nl.adaln_params(sc1, sh1, s["h1"], fmt)
-    gain2, bias2, ms2 = nl.adaln_params(sc2, sh2, s["h2"], fmt)
+    # adaLN's (1 + scale) and shift divided by the smoothing factors
+    gain1, bias1, ms1 = nl.adaln_params((1 + sc1) / s["smooth1"] - 1, sh1 / s["smooth1"],
+                                        s["h1"], fmt)
+    gain2, bias2, ms2 = nl.adaln_params((1 + sc2) / s["smooth2"] - 1, sh2 / s["smooth2"],
+                                        s["h2"], fmt)
     gate1, gs1 = _gates(g1, unit["proj"] / s_x)
     gate2, gs2 = _gates(g2, unit["fc2"] / s_x)
     row = lambda v: np.asarray(v)[:, None, :] if np.ndim(v) == 2 else np.asarray(v)[None, None]
