@@ -421,8 +421,8 @@ class _Ingest(Elaboratable):
 
         # admission: a beat when queue A has room for it; a command when the
         # row queue has room for it and for the rows still in this pass
-        valid_a = Signal()
-        room = ar.Credits(m, p.fifo_depth, qa.level, [valid_a]).room
+        valid_a, valid_b, valid_c = Signal(), Signal(), Signal()
+        room = ar.Credits(m, p.fifo_depth, qa.level, [valid_a, valid_b, valid_c]).room
         take = Signal()
         m.d.comb += [take.eq(walk.busy & i.valid & room & ~stopped), i.ready.eq(take)]
         free = ~walk.busy | (walk.last & take)
@@ -457,12 +457,21 @@ class _Ingest(Elaboratable):
         m.d.sync += [valid_a.eq(take), x.as_value().eq(i.payload.as_value()),
                      lanes.eq(walk.lanes), first.eq(walk.beat == 0), last.eq(walk.last),
                      beat.eq(walk.beat), row.eq(cur)]
-        y = [ar.saturate(x[n] >> row.pre, p.ln_bits) for n in range(p.lanes)]
+        # stages b and c: LayerNorm's input shift, then its saturation, each
+        # in a cycle of its own (a 32-bit barrel shifter and a compare)
+        shifted = [ar.register(m, x[n] >> row.pre, f"shifted{n}") for n in range(p.lanes)]
+        y = [ar.register(m, ar.saturate(shifted[n], p.ln_bits), f"ln_in{n}")
+             for n in range(p.lanes)]
+        m.d.sync += [valid_b.eq(valid_a), valid_c.eq(valid_b)]
+        x = data.View(p.in_layout, ar.delay(m, x.as_value(), 2, "x"))
+        lanes, first, last, beat, row = (ar.delay(m, v, 2, name) for v, name in
+                                         ((lanes, "lanes"), (first, "first"), (last, "last"),
+                                          (beat, "beat"), (row, "row")))
         is_ln = row.op == Op.LAYERNORM
-        m.d.comb += [qa.w_en.eq(valid_a),
+        m.d.comb += [qa.w_en.eq(valid_c),
                      qa.w_data.eq(Cat(Mux(is_ln, y[n], x[n]).as_signed()[:ACC_WIDTH]
                                       for n in range(p.lanes)))]
-        self._stats(m, valid_a, x, y, lanes, first, last, beat, row)
+        self._stats(m, valid_c, x, y, lanes, first, last, beat, row)
         return m
 
     def _stats(self, m, valid, x, y, lanes, first, last, beat, row):
