@@ -205,3 +205,17 @@ def test_a_failed_check_exits_1(monkeypatch, capsys):
     monkeypatch.setitem(formal.PROVERS, "lod", lambda params, **kw: failed)
     assert main(["prove", "lod"]) == 1
     assert "FAIL" in capsys.readouterr().out
+
+
+def test_update_with_a_part_skipped_keeps_the_stored_part(tmp_path, monkeypatch):
+    import json
+    import types
+    from exdisc.cli import bench
+    (tmp_path / "nonlinear.json").write_text(json.dumps({"rates": {"r": 1}, "quality": {"q": 2}}))
+    monkeypatch.setattr(bench, "reference_dir", lambda required=False: tmp_path)
+    fresh = {"quality": {"q": 3}}
+    kept = bench._keep_stored_parts(types.SimpleNamespace(update=True), "nonlinear", dict(fresh),
+                                    ("rates", "quality"))
+    assert kept == {"quality": {"q": 3}, "rates": {"r": 1}}
+    assert bench._keep_stored_parts(types.SimpleNamespace(update=False), "nonlinear",
+                                    dict(fresh), ("rates", "quality")) == fresh

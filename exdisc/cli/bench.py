@@ -99,6 +99,22 @@ def bench_eager(args):
     return finish(args, "eager", record, tables)
 
 
+def _keep_stored_parts(args, name, record, parts):
+    """With ``--update``, the parts of a record that this run skipped are
+    taken from the stored reference, so that it stays whole (each part is
+    a measurement of its own: the rate, or the DiT runs)."""
+    if not args.update:
+        return record
+    stored = reference_dir(required=True) / f"{name}.json"
+    if stored.exists():
+        old = json.loads(stored.read_text())
+        for part in parts:
+            if part not in record and part in old:
+                record[part] = old[part]
+                log(f"[bench] {name}: the stored {part!r} kept (not measured in this run)")
+    return record
+
+
 def bench_nonlinear(args):
     from exdisc.hw.nonlinear import NonLinearParams
     from exdisc.sim.benchmarks import nonlinear
@@ -108,6 +124,7 @@ def bench_nonlinear(args):
     if not args.no_quality:
         record["quality"] = nonlinear.quality(per_class=args.per_class, steps=args.steps,
                                               seed=args.seed)
+    record = _keep_stored_parts(args, "nonlinear", record, ("rates", "quality"))
     return finish(args, "nonlinear", record, nonlinear.tables(record), nonlinear.failures(record))
 
 
@@ -218,8 +235,10 @@ def add_commands(sub):
                    help="samples per digit class of the quality runs")
     q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                    help="DDIM steps of the quality runs (1 to 1000)")
-    q.add_argument("--no-rate", action="store_true", help="skip the rate measurement")
-    q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
+    q.add_argument("--no-rate", action="store_true",
+                   help="skip the rate measurement (with --update the stored one is kept)")
+    q.add_argument("--no-quality", action="store_true",
+                   help="skip the DiT runs (with --update the stored ones are kept)")
 
     p = sub.add_parser("workload", help="sample the tiny DiT densely and with each algorithm "
                        "(records in <build>/workload)",
