@@ -20,7 +20,7 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
     a_col)``; ``B`` the ``k x n`` region of ``WGT`` at ``(b_row, b_col)``, or
     with ``b_t`` its transpose stored as ``n`` rows of ``k``; ``C`` the ``m x n``
     region of ``ACC`` at ``(c_row, c_col)``, wrapping at 32 bits. ``init``:
-    zero, the row ``ACC[bias_row, bias_col:bias_col + n]`` for every row, or ``C``.
+    zero, the row ``ACC[bias_row, c_col:c_col + n]`` for every row, or ``C``.
 ``SET``
     The constants of the ``NONLINEAR`` descriptors that follow (as the
     unit's command: ``mult``/``shift``, ``mult2``/``shift2``, ``theta``,
@@ -115,8 +115,8 @@ class CoreConfig:
     width: int = 256
     act_rows: int = 1024
     wgt_rows: int = 1024
-    acc_rows: int = 1024
-    mask_rows: int = 256
+    acc_rows: int = 2048
+    mask_rows: int = 512
     max_len: int = 256
     token_depth: int = 8
     dram_bytes: int = 1 << 20
@@ -178,13 +178,9 @@ def _region(cfg, buffer, row, col, rows, cols, what):
 def _check(cfg, op, f):
     """Raise :class:`_Bad` if the decoded descriptor is malformed."""
     _require(isinstance(op, Op), Error.BAD_OP, f"operation {op}")
-    queue = QUEUE_OF[op]
-    if queue == Queue.LOAD:
-        _require(not f["pop_prev"] and not f["push_prev"], Error.BAD_TOKEN,
-                 "a load has no queue before it")
-    if queue == Queue.STORE:
-        _require(not f["pop_next"] and not f["push_next"], Error.BAD_TOKEN,
-                 "a store has no queue after it")
+    own = 1 << int(QUEUE_OF[op])
+    _require(not (f["pop"] | f["push"]) & own, Error.BAD_TOKEN,
+             f"{op.name}: a token from or to its own queue ({QUEUE_OF[op].name})")
     if op in (Op.LOAD, Op.STORE):
         buf = Buffer(f["buffer"])
         _region(cfg, buf, f["row"], f["col"], f["rows"], f["cols"], op.name)
@@ -208,7 +204,7 @@ def _check(cfg, op, f):
             _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], k, n, "GEMM B")
         _region(cfg, Buffer.ACC, f["c_row"], f["c_col"], m, n, "GEMM C")
         if f["init"] == Init.BIAS:
-            _region(cfg, Buffer.ACC, f["bias_row"], f["bias_col"], 1, n, "GEMM bias")
+            _region(cfg, Buffer.ACC, f["bias_row"], f["c_col"], 1, n, "GEMM bias")
     elif op == Op.NONLINEAR:
         _require(f["fn"] in tuple(Fn), Error.BAD_OP, f"non-linear function {f['fn']}")
         fn, rows, length = Fn(f["fn"]), f["rows"], f["length"]
@@ -317,7 +313,7 @@ class _Machine:
         acc = self.buf[Buffer.ACC]
         c = acc[:, f["c_row"]:f["c_row"] + m, f["c_col"]:f["c_col"] + n]
         if f["init"] == Init.BIAS:
-            prod += acc[:, f["bias_row"]:f["bias_row"] + 1, f["bias_col"]:f["bias_col"] + n]
+            prod += acc[:, f["bias_row"]:f["bias_row"] + 1, f["c_col"]:f["c_col"] + n]
         elif f["init"] == Init.ACCUMULATE:
             prod += c.astype(np.int64)
         c[...] = _wrap(prod)
@@ -371,22 +367,19 @@ class _Machine:
         pass
 
 
-#: Token queue between two queues: (from, to) -> name.
-_TOKENS = {(Queue.LOAD, Queue.COMPUTE), (Queue.COMPUTE, Queue.LOAD),
-           (Queue.COMPUTE, Queue.STORE), (Queue.STORE, Queue.COMPUTE)}
+#: The token queues: one for each ordered pair of queues, (from, to).
+_TOKENS = [(a, b) for a in Queue for b in Queue if a != b]
 
 
 def _token_moves(queue, f):
     """``(pops, pushes)``: the token queues (``(from, to)``) a descriptor takes
     from and gives to."""
-    prev, nxt = Queue(queue - 1) if queue > 0 else None, Queue(queue + 1) if queue < 2 else None
-    pops = [(q, queue) for q, bit in ((prev, "pop_prev"), (nxt, "pop_next")) if f[bit]]
-    pushes = [(queue, q) for q, bit in ((prev, "push_prev"), (nxt, "push_next")) if f[bit]]
+    pops = [(q, queue) for q in Queue if f["pop"] >> int(q) & 1]
+    pushes = [(queue, q) for q in Queue if f["push"] >> int(q) & 1]
     return pops, pushes
 
 
-def run(program, dram, cfg=None, *, order=(Queue.LOAD, Queue.COMPUTE, Queue.STORE),
-        check=False):
+def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
     """Run ``program`` (descriptors as integers, up to its ``FINISH``) on
     external memory ``dram`` (``uint8 [bytes]`` or ``[samples, bytes]``; a
     copy is changed). ``order``: the queues' priority when more than one
@@ -400,7 +393,7 @@ def run(program, dram, cfg=None, *, order=(Queue.LOAD, Queue.COMPUTE, Queue.STOR
     if dram.ndim != 2 or dram.shape[1] != cfg.dram_bytes:
         raise ValueError(f"dram: expected shape [samples, {cfg.dram_bytes}], got {dram.shape}")
     if sorted(order) != sorted(Queue):
-        raise ValueError(f"order: expected the three queues in some order, got {order!r}")
+        raise ValueError(f"order: expected the four queues in some order, got {order!r}")
     program = [int(d) for d in program]
     machine = _Machine(cfg, dram)
     queues = {q: [] for q in Queue}

@@ -31,7 +31,7 @@ import numpy as np
 
 from . import nonlinear as nl
 from .core import GATE_BITS, CoreConfig
-from .core_isa import Buffer, Fn, Init, Op, encode
+from .core_isa import Buffer, Fn, Init, Op, Queue, encode, tokens
 from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize
 
@@ -103,6 +103,11 @@ class _Allocator:
         self.rows, self.width, self.name = rows, width, name
         self.bands = []          # [row, height, used columns]
         self.top = 0
+
+    def row(self):
+        """A whole row of its own: ``row`` (for a vector that must sit at given
+        columns)."""
+        return self(1, self.width)[0]
 
     def __call__(self, rows, cols):
         if cols > self.width:
@@ -237,31 +242,39 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
     img = _Image(B, cfg.dram_bytes)
     prog = _Program()
 
-    def load(buffer, at, values, dtype, **tok):
+    def load(buffer, at, values, dtype, push):
         addr, stride = img.put(values, dtype)
         prog(Op.LOAD, buffer=buffer, row=at[0], col=at[1], rows=values.shape[-2],
-             cols=values.shape[-1], dram=addr, stride=stride, **tok)
+             cols=values.shape[-1], dram=addr, stride=stride, push=push)
 
     # -- regions --
+    # the scores and the probabilities of two heads at a time, so that the
+    # engine computes one head's scores while the non-linear unit takes the
+    # softmax of the head before; FC1's accumulators and GELU's output reuse
+    # the first of each pair
     X = acc(T, d)
     QKV_ACC = acc(T, 3 * d)
-    S = acc(T, T)                 # one head's scores; FC1's accumulators after attention
-    if f_dim != T:
-        FC1_ACC = acc(T, f_dim)
-    else:
-        FC1_ACC = S
+    S = [acc(T, T), acc(T, T)]
+    FC1_ACC = S[0] if f_dim == T else acc(T, f_dim)
     O_ACC, PROJ_ACC, FC2_ACC = acc(T, d), acc(T, d), acc(T, d)
-    params = {name: acc(1, n) for name, n in
-              (("bqkv", 3 * d), ("bproj", d), ("b1", f_dim), ("b2", d), ("gain1", d),
-               ("bias1", d), ("gain2", d), ("bias2", d), ("gate1", d), ("gate2", d))}
+    # a bias starts a GEMM's accumulators from its row at the GEMM's columns
+    bias_at = {name: (acc.row(), c[1]) for name, c in
+               (("bqkv", QKV_ACC), ("bproj", PROJ_ACC), ("b1", FC1_ACC), ("b2", FC2_ACC))}
+    params = {name: acc(1, d) for name in ("gain1", "bias1", "gain2", "bias2", "gate1",
+                                           "gate2")}
+    params.update(bias_at)
     H1, Q, O, H2 = act(T, d), act(T, d), act(T, d), act(T, d)
-    P = act(T, T)
-    G = P if f_dim == T else act(T, f_dim)
+    P = [act(T, T), act(T, T)]
+    G = P[0] if f_dim == T else act(T, f_dim)
     WQKV, WPROJ = wgt(d, 3 * d), wgt(d, d)
     W1, W2 = wgt(d, f_dim), wgt(f_dim, d)
     K, V = wgt(T, d), wgt(T, d)
+    if 2 * T > cfg.mask_rows:
+        raise ValueError(f"mask_rows: {2 * T} rows needed (two heads' keep masks and row "
+                         f"scales), the buffer has {cfg.mask_rows}")
 
-    # -- loads, in the order of first use; each group's last load gives a token --
+    # -- loads, in the order of first use; each group's last load gives a token
+    # to the GEMM queue and one to the vector queue --
     # adaLN's (1 + scale) and shift divided by the smoothing factors
     gain1, bias1, ms1 = nl.adaln_params((1 + sc1) / s["smooth1"] - 1, sh1 / s["smooth1"],
                                         s["h1"], fmt)
@@ -270,87 +283,118 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
     gate1, gs1 = _gates(g1, unit["proj"] / s_x)
     gate2, gs2 = _gates(g2, unit["fc2"] / s_x)
     row = lambda v: np.asarray(v)[:, None, :] if np.ndim(v) == 2 else np.asarray(v)[None, None]
+    bias = lambda name: row(_int32(w[name][2] / unit[name]))
     groups = [
         [(Buffer.ACC, X, _int32(x / s_x)[:, :, :], "<i4"),
          (Buffer.ACC, params["gain1"], row(gain1), "<i4"),
          (Buffer.ACC, params["bias1"], row(bias1), "<i4"),
          (Buffer.WGT, WQKV, w["qkv"][0][None], np.int8),
-         (Buffer.ACC, params["bqkv"], row(_int32(w["qkv"][2] / unit["qkv"])), "<i4")],
+         (Buffer.ACC, params["bqkv"], bias("qkv"), "<i4")],
         [(Buffer.WGT, WPROJ, w["proj"][0][None], np.int8),
-         (Buffer.ACC, params["bproj"], row(_int32(w["proj"][2] / unit["proj"])), "<i4"),
+         (Buffer.ACC, params["bproj"], bias("proj"), "<i4"),
          (Buffer.ACC, params["gate1"], row(gate1), "<i4")],
         [(Buffer.ACC, params["gain2"], row(gain2), "<i4"),
          (Buffer.ACC, params["bias2"], row(bias2), "<i4"),
          (Buffer.WGT, W1, w["fc1"][0][None], np.int8),
-         (Buffer.ACC, params["b1"], row(_int32(w["fc1"][2] / unit["fc1"])), "<i4")],
+         (Buffer.ACC, params["b1"], bias("fc1"), "<i4")],
         [(Buffer.WGT, W2, w["fc2"][0][None], np.int8),
-         (Buffer.ACC, params["b2"], row(_int32(w["fc2"][2] / unit["fc2"])), "<i4"),
+         (Buffer.ACC, params["b2"], bias("fc2"), "<i4"),
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
     for group in groups:
         for n, (buf, at, values, dtype) in enumerate(group):
-            load(buf, at, values, dtype, push_next=int(n == len(group) - 1))
+            load(buf, at, values, dtype,
+                 push=tokens(Queue.GEMM, Queue.VECTOR) if n == len(group) - 1 else 0)
     out_addr, out_stride = img.reserve(T, 4 * d)
 
-    def nonlinear(fn, src, dst_buffer, dst, rows, length, **kw):
-        prog(Op.NONLINEAR, fn=fn, src_row=src[0], src_col=src[1], dst_buffer=dst_buffer,
-             dst_row=dst[0], dst_col=dst[1], rows=rows, length=length, **kw)
+    L_, G_, V_, S_ = Queue.LOAD, Queue.GEMM, Queue.VECTOR, Queue.STORE
 
-    def layernorm(gain, bias, mod_shift, dst, first_pop):
+    def nonlinear(fn, src, dst_buffer, dst, rows, length, pop=(), push=(), **kw):
+        prog(Op.NONLINEAR, fn=fn, src_row=src[0], src_col=src[1], dst_buffer=dst_buffer,
+             dst_row=dst[0], dst_col=dst[1], rows=rows, length=length, pop=tokens(*pop),
+             push=tokens(*push), **kw)
+
+    def layernorm(gain, bias_name, mod_shift, dst):
+        """Takes the load group's token; gives the GEMM queue its operand."""
         top = int(round(_amax_int_residual(s["x"], s_x)))
         pre = max(0, top.bit_length() - (fmt.ln_bits - 1))
-        nonlinear(Fn.LOAD_GAIN, params[gain], Buffer.ACT, (0, 0), 1, d, pop_prev=first_pop)
-        nonlinear(Fn.LOAD_BIAS, params[bias], Buffer.ACT, (0, 0), 1, d)
+        nonlinear(Fn.LOAD_GAIN, params[gain], Buffer.ACT, (0, 0), 1, d, pop=(L_,))
+        nonlinear(Fn.LOAD_BIAS, params[bias_name], Buffer.ACT, (0, 0), 1, d)
         prog(Op.SET, pre=pre, shift2=mod_shift)
-        nonlinear(Fn.LAYERNORM, X, Buffer.ACT, dst, T, d)
+        nonlinear(Fn.LAYERNORM, X, Buffer.ACT, dst, T, d, push=(G_,))
 
-    def gemm(a, b, c_at, m, n, k, b_t=0, bias=None, **tok):
+    def gemm(a, b, c_at, m, n, k, b_t=0, bias_name=None, pop=(), push=(V_,)):
         prog(Op.GEMM, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t,
              c_row=c_at[0], c_col=c_at[1], m=m, n=n, k=k,
-             init=Init.BIAS if bias is not None else Init.ZERO,
-             bias_row=bias[0] if bias is not None else 0,
-             bias_col=bias[1] if bias is not None else 0, **tok)
+             init=Init.BIAS if bias_name else Init.ZERO,
+             bias_row=params[bias_name][0] if bias_name else 0,
+             pop=tokens(*pop), push=tokens(*push))
 
     def requant(src, dst_buffer, dst, rows, length, scale, **kw):
         mult, shift = _fixed(scale, fmt)
         prog(Op.SET, mult=mult, shift=shift)
         nonlinear(Fn.REQUANT, src, dst_buffer, dst, rows, length, **kw)
 
+    def add(src, gate, shift, **kw):
+        prog(Op.ADD, dst_row=X[0], dst_col=X[1], src_row=src[0], src_col=src[1],
+             gate_row=params[gate][0], gate_col=params[gate][1], rows=T, length=d, shift=shift,
+             **{k: tokens(*v) for k, v in kw.items()})
+
     off = lambda at, cols: (at[0], at[1] + cols)
 
-    # -- attention --
-    layernorm("gain1", "bias1", ms1, H1, 1)
-    gemm(H1, WQKV, QKV_ACC, T, 3 * d, d, bias=params["bqkv"])
-    requant(QKV_ACC, Buffer.ACT, Q, T, d, unit["qkv"] / s["q"])
+    # -- attention: the GEMM and vector queues in step, each head's scores and
+    # probabilities in one of two buffers (see docs/core.md for the tokens) --
+    layernorm("gain1", "bias1", ms1, H1)
+    gemm(H1, WQKV, QKV_ACC, T, 3 * d, d, bias_name="bqkv", pop=(L_, V_))
+    requant(QKV_ACC, Buffer.ACT, Q, T, d, unit["qkv"] / s["q"], pop=(G_,))
     requant(off(QKV_ACC, d), Buffer.WGT, K, T, d, unit["qkv"] / s["k"])
-    requant(off(QKV_ACC, 2 * d), Buffer.WGT, V, T, d, unit["qkv"] / s["v"])
+    requant(off(QKV_ACC, 2 * d), Buffer.WGT, V, T, d, unit["qkv"] / s["v"], push=(G_,))
     sm_mult, sm_shift = nl.softmax_params(s["q"] * s["k"] / np.sqrt(dh), fmt)
     out_mult, out_shift = _fixed(s["v"] / (QMAX * s["o"]), fmt)
-    for h in range(H):
-        gemm(off(Q, h * dh), off(K, h * dh), S, T, T, dh, b_t=1)
-        prog(Op.SET, mult=sm_mult, shift=sm_shift, mult2=out_mult, shift2=out_shift,
-             theta=nl.theta_fixed(theta))
-        nonlinear(Fn.SOFTMAX, S, Buffer.ACT, P, T, T, aux_row=0)
-        gemm(P, off(V, h * dh), off(O_ACC, h * dh), T, dh, T)
+    prog(Op.SET, mult=sm_mult, shift=sm_shift, mult2=out_mult, shift2=out_shift,
+         theta=nl.theta_fixed(theta))
+
+    def scores(h):
+        gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], T, T, dh, b_t=1,
+             pop=(V_,) if h == 0 else ())
+
+    def softmax_(h):
+        nonlinear(Fn.SOFTMAX, S[h % 2], Buffer.ACT, P[h % 2], T, T, aux_row=(h % 2) * T,
+                  pop=(G_,), push=(G_,))
+
+    def attend(h):
+        gemm(P[h % 2], off(V, h * dh), off(O_ACC, h * dh), T, dh, T, pop=(V_,))
         nonlinear(Fn.REQUANT, off(O_ACC, h * dh), Buffer.ACT, off(O, h * dh), T, dh,
-                  row_scale=1, aux_row=0)
-    gemm(O, WPROJ, PROJ_ACC, T, d, d, bias=params["bproj"], pop_prev=1)
-    prog(Op.ADD, dst_row=X[0], dst_col=X[1], src_row=PROJ_ACC[0], src_col=PROJ_ACC[1],
-         gate_row=params["gate1"][0], gate_col=params["gate1"][1], rows=T, length=d, shift=gs1)
+                  row_scale=1, aux_row=(h % 2) * T, pop=(G_,),
+                  push=(G_,) if h == H - 1 else ())
+
+    # scores run two heads ahead of P V (both queues walk the same list):
+    # head h's scores wait for nothing but the scores buffer they reuse, which
+    # the softmax of head h - 2 freed before P V of head h - 2 could start
+    events = [("scores", 0)] + ([("scores", 1)] if H > 1 else [])
+    for h in range(2, H):
+        events += [("attend", h - 2), ("scores", h)]
+    events += [("attend", h) for h in range(max(0, H - 2), H)]
+    for kind, h in events:
+        if kind == "scores":
+            scores(h)
+            softmax_(h)
+        else:
+            attend(h)
+    gemm(O, WPROJ, PROJ_ACC, T, d, d, bias_name="bproj", pop=(L_, V_))
+    add(PROJ_ACC, "gate1", gs1, pop=(L_, G_))
 
     # -- FFN --
-    layernorm("gain2", "bias2", ms2, H2, 1)
-    gemm(H2, W1, FC1_ACC, T, f_dim, d, bias=params["b1"])
+    layernorm("gain2", "bias2", ms2, H2)
+    gemm(H2, W1, FC1_ACC, T, f_dim, d, bias_name="b1", pop=(L_, V_))
     g_mult, g_shift, g_mult2, g_shift2 = nl.gelu_params(unit["fc1"], s["g"], fmt)
     prog(Op.SET, mult=g_mult, shift=g_shift, mult2=g_mult2, shift2=g_shift2)
-    nonlinear(Fn.GELU, FC1_ACC, Buffer.ACT, G, T, f_dim)
-    gemm(G, W2, FC2_ACC, T, d, f_dim, bias=params["b2"], pop_prev=1)
-    prog(Op.ADD, dst_row=X[0], dst_col=X[1], src_row=FC2_ACC[0], src_col=FC2_ACC[1],
-         gate_row=params["gate2"][0], gate_col=params["gate2"][1], rows=T, length=d,
-         shift=gs2, push_next=1)
+    nonlinear(Fn.GELU, FC1_ACC, Buffer.ACT, G, T, f_dim, pop=(G_,), push=(G_,))
+    gemm(G, W2, FC2_ACC, T, d, f_dim, bias_name="b2", pop=(L_, V_))
+    add(FC2_ACC, "gate2", gs2, pop=(L_, G_), push=(S_,))
     prog(Op.STORE, buffer=Buffer.ACC, row=X[0], col=X[1], rows=T, cols=d, dram=out_addr,
-         stride=out_stride, pop_prev=1, push_prev=1)
-    prog(Op.FINISH, pop_next=1)
+         stride=out_stride, pop=tokens(V_))
+    prog(Op.FINISH)
     scales = dict(s, x=s_x, **{f"w_{k}": v[1] for k, v in w.items()})
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
                     scales=scales, cfg=cfg)

@@ -1,21 +1,23 @@
 """The core's descriptors: 128-bit commands, their fields and their encoding.
 
 A program is a sequence of descriptors on the core's one control stream. Each
-descriptor goes to one of three queues that run concurrently, in order within
-a queue: *load* (``LOAD``), *compute* (``GEMM``, ``NONLINEAR``, ``SET``,
-``ADD``, ``FINISH``) and *store* (``STORE``). Queues order their work against
-each other with dependency tokens, as VTA does (Moreau et al., 2019): four
-token queues, load to compute, compute to load, compute to store and store to
-compute; a descriptor's ``pop_prev``/``pop_next`` bits wait for (and take) a
-token from the queue before/after its own in the order load, compute,
-store, and its ``push_prev``/``push_next`` bits give one when it is done. A
-load has no *prev*, a store no *next*: those bits set are malformed.
+descriptor goes to one of four queues that run concurrently, in order within
+a queue: *load* (``LOAD``), *GEMM* (``GEMM``: the engine), *vector*
+(``NONLINEAR``, ``SET``, ``ADD``: the non-linear unit and the residual adder)
+and *store* (``STORE``, ``FINISH``). Queues order their work against each
+other with dependency tokens, as VTA does (Moreau et al., 2019), but between
+any two queues rather than neighbours in a chain: a token queue for each
+ordered pair; a descriptor's ``pop`` mask (one bit per queue, by
+:class:`Queue` value) waits for and takes a token from each queue named, and
+its ``push`` mask gives one to each queue named when it is done. A bit for
+the descriptor's own queue is malformed.
 
 Every descriptor is :data:`DESCRIPTOR_BITS` wide. Bits ``[3:0]`` hold the
-operation, bits ``[7:4]`` the four token bits, and the operation's fields
-follow from bit 8 upwards in the order :data:`FIELDS` lists them (the first
-field in the lowest bits); unused high bits are zero. Operations ``8..15``
-are reserved for the sparse operations of ExionCore and DiscCore.
+operation, ``[7:4]`` the pop mask, ``[11:8]`` the push mask, and the
+operation's fields follow from bit 12 upwards in the order :data:`FIELDS`
+lists them (the first field in the lowest bits); unused high bits are zero.
+Operations ``8..15`` are reserved for the sparse operations of ExionCore and
+DiscCore.
 
 Buffers are two-dimensional: rows of :attr:`CoreConfig.width` elements,
 addressed by ``(row, col)``. ``ACT`` and ``WGT`` hold int8 operands, ``ACC``
@@ -27,7 +29,7 @@ each operation does, and ``docs/core.md`` for a worked example.
 import enum
 
 __all__ = ["DESCRIPTOR_BITS", "Op", "Buffer", "Fn", "Init", "Queue", "HEADER", "FIELDS",
-           "QUEUE_OF", "encode", "decode", "field_offsets"]
+           "QUEUE_OF", "tokens", "encode", "decode", "field_offsets"]
 
 DESCRIPTOR_BITS = 128
 
@@ -63,7 +65,7 @@ class Fn(enum.IntEnum):
 
 class Init(enum.IntEnum):
     """How a GEMM starts its accumulators: from zero, from a bias row
-    (``ACC[bias_row, bias_col + j]`` for every row), or from what ``C`` holds."""
+    (``ACC[bias_row, c_col + j]`` for every row), or from what ``C`` holds."""
     ZERO = 0
     BIAS = 1
     ACCUMULATE = 2
@@ -71,16 +73,22 @@ class Init(enum.IntEnum):
 
 class Queue(enum.IntEnum):
     LOAD = 0
-    COMPUTE = 1
-    STORE = 2
+    GEMM = 1
+    VECTOR = 2
+    STORE = 3
 
 
-QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.COMPUTE,
-            Op.NONLINEAR: Queue.COMPUTE, Op.SET: Queue.COMPUTE, Op.ADD: Queue.COMPUTE,
-            Op.FINISH: Queue.COMPUTE}
+QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
+            Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
+            Op.FINISH: Queue.STORE}
 
-#: Bits ``[7:0]`` of every descriptor.
-HEADER = (("op", 4), ("pop_prev", 1), ("pop_next", 1), ("push_prev", 1), ("push_next", 1))
+#: Bits ``[11:0]`` of every descriptor.
+HEADER = (("op", 4), ("pop", 4), ("push", 4))
+
+
+def tokens(*queues):
+    """A pop or push mask naming ``queues``."""
+    return sum(1 << int(q) for q in set(queues))
 
 _ROW, _COL, _DIM = 12, 9, 9
 _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
@@ -96,7 +104,7 @@ FIELDS = {
     # transpose (row n holds column n) when b_t is set
     Op.GEMM: (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL),
               ("b_t", 1), ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM),
-              ("k", _DIM), ("init", 2), ("bias_row", _ROW), ("bias_col", _COL)),
+              ("k", _DIM), ("init", 2), ("bias_row", _ROW)),
     # rows of ACC through the non-linear unit into ACT or WGT
     Op.NONLINEAR: (("fn", 3), ("src_row", _ROW), ("src_col", _COL), ("dst_buffer", 2),
                    ("dst_row", _ROW), ("dst_col", _COL), ("rows", _ROW), ("length", _DIM),

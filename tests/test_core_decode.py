@@ -96,6 +96,10 @@ def _edges():
         out.append(E(gisa.Op.NONLINEAR, fn=1, rows=1, length=length))
     for n in (SMALL.width - 3, SMALL.width - 2):
         out.append(E(gisa.Op.GEMM, m=1, n=3, k=2, b_t=1, b_row=SMALL.wgt_rows - 3, b_col=n))
+    for bias_row in (SMALL.acc_rows - 1, SMALL.acc_rows):
+        # the bias sits at C's columns, whatever B's are
+        out.append(E(gisa.Op.GEMM, m=1, n=3, k=1, b_t=1, b_col=SMALL.width - 2, init=1,
+                     bias_row=bias_row))
     return out
 
 

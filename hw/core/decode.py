@@ -20,11 +20,11 @@ INDEX_BITS = 16
 
 class Decoder(wiring.Component):
     """Checks each descriptor of a program against the core's buffers and
-    hands it, with its index in the program, to the load, compute or store
-    queue.
+    hands it, with its index in the program, to the load, GEMM, vector or
+    store queue.
 
     A malformed descriptor (an unknown operation or non-linear function, a
-    token bit toward a queue that does not exist, a rectangle outside its
+    token bit for the descriptor's own queue, a rectangle outside its
     buffer, a load or store outside external memory, a zero or too large
     dimension) sets the sticky ``error`` with the descriptor's index, and no
     descriptor is taken after it: the ones before it are handed on, it and
@@ -40,7 +40,7 @@ class Decoder(wiring.Component):
     -------
     i : In(stream.Signature(DESCRIPTOR_BITS))
         The program's descriptors.
-    load, compute, store : Out(stream.Signature(entry_layout))
+    load, gemm, vector, store : Out(stream.Signature(entry_layout))
         Each queue's descriptors (``word``) and their ``index``.
     error : Out(error_layout)
         ``code`` (:class:`~.isa.Error`) and the ``index`` of the descriptor
@@ -55,7 +55,7 @@ class Decoder(wiring.Component):
         self.params = resolve_params(CoreParams, params, kwargs)
         entry = stream.Signature(self.entry_layout)
         super().__init__({"i": In(stream.Signature(DESCRIPTOR_BITS)), "load": Out(entry),
-                          "compute": Out(entry), "store": Out(entry),
+                          "gemm": Out(entry), "vector": Out(entry), "store": Out(entry),
                           "error": Out(self.error_layout)})
 
     def elaborate(self, platform):
@@ -83,14 +83,16 @@ class Decoder(wiring.Component):
             code = Mux(flags[n], checks[n][1].value, code)
         op = word[:4]
         queue = Mux(op == Op.LOAD.value, Queue.LOAD.value,
-                    Mux(op == Op.STORE.value, Queue.STORE.value, Queue.COMPUTE.value))
+                    Mux((op == Op.STORE.value) | (op == Op.FINISH.value), Queue.STORE.value,
+                        Mux(op == Op.GEMM.value, Queue.GEMM.value, Queue.VECTOR.value)))
         with m.If(stage == 3):
             with m.If(code != Error.NONE.value):
                 m.d.sync += [self.error.code.eq(code), self.error.index.eq(index),
                              stage.eq(0)]
             with m.Else():
                 m.d.sync += stage.eq(4)
-        outs = {Queue.LOAD: self.load, Queue.COMPUTE: self.compute, Queue.STORE: self.store}
+        outs = {Queue.LOAD: self.load, Queue.GEMM: self.gemm, Queue.VECTOR: self.vector,
+                Queue.STORE: self.store}
         for q, port in outs.items():
             m.d.comb += [port.payload.word.eq(word), port.payload.index.eq(index),
                          port.valid.eq((stage == 4) & (queue == q.value))]
@@ -109,10 +111,11 @@ class Decoder(wiring.Component):
         is_op = {o: op == o.value for o in Op}
         out = [(~functools.reduce(operator.or_, is_op.values()), Error.BAD_OP)]
 
-        # a load has no queue before it, a store none after it
-        ld, st = views[Op.LOAD], views[Op.STORE]
-        out.append((is_op[Op.LOAD] & (ld.pop_prev | ld.push_prev), Error.BAD_TOKEN))
-        out.append((is_op[Op.STORE] & (st.pop_next | st.push_next), Error.BAD_TOKEN))
+        # no token from or to the descriptor's own queue
+        own = Mux(op == Op.LOAD.value, 1 << Queue.LOAD.value,
+                  Mux((op == Op.STORE.value) | (op == Op.FINISH.value), 1 << Queue.STORE.value,
+                      Mux(op == Op.GEMM.value, 1 << Queue.GEMM.value, 1 << Queue.VECTOR.value)))
+        out.append((((word[4:8] | word[8:12]) & own) != 0, Error.BAD_TOKEN))
 
         def region(when, rows_of, row, col, rows, cols, shape=True):
             """Shape (non-zero) then range: ``row + rows <= rows_of`` and
@@ -125,7 +128,8 @@ class Decoder(wiring.Component):
             return checks
 
         # LOAD and STORE: the region, whole bytes of a mask, external memory
-        for o, v in ((Op.LOAD, ld), (Op.STORE, st)):
+        for o in (Op.LOAD, Op.STORE):
+            v = views[o]
             rows_of = Mux(v.buffer == Buffer.ACT, p.act_rows,
                           Mux(v.buffer == Buffer.WGT, p.wgt_rows,
                               Mux(v.buffer == Buffer.ACC, p.acc_rows, p.mask_rows)))
@@ -149,7 +153,7 @@ class Decoder(wiring.Component):
         b_rows, b_cols = Mux(g.b_t, g.n, g.k), Mux(g.b_t, g.k, g.n)
         out += region(gemm, p.wgt_rows, g.b_row, g.b_col, b_rows, b_cols, shape=False)
         out += region(gemm, p.acc_rows, g.c_row, g.c_col, g.m, g.n, shape=False)
-        out += region(gemm & (g.init == Init.BIAS), p.acc_rows, g.bias_row, g.bias_col, 1, g.n,
+        out += region(gemm & (g.init == Init.BIAS), p.acc_rows, g.bias_row, g.c_col, 1, g.n,
                       shape=False)
 
         nl = views[Op.NONLINEAR]

@@ -1,8 +1,9 @@
 """The core's descriptors as Amaranth layouts.
 
 The format is that of :mod:`exdisc.golden.core_isa` (documented in
-``docs/core.md``), bit for bit: 128 bits, the operation in ``[3:0]``, the four
-token bits in ``[7:4]``, the operation's fields upwards from bit 8. ``hw``
+``docs/core.md``), bit for bit: 128 bits, the operation in ``[3:0]``, the pop
+and push masks in ``[7:4]`` and ``[11:8]``, the operation's fields upwards
+from bit 12. ``hw``
 imports nothing of the golden models, so the field table is written out here
 again; ``tests/test_core_decode.py`` checks the two tables are the same.
 """
@@ -44,8 +45,9 @@ class Init(enum.Enum, shape=2):
 
 class Queue(enum.Enum, shape=2):
     LOAD = 0
-    COMPUTE = 1
-    STORE = 2
+    GEMM = 1
+    VECTOR = 2
+    STORE = 3
 
 
 class Error(enum.Enum, shape=3):
@@ -59,11 +61,11 @@ class Error(enum.Enum, shape=3):
     DEADLOCK = 6
 
 
-QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.COMPUTE,
-            Op.NONLINEAR: Queue.COMPUTE, Op.SET: Queue.COMPUTE, Op.ADD: Queue.COMPUTE,
-            Op.FINISH: Queue.COMPUTE}
+QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
+            Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
+            Op.FINISH: Queue.STORE}
 
-HEADER = (("op", 4), ("pop_prev", 1), ("pop_next", 1), ("push_prev", 1), ("push_next", 1))
+HEADER = (("op", 4), ("pop", 4), ("push", 4))
 
 _ROW, _COL, _DIM = 12, 9, 9
 _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
@@ -74,7 +76,7 @@ FIELDS = {
     Op.STORE: _REGION,
     Op.GEMM: (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL),
               ("b_t", 1), ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM),
-              ("k", _DIM), ("init", 2), ("bias_row", _ROW), ("bias_col", _COL)),
+              ("k", _DIM), ("init", 2), ("bias_row", _ROW)),
     Op.NONLINEAR: (("fn", 3), ("src_row", _ROW), ("src_col", _COL), ("dst_buffer", 2),
                    ("dst_row", _ROW), ("dst_col", _COL), ("rows", _ROW), ("length", _DIM),
                    ("row_scale", 1), ("aux_row", _ROW)),

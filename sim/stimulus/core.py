@@ -39,8 +39,8 @@ def _value(rng, name, bits, p, wild):
     for key, hi in near.items():
         if name == key or name.endswith("_" + key):
             return int(min(rng.integers(0, hi // 2 + 2), (1 << bits) - 1))
-    if name in ("pop_prev", "pop_next", "push_prev", "push_next"):
-        return int(rng.random() < 0.1)
+    if name in ("pop", "push"):
+        return sum(1 << q for q in range(4) if rng.random() < 0.1)
     return int(rng.integers(0, 1 << bits))
 
 
@@ -54,8 +54,7 @@ def random_descriptor(rng, p, wild_prob=0.05):
     wild = int(rng.integers(0, len(FIELDS[op]) + 1)) if rng.random() < wild_prob else -1
     fields = {name: _value(rng, name, bits, p, n == wild)
               for n, (name, bits) in enumerate(FIELDS[op])}
-    tokens = {name: _value(rng, name, 1, p, False)
-              for name in ("pop_prev", "pop_next", "push_prev", "push_next")}
+    tokens = {name: _value(rng, name, 4, p, False) for name in ("pop", "push")}
     if op in (Op.LOAD, Op.STORE) and rng.random() < 0.3:
         # the last byte of the transfer on the end of external memory, or one past it
         nbytes = fields["cols"] // 8 if fields["buffer"] == 3 else \

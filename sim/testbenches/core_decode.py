@@ -28,7 +28,7 @@ def expected(p, program):
     malformed descriptor (``(Error.NONE, None)`` if none), after which
     nothing more is handed on."""
     cfg = golden_config(p)
-    queues = {"load": [], "compute": [], "store": []}
+    queues = {"load": [], "gemm": [], "vector": [], "store": []}
     for i, word in enumerate(program):
         error, _ = gcore.validate(cfg, word)
         if error != gcore.Error.NONE:
@@ -58,7 +58,7 @@ def run_programs(p, programs, seed, *, valid_prob=0.6, ready_prob=0.6):
 
     async def put(ctx):
         for program in programs:
-            got.update(load=[], compute=[], store=[])
+            got.update(load=[], gemm=[], vector=[], store=[])
             ctx.set(rst, 1)
             await ctx.tick()
             ctx.set(rst, 0)
@@ -100,7 +100,7 @@ def run_programs(p, programs, seed, *, valid_prob=0.6, ready_prob=0.6):
     sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(put)
-    for name in ("load", "compute", "store"):
+    for name in ("load", "gemm", "vector", "store"):
         sim.add_testbench(get(name), background=True)
     sim.run()
     return results
