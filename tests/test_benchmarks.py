@@ -81,7 +81,7 @@ def test_bench_nonlinear_rates_and_quality():
     assert len(nonlinear.tables({"rates": rates, "quality": q})) == 2
 
 
-def test_bench_core_quality():
+def test_bench_core():
     """Every block of every step on the golden core model, paired with the
     float run; the work counted is the dense DiT's."""
     from exdisc.golden.execution import dense_macs
@@ -94,7 +94,9 @@ def test_bench_core_quality():
     # classifier-free guidance runs two sequences per sample
     assert q["core"]["macs"] == blocks * 2 * q["samples"] * sum(dense_macs(cfg).values())
     assert 0 < q["latent_error"] < 1 and 0 <= q["digits_changed"] <= 1
-    assert len(core.tables({"quality": q})) == 1
+    cycles = core.cycles(lanes=(8, 16))
+    assert [r["lanes"] for r in cycles["rows"]] == [8, 16]
+    assert len(core.tables({"quality": q, "cycles": cycles})) == 2
 
 
 def test_conmerge_figures_are_ordered(seed):

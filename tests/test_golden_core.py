@@ -331,3 +331,24 @@ def test_doc_worked_example_is_what_the_compiler_emits():
     for index, word, name in rows:
         assert comp.program[int(index)] == int(word, 16)
         assert decode(int(word, 16))[0].name == name
+
+
+# -- the cycle estimate --
+def test_cycle_estimate_of_a_block():
+    """The engine's beats are the block's MACs over the array's PEs; no queue
+    is busy longer than the whole; more non-linear lanes never cost cycles."""
+    from exdisc.golden import core_cycles
+    from exdisc.golden.execution import dense_macs
+    model = trace.model()
+    x, c = trace.block_input(step=3, layer=0)
+    comp = cc.compile_block(model, 0, x[:1], c[:1])
+    runs = [core_cycles.estimate(comp.program, core_cycles.Timing(lanes=n)) for n in (4, 16)]
+    for r in runs:
+        assert r["engine_beats"] * 16 * 16 == sum(dense_macs(model.cfg).values())
+        assert max(r["busy"].values()) <= r["total"] and 0 < r["engine_busy"] < 1
+        assert r["by_op"]["GEMM"] == r["busy"]["gemm"]
+    assert runs[1]["total"] < runs[0]["total"]
+    with pytest.raises(ValueError, match="descriptor 0 waits for a token"):
+        core_cycles.estimate([encode(Op.GEMM, m=1, n=1, k=1, pop=V), encode(Op.FINISH)])
+    with pytest.raises(ValueError, match="lanes: expected a positive integer, got 0"):
+        core_cycles.Timing(lanes=0)

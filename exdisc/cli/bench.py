@@ -157,8 +157,11 @@ def _steps(text):
 
 def bench_core(args):
     from exdisc.sim.benchmarks import core
-    record = {"quality": core.quality(per_class=args.per_class, steps=args.steps,
-                                      seed=args.seed)}
+    record = {"cycles": core.cycles()}
+    if not args.no_quality:
+        record["quality"] = core.quality(per_class=args.per_class, steps=args.steps,
+                                         seed=args.seed)
+    record = _keep_stored_parts(args, "core", record, ("quality",))
     return finish(args, "core", record, core.tables(record), core.failures(record))
 
 
@@ -218,13 +221,15 @@ def add_commands(sub):
     q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
     q.add_argument("--no-area", action="store_true", help="skip the synthesis")
 
-    q = bench("core", "the DiT sampled with every block of every step run by the golden core "
-              "model (int8 GEMMs, integer non-linear operations) against float", bench_core,
+    q = bench("core", "the core: estimated cycles of a DiT block's program, and the DiT sampled "
+              "with every block run by the golden core model against float", bench_core,
               default_seed=0)
     q.add_argument("--per-class", type=positive_int, default=20, metavar="N",
                    help="samples per digit class")
     q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                    help="DDIM steps (1 to 1000)")
+    q.add_argument("--no-quality", action="store_true",
+                   help="skip the DiT runs (with --update the stored ones are kept)")
 
     q = bench("nonlinear", "integer non-linear unit: beats per cycle on back-to-back rows of "
               "each operation, and the DiT sampled with the integer operations against float",
