@@ -47,10 +47,13 @@ index; the core takes no descriptor after it (those before it still run), so
 nothing is written outside the program's regions. A program whose queues
 wait, after ``FINISH``, for tokens that nothing will give is ``DEADLOCK``.
 
-Queues run as far as their tokens let them; the golden model picks the
-next descriptor to run by a fixed priority (``order``), and a program whose
-result depends on that order has a missing token: :func:`run` with two
-orders is how the tests find one.
+A program means what its descriptors do one after the other in program
+order (``run(..., order="program")``). The queues run concurrently as far as
+their tokens let them; the golden model picks the next descriptor by a fixed
+priority of the queues (``order``). A program whose result under its tokens
+differs from its meaning, or depends on the priority, lacks a token; the
+tests compare both for every compiled program. :func:`with_tokens` gives a
+program the tokens its footprints (:func:`footprint`) call for.
 """
 
 import enum
@@ -59,9 +62,10 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from . import nonlinear as nl
-from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode
+from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode, encode
 
-__all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "run"]
+__all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "footprint", "with_tokens",
+           "run"]
 
 ACC_BITS = 32
 GATE_BITS = 18
@@ -243,6 +247,112 @@ def validate(cfg, word):
     return Error.NONE, ""
 
 
+def footprint(op, f):
+    """``(reads, writes)`` of a decoded, well-formed descriptor: rectangles
+    ``(space, row, rows, col, cols)`` of the buffers (``space`` a
+    :class:`Buffer`), of external memory (``"dram"``, bytes as one row), of
+    the row-scale memory (``"scales"``) and of the non-linear unit's state
+    (``"unit"``: its constants, gains and biases)."""
+    r, w = [], []
+    if op in (Op.LOAD, Op.STORE):
+        buf = Buffer(f["buffer"])
+        nbytes = f["cols"] // 8 if buf == Buffer.MASK else f["cols"] * ELEMENT_BYTES[buf]
+        rect = (buf, f["row"], f["rows"], f["col"], f["cols"])
+        ext = ("dram", 0, 1, f["dram"], (f["rows"] - 1) * f["stride"] + nbytes)
+        (r, w) = ([ext], [rect]) if op == Op.LOAD else ([rect], [ext])
+    elif op == Op.GEMM:
+        m, n, k = f["m"], f["n"], f["k"]
+        b = (n, k) if f["b_t"] else (k, n)
+        c = (Buffer.ACC, f["c_row"], m, f["c_col"], n)
+        r = [(Buffer.ACT, f["a_row"], m, f["a_col"], k),
+             (Buffer.WGT, f["b_row"], b[0], f["b_col"], b[1])]
+        if f["init"] == Init.BIAS:
+            r.append((Buffer.ACC, f["bias_row"], 1, f["c_col"], n))
+        elif f["init"] == Init.ACCUMULATE:
+            r.append(c)
+        w = [c]
+    elif op == Op.SET:
+        w = [("unit", 0, 1, 0, 1)]
+    elif op == Op.NONLINEAR:
+        fn, rows, length = Fn(f["fn"]), f["rows"], f["length"]
+        r = [(Buffer.ACC, f["src_row"], rows, f["src_col"], length), ("unit", 0, 1, 0, 1)]
+        if fn in (Fn.LOAD_GAIN, Fn.LOAD_BIAS):
+            w = [("unit", 0, 1, 0, 1)]
+        else:
+            w = [(Buffer(f["dst_buffer"]), f["dst_row"], rows, f["dst_col"], length)]
+        if fn == Fn.SOFTMAX:
+            w += [(Buffer.MASK, f["aux_row"], rows, 0, length), ("scales", f["aux_row"], rows, 0, 1)]
+        if f["row_scale"]:
+            r.append(("scales", f["aux_row"], f["rows"], 0, 1))
+    elif op == Op.ADD:
+        rows, length = f["rows"], f["length"]
+        dst = (Buffer.ACC, f["dst_row"], rows, f["dst_col"], length)
+        r = [dst, (Buffer.ACC, f["src_row"], rows, f["src_col"], length),
+             (Buffer.ACC, f["gate_row"], 1, f["gate_col"], length)]
+        w = [dst]
+    return r, w
+
+
+def overlap(a, b):
+    """Whether two :func:`footprint` rectangles share an element."""
+    return (a[0] == b[0] and a[1] < b[1] + b[2] and b[1] < a[1] + a[2]
+            and a[3] < b[3] + b[4] and b[3] < a[3] + a[4])
+
+
+def with_tokens(program):
+    """``program`` with the tokens that order every conflict (a read after a
+    write, a write after a read or a write) between descriptors of different
+    queues, and no more; each queue keeps its order, and tokens the program
+    had are replaced.
+
+    A descriptor ``d`` must start after each earlier (in program order)
+    descriptor ``p`` of another queue whose footprint conflicts with its own,
+    unless that is already so: through ``d``'s own queue, or through tokens
+    (vector clocks of what each descriptor is known to follow). Tokens of a
+    pair of queues are taken in the order they are given, so ``d`` takes a
+    token given by the last such ``p`` of each queue; every token given is
+    taken by exactly one descriptor."""
+    decoded = [decode(int(word)) for word in program]
+    queue_of = [int(QUEUE_OF[op]) for op, _ in decoded]
+    prints = [footprint(op, f) for op, f in decoded]
+    position, counts = [], [0] * len(Queue)
+    for q in queue_of:
+        position.append(counts[q])
+        counts[q] += 1
+    pops, pushes = [0] * len(program), [0] * len(program)
+    clock = []                          # per descriptor: the last position of each queue it follows
+    last_of = {}                        # queue -> its latest descriptor so far
+    covered = {}                        # (from, to) -> position of the last token's giver
+    for i in range(len(program)):
+        b = queue_of[i]
+        known = list(clock[last_of[b]]) if b in last_of else [-1] * len(Queue)
+        known[b] = position[i]
+        need = {}
+        reads_i, writes_i = prints[i]
+        for j in range(i):
+            if queue_of[j] == b:
+                continue
+            reads_j, writes_j = prints[j]
+            if any(overlap(x, y) for x in writes_j for y in reads_i + writes_i) or \
+                    any(overlap(x, y) for x in reads_j for y in writes_i):
+                need[queue_of[j]] = j
+        # the latest need first: what it brings in may cover the others
+        for a, j in sorted(need.items(), key=lambda e: -e[1]):
+            if known[a] >= position[j]:
+                continue
+            pair = (a, b)
+            if covered.get(pair, -1) >= position[j]:
+                raise AssertionError("a token taken out of order")  # pragma: no cover
+            covered[pair] = position[j]
+            pushes[j] |= 1 << b
+            pops[i] |= 1 << a
+            known = [max(u, v) for u, v in zip(known, clock[j])]
+        clock.append(known)
+        last_of[b] = i
+    return [encode(op, **dict(f, pop=pop, push=push))
+            for (op, f), pop, push in zip(decoded, pops, pushes)]
+
+
 # -- running ---------------------------------------------------------------
 def _wrap(v, bits=ACC_BITS):
     half = np.int64(1) << (bits - 1)
@@ -383,7 +493,10 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
     """Run ``program`` (descriptors as integers, up to its ``FINISH``) on
     external memory ``dram`` (``uint8 [bytes]`` or ``[samples, bytes]``; a
     copy is changed). ``order``: the queues' priority when more than one
-    can run. With ``check``, an error raises :class:`CoreError`."""
+    can run, or ``"program"``: one descriptor after the other in program
+    order, tokens ignored (what a program means; a program whose queues,
+    under their tokens, leave anything else lacks a token). With ``check``,
+    an error raises :class:`CoreError`."""
     cfg = cfg or CoreConfig()
     if not isinstance(cfg, CoreConfig):
         raise TypeError(f"cfg: expected a CoreConfig, got {cfg!r}")
@@ -392,8 +505,10 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
         dram = dram[None]
     if dram.ndim != 2 or dram.shape[1] != cfg.dram_bytes:
         raise ValueError(f"dram: expected shape [samples, {cfg.dram_bytes}], got {dram.shape}")
-    if sorted(order) != sorted(Queue):
-        raise ValueError(f"order: expected the four queues in some order, got {order!r}")
+    in_order = isinstance(order, str) and order == "program"
+    if not in_order and sorted(order) != sorted(Queue):
+        raise ValueError(f"order: expected the four queues in some order or 'program', "
+                         f"got {order!r}")
     program = [int(d) for d in program]
     machine = _Machine(cfg, dram)
     queues = {q: [] for q in Queue}
@@ -414,7 +529,13 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
 
     tokens = dict.fromkeys(_TOKENS, 0)
     finished = False
-    while True:
+    if in_order:
+        # the program's meaning: every descriptor after the one before it
+        for i, op, f in sorted(d for q in Queue for d in queues[q]):
+            machine.execute(op, f)
+            finished |= op == Op.FINISH
+        queues = {q: [] for q in Queue}
+    while not in_order:
         progressed = False
         for q in order:
             if not queues[q]:

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import nonlinear as nl
-from .core import GATE_BITS, CoreConfig
-from .core_isa import Buffer, Fn, Init, Op, Queue, encode, tokens
+from .core import GATE_BITS, CoreConfig, with_tokens
+from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize
 
@@ -194,7 +194,7 @@ class _Program:
         self.words.append(encode(op, **f))
 
 
-def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
+def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_rows=64):
     """The program of block ``layer`` for the batch ``x [B, T, d]``, ``c [B, d]``.
 
     ``scales``: from :func:`calibrate` (default: calibrated on this batch).
@@ -242,10 +242,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
     img = _Image(B, cfg.dram_bytes)
     prog = _Program()
 
-    def load(buffer, at, values, dtype, push):
+    def load(buffer, at, values, dtype):
         addr, stride = img.put(values, dtype)
         prog(Op.LOAD, buffer=buffer, row=at[0], col=at[1], rows=values.shape[-2],
-             cols=values.shape[-1], dram=addr, stride=stride, push=push)
+             cols=values.shape[-1], dram=addr, stride=stride)
 
     # -- regions --
     # the scores and the probabilities of two heads at a time, so that the
@@ -273,8 +273,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
         raise ValueError(f"mask_rows: {2 * T} rows needed (two heads' keep masks and row "
                          f"scales), the buffer has {cfg.mask_rows}")
 
-    # -- loads, in the order of first use; each group's last load gives a token
-    # to the GEMM queue and one to the vector queue --
+    # -- loads, in the order of first use: the residual stream in row chunks,
+    # so that the first LayerNorm starts on the first --
+    off = lambda at, cols: (at[0], at[1] + cols)
+    down = lambda at, rows: (at[0] + rows, at[1])
     # adaLN's (1 + scale) and shift divided by the smoothing factors
     gain1, bias1, ms1 = nl.adaln_params((1 + sc1) / s["smooth1"] - 1, sh1 / s["smooth1"],
                                         s["h1"], fmt)
@@ -284,12 +286,15 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
     gate2, gs2 = _gates(g2, unit["fc2"] / s_x)
     row = lambda v: np.asarray(v)[:, None, :] if np.ndim(v) == 2 else np.asarray(v)[None, None]
     bias = lambda name: row(_int32(w[name][2] / unit[name]))
+    chunks = [range(r, min(r + chunk_rows, T)) for r in range(0, T, chunk_rows)]
+    x_int = _int32(x / s_x)
     groups = [
-        [(Buffer.ACC, X, _int32(x / s_x)[:, :, :], "<i4"),
-         (Buffer.ACC, params["gain1"], row(gain1), "<i4"),
+        [(Buffer.ACC, params["gain1"], row(gain1), "<i4"),
          (Buffer.ACC, params["bias1"], row(bias1), "<i4"),
+         (Buffer.ACC, down(X, chunks[0].start), x_int[:, chunks[0]], "<i4"),
          (Buffer.WGT, WQKV, w["qkv"][0][None], np.int8),
-         (Buffer.ACC, params["bqkv"], bias("qkv"), "<i4")],
+         (Buffer.ACC, params["bqkv"], bias("qkv"), "<i4")] +
+        [(Buffer.ACC, down(X, rows.start), x_int[:, rows], "<i4") for rows in chunks[1:]],
         [(Buffer.WGT, WPROJ, w["proj"][0][None], np.int8),
          (Buffer.ACC, params["bproj"], bias("proj"), "<i4"),
          (Buffer.ACC, params["gate1"], row(gate1), "<i4")],
@@ -302,99 +307,104 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3):
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
     for group in groups:
-        for n, (buf, at, values, dtype) in enumerate(group):
-            load(buf, at, values, dtype,
-                 push=tokens(Queue.GEMM, Queue.VECTOR) if n == len(group) - 1 else 0)
+        for buf, at, values, dtype in group:
+            load(buf, at, values, dtype)
     out_addr, out_stride = img.reserve(T, 4 * d)
 
-    L_, G_, V_, S_ = Queue.LOAD, Queue.GEMM, Queue.VECTOR, Queue.STORE
-
-    def nonlinear(fn, src, dst_buffer, dst, rows, length, pop=(), push=(), **kw):
+    def nonlinear(fn, src, dst_buffer, dst, rows, length, **kw):
         prog(Op.NONLINEAR, fn=fn, src_row=src[0], src_col=src[1], dst_buffer=dst_buffer,
-             dst_row=dst[0], dst_col=dst[1], rows=rows, length=length, pop=tokens(*pop),
-             push=tokens(*push), **kw)
+             dst_row=dst[0], dst_col=dst[1], rows=rows, length=length, **kw)
 
-    def layernorm(gain, bias_name, mod_shift, dst):
-        """Takes the load group's token; gives the GEMM queue its operand."""
+    def layernorm(gain, bias_name, mod_shift, dst, rows):
+        """LayerNorm of residual rows ``rows`` (a slice) into ``dst``."""
         top = int(round(_amax_int_residual(s["x"], s_x)))
         pre = max(0, top.bit_length() - (fmt.ln_bits - 1))
-        nonlinear(Fn.LOAD_GAIN, params[gain], Buffer.ACT, (0, 0), 1, d, pop=(L_,))
+        nonlinear(Fn.LOAD_GAIN, params[gain], Buffer.ACT, (0, 0), 1, d)
         nonlinear(Fn.LOAD_BIAS, params[bias_name], Buffer.ACT, (0, 0), 1, d)
         prog(Op.SET, pre=pre, shift2=mod_shift)
-        nonlinear(Fn.LAYERNORM, X, Buffer.ACT, dst, T, d, push=(G_,))
+        nonlinear(Fn.LAYERNORM, down(X, rows.start), Buffer.ACT, down(dst, rows.start),
+                  len(rows), d)
 
-    def gemm(a, b, c_at, m, n, k, b_t=0, bias_name=None, pop=(), push=(V_,)):
+    def gemm(a, b, c_at, m, n, k, b_t=0, bias_name=None):
         prog(Op.GEMM, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t,
              c_row=c_at[0], c_col=c_at[1], m=m, n=n, k=k,
              init=Init.BIAS if bias_name else Init.ZERO,
-             bias_row=params[bias_name][0] if bias_name else 0,
-             pop=tokens(*pop), push=tokens(*push))
+             bias_row=params[bias_name][0] if bias_name else 0)
 
     def requant(src, dst_buffer, dst, rows, length, scale, **kw):
         mult, shift = _fixed(scale, fmt)
         prog(Op.SET, mult=mult, shift=shift)
         nonlinear(Fn.REQUANT, src, dst_buffer, dst, rows, length, **kw)
 
-    def add(src, gate, shift, **kw):
-        prog(Op.ADD, dst_row=X[0], dst_col=X[1], src_row=src[0], src_col=src[1],
-             gate_row=params[gate][0], gate_col=params[gate][1], rows=T, length=d, shift=shift,
-             **{k: tokens(*v) for k, v in kw.items()})
+    def add(src, gate, shift, rows):
+        prog(Op.ADD, dst_row=X[0] + rows.start, dst_col=X[1], src_row=src[0] + rows.start,
+             src_col=src[1], gate_row=params[gate][0], gate_col=params[gate][1],
+             rows=len(rows), length=d, shift=shift)
 
-    off = lambda at, cols: (at[0], at[1] + cols)
-
-    # -- attention: the GEMM and vector queues in step, each head's scores and
-    # probabilities in one of two buffers (see docs/core.md for the tokens) --
-    layernorm("gain1", "bias1", ms1, H1)
-    gemm(H1, WQKV, QKV_ACC, T, 3 * d, d, bias_name="bqkv", pop=(L_, V_))
-    requant(QKV_ACC, Buffer.ACT, Q, T, d, unit["qkv"] / s["q"], pop=(G_,))
-    requant(off(QKV_ACC, d), Buffer.WGT, K, T, d, unit["qkv"] / s["k"])
-    requant(off(QKV_ACC, 2 * d), Buffer.WGT, V, T, d, unit["qkv"] / s["v"], push=(G_,))
+    # -- attention: each head's scores and probabilities in one of two buffers,
+    # scores two heads ahead of P V, so that the softmax of one head runs
+    # beside the engine's work on the next (the tokens follow from the
+    # descriptors' footprints: core.with_tokens) --
+    for rows in chunks:
+        layernorm("gain1", "bias1", ms1, H1, rows)
+    for rows in chunks:
+        n, at = len(rows), rows.start
+        gemm(down(H1, at), WQKV, down(QKV_ACC, at), n, 3 * d, d, bias_name="bqkv")
+        requant(down(QKV_ACC, at), Buffer.ACT, down(Q, at), n, d, unit["qkv"] / s["q"])
+        requant(down(off(QKV_ACC, d), at), Buffer.WGT, down(K, at), n, d, unit["qkv"] / s["k"])
+        requant(down(off(QKV_ACC, 2 * d), at), Buffer.WGT, down(V, at), n, d,
+                unit["qkv"] / s["v"])
     sm_mult, sm_shift = nl.softmax_params(s["q"] * s["k"] / np.sqrt(dh), fmt)
     out_mult, out_shift = _fixed(s["v"] / (QMAX * s["o"]), fmt)
     prog(Op.SET, mult=sm_mult, shift=sm_shift, mult2=out_mult, shift2=out_shift,
          theta=nl.theta_fixed(theta))
 
     def scores(h):
-        gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], T, T, dh, b_t=1,
-             pop=(V_,) if h == 0 else ())
-
-    def softmax_(h):
-        nonlinear(Fn.SOFTMAX, S[h % 2], Buffer.ACT, P[h % 2], T, T, aux_row=(h % 2) * T,
-                  pop=(G_,), push=(G_,))
+        gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], T, T, dh, b_t=1)
+        nonlinear(Fn.SOFTMAX, S[h % 2], Buffer.ACT, P[h % 2], T, T, aux_row=(h % 2) * T)
 
     def attend(h):
-        gemm(P[h % 2], off(V, h * dh), off(O_ACC, h * dh), T, dh, T, pop=(V_,))
+        gemm(P[h % 2], off(V, h * dh), off(O_ACC, h * dh), T, dh, T)
         nonlinear(Fn.REQUANT, off(O_ACC, h * dh), Buffer.ACT, off(O, h * dh), T, dh,
-                  row_scale=1, aux_row=(h % 2) * T, pop=(G_,),
-                  push=(G_,) if h == H - 1 else ())
+                  row_scale=1, aux_row=(h % 2) * T)
 
-    # scores run two heads ahead of P V (both queues walk the same list):
-    # head h's scores wait for nothing but the scores buffer they reuse, which
-    # the softmax of head h - 2 freed before P V of head h - 2 could start
     events = [("scores", 0)] + ([("scores", 1)] if H > 1 else [])
     for h in range(2, H):
         events += [("attend", h - 2), ("scores", h)]
     events += [("attend", h) for h in range(max(0, H - 2), H)]
     for kind, h in events:
-        if kind == "scores":
-            scores(h)
-            softmax_(h)
-        else:
-            attend(h)
-    gemm(O, WPROJ, PROJ_ACC, T, d, d, bias_name="bproj", pop=(L_, V_))
-    add(PROJ_ACC, "gate1", gs1, pop=(L_, G_))
+        (scores if kind == "scores" else attend)(h)
 
-    # -- FFN --
-    layernorm("gain2", "bias2", ms2, H2)
-    gemm(H2, W1, FC1_ACC, T, f_dim, d, bias_name="b1", pop=(L_, V_))
+    # -- projection and FFN in row chunks, software-pipelined: one chunk's
+    # GELU (and adds, LayerNorm) beside the engine's GEMMs of the next --
     g_mult, g_shift, g_mult2, g_shift2 = nl.gelu_params(unit["fc1"], s["g"], fmt)
-    prog(Op.SET, mult=g_mult, shift=g_shift, mult2=g_mult2, shift2=g_shift2)
-    nonlinear(Fn.GELU, FC1_ACC, Buffer.ACT, G, T, f_dim, pop=(G_,), push=(G_,))
-    gemm(G, W2, FC2_ACC, T, d, f_dim, bias_name="b2", pop=(L_, V_))
-    add(FC2_ACC, "gate2", gs2, pop=(L_, G_), push=(S_,))
-    prog(Op.STORE, buffer=Buffer.ACC, row=X[0], col=X[1], rows=T, cols=d, dram=out_addr,
-         stride=out_stride, pop=tokens(V_))
+    for rows in chunks:
+        gemm(down(O, rows.start), WPROJ, down(PROJ_ACC, rows.start), len(rows), d, d,
+             bias_name="bproj")
+        add(PROJ_ACC, "gate1", gs1, rows)
+        layernorm("gain2", "bias2", ms2, H2, rows)
+
+    def fc1(rows):
+        gemm(down(H2, rows.start), W1, down(FC1_ACC, rows.start), len(rows), f_dim, d,
+             bias_name="b1")
+        prog(Op.SET, mult=g_mult, shift=g_shift, mult2=g_mult2, shift2=g_shift2)
+        nonlinear(Fn.GELU, down(FC1_ACC, rows.start), Buffer.ACT, down(G, rows.start),
+                  len(rows), f_dim)
+
+    def fc2(rows):
+        gemm(down(G, rows.start), W2, down(FC2_ACC, rows.start), len(rows), d, f_dim,
+             bias_name="b2")
+        add(FC2_ACC, "gate2", gs2, rows)
+        prog(Op.STORE, buffer=Buffer.ACC, row=X[0] + rows.start, col=X[1], rows=len(rows),
+             cols=d, dram=out_addr + rows.start * out_stride, stride=out_stride)
+
+    fc1(chunks[0])
+    for prev, rows in zip(chunks, chunks[1:]):
+        fc1(rows)
+        fc2(prev)
+    fc2(chunks[-1])
     prog(Op.FINISH)
+    prog.words = with_tokens(prog.words)
     scales = dict(s, x=s_x, **{f"w_{k}": v[1] for k, v in w.items()})
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
                     scales=scales, cfg=cfg)

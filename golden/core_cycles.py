@@ -100,8 +100,9 @@ def _cost(op, f, t):
 def estimate(program, timing=None):
     """The schedule's figures for ``program`` (well formed, ending in
     ``FINISH``): ``total`` cycles, ``engine_beats`` and ``engine_busy``
-    (beats over total), each queue's busy cycles, cycles by operation, and
-    the cycles each queue spent waiting for tokens."""
+    (beats over total), each queue's busy cycles, cycles by operation, the
+    cycles each queue spent waiting for tokens, and the ``schedule``: per
+    descriptor ``(index, queue, operation, start, end)``."""
     t = timing or Timing()
     if not isinstance(t, Timing):
         raise TypeError(f"timing: expected a Timing, got {t!r}")
@@ -115,6 +116,7 @@ def estimate(program, timing=None):
     tokens = defaultdict(deque)            # (from, to) -> times the tokens were given
     busy, waits = defaultdict(int), defaultdict(int)
     by_op = defaultdict(int)
+    schedule = []
     beats = 0
     end = 0
     while any(queues.values()):
@@ -136,6 +138,7 @@ def estimate(program, timing=None):
                 busy[q.name.lower()] += cycles
                 name = op.name if op != Op.NONLINEAR else Fn(f["fn"]).name
                 by_op[name] += cycles
+                schedule.append((i, q.name.lower(), name, start, free[q]))
                 beats += b
                 for p in Queue:
                     if f["push"] >> int(p) & 1:
@@ -148,4 +151,4 @@ def estimate(program, timing=None):
                              "gives")
     return {"total": end, "engine_beats": beats, "engine_busy": beats / end if end else 0.0,
             "busy": dict(busy), "token_waits": dict(waits), "by_op": dict(by_op),
-            "timing": t.__dict__.copy()}
+            "schedule": sorted(schedule), "timing": t.__dict__.copy()}

@@ -240,6 +240,33 @@ def test_deadlock_names_the_waiting_descriptor():
     assert (r.error, r.finished) == (Error.NONE, False)
 
 
+def test_with_tokens_orders_every_conflict(request):
+    """Tokens from footprints: a program without any gets those it needs
+    (its result under every priority is its program-order meaning), and the
+    tokens of a compiled block are already exactly those."""
+    rng = _rng(request)
+    dram = _dram(rng)
+    bare = [encode(Op.LOAD, buffer=Buffer.ACT, rows=1, cols=4, dram=0, stride=4),
+            encode(Op.LOAD, buffer=Buffer.WGT, rows=4, cols=4, dram=100, stride=4),
+            encode(Op.GEMM, m=1, n=4, k=4),
+            encode(Op.STORE, buffer=Buffer.ACC, rows=1, cols=4, dram=500, stride=16),
+            encode(Op.LOAD, buffer=Buffer.ACT, rows=1, cols=4, dram=200, stride=4),
+            encode(Op.GEMM, m=1, n=4, k=4, init=Init.ACCUMULATE),
+            encode(Op.STORE, buffer=Buffer.ACC, rows=1, cols=4, dram=600, stride=16)]
+    program = _finish(core.with_tokens(bare))
+    want = core.run(_finish(bare), dram, CFG, order="program").dram
+    for order in (tuple(Queue), REVERSED):
+        r = core.run(program, dram, CFG, order=order, check=True)
+        assert r.finished and np.array_equal(r.dram, want)
+    # the second load waits for the first GEMM (it overwrites A), the store
+    # after it for the second GEMM only
+    assert decode(program[4])[1]["pop"] == tokens(Queue.GEMM)
+    assert decode(program[6])[1]["pop"] == tokens(Queue.GEMM)
+    x, c = trace.block_input(step=3, layer=0)
+    comp = cc.compile_block(trace.model(), 0, x[:1], c[:1])
+    assert core.with_tokens(comp.program) == comp.program
+
+
 def test_missing_token_shows_as_order_dependence(request):
     """A store without its token may run before the compute it needs: the two
     queue orders then disagree, which is how the block tests find a race."""
@@ -280,12 +307,12 @@ def test_block_on_a_small_model(request):
 def test_dit_block_against_the_float_block(layer):
     """The project's DiT at full shape on a recorded block input: the block's
     update (output minus input) within 3 % (relative, L2) of the float
-    block's; three queue orders agree word for word."""
+    block's; three queue priorities and program order agree word for word."""
     x, c = trace.block_input(step=3, layer=layer)
     model = trace.model()
     comp = cc.compile_block(model, layer, x, c)
     r = core.run(comp.program, comp.dram, comp.cfg, check=True)
-    for order in (REVERSED, (Queue.VECTOR, Queue.GEMM, Queue.LOAD, Queue.STORE)):
+    for order in ("program", REVERSED, (Queue.VECTOR, Queue.GEMM, Queue.LOAD, Queue.STORE)):
         again = core.run(comp.program, comp.dram, comp.cfg, order=order)
         assert again.finished and np.array_equal(r.dram, again.dram), order
     ref = cc.float_block(model, layer, x, c)["x_out"]
