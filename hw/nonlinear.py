@@ -598,8 +598,11 @@ class _Elementwise(Elaboratable):
             z = u[p.exp_index_bits:]
             m.d.comb += read.addr.eq(u[:p.exp_index_bits])
             z = ar.register(m, Mux(z > p.exp_bits + 2, p.exp_bits + 2, z)[:5], f"z{n}")
-            e = ar.rshift_round(m, read.data, z, f"e{n}")
-            s_e = s_u + 3
+            # the tables' reads end in a register: a block RAM's clock-to-output
+            # is most of a cycle
+            e = ar.rshift_round(m, ar.register(m, read.data, f"exp_q{n}"),
+                                ar.register(m, z, f"z_q{n}"), f"e{n}")
+            s_e = s_u + 4
             # e * (2**(prob_bits-1) - 1) by a shift and a subtraction: no DSP for a constant
             prob = ar.rshift_round(m, (e << (p.prob_bits - 1)) - e, Const(p.exp_bits, 5),
                                    f"p{n}")
@@ -610,9 +613,10 @@ class _Elementwise(Elaboratable):
             mag = Mux(a < 0, -a, a)[p.gelu_frac - 6:]
             gread = gelu_rom.read_port()
             m.d.comb += gread.addr.eq(Mux(mag > 255, 255, mag))
-            a = ar.register(m, a, f"a_read{n}")
-            v = ar.register(m, Mux(a > 0, a, 0) - gread.data, f"v{n}")
-            s_v = s_u + 3
+            a = ar.delay(m, a, 2, f"a_read{n}")
+            v = ar.register(m, Mux(a > 0, a, 0) - ar.register(m, gread.data, f"gtab_q{n}"),
+                            f"v{n}")
+            s_v = s_u + 4
             gprod, c = ar.multiply(m, v, ar.delay(m, row.mult2, s_v, f"gmult{n}"), f"gprod{n}",
                                    self.platform)
             s_gprod = s_v + c
