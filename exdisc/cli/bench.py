@@ -221,29 +221,28 @@ def add_commands(sub):
     q.add_argument("--no-quality", action="store_true", help="skip the DiT runs")
     q.add_argument("--no-area", action="store_true", help="skip the synthesis")
 
+    def dit_runs(q):
+        """The options of a benchmark's DiT runs, a part of its record of its own."""
+        q.add_argument("--per-class", type=positive_int, default=20, metavar="N",
+                       help="samples per digit class of the DiT runs")
+        q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
+                       help="DDIM steps of the DiT runs (1 to 1000)")
+        q.add_argument("--no-quality", action="store_true",
+                       help="skip the DiT runs (with --update the stored ones are kept)")
+
     q = bench("core", "the core: estimated cycles of a DiT block's program, and the DiT sampled "
               "with every block run by the golden core model against float", bench_core,
               default_seed=0)
-    q.add_argument("--per-class", type=positive_int, default=20, metavar="N",
-                   help="samples per digit class")
-    q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
-                   help="DDIM steps (1 to 1000)")
-    q.add_argument("--no-quality", action="store_true",
-                   help="skip the DiT runs (with --update the stored ones are kept)")
+    dit_runs(q)
 
     q = bench("nonlinear", "integer non-linear unit: beats per cycle on back-to-back rows of "
               "each operation, and the DiT sampled with the integer operations against float",
               bench_nonlinear, default_seed=0)
     q.add_argument("--lanes", type=positive_int, default=16, metavar="L",
                    help="lanes of the unit whose rate is measured")
-    q.add_argument("--per-class", type=positive_int, default=20, metavar="N",
-                   help="samples per digit class of the quality runs")
-    q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
-                   help="DDIM steps of the quality runs (1 to 1000)")
+    dit_runs(q)
     q.add_argument("--no-rate", action="store_true",
                    help="skip the rate measurement (with --update the stored one is kept)")
-    q.add_argument("--no-quality", action="store_true",
-                   help="skip the DiT runs (with --update the stored ones are kept)")
 
     p = sub.add_parser("workload", help="sample the tiny DiT densely and with each algorithm "
                        "(records in <build>/workload)",
