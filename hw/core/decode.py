@@ -8,7 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import resolve_params
-from .isa import DESCRIPTOR_BITS, QUEUE_OF, Buffer, Error, Fn, Init, Op, Queue, layout
+from .isa import DESCRIPTOR_BITS, Buffer, Error, Fn, Init, Op, Queue, layout
 from .params import CoreParams
 
 
