@@ -15,7 +15,7 @@ Costs:
     engine's beats are its busy cycles).
 ``NONLINEAR``
     One beat of ``lanes`` values per cycle over the rows, plus the unit's
-    latency of a row once (``2 * beats + 92`` cycles, as measured by
+    latency of a row once (``2 * beats + 95`` cycles, as measured by
     ``exdisc bench nonlinear``); gain and bias loads are one row.
 ``ADD``
     ``add_lanes`` values per cycle, plus a few cycles of pipeline.
@@ -41,7 +41,7 @@ __all__ = ["Timing", "estimate", "DECODE_CYCLES"]
 #: Cycles between two descriptors out of the decoder (``hw.core.decode.Decoder``).
 DECODE_CYCLES = 5
 #: The non-linear unit's latency beyond twice a row's beats.
-NONLINEAR_LATENCY = 92
+NONLINEAR_LATENCY = 95
 ADD_LATENCY = 4
 
 

@@ -216,7 +216,7 @@ class NonLinearUnit(wiring.Component):
 
     Throughput: one beat per cycle, for back-to-back rows of any length and
     any mix of operations, without backpressure on ``o``. Latency: a row's
-    first output beat leaves about ``2 * beats + 92`` cycles after its first
+    first output beat leaves about ``2 * beats + 95`` cycles after its first
     input beat: the ingest and the elementwise passes each take the whole
     row before the next can use its sums, and the per-row pipeline (square
     root and reciprocal) takes about 50.
