@@ -134,11 +134,12 @@ def test_reference_records_render():
     report --all` prints), so a record and its reader cannot drift apart."""
     import json
     from exdisc.common.workdir import reference_dir
-    from exdisc.sim.benchmarks import conmerge, eager, ffn, nonlinear, router, systolic, workload
+    from exdisc.sim.benchmarks import (conmerge, core, eager, ffn, nonlinear, router, systolic,
+                                       workload)
     from exdisc.synth import area
     readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
                "workload": workload.tables, "workload_sweep": workload.tables,
-               "nonlinear": nonlinear.tables}
+               "nonlinear": nonlinear.tables, "core": core.tables}
     seen = 0
     for path in sorted(reference_dir().glob("*.json")):
         record = json.loads(path.read_text())
