@@ -33,7 +33,7 @@ from . import nonlinear as nl
 from .core import GATE_BITS, CoreConfig, with_tokens
 from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
-from .quant import QMAX, quantize
+from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "Compiled"]
 
@@ -43,11 +43,6 @@ RESIDUAL_TOP = 1 << 30
 
 def _amax(x):
     return float(np.max(np.abs(x))) if np.size(x) else 0.0
-
-
-def _scale(x):
-    top = _amax(x)
-    return top / QMAX if top > 0 else 1.0
 
 
 def float_block(model, layer, x, c):
@@ -166,11 +161,6 @@ class Compiled:
 
 def _fixed(scale, fmt):
     return nl.fixed_multiplier(float(scale), fmt)
-
-
-def _int32(x):
-    lim = (1 << 31) - 1
-    return np.clip(np.rint(np.asarray(x, np.float64)), -lim, lim).astype(np.int64)
 
 
 def _gates(g, ratio):

@@ -35,24 +35,13 @@ import numpy as np
 from . import nonlinear as nl
 from .dit import gelu, layer_norm, modulate, softmax
 from .execution import Dense
-from .quant import QMAX
+from .quant import tensor_scale as _scale, to_int32 as _acc
 from .softmax_threshold import threshold_mask
 
 __all__ = ["OPS", "IntegerNonLinear"]
 
 #: The operations that can be replaced.
 OPS = ("softmax", "gelu", "layernorm", "requant")
-
-
-def _scale(x):
-    top = float(np.max(np.abs(x)))
-    return top / QMAX if top > 0 else 1.0
-
-
-def _acc(x, unit):
-    """Float values as int32 accumulators worth ``unit`` each."""
-    lim = (1 << (nl.ACC_BITS - 1)) - 1
-    return np.clip(np.rint(np.asarray(x, np.float64) / unit), -lim, lim).astype(np.int64)
 
 
 class IntegerNonLinear(Dense):

@@ -25,3 +25,16 @@ def quantize(x, axis=None):
 
 def dequantize(q, scale):
     return q.astype(np.float64) * scale
+
+
+def tensor_scale(x):
+    """The symmetric int8 scale of a whole tensor, ``max|x| / 127`` (1 for zeros)."""
+    top = float(np.max(np.abs(x))) if np.size(x) else 0.0
+    return top / QMAX if top > 0 else 1.0
+
+
+def to_int32(x, unit=1.0):
+    """Float values as int32 accumulators worth ``unit`` each: rounded to
+    nearest, saturated to ``[-(2**31 - 1), 2**31 - 1]``, as int64."""
+    lim = (1 << 31) - 1
+    return np.clip(np.rint(np.asarray(x, np.float64) / unit), -lim, lim).astype(np.int64)
