@@ -123,7 +123,7 @@ def bench_nonlinear(args):
         record["rates"] = nonlinear.rates(NonLinearParams(lanes=args.lanes), seed=args.seed)
     if not args.no_quality:
         record["quality"] = nonlinear.quality(per_class=args.per_class, steps=args.steps,
-                                              seed=args.seed)
+                                              seed=args.seed, jobs=args.jobs)
     record = _keep_stored_parts(args, "nonlinear", record, ("rates", "quality"))
     return finish(args, "nonlinear", record, nonlinear.tables(record), nonlinear.failures(record))
 
@@ -160,7 +160,7 @@ def bench_core(args):
     record = {"cycles": core.cycles()}
     if not args.no_quality:
         record["quality"] = core.quality(per_class=args.per_class, steps=args.steps,
-                                         seed=args.seed)
+                                         seed=args.seed, jobs=args.jobs)
     record = _keep_stored_parts(args, "core", record, ("quality",))
     return finish(args, "core", record, core.tables(record), core.failures(record))
 
@@ -227,6 +227,8 @@ def add_commands(sub):
                        help="samples per digit class of the DiT runs")
         q.add_argument("--steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                        help="DDIM steps of the DiT runs (1 to 1000)")
+        q.add_argument("--jobs", type=positive_int, default=1, metavar="N",
+                       help="processes the DiT runs' batches spread over (default: 1)")
         q.add_argument("--no-quality", action="store_true",
                        help="skip the DiT runs (with --update the stored ones are kept)")
 

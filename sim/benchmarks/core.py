@@ -13,12 +13,12 @@ classified digit changes. The RTL core's cycle counts will join this record
 when the RTL core exists.
 """
 
-import numpy as np
+import functools
 
-from exdisc.golden import classifier, core_compile, core_cycles, trace
+from exdisc.golden import core_compile, core_cycles, trace
 from exdisc.golden.core_dit import IntegerCore
 from exdisc.common.tables import Table
-from .workload import sample
+from .workload import paired
 
 __all__ = ["TARGETS", "cycles", "quality", "tables", "failures"]
 
@@ -39,18 +39,21 @@ def cycles(lanes=(4, 8, 16, 32), layer=0, step=3):
     return {"layer": layer, "step": step, "descriptors": len(comp.program), "rows": rows}
 
 
-def quality(*, per_class=20, steps=25, seed=0, theta=1e-3):
-    """The integer core against the float run, paired sample by sample."""
-    report, images = sample([("integer core", IntegerCore(theta=theta))], per_class=per_class,
-                            steps=steps, guidance=3.0, seed=seed,
-                            what="every block on the golden core model")
-    clf = classifier.train()
-    r = report["results"][0]
-    changed = clf.predict_images(images["integer core"]) != clf.predict_images(images["dense"])
-    return {"samples": report["config"]["samples"], "steps": steps, "seed": seed, "theta": theta,
-            "float_accuracy": report["dense"]["accuracy"], "accuracy": r["accuracy"],
-            "latent_error": r["latent_error"], "digits_changed": float(np.mean(changed)),
-            "core": r["core"], "calibration": "per block and step, on the sampled batch"}
+def _runs(theta):
+    return [("integer core", IntegerCore(theta=theta))]
+
+
+def quality(*, per_class=20, steps=25, seed=0, theta=1e-3, jobs=1):
+    """The integer core against the float run, paired sample by sample
+    (batches of ten digits, :func:`.workload.paired`)."""
+    got = paired(functools.partial(_runs, theta), per_class=per_class, steps=steps, seed=seed,
+                 jobs=jobs, what="every block on the golden core model")
+    r = got["runs"][0]
+    core = {k: sum(b["core"][k] for b in r["batches"]) for k in r["batches"][0]["core"]}
+    return {"samples": len(got["labels"]), "steps": steps, "seed": seed, "theta": theta,
+            "float_accuracy": got["float_accuracy"], "accuracy": r["accuracy"],
+            "latent_error": r["latent_error"], "digits_changed": r["digits_changed"],
+            "core": core, "calibration": "per block and step, on each batch of ten digits"}
 
 
 def tables(record):

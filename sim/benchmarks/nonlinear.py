@@ -10,16 +10,17 @@ samples the DiT with each float operation replaced by its integer model, and
 with all four, paired with the float run (same labels, same noise).
 """
 
+import functools
+
 import numpy as np
 
 from exdisc.common.tables import Table
-from exdisc.golden import classifier
 from exdisc.golden import nonlinear as gnl
 from exdisc.golden.nonlinear_dit import OPS, IntegerNonLinear
 from exdisc.hw.nonlinear import NonLinearParams, Op
 from exdisc.sim.stimulus import nonlinear as stim
 from exdisc.sim.testbenches.nonlinear_pysim import first_output_latency, sustained_rate
-from .workload import sample
+from .workload import paired
 
 
 __all__ = ["rates", "quality", "tables", "failures", "TARGETS"]
@@ -67,30 +68,31 @@ def rates(p=None, rows=12, seed=0):
     return record
 
 
-def quality(*, per_class=20, steps=25, seed=0, theta=1e-3, chunks=1):
+def _runs(theta):
+    runs = [(op, IntegerNonLinear((op,), theta=theta)) for op in OPS]
+    return runs + [("all four", IntegerNonLinear(OPS, theta=theta))]
+
+
+def quality(*, per_class=20, steps=25, seed=0, theta=1e-3, jobs=1):
     """Each float non-linear operation of the DiT replaced by its integer
     model, and all four, against the float run: class accuracy, latent
     error, the share of samples whose classified digit changes, and ST's
-    keep masks against the float masks on the same scores."""
-    runs = [(op, IntegerNonLinear((op,), theta=theta)) for op in OPS]
-    runs.append(("all four", IntegerNonLinear(OPS, theta=theta)))
-    report, images = sample(runs, per_class=per_class, steps=steps, guidance=3.0, seed=seed,
-                            what="integer non-linear operations")
-    clf = classifier.train()
-    float_digits = clf.predict_images(images["dense"])
+    keep masks against the float masks on the same scores (batches of ten
+    digits, :func:`.workload.paired`)."""
+    got = paired(functools.partial(_runs, theta), per_class=per_class, steps=steps, seed=seed,
+                 jobs=jobs, what="integer non-linear operations")
     rows = []
-    for (label, executor), r in zip(runs, report["results"]):
-        mask = r["mask"]
+    for r in got["runs"]:
+        mask = {k: sum(b["mask"][k] for b in r["batches"]) for k in r["batches"][0]["mask"]}
         rows.append({
-            "replaced": label, "accuracy": r["accuracy"], "latent_error": r["latent_error"],
-            "digits_changed": float(np.mean(clf.predict_images(images[label]) != float_digits)),
-            "mask_rows": mask["rows"],
+            "replaced": r["label"], "accuracy": r["accuracy"], "latent_error": r["latent_error"],
+            "digits_changed": r["digits_changed"], "mask_rows": mask["rows"],
             "mask_rows_identical": 1.0 - mask["rows_differ"] / mask["rows"] if mask["rows"]
             else None,
             "mask_elements_differ": mask["elements_differ"], "kept_int": mask["kept_int"],
             "kept_float": mask["kept_float"]})
-    return {"samples": report["config"]["samples"], "steps": steps, "seed": seed, "theta": theta,
-            "float_accuracy": report["dense"]["accuracy"], "rows": rows}
+    return {"samples": len(got["labels"]), "steps": steps, "seed": seed, "theta": theta,
+            "batch": 10, "float_accuracy": got["float_accuracy"], "rows": rows}
 
 
 def tables(record):
@@ -116,7 +118,9 @@ def tables(record):
               "" if x["mask_rows_identical"] is None else f"{x['mask_rows_identical']:.2%}"]
              for x in q["rows"]],
             title="Integer non-linear operations on the DiT (exdisc bench nonlinear)",
-            caption=f"{q['samples']} samples, {q['steps']} steps, paired with the float run "
+            caption=f"{q['samples']} samples in batches of {q.get('batch', q['samples'])} (the "
+                    f"per-tensor scales are set on a batch), {q['steps']} steps, paired with "
+                    f"the float run "
                     f"(class accuracy {q['float_accuracy']:.3f}); digits changed: samples whose "
                     f"classified digit differs from the float run's; ST mask: theta = "
                     f"{q['theta']}, the integer keep mask against the float mask of the same "

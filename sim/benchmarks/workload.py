@@ -9,15 +9,18 @@ the dense run, and the mask storage. With a directory it also draws, per
 run, the generated digits beside the dense run's.
 """
 
+import concurrent.futures
 import pathlib
 
-from exdisc.golden import workload
+import numpy as np
+
+from exdisc.golden import classifier, workload
 from exdisc.common.progress import bar, log as default_log, step as progress_step
 from exdisc.common.tables import Table
 from . import plots
 
 
-__all__ = ["SUITES", "suite", "sample", "run", "tables", "failures"]
+__all__ = ["SUITES", "suite", "sample", "paired", "run", "tables", "failures"]
 
 
 #: The named suites: each algorithm at its defaults beside its control, or
@@ -47,6 +50,60 @@ def sample(runs, *, per_class, steps, guidance, seed, what="sampling"):
              total) as advance:
         return workload.run(runs, per_class=per_class, steps=steps, guidance=guidance,
                             seed=seed, progress=lambda label, s, n: advance())
+
+
+def _batch(make_runs, per_class, steps, guidance, seed):
+    report, images = workload.run(make_runs(), per_class=per_class, steps=steps,
+                                  guidance=guidance, seed=seed)
+    return report, images
+
+
+def paired(make_runs, *, per_class, steps, seed, guidance=3.0, jobs=1, what="sampling"):
+    """Sample ``per_class`` digits of each class densely and with each run of
+    ``make_runs()`` in batches of one digit per class, batch ``i`` from noise
+    seed ``seed + i``, on ``jobs`` processes.
+
+    Each batch is a paired comparison of its own (the runs start from the
+    batch's noise and labels), so the batches together are one paired
+    comparison; a batch of ten keeps the arrays of a 200-sample run in the
+    cache, and the batches spread over processes. What an executor
+    calibrates on its batch (the integer models' per-tensor scales) it
+    calibrates on ten digits, whatever ``per_class`` is.
+
+    Returns ``{"labels", "images": {label: [N, 1, 32, 32]}, "digits": {label:
+    classified digit}, "float_accuracy", "runs": [{"label", "accuracy",
+    "latent_error", "digits_changed", "batches": [the batch's result]}]}``.
+    """
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+    args = [(make_runs, 1, steps, guidance, seed + i) for i in range(per_class)]
+    with bar(f"{what}: {per_class * 10} digits in {per_class} batches, {steps} steps, "
+             f"{jobs} process{'es' if jobs > 1 else ''}", per_class) as advance:
+        if jobs == 1:
+            done = []
+            for a in args:
+                done.append(_batch(*a))
+                advance()
+        else:
+            with concurrent.futures.ProcessPoolExecutor(jobs) as pool:
+                futures = [pool.submit(_batch, *a) for a in args]
+                for _ in concurrent.futures.as_completed(futures):
+                    advance()
+                done = [f.result() for f in futures]
+    reports = [r for r, _ in done]
+    labels = np.concatenate([r["labels"] for r in reports])
+    images = {k: np.concatenate([im[k] for _, im in done]) for k in done[0][1]}
+    clf = classifier.train()
+    digits = {k: clf.predict_images(v) for k, v in images.items()}
+    runs = []
+    for i, r in enumerate(reports[0]["results"]):
+        k = r["label"]
+        runs.append({"label": k, "accuracy": float(np.mean(digits[k] == labels)),
+                     "latent_error": workload.latent_error(images[k], images["dense"]),
+                     "digits_changed": float(np.mean(digits[k] != digits["dense"])),
+                     "batches": [rep["results"][i] for rep in reports]})
+    return {"labels": labels, "images": images, "digits": digits,
+            "float_accuracy": float(np.mean(digits["dense"] == labels)), "runs": runs}
 
 
 def run(runs, *, per_class=workload.DEFAULTS["per_class"], steps=workload.DEFAULTS["steps"],
