@@ -45,6 +45,8 @@ class Decoder(wiring.Component):
     error : Out(error_layout)
         ``code`` (:class:`~.isa.Error`) and the ``index`` of the descriptor
         that set it. Sticky until reset.
+    busy : Out(1)
+        A descriptor is being checked or waits for its queue.
     """
 
     entry_layout = data.StructLayout({"word": unsigned(DESCRIPTOR_BITS),
@@ -56,7 +58,7 @@ class Decoder(wiring.Component):
         entry = stream.Signature(self.entry_layout)
         super().__init__({"i": In(stream.Signature(DESCRIPTOR_BITS)), "load": Out(entry),
                           "gemm": Out(entry), "vector": Out(entry), "store": Out(entry),
-                          "error": Out(self.error_layout)})
+                          "error": Out(self.error_layout), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -65,7 +67,7 @@ class Decoder(wiring.Component):
         # 0 empty; 1 taken; 2 products ready; 3 checks ready; 4 handed on
         stage = Signal(range(5))
         stopped = Signal()
-        m.d.comb += stopped.eq(self.error.code != Error.NONE)
+        m.d.comb += [stopped.eq(self.error.code != Error.NONE), self.busy.eq(stage != 0)]
 
         m.d.comb += self.i.ready.eq((stage == 0) & ~stopped)
         with m.If(self.i.valid & self.i.ready):

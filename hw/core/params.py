@@ -25,6 +25,13 @@ class CoreParams(Params):
         Tokens each of the four dependency-token queues holds.
     dram_bytes : int
         External memory the program may load from and store to.
+    array_rows, array_cols : int
+        The systolic engine's ``R x C`` (1 to 64 each).
+    nl_lanes : int
+        Values per beat of the non-linear unit.
+
+    The buffers are :attr:`banks` memories wide, and the external streams
+    carry :attr:`bus_bytes` bytes a beat.
     """
     width: int = param(256, "elements per buffer row")
     act_rows: int = param(1024, "rows of the int8 activation buffer")
@@ -34,6 +41,9 @@ class CoreParams(Params):
     max_len: int = param(256, "longest non-linear row")
     token_depth: int = param(8, "tokens each dependency queue holds")
     dram_bytes: int = param(1 << 20, "bytes of external memory the program may use")
+    array_rows: int = param(16, "engine rows R")
+    array_cols: int = param(16, "engine columns C")
+    nl_lanes: int = param(16, "values per beat of the non-linear unit")
 
     def __post_init__(self):
         check_int("width", self.width, min=8, max=511)
@@ -42,6 +52,22 @@ class CoreParams(Params):
         check_int("max_len", self.max_len, min=1, max=self.width)
         check_int("token_depth", self.token_depth, min=1, max=1 << 10)
         check_int("dram_bytes", self.dram_bytes, min=1, max=1 << 32)
+        check_int("array_rows", self.array_rows, min=1, max=64)
+        check_int("array_cols", self.array_cols, min=1, max=64)
+        check_int("nl_lanes", self.nl_lanes, min=1, max=64)
+
+    @property
+    def banks(self):
+        """Memories across each buffer, the elements of one vector access: the
+        power of two that covers the engine's rows and columns and the
+        non-linear unit's lanes."""
+        return 1 << (max(self.array_rows, self.array_cols, self.nl_lanes) - 1).bit_length()
+
+    @property
+    def bus_bytes(self):
+        """Bytes per beat of the load and store streams: one vector of
+        int32 accumulators."""
+        return 4 * self.banks
 
     def rows(self, buffer):
         """Rows of a buffer, by its :class:`~.isa.Buffer` value."""

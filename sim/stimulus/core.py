@@ -1,12 +1,14 @@
 """Descriptor programs for the core's RTL tests, and the golden model's view
 of a :class:`~exdisc.hw.core.params.CoreParams`."""
 
+import dataclasses
+
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import FIELDS, Op, encode
+from exdisc.golden.core_isa import FIELDS, Buffer, Init, Op, encode
 from exdisc.hw.core.params import CoreParams
 
 
-__all__ = ["golden_config", "random_descriptor", "random_program"]
+__all__ = ["golden_config", "random_descriptor", "random_program", "transfer_gemm_program", "dump_bytes"]
 
 
 def golden_config(p):
@@ -74,3 +76,81 @@ def random_program(rng, p, length, well_formed=False):
         if not well_formed or gcore.validate(cfg, word)[0] == gcore.Error.NONE:
             out.append(word)
     return out
+
+
+def _region(rng, p, buffer, most=None):
+    rows_of = p.rows(int(buffer))
+    rows = int(rng.integers(1, min(rows_of, most or rows_of) + 1))
+    row = int(rng.integers(0, rows_of - rows + 1))
+    if buffer == Buffer.MASK:
+        cols = 8 * int(rng.integers(1, p.width // 8 + 1))
+        col = 8 * int(rng.integers(0, (p.width - cols) // 8 + 1))
+    else:
+        cols = int(rng.integers(1, p.width + 1))
+        col = int(rng.integers(0, p.width - cols + 1))
+    return row, col, rows, cols
+
+
+def _transfer(rng, p, op, most_rows):
+    buffer = Buffer(int(rng.integers(0, 4)))
+    row, col, rows, cols = _region(rng, p, buffer, most_rows)
+    nbytes = cols // 8 if buffer == Buffer.MASK else cols * (4 if buffer == Buffer.ACC else 1)
+    stride = nbytes + int(rng.integers(0, 8))
+    span = (rows - 1) * stride + nbytes
+    dram = int(rng.integers(0, p.dram_bytes - span + 1))
+    return encode(op, buffer=int(buffer), row=row, col=col, rows=rows, cols=cols, dram=dram,
+                  stride=stride)
+
+
+def _gemm(rng, p):
+    def dim(limit):
+        return int(rng.integers(1, limit + 1))
+    m = dim(min(p.act_rows, p.acc_rows, 3 * p.array_rows))
+    n = dim(min(p.width, 3 * p.array_cols))
+    k = dim(min(p.width, 2 * max(p.array_rows, p.array_cols) + 3))
+    b_t = bool(rng.random() < 0.5)
+    if b_t:
+        n = min(n, p.wgt_rows)
+    else:
+        k = min(k, p.wgt_rows)
+    init = Init(int(rng.integers(0, 3)))
+    at = lambda size, extent: int(rng.integers(0, extent - size + 1))
+    b_rows, b_cols = (n, k) if b_t else (k, n)
+    return encode(Op.GEMM, a_row=at(m, p.act_rows), a_col=at(k, p.width),
+                  b_row=at(b_rows, p.wgt_rows), b_col=at(b_cols, p.width), b_t=b_t,
+                  c_row=at(m, p.acc_rows), c_col=at(n, p.width), m=m, n=n, k=k, init=int(init),
+                  bias_row=at(1, p.acc_rows))
+
+
+def dump_bytes(p):
+    """External bytes :func:`transfer_gemm_program`'s closing stores of every
+    buffer take."""
+    return sum(p.rows(b) * _row_bytes(p, b) for b in Buffer)
+
+
+def _row_bytes(p, b):
+    return p.width // 8 if b == Buffer.MASK else p.width * (4 if b == Buffer.ACC else 1)
+
+
+def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most_rows=8):
+    """``length`` well-formed random descriptors of ``ops`` (loads first, so
+    that the buffers hold data), then a store of every buffer whole to the
+    top :func:`dump_bytes` of external memory (so that every word the
+    program wrote is compared), then ``FINISH``, with the tokens their
+    footprints call for. Random transfers stay below the dump."""
+    low = p.dram_bytes - dump_bytes(p)
+    if low < 64:
+        raise ValueError(f"p: dram_bytes {p.dram_bytes} leaves no room below the buffer dump")
+    room = dataclasses.replace(p, dram_bytes=low)
+    out = [_transfer(rng, room, Op.LOAD, most_rows) for _ in range(4)]
+    while len(out) < length:
+        op = ops[int(rng.integers(0, len(ops)))]
+        out.append(_gemm(rng, p) if op == Op.GEMM else _transfer(rng, room, op, most_rows))
+    at = low
+    for b in Buffer:
+        nbytes = _row_bytes(p, b)
+        out.append(encode(Op.STORE, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width,
+                          dram=at, stride=nbytes))
+        at += p.rows(b) * nbytes
+    out.append(encode(Op.FINISH))
+    return gcore.with_tokens(out)

@@ -1,0 +1,149 @@
+"""The core: buffers, the engine, the load and store units, run by a
+descriptor program."""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..fifo import StreamFIFO
+from ..params import resolve_params
+from .buffer import BankedBuffer
+from .decode import Decoder
+from .gemm import GemmUnit
+from .isa import DESCRIPTOR_BITS, Buffer, Error, Op, Queue
+from .params import CoreParams
+from .tokens import TokenQueues
+from .transfer import ELEMENT_BITS, ExternalCommand, LoadUnit, StoreUnit
+
+
+__all__ = ["Core"]
+
+#: Descriptors each queue holds between the decoder and its unit.
+QUEUE_DEPTH = 4
+
+
+class Core(wiring.Component):
+    """A DiT block's datapath, run by a descriptor program (``docs/core.md``).
+
+    The decoder checks each descriptor and hands it to the queue of its
+    operation; each queue waits for the dependency tokens its head pops
+    (:class:`~.tokens.TokenQueues`), starts its unit, and gives the tokens
+    its head pushes when the unit is done. The units: the load unit and the
+    store unit (external memory, a row of a region per command), the GEMM
+    unit (the systolic engine). The buffers (``ACT``, ``WGT``, ``ACC``,
+    ``MASK``) are :class:`~.buffer.BankedBuffer` s of
+    :attr:`CoreParams.banks` memories; the GEMM unit comes first in each of
+    its buffers' priorities.
+
+    Members
+    -------
+    descriptors : In(stream.Signature(DESCRIPTOR_BITS))
+        The program.
+    load_cmd : Out(stream.Signature(ExternalCommand))
+        Reads of external memory, one per row of a ``LOAD``.
+    load_data : In(stream.Signature(8 * bus_bytes))
+        The bytes of each read, in order, in beats of ``bus_bytes`` (a
+        read's last beat padded).
+    store_cmd : Out(stream.Signature(ExternalCommand))
+        Writes of external memory, one per row of a ``STORE``.
+    store_data : Out(stream.Signature(8 * bus_bytes))
+        The bytes of each write in beats (its last beat padded with zeros).
+    error : Out(Decoder.error_layout)
+        Sticky: the code and the index of the descriptor that set it.
+    finished : Out(1)
+        The program's ``FINISH`` has run and every queue and unit is idle.
+    busy : Out(1)
+        A descriptor is in the decoder, a queue or a unit.
+    """
+
+    def __init__(self, params=None, **kwargs):
+        self.params = p = resolve_params(CoreParams, params, kwargs)
+        super().__init__({
+            "descriptors": In(stream.Signature(DESCRIPTOR_BITS)),
+            "load_cmd": Out(stream.Signature(ExternalCommand)),
+            "load_data": In(stream.Signature(8 * p.bus_bytes)),
+            "store_cmd": Out(stream.Signature(ExternalCommand)),
+            "store_data": Out(stream.Signature(8 * p.bus_bytes)),
+            "error": Out(Decoder.error_layout),
+            "finished": Out(1),
+            "busy": Out(1),
+        })
+
+    def buffers(self):
+        """The four buffers, not yet elaborated, with their clients in
+        priority order."""
+        p = self.params
+        clients = {
+            Buffer.ACT: (("gemm", "store"), ("load",)),
+            Buffer.WGT: (("gemm", "store"), ("load",)),
+            Buffer.ACC: (("gemm", "store"), ("gemm", "load")),
+            Buffer.MASK: (("store",), ("load",)),
+        }
+        return {b: BankedBuffer(rows=p.rows(b.value), width=p.width, elem_bits=ELEMENT_BITS[b],
+                                banks=p.banks, reads=r, writes=w)
+                for b, (r, w) in clients.items()}
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.params
+        bufs = self.buffers()
+        for b, buf in bufs.items():
+            m.submodules[f"buf_{b.name.lower()}"] = buf
+        shapes = {b: buf.port_shape() for b, buf in bufs.items()}
+        m.submodules.decoder = dec = Decoder(p)
+        m.submodules.tokens = tok = TokenQueues(p)
+        m.submodules.load = load = LoadUnit(p, shapes)
+        m.submodules.store = store = StoreUnit(p, shapes)
+        m.submodules.gemm = gemm = GemmUnit(p, shapes)
+
+        wiring.connect(m, wiring.flipped(self.descriptors), dec.i)
+        wiring.connect(m, load.ext_cmd, wiring.flipped(self.load_cmd))
+        wiring.connect(m, wiring.flipped(self.load_data), load.ext_data)
+        wiring.connect(m, store.ext_cmd, wiring.flipped(self.store_cmd))
+        wiring.connect(m, store.ext_data, wiring.flipped(self.store_data))
+        for b, buf in bufs.items():
+            name = b.name.lower()
+            for c in buf.reads:
+                unit = {"gemm": gemm, "store": store}[c]
+                wiring.connect(m, getattr(unit, f"r_{name}"), getattr(buf, f"r_{c}"))
+            for c in buf.writes:
+                unit = {"gemm": gemm, "load": load}[c]
+                wiring.connect(m, getattr(unit, f"w_{name}"), getattr(buf, f"w_{c}"))
+
+        heads = {}
+        for q, src, unit in ((Queue.LOAD, dec.load, load), (Queue.GEMM, dec.gemm, gemm),
+                             (Queue.STORE, dec.store, store)):
+            heads[q] = _sequence(m, q, src, tok.q[q], unit)
+        # the vector queue has no unit yet: its descriptors wait in it
+        m.d.comb += dec.vector.ready.eq(0)
+
+        # finished: FINISH has run, and nothing is left in a queue or a unit
+        idle = ~dec.busy
+        for q, unit in ((Queue.LOAD, load), (Queue.GEMM, gemm), (Queue.STORE, store)):
+            idle = idle & ~heads[q][0] & unit.cmd.ready
+        m.d.comb += [self.error.eq(dec.error), self.finished.eq(store.finished & idle),
+                     self.busy.eq(~idle)]
+        return m
+
+
+def _sequence(m, q, src, port, unit):
+    """A queue: its descriptors wait in a FIFO; the head starts its unit when
+    its tokens are there, and gives its tokens when the unit is done. Returns
+    the head (``valid`` and its ``index``)."""
+    name = q.name.lower()
+    entry = Decoder.entry_layout
+    fifo = StreamFIFO(width=entry.size, depth=QUEUE_DEPTH, storage="ring")
+    m.submodules[f"queue_{name}"] = fifo
+    wiring.connect(m, src, fifo.w)
+    head = data.View(entry, fifo.r.payload)
+    push = Signal(4, name=f"{name}_push")
+    start = unit.cmd.valid & unit.cmd.ready
+    m.d.comb += [
+        port.pop.eq(head.word[4:8]), port.push.eq(head.word[8:12]),
+        unit.cmd.valid.eq(fifo.r.valid & port.ready), unit.cmd.payload.eq(head.word),
+        fifo.r.ready.eq(unit.cmd.ready & port.ready),
+        port.start.eq(start), port.done.eq(unit.done), port.done_push.eq(push),
+    ]
+    with m.If(start):
+        m.d.sync += push.eq(head.word[8:12])
+    return fifo.r.valid, head.index

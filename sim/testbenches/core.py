@@ -1,0 +1,122 @@
+"""Amaranth-simulator testbench of the whole core: a program in, external
+memory served by a host model, with random gaps and backpressure on every
+outside stream."""
+
+import random
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from exdisc.hw.core.core import Core
+from exdisc.sim.harness.pysim import run_testbenches
+
+
+__all__ = ["CoreRun", "run_core"]
+
+
+@dataclass
+class CoreRun:
+    """What the core left: external memory, the error code and index,
+    whether ``finished`` rose, and the cycles until it did (or until the
+    core went idle)."""
+    dram: np.ndarray
+    error: int
+    index: int
+    finished: bool
+    cycles: int
+
+
+def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=200_000):
+    """Run ``program`` on a :class:`Core` of ``p`` with external memory
+    ``dram`` (bytes; a copy is changed). Every outside stream gets random
+    gaps (``valid_prob``) or backpressure (``ready_prob``), from ``seed``.
+    The run ends when ``finished`` rises, or when the core has an error and
+    has been idle for a while."""
+    rng = random.Random(seed)
+    dut = Core(p)
+    mem = np.array(dram, dtype=np.uint8, copy=True)
+    bus = p.bus_bytes
+    loads, stores = deque(), deque()
+    state = {"done": False, "cycles": 0}
+
+    async def descriptors(ctx):
+        for word in program:
+            while rng.random() >= valid_prob:
+                await ctx.tick()
+            ctx.set(dut.descriptors.valid, 1)
+            ctx.set(dut.descriptors.payload, int(word))
+            while True:
+                _, _, ready = await ctx.tick().sample(dut.descriptors.ready)
+                if ready or state["done"]:
+                    break
+            ctx.set(dut.descriptors.valid, 0)
+            if state["done"]:
+                return
+
+    async def take_commands(ctx, port, into):
+        while not state["done"]:
+            ready = rng.random() < ready_prob
+            ctx.set(port.ready, ready)
+            _, _, valid, addr, nbytes = await ctx.tick().sample(
+                port.valid, port.payload.addr, port.payload.bytes)
+            if ready and valid:
+                into.append((addr, nbytes))
+
+    async def load_cmds(ctx):
+        await take_commands(ctx, dut.load_cmd, loads)
+
+    async def store_cmds(ctx):
+        await take_commands(ctx, dut.store_cmd, stores)
+
+    async def load_data(ctx):
+        while not state["done"]:
+            if not loads:
+                await ctx.tick()
+                continue
+            addr, nbytes = loads.popleft()
+            raw = bytes(mem[addr:addr + nbytes])
+            for at in range(0, max(nbytes, 1), bus):
+                while rng.random() >= valid_prob:
+                    await ctx.tick()
+                ctx.set(dut.load_data.valid, 1)
+                ctx.set(dut.load_data.payload, int.from_bytes(raw[at:at + bus], "little"))
+                await ctx.tick().until(dut.load_data.ready)
+                ctx.set(dut.load_data.valid, 0)
+
+    async def store_data(ctx):
+        got = bytearray()
+        while not state["done"]:
+            ready = rng.random() < ready_prob
+            ctx.set(dut.store_data.ready, ready)
+            _, _, valid, beat = await ctx.tick().sample(dut.store_data.valid,
+                                                        dut.store_data.payload)
+            if not (ready and valid):
+                continue
+            got += int(beat).to_bytes(bus, "little")
+            if not stores:
+                raise AssertionError("a store beat before its command")
+            addr, nbytes = stores[0]
+            if len(got) >= nbytes:
+                mem[addr:addr + nbytes] = np.frombuffer(bytes(got[:nbytes]), np.uint8)
+                stores.popleft()
+                got.clear()
+
+    async def watch(ctx):
+        idle_for = 0
+        cycle = 0
+        while True:
+            await ctx.tick()
+            cycle += 1
+            if ctx.get(dut.finished):
+                break
+            idle_for = idle_for + 1 if ctx.get(dut.error.code) and not ctx.get(dut.busy) else 0
+            if idle_for > 50:
+                break
+        state.update(done=True, cycles=cycle, error=ctx.get(dut.error.code),
+                     index=ctx.get(dut.error.index), finished=bool(ctx.get(dut.finished)))
+
+    run_testbenches(dut, watch, descriptors, load_cmds, store_cmds, load_data, store_data,
+                    max_cycles=max_cycles)
+    return CoreRun(dram=mem, error=int(getattr(state["error"], "value", state["error"])), index=int(state["index"]),
+                   finished=state["finished"], cycles=state["cycles"])
