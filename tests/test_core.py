@@ -41,3 +41,26 @@ def test_gemms(seed, shape):
     rng = np.random.default_rng(seed)
     program = transfer_gemm_program(rng, p, 14, ops=(Op.LOAD, Op.GEMM, Op.GEMM, Op.STORE))
     _check(p, program, rng.integers(0, 256, p.dram_bytes, dtype=np.uint8), seed)
+
+
+def test_dit_block():
+    """A whole block of a small random DiT, compiled: every operation of the
+    core (loads, GEMMs of every init, softmax with its masks and row scales,
+    requantize by row scales, GELU, LayerNorm with its gains and biases,
+    gated adds, stores) against the golden core model."""
+    from exdisc.golden import core_compile as cc
+    from exdisc.golden.dit import DiT
+    from exdisc.golden.dit_config import DiTConfig
+    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
+    model = DiT.random(cfg, seed=3, std=0.3)
+    seed = 3
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, cfg.tokens, cfg.hidden)).astype(np.float32)
+    c = rng.standard_normal((1, cfg.hidden)).astype(np.float32)
+    p = CoreParams(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=32, max_len=64,
+                   dram_bytes=1 << 13, array_rows=4, array_cols=4, nl_lanes=4)
+    comp = cc.compile_block(model, 0, x, c, golden_config(p), chunk_rows=4)
+    ops = {Op(w & 0xF) for w in comp.program}
+    assert ops == set(Op)
+    _check(p, comp.program, comp.dram[0], seed)

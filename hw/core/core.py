@@ -14,12 +14,13 @@ from .isa import DESCRIPTOR_BITS, Buffer, Error, Op, Queue
 from .params import CoreParams
 from .tokens import TokenQueues
 from .transfer import ELEMENT_BITS, ExternalCommand, LoadUnit, StoreUnit
+from .vector import VectorUnit
 
 
 __all__ = ["Core"]
 
 #: Descriptors each queue holds between the decoder and its unit.
-QUEUE_DEPTH = 4
+QUEUE_DEPTH = 32
 
 
 class Core(wiring.Component):
@@ -74,10 +75,10 @@ class Core(wiring.Component):
         priority order."""
         p = self.params
         clients = {
-            Buffer.ACT: (("gemm", "store"), ("load",)),
-            Buffer.WGT: (("gemm", "store"), ("load",)),
-            Buffer.ACC: (("gemm", "store"), ("gemm", "load")),
-            Buffer.MASK: (("store",), ("load",)),
+            Buffer.ACT: (("gemm", "store"), ("vector", "load")),
+            Buffer.WGT: (("gemm", "store"), ("vector", "load")),
+            Buffer.ACC: (("gemm", "vector", "store"), ("gemm", "vector", "load")),
+            Buffer.MASK: (("store",), ("vector", "load")),
         }
         return {b: BankedBuffer(rows=p.rows(b.value), width=p.width, elem_bits=ELEMENT_BITS[b],
                                 banks=p.banks, reads=r, writes=w)
@@ -95,6 +96,7 @@ class Core(wiring.Component):
         m.submodules.load = load = LoadUnit(p, shapes)
         m.submodules.store = store = StoreUnit(p, shapes)
         m.submodules.gemm = gemm = GemmUnit(p, shapes)
+        m.submodules.vector = vector = VectorUnit(p, shapes)
 
         wiring.connect(m, wiring.flipped(self.descriptors), dec.i)
         wiring.connect(m, load.ext_cmd, wiring.flipped(self.load_cmd))
@@ -104,22 +106,21 @@ class Core(wiring.Component):
         for b, buf in bufs.items():
             name = b.name.lower()
             for c in buf.reads:
-                unit = {"gemm": gemm, "store": store}[c]
+                unit = {"gemm": gemm, "store": store, "vector": vector}[c]
                 wiring.connect(m, getattr(unit, f"r_{name}"), getattr(buf, f"r_{c}"))
             for c in buf.writes:
-                unit = {"gemm": gemm, "load": load}[c]
+                unit = {"gemm": gemm, "load": load, "vector": vector}[c]
                 wiring.connect(m, getattr(unit, f"w_{name}"), getattr(buf, f"w_{c}"))
 
         heads = {}
-        for q, src, unit in ((Queue.LOAD, dec.load, load), (Queue.GEMM, dec.gemm, gemm),
-                             (Queue.STORE, dec.store, store)):
+        units = {Queue.LOAD: (dec.load, load), Queue.GEMM: (dec.gemm, gemm),
+                 Queue.VECTOR: (dec.vector, vector), Queue.STORE: (dec.store, store)}
+        for q, (src, unit) in units.items():
             heads[q] = _sequence(m, q, src, tok.q[q], unit)
-        # the vector queue has no unit yet: its descriptors wait in it
-        m.d.comb += dec.vector.ready.eq(0)
 
         # finished: FINISH has run, and nothing is left in a queue or a unit
         idle = ~dec.busy
-        for q, unit in ((Queue.LOAD, load), (Queue.GEMM, gemm), (Queue.STORE, store)):
+        for q, (_, unit) in units.items():
             idle = idle & ~heads[q][0] & unit.cmd.ready
         m.d.comb += [self.error.eq(dec.error), self.finished.eq(store.finished & idle),
                      self.busy.eq(~idle)]
