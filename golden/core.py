@@ -44,8 +44,20 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
 
 A malformed descriptor sets a sticky :class:`Error` with the descriptor's
 index; the core takes no descriptor after it (those before it still run), so
-nothing is written outside the program's regions. A program whose queues
-wait, after ``FINISH``, for tokens that nothing will give is ``DEADLOCK``.
+nothing is written outside the program's regions.
+
+The decoder hands descriptors to their queues in program order, and each
+queue holds :attr:`CoreConfig.queue_depth` of them. A program deadlocks
+when every queue's head waits (for a token, or for room to push one) and
+the decoder can hand nothing on: its next descriptor's queue is full, or it
+has handed on ``FINISH``. Then the core stops with ``DEADLOCK`` and the
+index of the earliest waiting head. A token's room can be freed only by a
+descriptor that is decoded, so a program that gives many tokens long before
+they are taken, or fills a queue with descriptors that wait on ones behind
+them, deadlocks where unbounded queues would not; whether it does is a
+property of the program (the queues and token pairs form a Kahn network
+with bounded channels, which is determinate), not of the order in which
+ready queues run, so the golden model and the RTL agree on it.
 
 A program means what its descriptors do one after the other in program
 order (``run(..., order="program")``). The queues run concurrently as far as
@@ -65,7 +77,7 @@ from . import nonlinear as nl
 from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode, encode
 
 __all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "footprint", "with_tokens",
-           "run"]
+           "deadlock", "run"]
 
 ACC_BITS = 32
 GATE_BITS = 18
@@ -78,7 +90,7 @@ class Error(enum.IntEnum):
     BAD_BUFFER = 3    # a buffer the operation cannot use
     BAD_RANGE = 4     # a region outside its buffer or the external memory
     BAD_SHAPE = 5     # a zero or too large dimension, an unknown GEMM init
-    DEADLOCK = 6      # after FINISH, queues wait for tokens that nothing will give
+    DEADLOCK = 6      # every queue waits and the decoder can hand nothing on
 
 
 class CoreError(Exception):
@@ -112,6 +124,10 @@ class CoreConfig:
         The longest non-linear row (the unit's ``max_len``).
     token_depth : int
         Tokens each of the four token queues holds; a push waits for room.
+    queue_depth : int
+        Descriptors each of the four queues holds, decoded and not yet
+        started; the decoder, which hands descriptors on in program order,
+        waits for room in the next one's queue.
     dram_bytes : int
         External memory per sample; loads and stores must stay inside it.
     fmt : nonlinear.Format
@@ -123,6 +139,7 @@ class CoreConfig:
     mask_rows: int = 512
     max_len: int = 256
     token_depth: int = 8
+    queue_depth: int = 16
     dram_bytes: int = 1 << 20
     fmt: nl.Format = field(default=nl.DEFAULT)
 
@@ -132,6 +149,7 @@ class CoreConfig:
             _pos_int(name, getattr(self, name), 1, 1 << 12)
         _pos_int("max_len", self.max_len, 1, self.width)
         _pos_int("token_depth", self.token_depth, 1, 1 << 10)
+        _pos_int("queue_depth", self.queue_depth, 1, 64)
         _pos_int("dram_bytes", self.dram_bytes, 1, 1 << 32)
         if not isinstance(self.fmt, nl.Format):
             raise TypeError(f"fmt: expected a nonlinear.Format, got {self.fmt!r}")
@@ -489,6 +507,52 @@ def _token_moves(queue, f):
     return pops, pushes
 
 
+def _schedule(decoded, cfg, order, execute):
+    """The decoder and the four queues on ``decoded`` (``(index, op,
+    fields)`` in program order): ``execute(op, fields)`` for each descriptor
+    as it runs. Returns ``(finished, waiting, handed)``: whether ``FINISH``
+    ran, the indices of the queue heads left waiting, and how many
+    descriptors the decoder handed on."""
+    queues = {q: [] for q in Queue}
+    tokens = dict.fromkeys(_TOKENS, 0)
+    handed, finished = 0, False
+    while True:
+        # the decoder hands on, in program order, while the next one's queue has room
+        while handed < len(decoded) and \
+                len(queues[QUEUE_OF[decoded[handed][1]]]) < cfg.queue_depth:
+            i, op, f = decoded[handed]
+            queues[QUEUE_OF[op]].append((i, op, f))
+            handed += 1
+        for q in order:
+            if not queues[q]:
+                continue
+            i, op, f = queues[q][0]
+            pops, pushes = _token_moves(q, f)
+            if any(tokens[t] == 0 for t in pops) or \
+                    any(tokens[t] >= cfg.token_depth for t in pushes):
+                continue
+            for t in pops:
+                tokens[t] -= 1
+            execute(op, f)
+            for t in pushes:
+                tokens[t] += 1
+            queues[q].pop(0)
+            finished |= op == Op.FINISH
+            break
+        else:
+            return finished, [queues[q][0][0] for q in Queue if queues[q]], handed
+
+
+def deadlock(program, cfg=None):
+    """The index of the earliest descriptor left waiting if ``program`` (well
+    formed, ending in ``FINISH``) deadlocks on ``cfg``'s core, else None;
+    nothing is computed (see :func:`run`)."""
+    cfg = cfg or CoreConfig()
+    decoded = [(i, *decode(int(w))) for i, w in enumerate(program)]
+    _, waiting, _ = _schedule(decoded, cfg, tuple(Queue), lambda op, f: None)
+    return min(waiting) if waiting else None
+
+
 def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
     """Run ``program`` (descriptors as integers, up to its ``FINISH``) on
     external memory ``dram`` (``uint8 [bytes]`` or ``[samples, bytes]``; a
@@ -511,7 +575,7 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
                          f"got {order!r}")
     program = [int(d) for d in program]
     machine = _Machine(cfg, dram)
-    queues = {q: [] for q in Queue}
+    decoded = []                        # the descriptors the decoder accepts
     error, index, detail, finished_at = Error.NONE, -1, "", None
     for i, word in enumerate(program):
         bad, why = validate(cfg, word)
@@ -519,7 +583,7 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
             error, index, detail = bad, i, why
             break
         op, f = decode(word)
-        queues[QUEUE_OF[op]].append((i, op, f))
+        decoded.append((i, op, f))
         if op == Op.FINISH:
             finished_at = i
             if i != len(program) - 1:
@@ -527,39 +591,17 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
                                  "a program ends with its FINISH")
             break
 
-    tokens = dict.fromkeys(_TOKENS, 0)
-    finished = False
     if in_order:
         # the program's meaning: every descriptor after the one before it
-        for i, op, f in sorted(d for q in Queue for d in queues[q]):
+        for i, op, f in decoded:
             machine.execute(op, f)
-            finished |= op == Op.FINISH
-        queues = {q: [] for q in Queue}
-    while not in_order:
-        progressed = False
-        for q in order:
-            if not queues[q]:
-                continue
-            i, op, f = queues[q][0]
-            pops, pushes = _token_moves(q, f)
-            if any(tokens[t] == 0 for t in pops) or \
-                    any(tokens[t] >= cfg.token_depth for t in pushes):
-                continue
-            for t in pops:
-                tokens[t] -= 1
-            machine.execute(op, f)
-            for t in pushes:
-                tokens[t] += 1
-            queues[q].pop(0)
-            finished |= op == Op.FINISH
-            progressed = True
-            break
-        if not progressed:
-            break
-    waiting = [queues[q][0][0] for q in Queue if queues[q]]
+        finished, waiting, handed = finished_at is not None, [], len(decoded)
+    else:
+        finished, waiting, handed = _schedule(decoded, cfg, order, machine.execute)
     finished = finished and not waiting
-    if error == Error.NONE and finished_at is not None and waiting:
-        error, index, detail = Error.DEADLOCK, min(waiting), "waits for a token"
+    # the decoder meets a malformed descriptor only if it hands on every one before it
+    if waiting and (handed < len(decoded) or finished_at is not None):
+        error, index, detail = Error.DEADLOCK, min(waiting), "waits for a token or its room"
     if check and error != Error.NONE:
         raise CoreError(error, index, detail)
     return Result(dram=machine.dram, buffers=machine.buf, error=error, index=index,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import nonlinear as nl
-from .core import GATE_BITS, CoreConfig, with_tokens
+from .core import GATE_BITS, CoreConfig, deadlock, with_tokens
 from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
@@ -395,6 +395,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     fc2(chunks[-1])
     prog(Op.FINISH)
     prog.words = with_tokens(prog.words)
+    stuck = deadlock(prog.words, cfg)
+    if stuck is not None:
+        raise ValueError(f"cfg: the block's program deadlocks at descriptor {stuck} with "
+                         f"queue_depth {cfg.queue_depth} and token_depth {cfg.token_depth}; "
+                         f"deeper queues would run it")
     scales = dict(s, x=s_x, **{f"w_{k}": v[1] for k, v in w.items()})
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
                     scales=scales, cfg=cfg)

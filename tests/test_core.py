@@ -64,3 +64,65 @@ def test_dit_block():
     ops = {Op(w & 0xF) for w in comp.program}
     assert ops == set(Op)
     _check(p, comp.program, comp.dram[0], seed)
+
+
+def _with_error_at(rng, p, program, at):
+    """``program`` with a malformed descriptor in place of descriptor ``at``
+    (tokens dropped after it, as the core never reaches them)."""
+    from exdisc.sim.stimulus.core import random_descriptor
+    cfg = golden_config(p)
+    while True:
+        word = random_descriptor(rng, p, wild_prob=0.3)
+        if gcore.validate(cfg, word)[0] != gcore.Error.NONE:
+            return program[:at] + [word] + program[at + 1:]
+
+
+@pytest.mark.parametrize("seed", [8, 9, 10])
+def test_malformed_descriptor_stops_the_core(seed):
+    """The error and its index as the golden model's; the descriptors before
+    it run (every byte of external memory as the golden model leaves it),
+    nothing after it."""
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    program = transfer_gemm_program(rng, SMALL, 12, ops=(Op.LOAD, Op.GEMM, Op.STORE))
+    program = _with_error_at(rng, SMALL, program, int(rng.integers(4, len(program))))
+    dram = rng.integers(0, 256, SMALL.dram_bytes, dtype=np.uint8)
+    want = gcore.run(program, dram, golden_config(SMALL))
+    assert want.error not in (gcore.Error.NONE, gcore.Error.DEADLOCK)
+    got = run_core(SMALL, program, dram, seed)
+    assert (got.error, got.index, got.finished) == (int(want.error), want.index, False)
+    assert np.array_equal(got.dram, want.dram[0])
+
+
+def test_token_never_given_is_a_deadlock():
+    from exdisc.golden.core_isa import Queue, encode, tokens
+    program = [encode(Op.LOAD, buffer=0, rows=1, cols=4),
+               encode(Op.GEMM, m=1, n=1, k=1, pop=tokens(Queue.VECTOR)),
+               encode(Op.STORE, buffer=2, rows=1, cols=1, pop=tokens(Queue.GEMM)),
+               encode(Op.FINISH)]
+    dram = np.arange(SMALL.dram_bytes, dtype=np.uint8)
+    want = gcore.run(program, dram, golden_config(SMALL))
+    assert (want.error, want.index) == (gcore.Error.DEADLOCK, 1)
+    got = run_core(SMALL, program, dram, 1)
+    assert (got.error, got.index, got.finished) == (int(want.error), want.index, False)
+    assert np.array_equal(got.dram, want.dram[0])
+
+
+@pytest.mark.parametrize("depths", [(2, 1), (1, 2), (3, 2), (8, 6)])
+def test_shallow_queues_deadlock_where_the_golden_model_does(depths):
+    """Loads that each give a store a token, before the stores: with queues
+    too shallow for the loads' tokens to find their takers, the decoder and
+    the queues stop, and the core reports the same descriptor as the
+    golden model (or, where they suffice, both run the program)."""
+    from exdisc.golden.core_isa import Queue, encode, tokens
+    queue_depth, token_depth = depths
+    p = CoreParams(**dict(SMALL.as_dict(), queue_depth=queue_depth, token_depth=token_depth))
+    program = [encode(Op.LOAD, buffer=0, row=i, rows=1, cols=4, dram=4 * i,
+                      push=tokens(Queue.STORE)) for i in range(6)] + \
+              [encode(Op.STORE, buffer=0, row=i, rows=1, cols=4, dram=64 + 4 * i,
+                      pop=tokens(Queue.LOAD)) for i in range(6)] + [encode(Op.FINISH)]
+    dram = np.arange(p.dram_bytes, dtype=np.uint8)
+    want = gcore.run(program, dram, golden_config(p))
+    got = run_core(p, program, dram, 2)
+    assert (got.error, got.index, got.finished) == (int(want.error), want.index, want.finished)
+    assert np.array_equal(got.dram, want.dram[0])

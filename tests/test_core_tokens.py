@@ -79,10 +79,11 @@ def test_a_full_pair_holds_the_giver():
 def test_too_shallow_token_queues_stop_as_the_golden_model_does():
     """With one token per pair this program deadlocks in the golden model
     (a load's tokens wait for their takers behind others); the counters hold
-    the queues the same way, never letting a push overflow."""
+    the queues the same way, never letting a push overflow. (The queues here
+    hold every descriptor, as the golden model's deepest queues do.)"""
     program = _block_program()
     cfg = gcore.CoreConfig(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=32,
-                           max_len=64, dram_bytes=1 << 13, token_depth=1)
+                           max_len=64, dram_bytes=1 << 13, token_depth=1, queue_depth=64)
     golden = gcore.run(program, np.zeros(cfg.dram_bytes, np.uint8), cfg)
     assert golden.error == gcore.Error.DEADLOCK
     times = run_queues(CoreParams(width=64, max_len=64, token_depth=1), program, 9,

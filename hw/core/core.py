@@ -1,7 +1,7 @@
 """The core: buffers, the engine, the load and store units, run by a
 descriptor program."""
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,9 +18,6 @@ from .vector import VectorUnit
 
 
 __all__ = ["Core"]
-
-#: Descriptors each queue holds between the decoder and its unit.
-QUEUE_DEPTH = 32
 
 
 class Core(wiring.Component):
@@ -116,24 +113,58 @@ class Core(wiring.Component):
         units = {Queue.LOAD: (dec.load, load), Queue.GEMM: (dec.gemm, gemm),
                  Queue.VECTOR: (dec.vector, vector), Queue.STORE: (dec.store, store)}
         for q, (src, unit) in units.items():
-            heads[q] = _sequence(m, q, src, tok.q[q], unit)
+            heads[q] = _sequence(m, q, src, tok.q[q], unit, p.queue_depth)
 
         # finished: FINISH has run, and nothing is left in a queue or a unit
         idle = ~dec.busy
         for q, (_, unit) in units.items():
             idle = idle & ~heads[q][0] & unit.cmd.ready
-        m.d.comb += [self.error.eq(dec.error), self.finished.eq(store.finished & idle),
-                     self.busy.eq(~idle)]
+        deadlock = self._deadlock(m, dec, units, heads, tok)
+        m.d.comb += [self.error.eq(Mux(dec.error.code != Error.NONE, dec.error, deadlock)),
+                     self.finished.eq(store.finished & idle), self.busy.eq(~idle)]
         return m
 
 
-def _sequence(m, q, src, port, unit):
+    #: Cycles every queue must wait, with every unit idle, before the core
+    #: calls it a deadlock: a unit's ``done`` gives its tokens a cycle later,
+    #: and they are seen the cycle after.
+    DEADLOCK_CYCLES = 3
+
+    def _deadlock(self, m, dec, units, heads, tok):
+        """``DEADLOCK`` and the earliest waiting head's index, once every
+        queue's head waits (for a token or its room), every unit is idle, and
+        the decoder can hand nothing on: its queue is full, or it has handed
+        on ``FINISH``."""
+        out = Signal(Decoder.error_layout)
+        finish_seen = Signal()
+        with m.If(dec.store.valid & dec.store.ready &
+                  (dec.store.payload.word[:4] == Op.FINISH.value)):
+            m.d.sync += finish_seen.eq(1)
+        waiting = Const(0, 1)
+        moving = Const(0, 1)
+        for q, (_, unit) in units.items():
+            valid, _ = heads[q]
+            waiting = waiting | valid
+            moving = moving | ~unit.cmd.ready | (valid & tok.q[q].ready)
+        stuck = waiting & ~moving & (dec.blocked | finish_seen)
+        count = Signal(range(self.DEADLOCK_CYCLES + 1))
+        m.d.sync += count.eq(Mux(stuck, Mux(count == self.DEADLOCK_CYCLES, count, count + 1), 0))
+        earliest = Const((1 << len(out.index)) - 1, len(out.index))
+        for q in units:
+            valid, index = heads[q]
+            earliest = Mux(valid & (index < earliest), index, earliest)
+        with m.If((count == self.DEADLOCK_CYCLES) & (out.code == Error.NONE)):
+            m.d.sync += [out.code.eq(Error.DEADLOCK), out.index.eq(earliest)]
+        return out
+
+
+def _sequence(m, q, src, port, unit, depth):
     """A queue: its descriptors wait in a FIFO; the head starts its unit when
     its tokens are there, and gives its tokens when the unit is done. Returns
     the head (``valid`` and its ``index``)."""
     name = q.name.lower()
     entry = Decoder.entry_layout
-    fifo = StreamFIFO(width=entry.size, depth=QUEUE_DEPTH, storage="ring")
+    fifo = StreamFIFO(width=entry.size, depth=depth, storage="memory")
     m.submodules[f"queue_{name}"] = fifo
     wiring.connect(m, src, fifo.w)
     head = data.View(entry, fifo.r.payload)

@@ -47,6 +47,8 @@ class Decoder(wiring.Component):
         that set it. Sticky until reset.
     busy : Out(1)
         A descriptor is being checked or waits for its queue.
+    blocked : Out(1)
+        A checked descriptor waits for room in its queue.
     """
 
     entry_layout = data.StructLayout({"word": unsigned(DESCRIPTOR_BITS),
@@ -58,7 +60,8 @@ class Decoder(wiring.Component):
         entry = stream.Signature(self.entry_layout)
         super().__init__({"i": In(stream.Signature(DESCRIPTOR_BITS)), "load": Out(entry),
                           "gemm": Out(entry), "vector": Out(entry), "store": Out(entry),
-                          "error": Out(self.error_layout), "busy": Out(1)})
+                          "error": Out(self.error_layout), "busy": Out(1),
+                          "blocked": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -98,6 +101,8 @@ class Decoder(wiring.Component):
         for q, port in outs.items():
             m.d.comb += [port.payload.word.eq(word), port.payload.index.eq(index),
                          port.valid.eq((stage == 4) & (queue == q.value))]
+            with m.If(port.valid & ~port.ready):
+                m.d.comb += self.blocked.eq(1)
             with m.If(port.valid & port.ready):
                 m.d.sync += [stage.eq(0), index.eq(index + 1)]
         return m

@@ -23,6 +23,8 @@ class CoreParams(Params):
         The longest non-linear row (at most ``width``).
     token_depth : int
         Tokens each of the four dependency-token queues holds.
+    queue_depth : int
+        Descriptors each of the four queues holds (1 to 64).
     dram_bytes : int
         External memory the program may load from and store to.
     array_rows, array_cols : int
@@ -40,6 +42,7 @@ class CoreParams(Params):
     mask_rows: int = param(512, "rows of the mask buffer (and of the row scales)")
     max_len: int = param(256, "longest non-linear row")
     token_depth: int = param(8, "tokens each dependency queue holds")
+    queue_depth: int = param(16, "descriptors each queue holds")
     dram_bytes: int = param(1 << 20, "bytes of external memory the program may use")
     array_rows: int = param(16, "engine rows R")
     array_cols: int = param(16, "engine columns C")
@@ -51,6 +54,7 @@ class CoreParams(Params):
             check_int(name, getattr(self, name), min=1, max=1 << 12)
         check_int("max_len", self.max_len, min=1, max=self.width)
         check_int("token_depth", self.token_depth, min=1, max=1 << 10)
+        check_int("queue_depth", self.queue_depth, min=1, max=64)
         check_int("dram_bytes", self.dram_bytes, min=1, max=1 << 32)
         check_int("array_rows", self.array_rows, min=1, max=64)
         check_int("array_cols", self.array_cols, min=1, max=64)

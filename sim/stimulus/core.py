@@ -17,7 +17,8 @@ def golden_config(p):
         raise TypeError(f"p: expected a CoreParams, got {p!r}")
     return gcore.CoreConfig(width=p.width, act_rows=p.act_rows, wgt_rows=p.wgt_rows,
                             acc_rows=p.acc_rows, mask_rows=p.mask_rows, max_len=p.max_len,
-                            token_depth=p.token_depth, dram_bytes=p.dram_bytes)
+                            token_depth=p.token_depth, queue_depth=p.queue_depth,
+                            dram_bytes=p.dram_bytes)
 
 
 def _value(rng, name, bits, p, wild):

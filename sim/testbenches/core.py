@@ -27,12 +27,14 @@ class CoreRun:
     cycles: int
 
 
-def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=200_000):
+def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=200_000,
+             settle=2000):
     """Run ``program`` on a :class:`Core` of ``p`` with external memory
     ``dram`` (bytes; a copy is changed). Every outside stream gets random
     gaps (``valid_prob``) or backpressure (``ready_prob``), from ``seed``.
-    The run ends when ``finished`` rises, or when the core has an error and
-    has been idle for a while."""
+    The run ends when ``finished`` rises, or after an error when the core
+    has been idle for 50 cycles or busy for ``settle`` (queues that wait for
+    ever)."""
     rng = random.Random(seed)
     dut = Core(p)
     mem = np.array(dram, dtype=np.uint8, copy=True)
@@ -110,9 +112,13 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
             cycle += 1
             if ctx.get(dut.finished):
                 break
-            idle_for = idle_for + 1 if ctx.get(dut.error.code) and not ctx.get(dut.busy) else 0
-            if idle_for > 50:
-                break
+            # an error stops the decoder; what it handed on runs, as far as its
+            # tokens let it (with a deadlock, or tokens promised by descriptors
+            # never taken, some queues never go idle)
+            if ctx.get(dut.error.code):
+                idle_for += 1
+                if idle_for > (50 if not ctx.get(dut.busy) else settle):
+                    break
         state.update(done=True, cycles=cycle, error=ctx.get(dut.error.code),
                      index=ctx.get(dut.error.index), finished=bool(ctx.get(dut.finished)))
 
