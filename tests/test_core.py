@@ -124,5 +124,7 @@ def test_shallow_queues_deadlock_where_the_golden_model_does(depths):
     dram = np.arange(p.dram_bytes, dtype=np.uint8)
     want = gcore.run(program, dram, golden_config(p))
     got = run_core(p, program, dram, 2)
-    assert (got.error, got.index, got.finished) == (int(want.error), want.index, want.finished)
+    assert (got.error, got.finished) == (int(want.error), want.finished)
+    if want.error:
+        assert got.index == want.index
     assert np.array_equal(got.dram, want.dram[0])
