@@ -91,6 +91,7 @@ class Error(enum.IntEnum):
     BAD_RANGE = 4     # a region outside its buffer or the external memory
     BAD_SHAPE = 5     # a zero or too large dimension, an unknown GEMM init
     DEADLOCK = 6      # every queue waits and the decoder can hand nothing on
+    OVERLAP = 7       # a descriptor would read what it has itself written
 
 
 class CoreError(Exception):
@@ -227,6 +228,10 @@ def _check(cfg, op, f):
         _region(cfg, Buffer.ACC, f["c_row"], f["c_col"], m, n, "GEMM C")
         if f["init"] == Init.BIAS:
             _region(cfg, Buffer.ACC, f["bias_row"], f["c_col"], 1, n, "GEMM bias")
+            # the engine writes C a tile at a time, and reads the bias for each
+            _require(not f["c_row"] <= f["bias_row"] < f["c_row"] + m, Error.OVERLAP,
+                     f"GEMM bias row {f['bias_row']} inside C's rows {f['c_row']}.."
+                     f"{f['c_row'] + m - 1}")
     elif op == Op.NONLINEAR:
         _require(f["fn"] in tuple(Fn), Error.BAD_OP, f"non-linear function {f['fn']}")
         fn, rows, length = Fn(f["fn"]), f["rows"], f["length"]
@@ -250,6 +255,14 @@ def _check(cfg, op, f):
         _region(cfg, Buffer.ACC, f["dst_row"], f["dst_col"], rows, length, "ADD destination")
         _region(cfg, Buffer.ACC, f["src_row"], f["src_col"], rows, length, "ADD source")
         _region(cfg, Buffer.ACC, f["gate_row"], f["gate_col"], 1, length, "ADD gates")
+        # the unit adds a vector at a time: what it reads must not be what it
+        # has already written, except each element's own destination
+        dst = (Buffer.ACC, f["dst_row"], rows, f["dst_col"], length)
+        same = (f["src_row"], f["src_col"]) == (f["dst_row"], f["dst_col"])
+        _require(same or not overlap(dst, (Buffer.ACC, f["src_row"], rows, f["src_col"], length)),
+                 Error.OVERLAP, "ADD source overlaps its destination, not element for element")
+        _require(not overlap(dst, (Buffer.ACC, f["gate_row"], 1, f["gate_col"], length)),
+                 Error.OVERLAP, "ADD gates inside its destination")
 
 
 def validate(cfg, word):

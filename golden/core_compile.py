@@ -195,12 +195,13 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     x = np.asarray(x, np.float32)
     c = np.asarray(c, np.float32)
     mc = model.cfg
-    if x.ndim != 3 or x.shape[1:] != (mc.tokens, mc.hidden) or c.shape != (x.shape[0], mc.hidden):
-        raise ValueError(f"x, c: expected [B, {mc.tokens}, {mc.hidden}] and [B, {mc.hidden}], "
+    if x.ndim != 3 or not 1 <= x.shape[1] <= mc.tokens or x.shape[2] != mc.hidden or \
+            c.shape != (x.shape[0], mc.hidden):
+        raise ValueError(f"x, c: expected [B, T <= {mc.tokens}, {mc.hidden}] and [B, {mc.hidden}], "
                          f"got {x.shape} and {c.shape}")
     s = scales or calibrate(model, layer, x, c)
     fmt = cfg.fmt
-    T, d, H, dh, f_dim = mc.tokens, mc.hidden, mc.heads, mc.head_dim, mc.hidden * mc.mlp_ratio
+    T, d, H, dh, f_dim = x.shape[1], mc.hidden, mc.heads, mc.head_dim, mc.hidden * mc.mlp_ratio
     B = x.shape[0]
     sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
 

@@ -11,6 +11,8 @@ from .ffn_engine import FFNEngine, FFNEngineParams
 from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
 from .nonlinear import NonLinearParams, NonLinearUnit
+from .core.core import Core
+from .core.params import CoreParams
 from .params import lookup
 from .eager_rowselect import RowSelectParams, RowSelector
 from .router import HashBankRouter, RouterParams
@@ -84,6 +86,8 @@ UNITS = {u.name: u for u in [
          "int multiply-accumulate dot product (the predictor's area reference)"),
     Unit("nonlinear", NonLinearParams, NonLinearUnit,
          "integer softmax (with ST's keep mask), GELU, LayerNorm with adaLN, requantize"),
+    Unit("core", CoreParams, Core,
+         "the dense core: engine, non-linear unit, buffers, loads and stores, run by descriptors"),
 ]}
 
 

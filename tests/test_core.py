@@ -8,8 +8,8 @@ import pytest
 from exdisc.golden import core as gcore
 from exdisc.golden.core_isa import Op
 from exdisc.hw.core.params import CoreParams
-from exdisc.sim.stimulus.core import golden_config, transfer_gemm_program
-from exdisc.sim.testbenches.core import run_core
+from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
+from exdisc.sim.testbenches.core_pysim import run_core
 
 SMALL = CoreParams(width=32, act_rows=16, wgt_rows=16, acc_rows=16, mask_rows=8, max_len=32,
                    dram_bytes=6144, array_rows=4, array_cols=4, nl_lanes=4)
@@ -29,7 +29,7 @@ def test_loads_and_stores(seed):
     print(f"seed {seed}")
     rng = np.random.default_rng(seed)
     program = transfer_gemm_program(rng, SMALL, 14, ops=(Op.LOAD, Op.STORE))
-    _check(SMALL, program, rng.integers(0, 256, SMALL.dram_bytes, dtype=np.uint8), seed)
+    _check(SMALL, program, random_dram(rng, SMALL), seed)
 
 
 @pytest.mark.parametrize("seed,shape", [(4, (4, 4)), (5, (4, 4)), (6, (2, 4)), (7, (4, 3))])
@@ -40,7 +40,7 @@ def test_gemms(seed, shape):
     p = CoreParams(**dict(SMALL.as_dict(), array_rows=shape[0], array_cols=shape[1]))
     rng = np.random.default_rng(seed)
     program = transfer_gemm_program(rng, p, 14, ops=(Op.LOAD, Op.GEMM, Op.GEMM, Op.STORE))
-    _check(p, program, rng.integers(0, 256, p.dram_bytes, dtype=np.uint8), seed)
+    _check(p, program, random_dram(rng, p), seed)
 
 
 def test_dit_block():
@@ -86,7 +86,7 @@ def test_malformed_descriptor_stops_the_core(seed):
     rng = np.random.default_rng(seed)
     program = transfer_gemm_program(rng, SMALL, 12, ops=(Op.LOAD, Op.GEMM, Op.STORE))
     program = _with_error_at(rng, SMALL, program, int(rng.integers(4, len(program))))
-    dram = rng.integers(0, 256, SMALL.dram_bytes, dtype=np.uint8)
+    dram = random_dram(rng, SMALL)
     want = gcore.run(program, dram, golden_config(SMALL))
     assert want.error not in (gcore.Error.NONE, gcore.Error.DEADLOCK)
     got = run_core(SMALL, program, dram, seed)

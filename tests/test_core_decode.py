@@ -100,6 +100,17 @@ def _edges():
         # the bias sits at C's columns, whatever B's are
         out.append(E(gisa.Op.GEMM, m=1, n=3, k=1, b_t=1, b_col=SMALL.width - 2, init=1,
                      bias_row=bias_row))
+    # a bias row on either side of C's rows, and on their ends
+    for bias_row in (3, 4, 9, 10):
+        out.append(E(gisa.Op.GEMM, m=6, n=3, k=1, c_row=4, init=1, bias_row=bias_row))
+    # an ADD's source and gates against its destination: apart, touching,
+    # overlapping, identical
+    for src_row, src_col in ((8, 0), (7, 0), (6, 3), (5, 0), (5, 5), (4, 4)):
+        out.append(E(gisa.Op.ADD, dst_row=5, dst_col=0, src_row=src_row, src_col=src_col,
+                     gate_row=0, rows=3, length=5))
+    for gate_row, gate_col in ((4, 0), (5, 0), (7, 4), (8, 0), (6, 5)):
+        out.append(E(gisa.Op.ADD, dst_row=5, dst_col=0, src_row=5, gate_row=gate_row,
+                     gate_col=gate_col, rows=3, length=5))
     return out
 
 
@@ -113,4 +124,5 @@ def test_edges(request):
         assert got == want, f"descriptor {n}"
         assert err[0].value == error.value, f"descriptor {n}"
         errors.add(error)
-    assert {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE} <= errors
+    assert {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE,
+            gcore.Error.OVERLAP} <= errors

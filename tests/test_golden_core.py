@@ -332,7 +332,9 @@ def test_compiler_names_what_does_not_fit():
     with pytest.raises(ValueError, match="acc_rows: 768 rows needed, the buffer has 700"):
         cc.compile_block(model, 0, x, c, CoreConfig(acc_rows=700))
     with pytest.raises(ValueError, match="x, c: expected"):
-        cc.compile_block(model, 0, x[:, :5], c)
+        cc.compile_block(model, 0, x[:, :, :5], c)
+    with pytest.raises(ValueError, match="x, c: expected"):
+        cc.compile_block(model, 0, np.concatenate([x, x], axis=1), c)
 
 
 # -- the reference page says what the code does --

@@ -26,7 +26,8 @@ class Decoder(wiring.Component):
     A malformed descriptor (an unknown operation or non-linear function, a
     token bit for the descriptor's own queue, a rectangle outside its
     buffer, a load or store outside external memory, a zero or too large
-    dimension) sets the sticky ``error`` with the descriptor's index, and no
+    dimension, a descriptor that would read what it has written) sets the
+    sticky ``error`` with the descriptor's index, and no
     descriptor is taken after it: the ones before it are handed on, it and
     those after it never are. When several checks fail, the code is that of
     the first in the order :func:`exdisc.golden.core.validate` makes them.
@@ -162,6 +163,8 @@ class Decoder(wiring.Component):
         out += region(gemm, p.acc_rows, g.c_row, g.c_col, g.m, g.n, shape=False)
         out += region(gemm & (g.init == Init.BIAS), p.acc_rows, g.bias_row, g.c_col, 1, g.n,
                       shape=False)
+        out.append((gemm & (g.init == Init.BIAS) & (g.bias_row >= g.c_row) &
+                    (g.bias_row < g.c_row + g.m), Error.OVERLAP))
 
         nl = views[Op.NONLINEAR]
         nlo = is_op[Op.NONLINEAR]
@@ -184,6 +187,16 @@ class Decoder(wiring.Component):
         out += region(add, p.acc_rows, a.dst_row, a.dst_col, a.rows, a.length)
         out += region(add, p.acc_rows, a.src_row, a.src_col, a.rows, a.length, shape=False)
         out += region(add, p.acc_rows, a.gate_row, a.gate_col, 1, a.length, shape=False)
+
+        def overlap(row, rows, col, other_row, other_rows, other_col):
+            """Rectangles of ``a.length`` columns sharing an element."""
+            return ((row < other_row + other_rows) & (other_row < row + rows) &
+                    (col < other_col + a.length) & (other_col < col + a.length))
+        same = (a.src_row == a.dst_row) & (a.src_col == a.dst_col)
+        out.append((add & ~same & overlap(a.src_row, a.rows, a.src_col, a.dst_row, a.rows,
+                                          a.dst_col), Error.OVERLAP))
+        out.append((add & overlap(a.gate_row, 1, a.gate_col, a.dst_row, a.rows, a.dst_col),
+                    Error.OVERLAP))
         return out
 
 

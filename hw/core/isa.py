@@ -59,6 +59,7 @@ class Error(enum.Enum, shape=3):
     BAD_RANGE = 4
     BAD_SHAPE = 5
     DEADLOCK = 6
+    OVERLAP = 7
 
 
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,

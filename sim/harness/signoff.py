@@ -18,6 +18,7 @@ TESTBENCHES = {
     "mask": "exdisc.sim.testbenches.mask_gen",
     "ffn": "exdisc.sim.testbenches.ffn",
     "nonlinear": "exdisc.sim.testbenches.nonlinear",
+    "core": "exdisc.sim.testbenches.core",
 }
 
 

@@ -3,12 +3,15 @@ of a :class:`~exdisc.hw.core.params.CoreParams`."""
 
 import dataclasses
 
+import numpy as np
+
 from exdisc.golden import core as gcore
 from exdisc.golden.core_isa import FIELDS, Buffer, Init, Op, encode
 from exdisc.hw.core.params import CoreParams
 
 
-__all__ = ["golden_config", "random_descriptor", "random_program", "transfer_gemm_program", "dump_bytes"]
+__all__ = ["golden_config", "random_descriptor", "random_program", "transfer_gemm_program",
+           "dump_bytes", "random_dram"]
 
 
 def golden_config(p):
@@ -117,10 +120,15 @@ def _gemm(rng, p):
     init = Init(int(rng.integers(0, 3)))
     at = lambda size, extent: int(rng.integers(0, extent - size + 1))
     b_rows, b_cols = (n, k) if b_t else (k, n)
+    c_row = at(m, p.acc_rows)
+    outside = [r for r in range(p.acc_rows) if not c_row <= r < c_row + m]
+    if init == Init.BIAS and not outside:
+        init = Init.ACCUMULATE
+    bias_row = int(rng.choice(outside)) if outside else 0
     return encode(Op.GEMM, a_row=at(m, p.act_rows), a_col=at(k, p.width),
                   b_row=at(b_rows, p.wgt_rows), b_col=at(b_cols, p.width), b_t=b_t,
-                  c_row=at(m, p.acc_rows), c_col=at(n, p.width), m=m, n=n, k=k, init=int(init),
-                  bias_row=at(1, p.acc_rows))
+                  c_row=c_row, c_col=at(n, p.width), m=m, n=n, k=k, init=int(init),
+                  bias_row=bias_row)
 
 
 def dump_bytes(p):
@@ -133,18 +141,28 @@ def _row_bytes(p, b):
     return p.width // 8 if b == Buffer.MASK else p.width * (4 if b == Buffer.ACC else 1)
 
 
-def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most_rows=8):
-    """``length`` well-formed random descriptors of ``ops`` (loads first, so
+def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most_rows=8,
+                          window=None):
+    """Every buffer cleared (loaded whole from the top :func:`dump_bytes` of
+    external memory, which the caller zeroes, one row repeated), then
+    ``length`` well-formed random descriptors of ``ops`` (loads first, so
     that the buffers hold data), then a store of every buffer whole to the
-    top :func:`dump_bytes` of external memory (so that every word the
-    program wrote is compared), then ``FINISH``, with the tokens their
-    footprints call for. Random transfers stay below the dump."""
+    top of external memory (so that every word the program wrote is
+    compared), then ``FINISH``, with the tokens their footprints call for.
+    Random transfers stay below the top. With ``window`` (a
+    :class:`CoreParams` with fewer rows and a narrower width), every region
+    lies in its corner of the buffers, and only that is cleared and
+    stored: large buffers checked in few cycles."""
+    if window is not None:
+        p = dataclasses.replace(window, dram_bytes=p.dram_bytes)
     low = p.dram_bytes - dump_bytes(p)
     if low < 64:
         raise ValueError(f"p: dram_bytes {p.dram_bytes} leaves no room below the buffer dump")
     room = dataclasses.replace(p, dram_bytes=low)
-    out = [_transfer(rng, room, Op.LOAD, most_rows) for _ in range(4)]
-    while len(out) < length:
+    out = [encode(Op.LOAD, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width, dram=low,
+                  stride=0) for b in Buffer]
+    out += [_transfer(rng, room, Op.LOAD, most_rows) for _ in range(4)]
+    while len(out) < length + len(Buffer):
         op = ops[int(rng.integers(0, len(ops)))]
         out.append(_gemm(rng, p) if op == Op.GEMM else _transfer(rng, room, op, most_rows))
     at = low
@@ -155,3 +173,11 @@ def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most
         at += p.rows(b) * nbytes
     out.append(encode(Op.FINISH))
     return gcore.with_tokens(out)
+
+
+def random_dram(rng, p):
+    """External memory for :func:`transfer_gemm_program`: random bytes below
+    the top :func:`dump_bytes`, zeros in it."""
+    dram = rng.integers(0, 256, p.dram_bytes, dtype=np.uint8)
+    dram[p.dram_bytes - dump_bytes(p):] = 0
+    return dram

@@ -1,128 +1,154 @@
-"""Amaranth-simulator testbench of the whole core: a program in, external
-memory served by a host model, with random gaps and backpressure on every
-outside stream."""
+"""cocotb sign-off of :class:`exdisc.hw.core.core.Core` on its emitted Verilog:
+programs in, external memory served by :class:`~exdisc.sim.host.memory.ExternalMemory`
+with random gaps and backpressure on all four outside streams, and every
+byte of external memory afterwards compared with the golden core model
+(:func:`exdisc.golden.core.run`)."""
 
-import random
-from collections import deque
-from dataclasses import dataclass
+import dataclasses
 
+import cocotb
 import numpy as np
+from cocotb.triggers import ReadOnly
 
-from exdisc.hw.core.core import Core
-from exdisc.sim.harness.pysim import run_testbenches
+from exdisc.golden import core as gcore, core_compile as cc, trace
+from exdisc.golden.core_isa import Op
+from exdisc.sim.harness.runner import design_params
+from exdisc.sim.harness.streams import Tick, cycle_now, reset, start_clock, test_rng
+from exdisc.sim.host.memory import ExternalMemory
+from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 
+__all__ = ["run_program", "window", "trace_block"]
 
-__all__ = ["CoreRun", "run_core"]
-
-
-@dataclass
-class CoreRun:
-    """What the core left: external memory, the error code and index,
-    whether ``finished`` rose, and the cycles until it did (or until the
-    core went idle)."""
-    dram: np.ndarray
-    error: int
-    index: int
-    finished: bool
-    cycles: int
+#: Cycles the core may stay busy after an error before the test stops waiting.
+SETTLE = 2000
 
 
-def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=200_000,
-             settle=2000):
-    """Run ``program`` on a :class:`Core` of ``p`` with external memory
-    ``dram`` (bytes; a copy is changed). Every outside stream gets random
-    gaps (``valid_prob``) or backpressure (``ready_prob``), from ``seed``.
-    The run ends when ``finished`` rises, or after an error when the core
-    has been idle for 50 cycles or busy for ``settle`` (queues that wait for
-    ever)."""
-    rng = random.Random(seed)
-    dut = Core(p)
-    mem = np.array(dram, dtype=np.uint8, copy=True)
-    bus = p.bus_bytes
-    loads, stores = deque(), deque()
-    state = {"done": False, "cycles": 0}
+def window(p):
+    """The corner of ``p``'s buffers the random programs use."""
+    return dataclasses.replace(p, width=min(p.width, 32), act_rows=min(p.act_rows, 16),
+                               wgt_rows=min(p.wgt_rows, 16), acc_rows=min(p.acc_rows, 16),
+                               mask_rows=min(p.mask_rows, 8), max_len=min(p.max_len, 32))
 
-    async def descriptors(ctx):
-        for word in program:
-            while rng.random() >= valid_prob:
-                await ctx.tick()
-            ctx.set(dut.descriptors.valid, 1)
-            ctx.set(dut.descriptors.payload, int(word))
-            while True:
-                _, _, ready = await ctx.tick().sample(dut.descriptors.ready)
-                if ready or state["done"]:
-                    break
-            ctx.set(dut.descriptors.valid, 0)
-            if state["done"]:
-                return
 
-    async def take_commands(ctx, port, into):
-        while not state["done"]:
-            ready = rng.random() < ready_prob
-            ctx.set(port.ready, ready)
-            _, _, valid, addr, nbytes = await ctx.tick().sample(
-                port.valid, port.payload.addr, port.payload.bytes)
-            if ready and valid:
-                into.append((addr, nbytes))
+def trace_block(p, tokens=16, layer=1, step=3):
+    """Block ``layer`` of the project's DiT at sampling step ``step`` of the
+    recorded run, on its first ``tokens`` tokens, compiled for ``p``."""
+    x, c = trace.block_input(step=step, layer=layer)
+    return cc.compile_block(trace.model(), layer, x[:1, :tokens], c[:1], golden_config(p),
+                            chunk_rows=8)
 
-    async def load_cmds(ctx):
-        await take_commands(ctx, dut.load_cmd, loads)
 
-    async def store_cmds(ctx):
-        await take_commands(ctx, dut.store_cmd, stores)
+async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=0.7,
+                      max_cycles=2_000_000):
+    """Run ``program`` on the core with external memory ``dram``; returns
+    ``(memory, error code, error index, finished, cycles)``."""
+    tick = Tick(dut)
+    host = ExternalMemory(dram, p.bus_bytes)
+    for name in ("descriptors", "load_data"):
+        getattr(dut, f"{name}__valid").value = 0
+    for name in ("load_cmd", "store_cmd", "store_data"):
+        getattr(dut, f"{name}__ready").value = 0
+    await reset(dut)
+    start = cycle_now()
+    todo = [int(w) for w in program]
+    offered = None
+    error_for = 0
+    for _ in range(max_cycles):
+        # drive, just after the edge
+        if offered is None and todo and rng.random() < valid_prob:
+            offered = todo.pop(0)
+        dut.descriptors__valid.value = int(offered is not None)
+        if offered is not None:
+            dut.descriptors__payload.value = offered
+        beat = host.next_load_beat()
+        load_offer = beat is not None and rng.random() < valid_prob
+        dut.load_data__valid.value = int(load_offer)
+        if load_offer:
+            dut.load_data__payload.value = beat
+        readies = {n: rng.random() < ready_prob for n in ("load_cmd", "store_cmd", "store_data")}
+        for n, r in readies.items():
+            getattr(dut, f"{n}__ready").value = int(r)
+        # sample, before the next edge
+        await ReadOnly()
+        if offered is not None and dut.descriptors__ready.value:
+            offered = None
+        if load_offer and dut.load_data__ready.value:
+            host.load_beat_taken()
+        for n, take in (("load_cmd", host.load_command), ("store_cmd", host.store_command)):
+            if readies[n] and getattr(dut, f"{n}__valid").value:
+                cmd = getattr(dut, f"{n}__payload").value.to_unsigned()
+                take(cmd & 0xFFFFFFFF, cmd >> 32)
+        if readies["store_data"] and dut.store_data__valid.value:
+            host.store_beat(dut.store_data__payload.value.to_unsigned())
+        finished = bool(dut.finished.value)
+        error = dut.error.value.to_unsigned()
+        code, index = error & 0x7, error >> 3
+        error_for = error_for + 1 if code else 0
+        done = finished or error_for > (50 if not dut.busy.value else SETTLE)
+        await tick()
+        if done:
+            return host.mem, code, index, finished, cycle_now() - start
+    raise AssertionError(f"the program did not finish within {max_cycles} cycles")
 
-    async def load_data(ctx):
-        while not state["done"]:
-            if not loads:
-                await ctx.tick()
-                continue
-            addr, nbytes = loads.popleft()
-            raw = bytes(mem[addr:addr + nbytes])
-            for at in range(0, max(nbytes, 1), bus):
-                while rng.random() >= valid_prob:
-                    await ctx.tick()
-                ctx.set(dut.load_data.valid, 1)
-                ctx.set(dut.load_data.payload, int.from_bytes(raw[at:at + bus], "little"))
-                await ctx.tick().until(dut.load_data.ready)
-                ctx.set(dut.load_data.valid, 0)
 
-    async def store_data(ctx):
-        got = bytearray()
-        while not state["done"]:
-            ready = rng.random() < ready_prob
-            ctx.set(dut.store_data.ready, ready)
-            _, _, valid, beat = await ctx.tick().sample(dut.store_data.valid,
-                                                        dut.store_data.payload)
-            if not (ready and valid):
-                continue
-            got += int(beat).to_bytes(bus, "little")
-            if not stores:
-                raise AssertionError("a store beat before its command")
-            addr, nbytes = stores[0]
-            if len(got) >= nbytes:
-                mem[addr:addr + nbytes] = np.frombuffer(bytes(got[:nbytes]), np.uint8)
-                stores.popleft()
-                got.clear()
+async def _check(dut, p, program, dram, rng, seed, what):
+    want = gcore.run(program, dram, golden_config(p))
+    mem, code, index, finished, cycles = await run_program(dut, p, program, dram, rng)
+    assert (code, finished) == (int(want.error), want.finished), \
+        f"{what}: error {code} finished {finished}, golden {want.error!r} (seed {seed})"
+    if want.error:
+        assert index == want.index, f"{what}: error index {index} != {want.index} (seed {seed})"
+    bad = np.flatnonzero(mem != want.dram[0])
+    assert not bad.size, (f"{what}: {bad.size} bytes of external memory differ from the golden "
+                          f"model, first at {bad[:8].tolist()} (seed {seed})")
+    dut._log.info("%s: %d descriptors, %d cycles, every byte as the golden model's",
+                  what, len(program), cycles)
+    return cycles
 
-    async def watch(ctx):
-        idle_for = 0
-        cycle = 0
-        while True:
-            await ctx.tick()
-            cycle += 1
-            if ctx.get(dut.finished):
-                break
-            # an error stops the decoder; what it handed on runs, as far as its
-            # tokens let it (with a deadlock, or tokens promised by descriptors
-            # never taken, some queues never go idle)
-            if ctx.get(dut.error.code):
-                idle_for += 1
-                if idle_for > (50 if not ctx.get(dut.busy) else settle):
-                    break
-        state.update(done=True, cycles=cycle, error=ctx.get(dut.error.code),
-                     index=ctx.get(dut.error.index), finished=bool(ctx.get(dut.finished)))
 
-    run_testbenches(dut, watch, descriptors, load_cmds, store_cmds, load_data, store_data,
-                    max_cycles=max_cycles)
-    return CoreRun(dram=mem, error=int(getattr(state["error"], "value", state["error"])), index=int(state["index"]),
-                   finished=state["finished"], cycles=state["cycles"])
+@cocotb.test()
+async def core_random(dut):
+    """Random loads, GEMMs and stores in a corner of the buffers, which are
+    then stored whole: every word written is compared."""
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "core-random")
+    await start_clock(dut)
+    nprng = np.random.default_rng(seed)
+    for n in range(3):
+        program = transfer_gemm_program(nprng, p, 16, ops=(Op.LOAD, Op.GEMM, Op.GEMM, Op.STORE),
+                                        window=window(p))
+        await _check(dut, p, program, random_dram(nprng, dataclasses.replace(
+            window(p), dram_bytes=p.dram_bytes)), rng, seed, f"random program {n}")
+
+
+@cocotb.test()
+async def core_malformed(dut):
+    """A malformed descriptor: the error and its index, the descriptors
+    before it run, none after it."""
+    from exdisc.sim.stimulus.core import random_descriptor
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "core-malformed")
+    await start_clock(dut)
+    nprng = np.random.default_rng(seed)
+    view = window(p)
+    program = transfer_gemm_program(nprng, p, 12, window=view)
+    cfg = golden_config(p)
+    while True:
+        bad = random_descriptor(nprng, p, wild_prob=0.3)
+        if gcore.validate(cfg, bad)[0] != gcore.Error.NONE:
+            break
+    at = int(nprng.integers(6, len(program)))
+    program = program[:at] + [bad] + program[at + 1:]
+    await _check(dut, p, program, random_dram(nprng, dataclasses.replace(
+        view, dram_bytes=p.dram_bytes)), rng, seed, f"malformed descriptor at {at}")
+
+
+@cocotb.test()
+async def core_dit_block(dut):
+    """A block of the project's DiT from the recorded sampling run (16
+    tokens), compiled: every operation of the core on real data."""
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "core-dit")
+    await start_clock(dut)
+    comp = trace_block(p)
+    await _check(dut, p, comp.program, comp.dram[0], rng, seed, "DiT block (16 tokens)")

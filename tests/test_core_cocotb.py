@@ -1,0 +1,18 @@
+"""Sign-off of the core's emitted Verilog with Verilator and cocotb: random
+programs, a malformed descriptor, and a block of the project's DiT from the
+recorded run, every byte of external memory against the golden core model."""
+
+import pytest
+
+from exdisc.hw.core.params import CoreParams
+from exdisc.sim.harness.signoff import signoff
+
+#: A 4 x 4 core whose buffers hold a 16-token block of the DiT.
+SIGNOFF = CoreParams(width=256, act_rows=256, wgt_rows=512, acc_rows=512, mask_rows=64,
+                     max_len=256, dram_bytes=1 << 18, array_rows=4, array_cols=4, nl_lanes=4)
+
+
+@pytest.mark.cocotb
+def test_core_signoff():
+    run = signoff("core", SIGNOFF)
+    assert run.passed == ["core_random", "core_malformed", "core_dit_block"]
