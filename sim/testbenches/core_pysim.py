@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exdisc.hw.core.core import Core
+from exdisc.hw.core.isa import Error
 from exdisc.sim.harness.pysim import run_testbenches
 from exdisc.sim.host.memory import ExternalMemory
 
@@ -96,7 +97,7 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
             # an error stops the decoder; what it handed on runs, as far as its
             # tokens let it (with a deadlock, or tokens promised by descriptors
             # never taken, some queues never go idle)
-            if ctx.get(dut.error.code):
+            if ctx.get(dut.error.code) != Error.NONE:
                 idle_for += 1
                 if idle_for > (50 if not ctx.get(dut.busy) else settle):
                     break
