@@ -156,12 +156,17 @@ def _steps(text):
 
 
 def bench_core(args):
+    from exdisc.hw.core.params import CoreParams
     from exdisc.sim.benchmarks import core
     record = {"cycles": core.cycles()}
+    if not args.no_rtl:
+        record["rtl"] = core.rtl_cycles(
+            CoreParams(array_rows=args.rows, array_cols=args.cols, nl_lanes=args.lanes),
+            layer=args.layer, tokens=args.tokens, seed=args.seed)
     if not args.no_quality:
         record["quality"] = core.quality(per_class=args.per_class, steps=args.steps,
                                          seed=args.seed, jobs=args.jobs)
-    record = _keep_stored_parts(args, "core", record, ("quality",))
+    record = _keep_stored_parts(args, "core", record, ("rtl", "quality"))
     return finish(args, "core", record, core.tables(record), core.failures(record))
 
 
@@ -236,6 +241,18 @@ def add_commands(sub):
               "with every block run by the golden core model against float", bench_core,
               default_seed=0)
     dit_runs(q)
+    q.add_argument("--rows", type=positive_int, default=16, metavar="R",
+                   help="engine rows of the RTL run (default: 16)")
+    q.add_argument("--cols", type=positive_int, default=16, metavar="C",
+                   help="engine columns of the RTL run (default: 16)")
+    q.add_argument("--lanes", type=positive_int, default=16, metavar="L",
+                   help="non-linear lanes of the RTL run (default: 16)")
+    q.add_argument("--layer", type=int, choices=range(4), default=0,
+                   help="the DiT block of the RTL run (default: 0)")
+    q.add_argument("--tokens", type=positive_int, default=None, metavar="T",
+                   help="the RTL run's block on its first T tokens (default: all 256)")
+    q.add_argument("--no-rtl", action="store_true",
+                   help="skip the RTL run (with --update the stored one is kept)")
 
     q = bench("nonlinear", "integer non-linear unit: beats per cycle on back-to-back rows of "
               "each operation, and the DiT sampled with the integer operations against float",

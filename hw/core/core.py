@@ -52,7 +52,13 @@ class Core(wiring.Component):
         The program's ``FINISH`` has run and every queue and unit is idle.
     busy : Out(1)
         A descriptor is in the decoder, a queue or a unit.
+    events : Out(events_layout)
+        For measurement: per queue (bit :class:`~.isa.Queue`), ``start``
+        when its head starts its unit and ``done`` when the unit ends it
+        (each queue's descriptors start and end in order).
     """
+
+    events_layout = data.StructLayout({"start": 4, "done": 4})
 
     def __init__(self, params=None, **kwargs):
         self.params = p = resolve_params(CoreParams, params, kwargs)
@@ -65,6 +71,7 @@ class Core(wiring.Component):
             "error": Out(Decoder.error_layout),
             "finished": Out(1),
             "busy": Out(1),
+            "events": Out(self.events_layout),
         })
 
     def buffers(self):
@@ -114,6 +121,8 @@ class Core(wiring.Component):
                  Queue.VECTOR: (dec.vector, vector), Queue.STORE: (dec.store, store)}
         for q, (src, unit) in units.items():
             heads[q] = _sequence(m, q, src, tok.q[q], unit, p.queue_depth)
+            m.d.comb += [self.events.start[q.value].eq(tok.q[q].start),
+                         self.events.done[q.value].eq(tok.q[q].done)]
 
         # finished: FINISH has run, and nothing is left in a queue or a unit
         idle = ~dec.busy

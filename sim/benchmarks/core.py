@@ -20,7 +20,7 @@ from exdisc.golden.core_dit import IntegerCore
 from exdisc.common.tables import Table
 from .workload import paired
 
-__all__ = ["TARGETS", "cycles", "quality", "tables", "failures"]
+__all__ = ["TARGETS", "cycles", "rtl_cycles", "quality", "tables", "failures"]
 
 #: The issue's targets: the integer datapath's quality, the engine's share of a block.
 TARGETS = {"digits_changed": 0.02, "engine_busy": 0.9}
@@ -37,6 +37,54 @@ def cycles(lanes=(4, 8, 16, 32), layer=0, step=3):
         est.pop("schedule")             # per descriptor: too long for the record
         rows.append(dict(est, lanes=n))
     return {"layer": layer, "step": step, "descriptors": len(comp.program), "rows": rows}
+
+
+def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
+    """One dense block of the DiT (a recorded block input, ``tokens`` of its
+    tokens, default all) compiled for ``params`` and run by the core's
+    emitted Verilog with every outside stream always offered and always
+    ready: the cycles, each descriptor's start and end, the cycles by
+    operation and the engine's busy fraction; every byte of external memory
+    is checked against the golden core model. Beside it, the cycle estimate
+    of the same program (:func:`exdisc.golden.core_cycles.estimate`)."""
+    import json
+    import numpy as np
+    from exdisc.common.progress import log as default_log
+    from exdisc.golden.core_isa import QUEUE_OF, Fn, Op, decode
+    from exdisc.hw.core.params import CoreParams
+    from exdisc.sim.harness.runner import run_unit
+    from exdisc.sim.stimulus.core import golden_config
+    from .common import bench_file
+    p = params or CoreParams()
+    x, c = trace.block_input(step=step, layer=layer)
+    t = tokens or x.shape[1]
+    comp = core_compile.compile_block(trace.model(), layer, x[:1, :t], c[:1], golden_config(p))
+    words = np.array([list(int(w).to_bytes(16, "little")) for w in comp.program], np.uint8)
+    given, out = bench_file("core", p, "program.npz"), bench_file("core", p, "bench.json")
+    np.savez(given, program=words, dram=comp.dram[0])
+    run = run_unit("core", p, "exdisc.sim.testbenches.core_bench", seed=seed,
+                   log=log or default_log, run_name="bench",
+                   env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
+    got = json.loads(out.read_text())
+    by_op, beats = {}, 0
+    for word, (start, end) in zip(comp.program, got["times"]):
+        op, f = decode(int(word))
+        name = Fn(f["fn"]).name if op == Op.NONLINEAR else op.name
+        by_op[name] = by_op.get(name, 0) + end - start
+        if op == Op.GEMM:
+            beats += -(-f["m"] // p.array_rows) * -(-f["n"] // p.array_cols) * f["k"]
+    est = core_cycles.estimate(comp.program, core_cycles.Timing(
+        rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes, add_lanes=p.banks,
+        bytes_per_cycle=p.banks))
+    return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": t,
+            "descriptors": len(comp.program), "seed": run.seed, "cycles": got["cycles"],
+            "engine_beats": beats, "engine_busy": beats / got["cycles"], "by_op": by_op,
+            "queues_busy": {q.name.lower(): sum(e - s for w, (s, e) in zip(comp.program,
+                                                                         got["times"])
+                                                if QUEUE_OF[decode(int(w))[0]] == q)
+                            for q in sorted({QUEUE_OF[o] for o in Op})},
+            "estimate": {"total": est["total"], "engine_busy": est["engine_busy"],
+                         "by_op": est["by_op"]}}
 
 
 def _runs(theta):
@@ -70,9 +118,30 @@ def tables(record):
             title="One dense DiT block on a 16 x 16 core: estimated cycles (exdisc bench core)",
             caption=f"{r['descriptors']} descriptors; an event schedule of the four queues under "
                     f"their tokens with each descriptor's cost from the units (golden/"
-                    f"core_cycles.py), not the RTL, which does not exist yet; engine busy: the "
+                    f"core_cycles.py), not the RTL (the table of the RTL run is below); engine "
+                    f"busy: the "
                     f"engine's beats over the block's cycles (target "
                     f"{TARGETS['engine_busy']})."))
+    if "rtl" in record:
+        r = record["rtl"]
+        p = r["params"]
+        ops = sorted(set(r["by_op"]) | set(r["estimate"]["by_op"]),
+                     key=lambda o: -r["by_op"].get(o, 0))
+        out.append(Table(
+            ["operation", "RTL cycles", "estimated cycles"],
+            [[o, r["by_op"].get(o, 0), r["estimate"]["by_op"].get(o, 0)] for o in ops] +
+            [["block (wall)", r["cycles"], r["estimate"]["total"]],
+             ["engine busy", f"{r['engine_busy']:.3f}", f"{r['estimate']['engine_busy']:.3f}"]],
+            title=f"One dense DiT block on the RTL core, {p['array_rows']} x {p['array_cols']} "
+                  f"engine, {p['nl_lanes']} non-linear lanes (exdisc bench core)",
+            caption=f"layer {r['layer']}, step {r['step']} of the recorded run, {r['tokens']} "
+                    f"tokens, {r['descriptors']} descriptors; the emitted Verilog on "
+                    f"Verilator with every outside stream always offered and ready, every "
+                    f"byte of external memory equal to the golden core model; cycles by "
+                    f"operation: the sum of each descriptor's start-to-end cycles (the queues "
+                    f"overlap, so they add up to more than the block); engine busy: the "
+                    f"engine's beats over the block's cycles (target {TARGETS['engine_busy']}); "
+                    f"estimated: golden/core_cycles.py on the same program."))
     if "quality" in record:
         q = record["quality"]
         out.append(Table(

@@ -39,9 +39,11 @@ def trace_block(p, tokens=16, layer=1, step=3):
 
 
 async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=0.7,
-                      max_cycles=2_000_000):
+                      max_cycles=5_000_000, watch=None):
     """Run ``program`` on the core with external memory ``dram``; returns
-    ``(memory, error code, error index, finished, cycles)``."""
+    ``(memory, error code, error index, finished, cycles)``, cycles counted
+    from the end of reset. ``watch(cycle)``, if given, is called in every
+    cycle's read-only phase."""
     tick = Tick(dut)
     host = ExternalMemory(dram, p.bus_bytes)
     for name in ("descriptors", "load_data"):
@@ -70,6 +72,8 @@ async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=
             getattr(dut, f"{n}__ready").value = int(r)
         # sample, before the next edge
         await ReadOnly()
+        if watch is not None:
+            watch(cycle_now() - start)
         if offered is not None and dut.descriptors__ready.value:
             offered = None
         if load_offer and dut.load_data__ready.value:
