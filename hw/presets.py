@@ -1,6 +1,7 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
 from .conmerge import ConMergeParams
+from .core.params import CoreParams
 from .eager_logdot import LogDotParams
 from .ffn_engine import FFNEngineParams
 from .lod import LODParams
@@ -14,9 +15,18 @@ __all__ = ["PRESETS", "get_preset"]
 
 
 PRESETS = {
-    # The main job: the LOD and the engine at their default sizes (kept small: `make test`
-    # runs it end to end; the eager units have their own preset).
+    # The main job: the core, sized for the LFE5U-85F (docs/core.md, "The default
+    # core"): an 8 x 8 engine (64 DSPs), a 4-lane non-linear unit (47 DSPs), the
+    # add's 8 lanes (16 DSPs); buffers for a 16-token block of the DiT (256-wide
+    # rows: the FFN's 256 columns; 512 weight rows: every weight of a block).
     "default": [
+        ("core", CoreParams(width=256, act_rows=64, wgt_rows=512, acc_rows=128, mask_rows=32,
+                            max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
+                            nl_lanes=4)),
+    ],
+    # The first units at their default sizes: small enough for `make test` to run
+    # the whole flow, synthesis included.
+    "units": [
         ("lod", LODParams(width=16, k=2, registered=True)),
         ("systolic", SystolicParams(rows=4, cols=4)),
     ],

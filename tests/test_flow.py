@@ -12,11 +12,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @pytest.mark.cocotb
 @pytest.mark.synth
-def test_flow_default(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "exdisc", "flow", "--preset", "default",
+def test_flow_units(tmp_path):
+    """The whole flow, synthesis against the baselines included, on the small
+    units' preset (the default preset's core takes most of an hour to place
+    and route: `make flow` runs it, and its baseline is stored)."""
+    r = subprocess.run([sys.executable, "-m", "exdisc", "flow", "--preset", "units",
                         "-o", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    summary = json.loads((tmp_path / "default" / "summary.json").read_text())
+    summary = json.loads((tmp_path / "units" / "summary.json").read_text())
     assert summary, "empty summary"
     for row in summary:
         assert pathlib.Path(row["verilog"]).exists()
@@ -26,3 +29,18 @@ def test_flow_default(tmp_path):
         if row["unit"] == "lod":
             assert row["formal"]["passed"]
     assert "done in" in r.stdout and "seed=" in r.stderr
+
+
+@pytest.mark.cocotb
+def test_flow_default_signs_off_the_core(tmp_path):
+    """`make flow`'s main job up to synthesis: the default preset's core
+    generated and signed off (random programs, a malformed descriptor, a
+    block of the DiT), with the Verilator model the core's sign-off test
+    builds."""
+    r = subprocess.run([sys.executable, "-m", "exdisc", "flow", "--preset", "default",
+                        "--no-synth", "-o", str(tmp_path)], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    [row] = json.loads((tmp_path / "default" / "summary.json").read_text())
+    assert row["unit"] == "core" and pathlib.Path(row["verilog"]).exists()
+    assert row["sim"]["passed"] == ["core_random", "core_malformed", "core_dit_block"]
