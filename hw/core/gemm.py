@@ -1,14 +1,14 @@
 """The core's GEMM unit: a descriptor's tiles through the systolic engine."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..fifo import StreamFIFO
 from ..systolic import SystolicArray, SystolicParams
 from .buffer import READ_LATENCY, ReadPort, WritePort
 from .isa import DESCRIPTOR_BITS, Buffer, Init, Op, layout
+from .walk import lane_enables
 
 
 __all__ = ["GemmUnit"]
@@ -161,9 +161,7 @@ class GemmUnit(wiring.Component):
         line = [Signal(slot, name=f"wb_line{i}") for i in range(READ_LATENCY)]
         cols_left = d.n - no
         en = Signal(p.array_cols)
-        m.d.comb += en.eq(Mux(cols_left >= p.array_cols, (1 << p.array_cols) - 1,
-                              (Const(1, p.array_cols + 1)
-                               << cols_left[:ceil_log2(p.array_cols + 1)]) - 1))
+        m.d.comb += en.eq(lane_enables(cols_left, p.array_cols))
         m.d.sync += [line[0].valid.eq(take), line[0].write.eq(row < d.m),
                      line[0].final.eq(final & (r == p.array_rows - 1)),
                      line[0].row.eq(d.c_row + row), line[0].col.eq(d.c_col + no),

@@ -1,14 +1,14 @@
 """The core's load and store units: rows of a buffer region from and to
 external memory."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from ..fifo import StreamFIFO
 from .buffer import READ_LATENCY, ReadPort, WritePort
 from .isa import DESCRIPTOR_BITS, Buffer, Op, layout
+from .walk import RegionWalk, lane_enables
 
 
 __all__ = ["ExternalCommand", "LoadUnit", "StoreUnit", "ELEMENT_BITS"]
@@ -20,35 +20,25 @@ ELEMENT_BITS = {Buffer.ACT: 8, Buffer.WGT: 8, Buffer.ACC: 32, Buffer.MASK: 1}
 ExternalCommand = data.StructLayout({"addr": unsigned(32), "bytes": unsigned(16)})
 
 
-class _Rows:
-    """Counters that walk a region's rows in vectors of ``banks`` elements:
-    ``row`` (from 0), ``col`` (the vector's first column), ``left`` (elements
-    of the row from ``col`` on), ``chunk`` (the vector's place in its
-    external beat), ``last_in_row``, ``last`` (of the region)."""
+class _Rows(RegionWalk):
+    """A region's rows in vectors of ``banks`` elements (columns from the
+    descriptor's ``col``), and ``chunk``: the vector's place in its external
+    beat, ``32 / element bits`` vectors a beat."""
 
-    def __init__(self, m, p, d, name):
-        self.d, self.banks = d, p.banks
-        self.row = Signal(12, name=f"{name}_row")
-        self.col = Signal(10, name=f"{name}_col")
-        self.left = Signal(10, name=f"{name}_left")
+    def __init__(self, p, d, name):
+        super().__init__(p.banks, d.cols, d.rows, name, origin=d.col)
         self.chunk = Signal(range(32), name=f"{name}_chunk")
-        self.last_in_row = self.left <= p.banks
-        self.last = self.last_in_row & (self.row == d.rows - 1)
-        # vectors per external beat: 32 / element bits
         self.per_beat = Mux(d.buffer == Buffer.ACC, 1, Mux(d.buffer == Buffer.MASK, 32, 4))
         self.end_of_beat = self.last_in_row | (self.chunk == self.per_beat - 1)
 
     def start(self, m, d):
-        m.d.sync += [self.row.eq(0), self.col.eq(d.col), self.left.eq(d.cols), self.chunk.eq(0)]
+        """From the descriptor ``d`` arriving (its register is not yet loaded)."""
+        super().start(m, origin=d.col)
+        m.d.sync += [self.left.eq(d.cols), self.chunk.eq(0)]
 
     def advance(self, m):
-        d = self.d
-        with m.If(self.last_in_row):
-            m.d.sync += [self.row.eq(self.row + 1), self.col.eq(d.col), self.left.eq(d.cols),
-                         self.chunk.eq(0)]
-        with m.Else():
-            m.d.sync += [self.col.eq(self.col + self.banks), self.left.eq(self.left - self.banks),
-                         self.chunk.eq(Mux(self.end_of_beat, 0, self.chunk + 1))]
+        super().advance(m)
+        m.d.sync += self.chunk.eq(Mux(self.end_of_beat, 0, self.chunk + 1))
 
 
 def _region_bytes(d):
@@ -121,7 +111,7 @@ class LoadUnit(_Unit):
         m = Module()
         p = self.p
         word, d, busy = self._take(m)
-        at = _Rows(m, p, d, "w")
+        at = _Rows(p, d, "w")
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [word.eq(self.cmd.payload), busy.eq(1)]
             at.start(m, data.View(layout(Op.LOAD), self.cmd.payload))
@@ -133,8 +123,7 @@ class LoadUnit(_Unit):
         with m.If(self.ext_data.valid & self.ext_data.ready):
             m.d.sync += [beat.eq(self.ext_data.payload), have.eq(1)]
         en = Signal(p.banks)
-        m.d.comb += en.eq(Mux(at.left >= p.banks, (1 << p.banks) - 1,
-                              (Const(1, p.banks + 1) << at.left[:ceil_log2(p.banks + 1)]) - 1))
+        m.d.comb += en.eq(lane_enables(at.left, p.banks))
         granted = Signal()
         for b in Buffer:
             port = getattr(self, f"w_{b.name.lower()}")
@@ -189,7 +178,7 @@ class StoreUnit(_Unit):
         p = self.p
         word, d, busy = self._take(m)
         finish = Signal()
-        read_at, pack_at = _Rows(m, p, d, "r"), _Rows(m, p, d, "p")
+        read_at, pack_at = _Rows(p, d, "r"), _Rows(p, d, "p")
         with m.If(self.cmd.valid & self.cmd.ready):
             payload = data.View(layout(Op.LOAD), self.cmd.payload)
             with m.If(payload.op == Op.FINISH.value):

@@ -1,17 +1,17 @@
 """The core's vector unit: the non-linear unit on rows of ``ACC``, the
 residual stream's gated add, and the non-linear unit's constants."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from .. import nonlinear_arith as ar
 from ..fifo import StreamFIFO
 from ..nonlinear import NonLinearParams, NonLinearUnit, Op as Fn, SHIFT_BITS
 from .buffer import READ_LATENCY, ReadPort, WritePort
 from .isa import DESCRIPTOR_BITS, Buffer, Op, layout
+from .walk import RegionWalk, lane_enables
 
 
 __all__ = ["VectorUnit"]
@@ -20,35 +20,6 @@ __all__ = ["VectorUnit"]
 GATE_BITS = 18
 #: Vectors (ADD) or beats (NONLINEAR) read ahead of their consumer.
 READ_AHEAD = READ_LATENCY + 4
-
-
-def _enables(left, lanes):
-    """Lanes ``j < left`` of a vector of ``lanes``."""
-    k = ceil_log2(lanes + 1)
-    return Mux(left >= lanes, (1 << lanes) - 1, (Const(1, lanes + 1) << left[:k]) - 1)
-
-
-class _Walk:
-    """A region's rows in steps of ``step`` elements: ``row``, ``col`` (from
-    0), ``left`` (elements of the row from ``col`` on), ``last_in_row``,
-    ``last``; :meth:`start` and :meth:`advance` are statements."""
-
-    def __init__(self, step, length, rows, name):
-        self.step, self.length, self.rows = step, length, rows
-        self.row = Signal(12, name=f"{name}_row")
-        self.col = Signal(10, name=f"{name}_col")
-        self.left = Signal(10, name=f"{name}_left")
-        self.last_in_row = self.left <= step
-        self.last = self.last_in_row & (self.row == rows - 1)
-
-    def start(self, m):
-        m.d.sync += [self.row.eq(0), self.col.eq(0), self.left.eq(self.length)]
-
-    def advance(self, m):
-        with m.If(self.last_in_row):
-            m.d.sync += [self.row.eq(self.row + 1), self.col.eq(0), self.left.eq(self.length)]
-        with m.Else():
-            m.d.sync += [self.col.eq(self.col + self.step), self.left.eq(self.left - self.step)]
 
 
 class VectorUnit(wiring.Component):
@@ -136,7 +107,7 @@ class VectorUnit(wiring.Component):
         destination), a pipeline, a queue, the write. Returns ``done``."""
         p = self.p
         n = p.banks
-        issue = _Walk(n, d.length, d.rows, "add_issue")
+        issue = RegionWalk(n, d.length, d.rows, "add_issue")
         phase = Signal(2)                       # the next read: gate, source, destination
         running = Signal()
         held = Signal(range(READ_AHEAD + 1))    # vectors begun and not yet written
@@ -158,7 +129,7 @@ class VectorUnit(wiring.Component):
                     m.d.sync += running.eq(0)
 
         # responses, in the order of the reads
-        got = _Walk(n, d.length, d.rows, "add_got")
+        got = RegionWalk(n, d.length, d.rows, "add_got")
         rphase = Signal(2)
         gate = Signal(data.ArrayLayout(32, n))
         src = Signal(data.ArrayLayout(32, n))
@@ -177,7 +148,7 @@ class VectorUnit(wiring.Component):
         tag = data.StructLayout({"valid": 1, "final": 1, "row": 12, "col": 10, "en": n})
         t0 = Signal(tag)
         m.d.comb += [t0.valid.eq(launch), t0.final.eq(got.last), t0.row.eq(d.dst_row + got.row),
-                     t0.col.eq(d.dst_col + got.col), t0.en.eq(_enables(got.left, n))]
+                     t0.col.eq(d.dst_col + got.col), t0.en.eq(lane_enables(got.left, n))]
         results = []
         cycles = None
         for j in range(n):
@@ -242,7 +213,7 @@ class VectorUnit(wiring.Component):
             m.d.sync += [cmd_at.eq(0), cmd_on.eq(1), cmd_wait.eq(1)]
 
         # beats: ACC read ahead of the unit, as far as the queue has room
-        read = _Walk(lanes, d.length, d.rows, "nl_read")
+        read = RegionWalk(lanes, d.length, d.rows, "nl_read")
         reading = Signal()
         beat = data.ArrayLayout(signed(32), lanes)
         m.submodules.nl_beats = q = StreamFIFO(width=beat.size, depth=READ_AHEAD,
@@ -262,20 +233,20 @@ class VectorUnit(wiring.Component):
         m.d.sync += held.eq(held + r.ready - taken)
         m.d.comb += [unit.i.valid.eq(q.r.valid), unit.i.payload.eq(q.r.payload),
                      q.r.ready.eq(unit.i.ready)]
-        fed = _Walk(lanes, d.length, d.rows, "nl_fed")
+        fed = RegionWalk(lanes, d.length, d.rows, "nl_fed")
         with m.If(start):
             fed.start(m)
         with m.If(taken):
             fed.advance(m)
 
         # results into the destination, the mask and the row scales
-        out = _Walk(lanes, d.length, d.rows, "nl_out")
+        out = RegionWalk(lanes, d.length, d.rows, "nl_out")
         with m.If(start):
             out.start(m)
         o = unit.o.payload
         m.d.comb += unit.o.ready.eq(1)
         got = unit.o.valid
-        en = _enables(out.left, lanes)
+        en = lane_enables(out.left, lanes)
         for b, port in ((Buffer.ACT, self.w_act), (Buffer.WGT, self.w_wgt)):
             m.d.comb += [port.valid.eq(got & (d.dst_buffer == b)), port.vertical.eq(0),
                          port.row.eq(d.dst_row + out.row), port.col.eq(d.dst_col + out.col),

@@ -28,7 +28,7 @@ class CoreRun:
     cycles: int
 
 
-def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=200_000,
+def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=50_000,
              settle=2000):
     """Run ``program`` on a :class:`Core` of ``p`` with external memory
     ``dram`` (bytes; a copy is changed). Every outside stream gets random
