@@ -1,11 +1,11 @@
 """A cycle estimate of a descriptor program on the core.
 
-Not yet the RTL's cycle model (the RTL core does not exist): an event
-schedule of the four queues under their tokens, with each descriptor's cost
-from the units' measured behaviour, so that a program's overlap, the
-engine's busy fraction and where the other cycles go can be read before the
-RTL is built. The RTL core's cycle counts will replace the costs here by
-exact ones, as :func:`.systolic.cycle_model` does for the engine.
+Not yet an exact model of the RTL core: an event schedule of the four
+queues under their tokens, with each descriptor's cost from the units'
+rates, so that a program's overlap, the engine's busy fraction and where the
+other cycles go can be read without a simulation. ``exdisc bench core`` sets
+it beside the RTL's cycles of the same program; making the costs exact, as
+:func:`.systolic.cycle_model` is for the engine, is open.
 
 Costs:
 

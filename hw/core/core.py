@@ -1,5 +1,5 @@
-"""The core: buffers, the engine, the load and store units, run by a
-descriptor program."""
+"""The core: buffers, the engine, the non-linear unit, the load and store
+units, run by a descriptor program."""
 
 from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
@@ -28,10 +28,17 @@ class Core(wiring.Component):
     (:class:`~.tokens.TokenQueues`), starts its unit, and gives the tokens
     its head pushes when the unit is done. The units: the load unit and the
     store unit (external memory, a row of a region per command), the GEMM
-    unit (the systolic engine). The buffers (``ACT``, ``WGT``, ``ACC``,
+    unit (the systolic engine) and the vector unit (the non-linear unit and
+    the residual add). The buffers (``ACT``, ``WGT``, ``ACC``,
     ``MASK``) are :class:`~.buffer.BankedBuffer` s of
     :attr:`CoreParams.banks` memories; the GEMM unit comes first in each of
     its buffers' priorities.
+
+    Throughput: the engine takes a beat per cycle while the GEMM queue has
+    work and its tokens; loads, stores and the vector unit overlap it as
+    far as the program's tokens allow. A descriptor takes about ten cycles
+    from the stream to its queue's head (the decoder's five stages, the
+    queue, the tokens), hidden behind the queue's previous descriptor.
 
     Members
     -------
@@ -132,7 +139,6 @@ class Core(wiring.Component):
         m.d.comb += [self.error.eq(Mux(dec.error.code != Error.NONE, dec.error, deadlock)),
                      self.finished.eq(store.finished & idle), self.busy.eq(~idle)]
         return m
-
 
     #: Cycles every queue must wait, with every unit idle, before the core
     #: calls it a deadlock: a unit's ``done`` gives its tokens a cycle later,

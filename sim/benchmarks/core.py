@@ -1,16 +1,18 @@
-"""The core: cycle estimates of a DiT block's program, and the DiT sampled
-with every block run by the golden core model.
+"""The core: a DiT block's cycles on the RTL and estimated, and the DiT
+sampled with every block run by the golden core model.
 
-:func:`cycles` compiles one block of the DiT (a recorded block input) and
-estimates its schedule on the core (:mod:`exdisc.golden.core_cycles`: the
+:func:`rtl_cycles` compiles one block of the DiT (a recorded block input)
+and runs it on the core's emitted Verilog: its cycles, each descriptor's,
+and the engine's busy fraction, beside the estimate of the same program.
+:func:`cycles` estimates the block's schedule on 16 x 16 cores with
+non-linear units of several widths (:mod:`exdisc.golden.core_cycles`: the
 four queues under their tokens, each descriptor's cost from the units'
-measured behaviour; an estimate until the RTL core exists). :func:`quality` samples the tiny DiT densely in float and with every block of
-every step compiled to a descriptor program and run by the golden core model
-(:class:`exdisc.golden.core_dit.IntegerCore`: int8 GEMMs, the integer
-non-linear operations, an int32 residual stream), from the same labels and
-noise: class accuracy, latent error and the share of samples whose
-classified digit changes. The RTL core's cycle counts will join this record
-when the RTL core exists.
+rates). :func:`quality` samples the tiny DiT densely in float and with
+every block of every step compiled to a descriptor program and run by the
+golden core model (:class:`exdisc.golden.core_dit.IntegerCore`: int8 GEMMs,
+the integer non-linear operations, an int32 residual stream), from the same
+labels and noise: class accuracy, latent error and the share of samples
+whose classified digit changes.
 """
 
 import functools
