@@ -237,6 +237,14 @@ class NonLinearUnit(wiring.Component):
         Sticky error code.
     """
 
+    #: The parts an area breakdown names (:func:`exdisc.synth.attribution.area_by_part`).
+    area_parts = (
+        ("ingest pass", ("ingest.",)),
+        ("elementwise pass and per-row pipeline", ("elementwise.",)),
+        ("output pass", ("output.",)),
+        ("queues", ("queue_", "rows_", "out_queue.")),
+    )
+
     def __init__(self, params=None, **kwargs):
         self.params = params = resolve_params(NonLinearParams, params, kwargs)
         super().__init__({

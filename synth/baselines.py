@@ -75,6 +75,9 @@ def save_baseline(result, tolerance=None):
         "speed": result.speed,
         "metrics": result.metrics(),
         "floorplan": result.floorplan,
+        # not compared: what the metrics are made of, for the reader
+        **({"parts": result.parts} if result.parts else {}),
+        **({"critical_path": result.critical_path} if result.critical_path else {}),
         "netlist": result.netlist,
         "options": result.options,
         "generic_model": GENERIC_MODEL,

@@ -33,6 +33,7 @@ from exdisc.hw.platform import ECP5
 from exdisc.hw.units import Unit, get_unit
 from exdisc.common.progress import log as default_log
 from exdisc.common.workdir import build_dir, build_lock, write_if_changed
+from .attribution import area_by_part, part_of
 from .floorplan import apply_floorplan
 from .tools import ToolFailed, run_tool
 from .wrapper import PinWrapper
@@ -150,6 +151,13 @@ class SynthResult:
     options : dict
         The flow's options: ``freq_mhz``, ``seed``, ``speed``, ``floorplan``
         (and ``generic``, when generic synthesis was skipped).
+    parts : dict
+        Cells by part of the design, for a unit that names its parts
+        (``area_parts``; :func:`exdisc.synth.attribution.area_by_part`):
+        ``{part: {resource: count}}``, the P&R wrapper under ``other``.
+    critical_path : dict
+        nextpnr's critical path: its start and end cells, their parts (for
+        a unit that names them) and its delay in ns (empty without P&R).
     seconds : dict
         Wall time of each tool step.
     """
@@ -176,6 +184,8 @@ class SynthResult:
     floorplan: int = 0
     netlist: str = ""
     options: dict = dataclasses.field(default_factory=dict)
+    parts: dict = dataclasses.field(default_factory=dict)
+    critical_path: dict = dataclasses.field(default_factory=dict)
     seconds: dict = dataclasses.field(default_factory=dict)
     tools: dict = dataclasses.field(default_factory=dict)
 
@@ -307,7 +317,25 @@ def _yosys(work, unit, params, module, wrapper, log, generic=True):
         seconds=seconds, tools=tool_versions())
 
 
-def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log):
+def _unit_parts(unit):
+    """The unit's parts as :func:`~.attribution.area_by_part` takes them:
+    names in the wrapped netlist are under the wrapper's ``inner``."""
+    return [(label, tuple(f"inner.{p}" for p in prefixes))
+            for label, prefixes in getattr(unit.component, "area_parts", ())]
+
+
+def _critical_path(report, parts):
+    """The first critical path of nextpnr's report: its ends and delay."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return {}
+    steps = paths[0]["path"]
+    ends = {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"]}
+    return {**ends, **{f"{k}_part": part_of(v, parts) for k, v in ends.items()},
+            "delay_ns": round(sum(step["delay"] for step in steps), 3)}
+
+
+def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, parts=()):
     """nextpnr on the wrapped unit (after the floorplan): Fmax and utilisation."""
     netlist = "wrapped.json"
     if floorplan:
@@ -332,6 +360,7 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log):
     if not clocks:
         raise ToolFailed(f"nextpnr reported no clock in {work / 'pnr_report.json'}")
     result.fmax_mhz = round(min(c["achieved"] for c in clocks), 2)
+    result.critical_path = _critical_path(report, parts)
     result.target_mhz = freq_mhz
     result.utilisation = {k: v for k, v in report.get("utilization", {}).items()
                           if v.get("used", 0)}
@@ -359,8 +388,11 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEV
         result.speed = speed
         result.options = _options(freq_mhz, seed, speed, floorplan, generic)
         result.netlist = _digest(files, result.options)
+        parts = _unit_parts(unit)
+        if parts:
+            result.parts = area_by_part(work / "wrapped.json", parts)
         if pnr:
             _place_and_route(work, result, speed=speed, freq_mhz=freq_mhz, seed=seed,
-                             floorplan=floorplan, log=log)
+                             floorplan=floorplan, log=log, parts=parts)
         (work / "result.json").write_text(result.to_json())
     return result

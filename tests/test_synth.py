@@ -6,9 +6,12 @@ small designs, the report is consistent, the options reach the tools.
 import json
 
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from exdisc.hw.eager_rowselect import RowSelectParams
-from exdisc.hw.lod import LODParams
+from exdisc.hw.lod import LeadingOneDetector, LODParams
 from exdisc.hw.systolic import SystolicParams
 from exdisc.synth.baselines import load_baseline, verdict
 from exdisc.synth.flow import synth_dir, synthesize
@@ -127,3 +130,83 @@ def test_area_floor_rejects_what_it_cannot_bound(change, error):
     params = dict(lanes=4, k=2, encoded=True, split=False, rounding="truncate")
     with pytest.raises(ValueError, match=error):
         LogDotAreaFloor(LogDotParams(**{**params, **change}))
+
+
+class _TwoDetectors(wiring.Component):
+    """Two registered leading-one detectors side by side: two parts of one
+    size, for the area breakdown."""
+
+    area_parts = (("first", ("first.",)), ("second", ("second.",)))
+
+    def __init__(self, params):
+        self.params = params
+        members = {"i": In(stream.Signature(params.width)),
+                   "o": Out(stream.Signature(params.result_layout))}
+        super().__init__({f"{k}_{n}": members[n] for k in ("a", "b") for n in ("i", "o")})
+
+    def elaborate(self, platform):
+        m = Module()
+        for k, name in (("a", "first"), ("b", "second")):
+            m.submodules[name] = lod = LeadingOneDetector(self.params)
+            wiring.connect(m, wiring.flipped(getattr(self, f"{k}_i")), lod.i)
+            wiring.connect(m, lod.o, wiring.flipped(getattr(self, f"{k}_o")))
+        return m
+
+
+@pytest.mark.synth
+def test_area_by_part_counts_every_cell_once():
+    """The breakdown of a design into parts holds every cell of the mapped
+    netlist once, and two copies of one unit cost the same."""
+    from exdisc.hw.units import Unit
+    from exdisc.synth.attribution import OTHER, PART_RESOURCES
+    unit = Unit("two_lods", LODParams, _TwoDetectors, "two leading-one detectors")
+    result = synthesize(unit, LODParams(width=16, k=2, registered=True), pnr=False)
+    cells = json.loads((synth_dir(result.module) / "wrapped.json").read_text())
+    cells = cells["modules"]["wrapped"]["cells"].values()
+    assert set(result.parts) == {"first", "second", OTHER}
+    for resource, cell_type in PART_RESOURCES.items():
+        total = sum(1 for cell in cells if cell["type"] == cell_type)
+        assert sum(part[resource] for part in result.parts.values()) == pytest.approx(total, abs=2)
+    first, second = result.parts["first"], result.parts["second"]
+    assert first["ff"] == second["ff"] > 0
+    assert first["lut4"] > 0 and second["lut4"] > 0
+    assert first["lut4"] + second["lut4"] >= 0.9 * result.lut4
+
+
+def test_critical_path_names_its_parts():
+    from exdisc.synth.flow import _critical_path
+    step = lambda a, b, d: {"from": {"cell": a}, "to": {"cell": b}, "delay": d}  # noqa: E731
+    report = {"critical_paths": [{"path": [step("inner.first.x_FF", "inner.first.x_FF", 0.5),
+                                           step("inner.first.x_FF", "inner.second.y_FF", 1.25)]}]}
+    parts = [("first", ("inner.first.",)), ("second", ("inner.second.",))]
+    assert _critical_path(report, parts) == {
+        "from": "inner.first.x_FF", "to": "inner.second.y_FF", "from_part": "first",
+        "to_part": "second", "delay_ns": 1.75}
+    assert _critical_path({"critical_paths": []}, parts) == {}
+
+
+def _submodule_paths(component):
+    from amaranth.hdl import Fragment
+    paths = []
+
+    def walk(fragment, prefix):
+        for sub, name, *_ in fragment.subfragments:
+            paths.append(f"{prefix}{name}.")
+            walk(sub, f"{prefix}{name}.")
+    walk(Fragment.get(component, None), "")
+    return paths
+
+
+@pytest.mark.parametrize("make", ["core", "nonlinear"])
+def test_area_parts_name_submodules(make):
+    """Every part a unit lists names a submodule of its design, so that a
+    renamed submodule cannot silently move its cells to 'other'."""
+    from exdisc.hw.core.core import Core
+    from exdisc.hw.core.params import CoreParams
+    from exdisc.hw.nonlinear import NonLinearParams, NonLinearUnit
+    component = {"core": lambda: Core(CoreParams(array_rows=2, array_cols=2, nl_lanes=2)),
+                 "nonlinear": lambda: NonLinearUnit(NonLinearParams(lanes=2, max_len=16))}[make]()
+    paths = _submodule_paths(component)
+    for label, prefixes in component.area_parts:
+        for prefix in prefixes:
+            assert any(path.startswith(prefix) for path in paths), (label, prefix, paths)

@@ -107,6 +107,23 @@ def synth_table(results, verdicts=None, title=None):
     return Table(headers, rows, title=title)
 
 
+def parts_table(parts, critical_path=None, title=None):
+    """A table of a synthesis result's cells by part (``SynthResult.parts``),
+    with each part's share of the whole; the critical path's ends below it."""
+    from exdisc.synth.attribution import PART_RESOURCES
+    totals = {k: sum(v[k] for v in parts.values()) for k in PART_RESOURCES}
+    share = lambda n, k: f"{n} ({n / totals[k]:.0%})" if totals[k] else str(n)  # noqa: E731
+    rows = [[label] + [share(v[k], k) for k in PART_RESOURCES] for label, v in parts.items()]
+    rows.append(["total"] + [totals[k] for k in PART_RESOURCES])
+    caption = None
+    if critical_path:
+        caption = (f"critical path ({critical_path['delay_ns']} ns): {critical_path['from']} "
+                   f"({critical_path['from_part']}) to {critical_path['to']} "
+                   f"({critical_path['to_part']})")
+    return Table(["part", "LUT4", "CCU2C", "FF", "MULT18", "BRAM", "LUT RAM"], rows,
+                 title=title, caption=caption)
+
+
 def run_synth(unit_name, params, args, log=None, generic=None):
     """Synthesize with the command's options (``generic``, if given, instead
     of ``--no-generic``); returns ``(result, verdict)``."""
@@ -131,6 +148,10 @@ def cmd_synth(args):
         print(json.dumps({**as_dict(result), "baseline": v.text}, indent=2, sort_keys=True))
     else:
         print(synth_table([result]).text())
+        if result.parts:
+            print(parts_table(result.parts, result.critical_path,
+                              title="cells by part (LUT4 and CCU2C by the registers they "
+                                    "feed; other: the P&R wrapper)").text())
         print(f"P&R: {result.device} speed {result.speed}, {result.wrapper}"
               + (f", {result.floorplan} cells floorplanned" if result.floorplan else ""))
         print(v.text)

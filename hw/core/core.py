@@ -67,6 +67,18 @@ class Core(wiring.Component):
 
     events_layout = data.StructLayout({"start": 4, "done": 4})
 
+    #: The parts an area breakdown names (:func:`exdisc.synth.attribution.area_by_part`),
+    #: by the prefixes of their submodules' names, first match first.
+    area_parts = (
+        ("engine", ("gemm.engine.",)),
+        ("non-linear unit", ("vector.nonlinear.",)),
+        ("buffers", ("buf_",)),
+        ("GEMM control", ("gemm.",)),
+        ("residual add and vector control", ("vector.",)),
+        ("load and store", ("load.", "store.")),
+        ("decoder, queues, tokens", ("decoder.", "queue_", "tokens.")),
+    )
+
     def __init__(self, params=None, **kwargs):
         self.params = p = resolve_params(CoreParams, params, kwargs)
         super().__init__({
