@@ -187,3 +187,27 @@ def test_plots_have_titles_labels_and_legends(tmp_path):
                            ylabel="requests per lane per cycle", marks={"target": 0.95})
     assert a.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and a.read_bytes() == b.read_bytes()
     plt.close("all")
+
+
+def test_core_plot_draws_the_stored_record(monkeypatch, tmp_path):
+    """The core's figure has a bar per operation and the block's wall-clock
+    cycles, for the RTL run and its estimate; without an RTL run, the
+    estimates of each non-linear width."""
+    import json
+    from exdisc.sim.benchmarks import core, plots
+    from exdisc.common.workdir import reference_dir
+    record = json.loads((reference_dir(required=True) / "core.json").read_text())
+    drawn = []
+    monkeypatch.setattr(plots, "grouped_bars",
+                        lambda path, groups, series, **kw: drawn.append((groups, series, kw)))
+    core.plot(record, tmp_path / "core.png")
+    groups, series, kw = drawn.pop()
+    assert set(groups) == set(record["rtl"]["by_op"]) | {"block (wall)"}
+    assert series["RTL"][groups.index("GEMM")] == record["rtl"]["by_op"]["GEMM"]
+    assert series["RTL"][-1] == record["rtl"]["cycles"]
+    assert series["estimate"][-1] == record["rtl"]["estimate"]["total"]
+    assert kw["title"] and kw["ylabel"]
+    core.plot({"cycles": record["cycles"]}, tmp_path / "core.png")
+    groups, series, _ = drawn.pop()
+    assert len(series) == len(record["cycles"]["rows"])
+    assert all(v[-1] == x["total"] for v, x in zip(series.values(), record["cycles"]["rows"]))

@@ -167,7 +167,8 @@ def bench_core(args):
         record["quality"] = core.quality(per_class=args.per_class, steps=args.steps,
                                          seed=args.seed, jobs=args.jobs)
     record = _keep_stored_parts(args, "core", record, ("rtl", "quality"))
-    return finish(args, "core", record, core.tables(record), core.failures(record))
+    return finish(args, "core", record, core.tables(record), core.failures(record),
+                  plot=core.plot)
 
 
 def add_commands(sub):

@@ -22,7 +22,7 @@ from exdisc.golden.core_dit import IntegerCore
 from exdisc.common.tables import Table
 from .workload import paired
 
-__all__ = ["TARGETS", "cycles", "rtl_cycles", "quality", "tables", "failures"]
+__all__ = ["TARGETS", "cycles", "rtl_cycles", "quality", "tables", "plot", "failures"]
 
 #: The issue's targets: the integer datapath's quality, the engine's share of a block.
 TARGETS = {"digits_changed": 0.02, "engine_busy": 0.9}
@@ -158,6 +158,33 @@ def tables(record):
                     f"differs from the float run's (target at most "
                     f"{TARGETS['digits_changed']:.0%})."))
     return out
+
+
+def plot(record, path):
+    """Cycles by operation of the RTL run beside the estimate (without an
+    RTL run: the estimate for each width of the non-linear unit), and the
+    block's wall-clock cycles."""
+    from .plots import grouped_bars
+    if "rtl" in record:
+        r = record["rtl"]
+        ops = sorted(set(r["by_op"]) | set(r["estimate"]["by_op"]),
+                     key=lambda o: -r["by_op"].get(o, 0))
+        series = {"RTL": [r["by_op"].get(o, 0) for o in ops] + [r["cycles"]],
+                  "estimate": [r["estimate"]["by_op"].get(o, 0) for o in ops]
+                  + [r["estimate"]["total"]]}
+        p = r["params"]
+        title = (f"One dense DiT block on the core ({p['array_rows']} x {p['array_cols']}, "
+                 f"{p['nl_lanes']} non-linear lanes, {r['tokens']} tokens): engine busy "
+                 f"{r['engine_busy']:.2f}")
+    else:
+        rows = record["cycles"]["rows"]
+        ops = sorted(rows[0]["by_op"], key=lambda o: -rows[0]["by_op"][o])
+        series = {f"estimate, {x['lanes']} lanes": [x["by_op"][o] for o in ops] + [x["total"]]
+                  for x in rows}
+        title = "One dense DiT block on a 16 x 16 core: estimated cycles"
+    return grouped_bars(path, ops + ["block (wall)"], series, title=title,
+                        ylabel="cycles, start to end",
+                        xlabel="operation")
 
 
 def failures(record):
