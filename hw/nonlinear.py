@@ -386,6 +386,11 @@ class _Beat:
                                        word=None))
         return self._stages[k]
 
+    def row_at(self, k):
+        """The row's record at stage ``k``, through a ring (:func:`~.nonlinear_arith.delay`)
+        rather than a register per stage: for a stage whose valid is used beside it."""
+        return ar.delay(self.m, self._stages[0].row, k, f"{self.name}_row_at{k}", data=True)
+
     @property
     def valids(self):
         return [s.valid for s in self._stages]
@@ -503,8 +508,8 @@ class _Ingest(Elaboratable):
         delay = depth + 1
         valid, first, last = (ar.delay(m, v, delay, n) for v, n in
                               ((valid, "valid"), (first, "first"), (last, "last")))
-        beat = ar.delay(m, beat, delay, "beat")
-        row = ar.delay(m, row, delay, "row")
+        beat = ar.delay(m, beat, delay, "beat", data=True)
+        row = ar.delay(m, row, delay, "row", data=True)
 
         acc1 = Signal(signed(p.len_bits + p.ln_bits))
         acc2 = Signal(unsigned(p.len_bits + 2 * p.ln_bits))
@@ -567,8 +572,8 @@ class _Elementwise(Elaboratable):
         new = Mux(done.first, 0, acc) + total
         with m.If(done.valid):
             m.d.sync += acc.eq(new)
-        valid, rec = _row_math(m, p, done.valid & done.last, done.row, new[:p.sum_bits],
-                               platform)
+        valid, rec = _row_math(m, p, done.valid & done.last, beat.row_at(total_at),
+                               new[:p.sum_bits], platform)
         m.d.comb += [rb.w_en.eq(valid), rb.w_data.eq(rec)]
         return m
 
@@ -625,7 +630,9 @@ class _Elementwise(Elaboratable):
             v = ar.register(m, Mux(a > 0, a, 0) - ar.register(m, gread.data, f"gtab_q{n}"),
                             f"v{n}")
             s_v = s_u + 4
-            gprod, c = ar.multiply(m, v, ar.delay(m, row.mult2, s_v, f"gmult{n}"), f"gprod{n}",
+            if n == 0:
+                gmult = ar.delay(m, row.mult2, s_v, "gmult", data=True)
+            gprod, c = ar.multiply(m, v, gmult, f"gprod{n}",
                                    self.platform)
             s_gprod = s_v + c
             g = ar.rshift_round(m, gprod, ar.delay(m, row.shift2, s_gprod, f"gshift{n}"),
@@ -634,7 +641,8 @@ class _Elementwise(Elaboratable):
             requant = ar.register(m, ar.saturate(u, p.out_bits), f"rq{n}")
             s_write = max(s_g, s_prob)
             op_w = beat.at(s_write).row.op
-            at = lambda value, stage, what: ar.delay(m, value, s_write - stage, f"{what}{n}")
+            at = lambda value, stage, what: ar.delay(m, value, s_write - stage, f"{what}{n}",
+                                                     data=True)
             words.append(Mux(op_w == Op.SOFTMAX,
                              Cat(at(e, s_e, "e")[:p.exp_bits + 1], at(prob, s_prob, "p")[:p.prob_bits]),
                              Mux(op_w == Op.GELU, at(ar.saturate(g, p.out_bits).as_signed(), s_g, "g"),
@@ -664,15 +672,15 @@ def _row_math(m, p, valid, row, total, platform):
     t += 1
     root, cq = ar.isqrt(m, var, "sqrt")
     t_root = t + cq
-    total = ar.delay(m, total, t_root, "total")
-    r = ar.delay(m, row, t_root, "row")
+    total = ar.delay(m, total, t_root, "total", data=True)
+    r = ar.delay(m, row, t_root, "row", data=True)
     divisor = Mux(r.op == Op.SOFTMAX, total, root)[:p.divisor_bits]
     norm, length = ar.normalize(m, divisor, "div")
     quotient, cd = ar.reciprocal(m, norm, RECIP_QUOTIENT_BITS, "recip")
     t_q = t_root + 2 + cd
-    r = ar.delay(m, r, t_q - t_root, "row2")
-    length = ar.delay(m, length, cd, "length")
-    root = ar.delay(m, root, t_q - t_root, "root")
+    r = ar.delay(m, r, t_q - t_root, "row2", data=True)
+    length = ar.delay(m, length, cd, "length", data=True)
+    root = ar.delay(m, root, t_q - t_root, "root", data=True)
     # softmax: the P V multiplier; LayerNorm: a and b
     ln_r = Mux(root == 0, 0, quotient >> 1)
     prod, c1 = ar.multiply(m, r.mult2, quotient, "pv", platform)
@@ -682,14 +690,15 @@ def _row_math(m, p, valid, row, total, platform):
     end = max(c1 + 2, c2, c3)
     t_end = t_q + end
     rec = Signal(_row_b(p), name="row_b")
-    r = ar.delay(m, r, end, "row3")
-    length = ar.delay(m, length, end, "length3")
+    r = ar.delay(m, r, end, "row3", data=True)
+    length = ar.delay(m, length, end, "length3", data=True)
     m.d.comb += [
         rec.op.eq(r.op), rec.length.eq(r.length), rec.argmax.eq(r.argmax), rec.shift2.eq(r.shift2),
-        rec.threshold.eq(ar.delay(m, threshold, t_end - t, "threshold")),
-        rec.row_mult.eq(ar.delay(m, row_mult, end - c1 - 2, "row_mult")),
+        rec.threshold.eq(ar.delay(m, threshold, t_end - t, "threshold", data=True)),
+        rec.row_mult.eq(ar.delay(m, row_mult, end - c1 - 2, "row_mult", data=True)),
         rec.row_shift.eq(r.shift2 + length - p.exp_bits - 1),
-        rec.a.eq(ar.delay(m, a, end - c2, "a")), rec.b.eq(ar.delay(m, b, end - c3, "b")),
+        rec.a.eq(ar.delay(m, a, end - c2, "a", data=True)),
+        rec.b.eq(ar.delay(m, b, end - c3, "b", data=True)),
         rec.k.eq(length + 15 - p.norm_frac),
     ]
     return ar.delay(m, valid, t_end, "valid"), rec
@@ -732,12 +741,13 @@ class _Output(Elaboratable):
                                         (beat.at(k) for k in range(write + 1))]).room)
         out = data.View(p.out_layout, Signal(p.out_layout.size, name="out"))
         softmax = end.row.op == Op.SOFTMAX
+        late = beat.row_at(write)
         m.d.comb += [
             out.data.eq(Cat(Mux(end.lanes[n], values["data"][n], 0)[:p.data_width]
                             for n in range(p.lanes))),
             out.keep.eq(Mux(softmax, values["keep"] & end.lanes, 0)),
-            out.row_mult.eq(Mux(softmax, end.row.row_mult, 0)),
-            out.row_shift.eq(Mux(softmax, end.row.row_shift, 0)),
+            out.row_mult.eq(Mux(softmax, late.row_mult, 0)),
+            out.row_shift.eq(Mux(softmax, late.row_shift, 0)),
             out.last.eq(end.last),
             oq.w_en.eq(end.valid & ~loads(end)),
             oq.w_data.eq(out.as_value()),
@@ -772,7 +782,9 @@ class _Output(Elaboratable):
             mod, c = ar.multiply(m, norm, gain, f"mod{n}", self.platform)
             s_mod = s_norm + c
             biased = ar.register(m, mod + ar.delay(m, bias, c, f"bias{n}"), f"biased{n}")
-            ln = ar.rshift_round(m, biased, ar.delay(m, row.shift2, s_mod + 1, f"ms{n}"),
+            if n == 0:
+                mod_shift = ar.delay(m, row.shift2, s_mod + 1, "ms", data=True)
+            ln = ar.rshift_round(m, biased, mod_shift,
                                  f"ln{n}")
             ln_at = s_mod + 3
             e = word[:p.exp_bits + 1]
@@ -780,10 +792,11 @@ class _Output(Elaboratable):
             kept = ar.register(m, (e > row.threshold) | (index == row.argmax), f"keep{n}")
             prob = word[p.exp_bits + 1:][:p.prob_bits]
             op = beat.at(ln_at).row.op
-            data_out.append(Mux(op == Op.SOFTMAX, ar.delay(m, prob, ln_at, f"prob{n}"),
+            data_out.append(Mux(op == Op.SOFTMAX, ar.delay(m, prob, ln_at, f"prob{n}", data=True),
                                 Mux(op == Op.LAYERNORM, ar.saturate(ln, p.out_bits),
-                                    ar.delay(m, word[:p.out_bits].as_signed(), ln_at, f"w{n}"))))
-            keep.append(ar.delay(m, kept, ln_at - 1, f"keep{n}"))
+                                    ar.delay(m, word[:p.out_bits].as_signed(), ln_at, f"w{n}",
+                                             data=True))))
+            keep.append(ar.delay(m, kept, ln_at - 1, f"keep{n}", data=True))
         return {"data": data_out, "keep": Cat(keep), "stage": ln_at}
 
     def _modulation(self, m, beat, stage):
@@ -796,7 +809,7 @@ class _Output(Elaboratable):
         m.submodules.biases = biases = Memory(
             shape=unsigned(ACC_WIDTH * p.lanes), depth=p.beats_max, init=[])
         at = beat.at(stage)
-        word = ar.delay(m, beat.at(0).word.as_value(), stage, "load")
+        word = ar.delay(m, beat.at(0).word.as_value(), stage, "load", data=True)
         for mem, op, width in ((gains, Op.LOAD_GAIN, p.mult_bits),
                                (biases, Op.LOAD_BIAS, ACC_WIDTH)):
             w = mem.write_port()

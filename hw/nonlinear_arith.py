@@ -9,13 +9,15 @@ function returns its result and adds its registers to the module it is
 given; the number of cycles is stated in its docstring.
 """
 
-from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, ClockSignal, Const, Instance, Mux, Signal, Value, signed, unsigned
+from amaranth.lib.memory import Memory
+from amaranth.utils import ceil_log2
 
 from .lod import leading_ones
 from .platform import is_ecp5
 
 
-__all__ = ["register", "delay", "rshift_round", "multiply", "saturate", "tree", "bit_length",
+__all__ = ["register", "delay", "RING_MIN", "rshift_round", "multiply", "saturate", "tree", "bit_length",
            "normalize", "isqrt", "reciprocal", "Credits"]
 
 
@@ -26,11 +28,35 @@ def register(m, value, name, shape=None):
     return r
 
 
-def delay(m, value, cycles, name):
-    """``value`` ``cycles`` cycles later (0: itself)."""
-    for n in range(cycles):
-        value = register(m, value, f"{name}_d{n}")
-    return value
+#: The shortest delay of data that :func:`delay` makes a ring of distributed
+#: RAM: a 16 x 4 LUT RAM holds what 64 flip-flops would, but a ring has an
+#: address counter and, deeper than 16, a read multiplexer.
+RING_MIN = 6
+
+
+def delay(m, value, cycles, name, data=False):
+    """``value`` ``cycles`` cycles later (0: itself), through a chain of
+    registers or, for ``data`` and at least :data:`RING_MIN` cycles, through
+    a ring of distributed RAM: written every cycle at a free-running
+    address and read ``cycles - 1`` entries behind it by a registered read
+    port. A ring holds no reset: ``data`` says that the value is only used
+    where a valid that travels in registers beside it says so, so that what
+    the ring holds from before a reset is never used."""
+    if not data or cycles < RING_MIN:
+        for n in range(cycles):
+            value = register(m, value, f"{name}_d{n}")
+        return value
+    depth = 1 << ceil_log2(cycles)
+    ring = Memory(shape=unsigned(len(Value.cast(value))), depth=depth, init=[],
+                  attrs={"ram_style": "distributed"})
+    m.submodules[f"{name}_ring"] = ring
+    at = Signal(range(depth), name=f"{name}_at")
+    m.d.sync += at.eq(at + 1)
+    write, read = ring.write_port(), ring.read_port()
+    out = Signal(value.shape(), name=f"{name}_late")
+    m.d.comb += [write.en.eq(1), write.addr.eq(at), write.data.eq(value),
+                 read.addr.eq(at - (cycles - 1)), out.eq(read.data)]
+    return out
 
 
 def rshift_round(m, value, shift, name):
