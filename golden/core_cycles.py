@@ -1,32 +1,52 @@
-"""A cycle estimate of a descriptor program on the core.
+"""The cycle model of a descriptor program on the core.
 
-Not yet an exact model of the RTL core: an event schedule of the four
-queues under their tokens, with each descriptor's cost from the units'
-rates, so that a program's overlap, the engine's busy fraction and where the
-other cycles go can be read without a simulation. ``exdisc bench core`` sets
-it beside the RTL's cycles of the same program; making the costs exact, as
-:func:`.systolic.cycle_model` is for the engine, is open.
+An event schedule of the four queues under their tokens, with each
+descriptor's cycles from its unit's structure. Each cost is what the RTL
+core takes for the descriptor *alone*, with every outside stream always
+offered and ready, and external memory answering a command in the cycle
+after it (as the testbenches' host model does): on a program whose
+descriptors do not overlap (each waits for the one before), the schedule's
+cycles are the RTL's, and ``tests/test_core.py`` holds them to it. Where
+descriptors overlap, the units share the buffers' ports (the GEMM unit
+first), so the RTL's descriptors can take longer than here; ``exdisc bench
+core`` sets both side by side, and the difference is the cycles lost to
+buffer port conflicts.
 
-Costs:
+Costs, with ``V`` the region's vectors of ``banks`` elements (``rows *
+ceil(cols / banks)``):
 
 ``GEMM``
     ``ceil(m/R) * ceil(n/C)`` output tiles of ``k`` beats on an ``R x C``
-    array, as :func:`.systolic.cycle_model` times them back to back (the
-    engine's beats are its busy cycles).
+    array, as :func:`.systolic.cycle_model` times them back to back, and
+    :data:`GEMM_OVERHEAD` cycles (the first operands' read, the last
+    write-back). The engine's beats are its busy cycles.
 ``NONLINEAR``
-    One beat of ``lanes`` values per cycle over the rows, plus the unit's
-    latency of a row once (``2 * beats + 95`` cycles, as measured by
-    ``exdisc bench nonlinear``); gain and bias loads are one row.
+    ``b = ceil(length / lanes)`` beats a row: ``nonlinear_latency + max(b
+    * (rows + 2), 2 * rows)``. The non-linear unit takes a row's beats one
+    a cycle and a command every second cycle, and holds a row for two
+    passes over it before its first output (``2 * b``); the latency of a
+    row through the unit and the vector unit's reads and writes is the
+    unit's own (it depends on the unit's parameters), taken from the RTL
+    by :class:`Timing`'s ``nonlinear_latency``. A gain or bias load:
+    ``LOAD_ROW_OVERHEAD + b``.
 ``ADD``
-    ``add_lanes`` values per cycle, plus a few cycles of pipeline.
-``LOAD``/``STORE``
-    ``bytes_per_cycle`` of the external stream, plus its latency.
-``SET``/``FINISH``
-    One cycle / none.
+    Three reads a vector from one buffer (gate, source, destination):
+    ``3 * V + ADD_OVERHEAD``.
+``LOAD``
+    A vector written a cycle, and a cycle to take each beat of
+    ``bus_bytes`` (a row's beats end with it): ``V + beats + 2``, plus the
+    external memory's latency.
+``STORE``
+    A vector read a cycle into beats: ``V + STORE_OVERHEAD``.
+``SET`` / ``FINISH``
+    One cycle / two.
 
-A descriptor starts when its queue is free, it has been decoded (one every
-:data:`DECODE_CYCLES`, in program order) and every token it pops has been
-given; its pushes are given when it ends.
+A descriptor reaches its queue :data:`DECODE_CYCLES` after the one before
+it (the first :data:`DECODE_CYCLES` after the program starts), or when its
+queue has room: :data:`ROOM_CYCLES` after the descriptor ``queue_depth``
+places ahead of it in its queue started. It starts
+when its queue is free, it is there, and every token it pops was given at
+least a cycle before; its pushes are given when it ends.
 """
 
 import math
@@ -40,14 +60,24 @@ __all__ = ["Timing", "estimate", "DECODE_CYCLES"]
 
 #: Cycles between two descriptors out of the decoder (``hw.core.decode.Decoder``).
 DECODE_CYCLES = 5
-#: The non-linear unit's latency beyond twice a row's beats.
-NONLINEAR_LATENCY = 95
-ADD_LATENCY = 4
+#: A token given at the end of a cycle starts its popper in the next.
+TOKEN_CYCLES = 1
+GEMM_OVERHEAD = 9
+ADD_OVERHEAD = 12
+LOAD_OVERHEAD = 2
+STORE_OVERHEAD = 6
+#: A gain or bias row: the unit takes it in without an output.
+LOAD_ROW_OVERHEAD = 6
+FINISH_CYCLES = 2
+#: A queue's head that starts makes room for the decoder's next descriptor.
+ROOM_CYCLES = 2
+#: Bytes of an element of each buffer (``None``: one bit).
+_ELEMENT_BYTES = {0: 1, 1: 1, 2: 4, 3: None}
 
 
 @dataclass(frozen=True)
 class Timing:
-    """What the estimate assumes of the core.
+    """What the model knows of the core.
 
     Members
     -------
@@ -55,46 +85,65 @@ class Timing:
         The engine's array.
     lanes : int
         The non-linear unit's lanes.
-    add_lanes : int
-        Values per cycle of the residual adder.
-    bytes_per_cycle : int
-        Width of the load and store streams.
+    banks : int
+        Elements a buffer reads or writes per cycle (``CoreParams.banks``).
+    bus_bytes : int
+        Bytes per beat of the load and store streams (``CoreParams.bus_bytes``).
+    nonlinear_latency : int
+        A non-linear row's cycles beyond its beats (see ``NONLINEAR``
+        above); the RTL's at 16 lanes and rows of 256 by default.
     memory_latency : int
-        Cycles from a load's request to its first data (and a store's).
+        Cycles external memory takes to answer a load beyond the host
+        model's one.
+    queue_depth : int
+        Descriptors a queue holds (``CoreParams.queue_depth``).
     """
     rows: int = 16
     cols: int = 16
     lanes: int = 16
-    add_lanes: int = 16
-    bytes_per_cycle: int = 16
-    memory_latency: int = 32
+    banks: int = 16
+    bus_bytes: int = 64
+    nonlinear_latency: int = 101
+    memory_latency: int = 0
+    queue_depth: int = 16
 
     def __post_init__(self):
-        for name in ("rows", "cols", "lanes", "add_lanes", "bytes_per_cycle"):
+        for name in ("rows", "cols", "lanes", "banks", "bus_bytes", "queue_depth"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-        if not isinstance(self.memory_latency, int) or self.memory_latency < 0:
-            raise ValueError(f"memory_latency: expected a non-negative integer, "
-                             f"got {self.memory_latency!r}")
+        for name in ("nonlinear_latency", "memory_latency"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"{name}: expected a non-negative integer, got {v!r}")
+
+
+def _vectors(rows, cols, banks):
+    return rows * math.ceil(cols / banks)
 
 
 def _cost(op, f, t):
-    """``(cycles, engine beats)`` of one descriptor."""
+    """``(cycles, engine beats)`` of one descriptor, alone on the core."""
     if op == Op.GEMM:
         tiles = math.ceil(f["m"] / t.rows) * math.ceil(f["n"] / t.cols)
-        return cycle_model(t.rows, t.cols, [f["k"]] * tiles)["total"], tiles * f["k"]
+        return (cycle_model(t.rows, t.cols, [f["k"]] * tiles)["total"] + GEMM_OVERHEAD,
+                tiles * f["k"])
     if op == Op.NONLINEAR:
-        beats = math.ceil(f["length"] / t.lanes)
-        rows = 1 if f["fn"] in (Fn.LOAD_GAIN, Fn.LOAD_BIAS) else f["rows"]
-        return rows * beats + 2 * beats + NONLINEAR_LATENCY, 0
+        b = math.ceil(f["length"] / t.lanes)
+        if f["fn"] in (Fn.LOAD_GAIN, Fn.LOAD_BIAS):
+            return LOAD_ROW_OVERHEAD + b, 0
+        return t.nonlinear_latency + max(b * (f["rows"] + 2), 2 * f["rows"]), 0
     if op == Op.ADD:
-        return f["rows"] * math.ceil(f["length"] / t.add_lanes) + ADD_LATENCY, 0
+        return 3 * _vectors(f["rows"], f["length"], t.banks) + ADD_OVERHEAD, 0
     if op in (Op.LOAD, Op.STORE):
-        elem = {0: 1, 1: 1, 2: 4}.get(f["buffer"])
-        nbytes = f["cols"] // 8 if elem is None else f["cols"] * elem
-        return math.ceil(f["rows"] * nbytes / t.bytes_per_cycle) + t.memory_latency, 0
-    return (1 if op == Op.SET else 0), 0
+        v = _vectors(f["rows"], f["cols"], t.banks)
+        if op == Op.STORE:
+            return v + STORE_OVERHEAD, 0
+        elem = _ELEMENT_BYTES[f["buffer"]]
+        row_bytes = -(-f["cols"] // 8) if elem is None else f["cols"] * elem
+        beats = f["rows"] * math.ceil(row_bytes / t.bus_bytes)
+        return v + beats + LOAD_OVERHEAD + t.memory_latency, 0
+    return (1 if op == Op.SET else FINISH_CYCLES), 0
 
 
 def estimate(program, timing=None):
@@ -107,11 +156,31 @@ def estimate(program, timing=None):
     if not isinstance(t, Timing):
         raise TypeError(f"timing: expected a Timing, got {t!r}")
     queues = {q: deque() for q in Queue}
+    queue_of = []
     for i, word in enumerate(program):
         op, f = decode(word)
         if not isinstance(op, Op):
             raise ValueError(f"program: descriptor {i} has no operation ({op})")
         queues[QUEUE_OF[op]].append((i, op, f))
+        queue_of.append(QUEUE_OF[op])
+    # the decoder hands descriptors on in order, each when its queue has room
+    members = {q: [i for i, _, _ in queues[q]] for q in Queue}
+    place = {i: n for q in Queue for n, i in enumerate(members[q])}
+    arrival, started = [], {}
+
+    def arrive():
+        """Arrival times of the next descriptors, as far as they are known."""
+        while len(arrival) < len(program):
+            i = len(arrival)
+            q, n = queue_of[i], place[len(arrival)]
+            at = (arrival[-1] if arrival else 0) + DECODE_CYCLES
+            if n >= t.queue_depth:
+                ahead = members[q][n - t.queue_depth]
+                if ahead not in started:
+                    return
+                at = max(at, started[ahead] + ROOM_CYCLES)
+            arrival.append(at)
+
     free = dict.fromkeys(Queue, 0)
     tokens = defaultdict(deque)            # (from, to) -> times the tokens were given
     busy, waits = defaultdict(int), defaultdict(int)
@@ -123,12 +192,14 @@ def estimate(program, timing=None):
         progressed = False
         for q in Queue:
             while queues[q]:
+                arrive()
                 i, op, f = queues[q][0]
                 pops = [(p, q) for p in Queue if f["pop"] >> int(p) & 1]
-                if any(not tokens[pair] for pair in pops):
+                if i >= len(arrival) or any(not tokens[pair] for pair in pops):
                     break
-                ready = max([i * DECODE_CYCLES] + [tokens[pair][0] for pair in pops])
+                ready = max([arrival[i]] + [tokens[pair][0] + TOKEN_CYCLES for pair in pops])
                 start = max(free[q], ready)
+                started[i] = start
                 waits[q.name.lower()] += max(0, ready - free[q])
                 for pair in pops:
                     tokens[pair].popleft()
@@ -148,7 +219,7 @@ def estimate(program, timing=None):
         if not progressed:
             waiting = min(queues[q][0][0] for q in Queue if queues[q])
             raise ValueError(f"program: descriptor {waiting} waits for a token that nothing "
-                             "gives")
+                             "gives, or for room behind descriptors that wait for it")
     return {"total": end, "engine_beats": beats, "engine_busy": beats / end if end else 0.0,
             "busy": dict(busy), "token_waits": dict(waits), "by_op": dict(by_op),
             "schedule": sorted(schedule), "timing": t.__dict__.copy()}

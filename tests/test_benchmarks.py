@@ -191,8 +191,8 @@ def test_plots_have_titles_labels_and_legends(tmp_path):
 
 def test_core_plot_draws_the_stored_record(monkeypatch, tmp_path):
     """The core's figure has a bar per operation and the block's wall-clock
-    cycles, for the RTL run and its estimate; without an RTL run, the
-    estimates of each non-linear width."""
+    cycles, for the RTL run and its cycle model; without an RTL run, the
+    model for each non-linear width."""
     import json
     from exdisc.sim.benchmarks import core, plots
     from exdisc.common.workdir import reference_dir
@@ -205,7 +205,7 @@ def test_core_plot_draws_the_stored_record(monkeypatch, tmp_path):
     assert set(groups) == set(record["rtl"]["by_op"]) | {"block (wall)"}
     assert series["RTL"][groups.index("GEMM")] == record["rtl"]["by_op"]["GEMM"]
     assert series["RTL"][-1] == record["rtl"]["cycles"]
-    assert series["estimate"][-1] == record["rtl"]["estimate"]["total"]
+    assert series["cycle model"][-1] == record["rtl"]["model"]["total"]
     assert kw["title"] and kw["ylabel"]
     core.plot({"cycles": record["cycles"]}, tmp_path / "core.png")
     groups, series, _ = drawn.pop()

@@ -11,7 +11,7 @@ from exdisc.golden import core as gcore
 from exdisc.golden.core_isa import Op
 from exdisc.hw.core.params import CoreParams
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
-from exdisc.sim.testbenches.core_pysim import run_core
+from exdisc.sim.testbenches.core_pysim import nonlinear_latency, run_core, timed_run
 
 SMALL = CoreParams(width=32, act_rows=16, wgt_rows=16, acc_rows=16, mask_rows=8, max_len=32,
                    dram_bytes=6144, array_rows=4, array_cols=4, nl_lanes=4)
@@ -130,3 +130,46 @@ def test_shallow_queues_deadlock_where_the_golden_model_does(depths):
     if want.error:
         assert got.index == want.index
     assert np.array_equal(got.dram, want.dram[0])
+
+
+@pytest.mark.parametrize("seed,shape", [(11, (4, 4, 4, 16)), (12, (8, 4, 2, 3))])
+def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape):
+    """On random programs of every operation whose descriptors each wait
+    for the one before, the cycle model gives every descriptor's start and
+    end cycle, and the program's, as the RTL (engines, non-linear widths and
+    queue depths of a few sizes; a queue of 3 fills and stops the decoder)."""
+    from exdisc.golden import core_cycles
+    from exdisc.golden.core_isa import encode
+    from exdisc.sim.stimulus.core import random_program, serial
+    print(f"seed {seed}")
+    rows, cols, lanes, depth = shape
+    p = CoreParams(width=64, act_rows=32, wgt_rows=32, acc_rows=64, mask_rows=8, max_len=64,
+                   dram_bytes=1 << 14, array_rows=rows, array_cols=cols, nl_lanes=lanes,
+                   queue_depth=depth)
+    timing = core_cycles.Timing(rows=rows, cols=cols, lanes=lanes, banks=p.banks,
+                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
+                                queue_depth=depth)
+    rng = np.random.default_rng(seed)
+    program = serial(random_program(rng, p, 16, well_formed=True) + [encode(Op.FINISH)])
+    got, cycles = timed_run(p, program)
+    want = core_cycles.estimate(program, timing)
+    assert [(s, e) for *_, s, e in want["schedule"]] == got
+    assert want["total"] == cycles
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_cycle_model_times_the_decoder_behind_a_full_queue(depth):
+    """GEMMs fill their queue, so the decoder waits and a LOAD behind them
+    (independent of them) starts late: the model gives its cycles."""
+    from exdisc.golden import core_cycles
+    from exdisc.golden.core_isa import Buffer, encode
+    p = CoreParams(**dict(SMALL.as_dict(), queue_depth=depth))
+    program = [encode(Op.GEMM, m=4, n=4, k=8)] * 6 + [
+        encode(Op.LOAD, buffer=int(Buffer.ACC), row=8, rows=2, cols=8, stride=32),
+        encode(Op.FINISH)]
+    got, cycles = timed_run(p, program)
+    want = core_cycles.estimate(program, core_cycles.Timing(
+        rows=4, cols=4, lanes=4, banks=p.banks, bus_bytes=p.bus_bytes, queue_depth=depth))
+    assert [(s, e) for *_, s, e in want["schedule"]] == got
+    assert got[6][0] > 7 * core_cycles.DECODE_CYCLES        # the LOAD waited for room
+    assert want["total"] == cycles

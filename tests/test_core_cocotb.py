@@ -26,6 +26,11 @@ def test_bench_core_rtl():
     r = core.rtl_cycles(SIGNOFF, layer=1, tokens=16)
     assert r["cycles"] >= r["engine_beats"] > 0
     assert r["by_op"]["GEMM"] >= r["engine_beats"]
-    assert set(r["by_op"]) == set(r["estimate"]["by_op"])
+    assert set(r["by_op"]) == set(r["model"]["by_op"])
+    # the model times descriptors alone: overlapping ones can only take longer
+    assert all(lost >= 0 for lost in r["model"]["lost"].values())
+    assert sum(r["model"]["lost"].values()) == (sum(r["by_op"].values())
+                                                 - sum(r["model"]["by_op"].values()))
+    assert 0 < r["model"]["exact"] <= r["descriptors"]
     assert sum(r["queues_busy"].values()) == sum(r["by_op"].values())
     assert len(core.tables({"rtl": r})) == 1

@@ -1,13 +1,13 @@
-"""The core: a DiT block's cycles on the RTL and estimated, and the DiT
-sampled with every block run by the golden core model.
+"""The core: a DiT block's cycles on the RTL and in the cycle model, and the
+DiT sampled with every block run by the golden core model.
 
 :func:`rtl_cycles` compiles one block of the DiT (a recorded block input)
 and runs it on the core's emitted Verilog: its cycles, each descriptor's,
-and the engine's busy fraction, beside the estimate of the same program.
-:func:`cycles` estimates the block's schedule on 16 x 16 cores with
-non-linear units of several widths (:mod:`exdisc.golden.core_cycles`: the
-four queues under their tokens, each descriptor's cost from the units'
-rates). :func:`quality` samples the tiny DiT densely in float and with
+and the engine's busy fraction, beside the cycle model of the same program
+and the cycles the units lost to buffer port conflicts. :func:`cycles`
+models the block's schedule on 16 x 16 cores with non-linear units of
+several widths (:mod:`exdisc.golden.core_cycles`: the four queues under
+their tokens, each descriptor timed as it runs alone). :func:`quality` samples the tiny DiT densely in float and with
 every block of every step compiled to a descriptor program and run by the
 golden core model (:class:`exdisc.golden.core_dit.IntegerCore`: int8 GEMMs,
 the integer non-linear operations, an int32 residual stream), from the same
@@ -29,16 +29,35 @@ TARGETS = {"digits_changed": 0.02, "engine_busy": 0.9}
 
 
 def cycles(lanes=(4, 8, 16, 32), layer=0, step=3):
-    """The estimated schedule of one block's program (one sequence) on a
-    16 x 16 core, for non-linear units of each number of ``lanes``."""
+    """The cycle model's schedule of one block's program (one sequence) on a
+    16 x 16 core, for non-linear units of each number of ``lanes`` (the
+    buffers as wide as the unit, at least 16 banks; every unit's non-linear
+    latency the 16-lane unit's)."""
     x, c = trace.block_input(step=step, layer=layer)
     comp = core_compile.compile_block(trace.model(), layer, x[:1], c[:1])
     rows = []
     for n in lanes:
-        est = core_cycles.estimate(comp.program, core_cycles.Timing(lanes=n))
+        banks = max(16, n)
+        est = core_cycles.estimate(comp.program, core_cycles.Timing(
+            lanes=n, banks=banks, bus_bytes=4 * banks))
         est.pop("schedule")             # per descriptor: too long for the record
         rows.append(dict(est, lanes=n))
     return {"layer": layer, "step": step, "descriptors": len(comp.program), "rows": rows}
+
+
+def timing(p):
+    """The cycle model's :class:`~exdisc.golden.core_cycles.Timing` of a core
+    of ``p``: its shape, and the non-linear latency measured on it (a short
+    run in the Amaranth simulator)."""
+    from exdisc.sim.testbenches.core_pysim import nonlinear_latency
+    return core_cycles.Timing(rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes,
+                              banks=p.banks, bus_bytes=p.bus_bytes,
+                              queue_depth=p.queue_depth, nonlinear_latency=nonlinear_latency(p))
+
+
+def _name(op, f):
+    from exdisc.golden.core_isa import Fn, Op
+    return Fn(f["fn"]).name if op == Op.NONLINEAR else op.name
 
 
 def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
@@ -47,12 +66,16 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
     emitted Verilog with every outside stream always offered and always
     ready: the cycles, each descriptor's start and end, the cycles by
     operation and the engine's busy fraction; every byte of external memory
-    is checked against the golden core model. Beside it, the cycle estimate
-    of the same program (:func:`exdisc.golden.core_cycles.estimate`)."""
+    is checked against the golden core model. Beside it, the cycle model of
+    the same program (:func:`exdisc.golden.core_cycles.estimate`), which
+    times each descriptor as it runs alone: ``lost`` is, per operation, the
+    cycles its descriptors took beyond the model's (waiting for buffer
+    ports that another unit held, and starting late behind such waits),
+    and ``exact`` the descriptors the model timed to the cycle."""
     import json
     import numpy as np
     from exdisc.common.progress import log as default_log
-    from exdisc.golden.core_isa import QUEUE_OF, Fn, Op, decode
+    from exdisc.golden.core_isa import QUEUE_OF, Op, decode
     from exdisc.hw.core.params import CoreParams
     from exdisc.sim.harness.runner import run_unit
     from exdisc.sim.stimulus.core import golden_config
@@ -68,16 +91,17 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
                    log=log or default_log, run_name="bench",
                    env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
     got = json.loads(out.read_text())
-    by_op, beats = {}, 0
-    for word, (start, end) in zip(comp.program, got["times"]):
+    model = core_cycles.estimate(comp.program, timing(p))
+    by_op, lost, beats, exact = {}, {}, 0, 0
+    for word, (start, end), (*_, m_start, m_end) in zip(comp.program, got["times"],
+                                                        model["schedule"]):
         op, f = decode(int(word))
-        name = Fn(f["fn"]).name if op == Op.NONLINEAR else op.name
+        name = _name(op, f)
         by_op[name] = by_op.get(name, 0) + end - start
+        lost[name] = lost.get(name, 0) + (end - start) - (m_end - m_start)
+        exact += (start, end) == (m_start, m_end)
         if op == Op.GEMM:
             beats += -(-f["m"] // p.array_rows) * -(-f["n"] // p.array_cols) * f["k"]
-    est = core_cycles.estimate(comp.program, core_cycles.Timing(
-        rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes, add_lanes=p.banks,
-        bytes_per_cycle=p.banks))
     return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": t,
             "descriptors": len(comp.program), "seed": run.seed, "cycles": got["cycles"],
             "engine_beats": beats, "engine_busy": beats / got["cycles"], "by_op": by_op,
@@ -85,8 +109,9 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
                                                                          got["times"])
                                                 if QUEUE_OF[decode(int(w))[0]] == q)
                             for q in sorted({QUEUE_OF[o] for o in Op})},
-            "estimate": {"total": est["total"], "engine_busy": est["engine_busy"],
-                         "by_op": est["by_op"]}}
+            "model": {"total": model["total"], "engine_busy": model["engine_busy"],
+                      "by_op": model["by_op"], "lost": lost, "exact": exact,
+                      "nonlinear_latency": model["timing"]["nonlinear_latency"]}}
 
 
 def _runs(theta):
@@ -117,23 +142,23 @@ def tables(record):
               x["by_op"]["SOFTMAX"], x["busy"]["vector"] - x["by_op"]["SOFTMAX"],
               x["by_op"]["LOAD"], x["by_op"]["STORE"], x["token_waits"].get("gemm", 0)]
              for x in r["rows"]],
-            title="One dense DiT block on a 16 x 16 core: estimated cycles (exdisc bench core)",
-            caption=f"{r['descriptors']} descriptors; an event schedule of the four queues under "
-                    f"their tokens with each descriptor's cost from the units (golden/"
-                    f"core_cycles.py), not the RTL (the table of the RTL run is below); engine "
-                    f"busy: the "
-                    f"engine's beats over the block's cycles (target "
+            title="One dense DiT block on a 16 x 16 core: the cycle model (exdisc bench core)",
+            caption=f"{r['descriptors']} descriptors; golden/core_cycles.py: the four queues "
+                    f"under their tokens, each descriptor timed as it runs alone, so without "
+                    f"the buffer port conflicts of descriptors that overlap (the RTL run is "
+                    f"below); engine busy: the engine's beats over the block's cycles (target "
                     f"{TARGETS['engine_busy']})."))
     if "rtl" in record:
         r = record["rtl"]
         p = r["params"]
-        ops = sorted(set(r["by_op"]) | set(r["estimate"]["by_op"]),
-                     key=lambda o: -r["by_op"].get(o, 0))
+        m = r["model"]
+        ops = sorted(set(r["by_op"]) | set(m["by_op"]), key=lambda o: -r["by_op"].get(o, 0))
         out.append(Table(
-            ["operation", "RTL cycles", "estimated cycles"],
-            [[o, r["by_op"].get(o, 0), r["estimate"]["by_op"].get(o, 0)] for o in ops] +
-            [["block (wall)", r["cycles"], r["estimate"]["total"]],
-             ["engine busy", f"{r['engine_busy']:.3f}", f"{r['estimate']['engine_busy']:.3f}"]],
+            ["operation", "RTL cycles", "model cycles", "lost to port conflicts"],
+            [[o, r["by_op"].get(o, 0), m["by_op"].get(o, 0), m["lost"].get(o, 0)]
+             for o in ops] +
+            [["block (wall)", r["cycles"], m["total"], r["cycles"] - m["total"]],
+             ["engine busy", f"{r['engine_busy']:.3f}", f"{m['engine_busy']:.3f}", ""]],
             title=f"One dense DiT block on the RTL core, {p['array_rows']} x {p['array_cols']} "
                   f"engine, {p['nl_lanes']} non-linear lanes (exdisc bench core)",
             caption=f"layer {r['layer']}, step {r['step']} of the recorded run, {r['tokens']} "
@@ -143,7 +168,12 @@ def tables(record):
                     f"operation: the sum of each descriptor's start-to-end cycles (the queues "
                     f"overlap, so they add up to more than the block); engine busy: the "
                     f"engine's beats over the block's cycles (target {TARGETS['engine_busy']}); "
-                    f"estimated: golden/core_cycles.py on the same program."))
+                    f"model: golden/core_cycles.py on the same program, each descriptor timed "
+                    f"as it runs alone (exact for descriptors that do not overlap, "
+                    f"tests/test_core.py; non-linear latency {m['nonlinear_latency']} cycles, "
+                    f"measured); lost to port conflicts: RTL less model, the cycles the "
+                    f"units waited for a buffer port another unit held; {m['exact']} of "
+                    f"{r['descriptors']} descriptors start and end on the model's cycle."))
     if "quality" in record:
         q = record["quality"]
         out.append(Table(
@@ -161,17 +191,17 @@ def tables(record):
 
 
 def plot(record, path):
-    """Cycles by operation of the RTL run beside the estimate (without an
-    RTL run: the estimate for each width of the non-linear unit), and the
+    """Cycles by operation of the RTL run beside the cycle model (without an
+    RTL run: the model for each width of the non-linear unit), and the
     block's wall-clock cycles."""
     from .plots import grouped_bars
     if "rtl" in record:
         r = record["rtl"]
-        ops = sorted(set(r["by_op"]) | set(r["estimate"]["by_op"]),
+        ops = sorted(set(r["by_op"]) | set(r["model"]["by_op"]),
                      key=lambda o: -r["by_op"].get(o, 0))
         series = {"RTL": [r["by_op"].get(o, 0) for o in ops] + [r["cycles"]],
-                  "estimate": [r["estimate"]["by_op"].get(o, 0) for o in ops]
-                  + [r["estimate"]["total"]]}
+                  "cycle model": [r["model"]["by_op"].get(o, 0) for o in ops]
+                  + [r["model"]["total"]]}
         p = r["params"]
         title = (f"One dense DiT block on the core ({p['array_rows']} x {p['array_cols']}, "
                  f"{p['nl_lanes']} non-linear lanes, {r['tokens']} tokens): engine busy "
@@ -179,9 +209,9 @@ def plot(record, path):
     else:
         rows = record["cycles"]["rows"]
         ops = sorted(rows[0]["by_op"], key=lambda o: -rows[0]["by_op"][o])
-        series = {f"estimate, {x['lanes']} lanes": [x["by_op"][o] for o in ops] + [x["total"]]
+        series = {f"model, {x['lanes']} lanes": [x["by_op"][o] for o in ops] + [x["total"]]
                   for x in rows}
-        title = "One dense DiT block on a 16 x 16 core: estimated cycles"
+        title = "One dense DiT block on a 16 x 16 core: the cycle model"
     return grouped_bars(path, ops + ["block (wall)"], series, title=title,
                         ylabel="cycles, start to end",
                         xlabel="operation")

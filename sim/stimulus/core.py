@@ -6,12 +6,12 @@ import dataclasses
 import numpy as np
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import FIELDS, Buffer, Init, Op, encode
+from exdisc.golden.core_isa import FIELDS, QUEUE_OF, Buffer, Init, Op, decode, encode, tokens
 from exdisc.hw.core.params import CoreParams
 
 
 __all__ = ["golden_config", "random_descriptor", "random_program", "transfer_gemm_program",
-           "dump_bytes", "random_dram"]
+           "dump_bytes", "random_dram", "serial", "descriptor_times"]
 
 
 def golden_config(p):
@@ -181,3 +181,33 @@ def random_dram(rng, p):
     dram = rng.integers(0, 256, p.dram_bytes, dtype=np.uint8)
     dram[p.dram_bytes - dump_bytes(p):] = 0
     return dram
+
+
+def serial(program):
+    """``program`` with tokens that make each descriptor wait for the one
+    before it (a queue keeps its own order; between queues, a token) and no
+    other tokens: no two descriptors run at once."""
+    decoded = [decode(int(word)) for word in program]
+    queues = [QUEUE_OF[op] for op, _ in decoded]
+    out = []
+    for n, (op, f) in enumerate(decoded):
+        f = {k: v for k, v in f.items() if k not in ("pop", "push")}
+        before = queues[n - 1] if n else queues[n]
+        after = queues[n + 1] if n + 1 < len(queues) else queues[n]
+        out.append(encode(op, **f, pop=tokens(before) if before != queues[n] else 0,
+                          push=tokens(after) if after != queues[n] else 0))
+    return out
+
+
+def descriptor_times(program, starts, ends):
+    """Each descriptor's ``(start, end)`` cycles, from the cycles each queue
+    (by :class:`~exdisc.golden.core_isa.Queue` value) started and ended its
+    descriptors at (a queue runs its own in order)."""
+    times = {}
+    for q in range(4):
+        mine = [i for i, word in enumerate(program) if int(QUEUE_OF[decode(int(word))[0]]) == q]
+        if not len(starts[q]) == len(ends[q]) == len(mine):
+            raise ValueError(f"queue {q}: {len(mine)} descriptors, {len(starts[q])} starts, "
+                             f"{len(ends[q])} ends")
+        times.update((i, (s, e)) for i, s, e in zip(mine, starts[q], ends[q]))
+    return [times[i] for i in range(len(program))]

@@ -16,10 +16,9 @@ import cocotb
 import numpy as np
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import QUEUE_OF, decode
 from exdisc.sim.harness.runner import design_params
 from exdisc.sim.harness.streams import start_clock
-from exdisc.sim.stimulus.core import golden_config
+from exdisc.sim.stimulus.core import descriptor_times, golden_config
 from .core import run_program
 
 
@@ -48,15 +47,8 @@ async def core_program_cycles(dut):
     bad = np.flatnonzero(mem != want.dram[0])
     assert not bad.size, f"{bad.size} bytes differ from the golden model, first at {bad[:8]}"
     # each queue's descriptors start and end in order: match them to the program
-    per_queue = {q: [i for i, w in enumerate(program) if int(QUEUE_OF[decode(w)[0]]) == q]
-                 for q in range(4)}
-    times = {}
-    for q, idx in per_queue.items():
-        assert len(starts[q]) == len(ends[q]) == len(idx), \
-            f"queue {q}: {len(idx)} descriptors, {len(starts[q])} starts, {len(ends[q])} ends"
-        for i, s, e in zip(idx, starts[q], ends[q]):
-            times[i] = (s, e)
+    times = descriptor_times(program, starts, ends)
     with open(os.environ["EXDISC_BENCH_OUT"], "w") as f:
-        json.dump({"cycles": cycles, "times": [times[i] for i in range(len(program))]}, f)
+        json.dump({"cycles": cycles, "times": times}, f)
     dut._log.info("%d descriptors in %d cycles, every byte as the golden model's",
                   len(program), cycles)

@@ -13,19 +13,22 @@ from exdisc.sim.harness.pysim import run_testbenches
 from exdisc.sim.host.memory import ExternalMemory
 
 
-__all__ = ["CoreRun", "run_core"]
+__all__ = ["CoreRun", "run_core", "timed_run", "nonlinear_latency"]
 
 
 @dataclass
 class CoreRun:
     """What the core left: external memory, the error code and index,
-    whether ``finished`` rose, and the cycles until it did (or until the
-    core went idle)."""
+    whether ``finished`` rose, the cycles until it did (or until the
+    core went idle), and per queue (by :class:`~exdisc.hw.core.isa.Queue`
+    value) the cycles its descriptors started and ended at."""
     dram: np.ndarray
     error: int
     index: int
     finished: bool
     cycles: int
+    starts: dict = None
+    ends: dict = None
 
 
 def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycles=50_000,
@@ -86,12 +89,20 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
             if ready and valid:
                 host.store_beat(beat)
 
+    starts, ends = {q: [] for q in range(4)}, {q: [] for q in range(4)}
+
     async def watch(ctx):
         idle_for = 0
         cycle = 0
         while True:
             await ctx.tick()
             cycle += 1
+            events = ctx.get(dut.events)
+            for q in range(4):
+                if events.start >> q & 1:
+                    starts[q].append(cycle)
+                if events.done >> q & 1:
+                    ends[q].append(cycle)
             if ctx.get(dut.finished):
                 break
             # an error stops the decoder; what it handed on runs, as far as its
@@ -108,4 +119,27 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
                     commands(dut.store_cmd, host.store_command), load_data, store_data,
                     max_cycles=max_cycles)
     return CoreRun(dram=host.mem, error=int(getattr(state["error"], "value", state["error"])), index=int(state["index"]),
-                   finished=state["finished"], cycles=state["cycles"])
+                   finished=state["finished"], cycles=state["cycles"], starts=starts, ends=ends)
+
+
+def timed_run(p, program):
+    """Each descriptor's ``(start, end)`` cycles on a :class:`Core` of ``p``
+    with every outside stream always offered and ready (external memory all
+    zeros), and the run's cycles."""
+    from exdisc.sim.stimulus.core import descriptor_times
+    got = run_core(p, program, np.zeros(p.dram_bytes, np.uint8), 0, valid_prob=1.0,
+                   ready_prob=1.0)
+    if not got.finished or got.error:
+        raise ValueError(f"program: the core stopped with error {got.error} at "
+                         f"descriptor {got.index}")
+    return descriptor_times(program, got.starts, got.ends), got.cycles
+
+
+def nonlinear_latency(p):
+    """The one constant of the cycle model (:mod:`exdisc.golden.core_cycles`)
+    that is measured, not derived: a non-linear row of one beat alone on a
+    core of ``p`` takes ``nonlinear_latency + 3`` cycles."""
+    from exdisc.golden.core_isa import Op, encode
+    (start, end), _ = timed_run(p, [encode(Op.NONLINEAR, fn=1, rows=1, length=1),
+                                    encode(Op.FINISH)])[0]
+    return end - start - 3
