@@ -286,6 +286,8 @@ def _row_a(p):
         "theta": unsigned(THETA_BITS),
         "max": signed(ACC_WIDTH), "argmax": unsigned(p.len_bits),
         "s1": signed(p.len_bits + p.ln_bits), "s2": unsigned(p.len_bits + 2 * p.ln_bits),
+        # the first beat's walk (_RowWalk.plan), for the next pass's start
+        "first_last": 1, "first_lanes": unsigned(p.lanes),
     })
 
 
@@ -301,6 +303,7 @@ def _row_b(p):
         "a": unsigned(p.len_bits + RECIP_QUOTIENT_BITS),
         "b": signed(p.len_bits + p.ln_bits + RECIP_QUOTIENT_BITS + 1),
         "k": unsigned(SHIFT_BITS),
+        "first_last": 1, "first_lanes": unsigned(p.lanes),
     })
 
 
@@ -322,14 +325,21 @@ class _RowWalk:
         self.lanes = Signal(p.lanes, name=f"{name}_lanes")
         self.p = p
 
-    def _plan(self, m, left):
-        """``last`` and ``lanes`` for a beat with ``left`` values to go."""
-        m.d.sync += [self.last.eq(left <= self.p.lanes),
-                     self.lanes.eq(Cat(left > n for n in range(self.p.lanes)))]
+    @staticmethod
+    def plan(p, left):
+        """``(last, lanes)`` of a beat with ``left`` values to go."""
+        return left <= p.lanes, Cat(left > n for n in range(p.lanes))
 
-    def start(self, m, length):
+    def _plan(self, m, left, plan=None):
+        last, lanes = plan or self.plan(self.p, left)
+        m.d.sync += [self.last.eq(last), self.lanes.eq(lanes)]
+
+    def start(self, m, length, plan=None):
+        """A row of ``length`` values starts; ``plan``: its first beat's
+        :meth:`plan`, worked out before (a row record from a queue in block
+        RAM has the RAM's slow clock-to-output ahead of it)."""
         m.d.sync += [self.busy.eq(1), self.beat.eq(0), self.left.eq(length)]
-        self._plan(m, length)
+        self._plan(m, length, plan)
 
     def advance(self, m):
         """A beat is taken (call inside the taking condition, before a start)."""
@@ -530,6 +540,7 @@ class _Ingest(Elaboratable):
             rec.shift.eq(row.shift), rec.mult2.eq(row.mult2), rec.shift2.eq(row.shift2),
             rec.theta.eq(row.theta), rec.max.eq(new_top), rec.argmax.eq(new_arg),
             rec.s1.eq(new1), rec.s2.eq(new2),
+            Cat(rec.first_last, rec.first_lanes).eq(Cat(*_RowWalk.plan(p, row.length))),
             ra.w_en.eq(valid & last), ra.w_data.eq(rec),
         ]
 
@@ -558,7 +569,7 @@ class _Elementwise(Elaboratable):
             walk.advance(m)
         with m.If(start):
             m.d.sync += row.eq(incoming)
-            walk.start(m, incoming.length)
+            walk.start(m, incoming.length, (incoming.first_last, incoming.first_lanes))
 
         beat = _Beat.capture(m, p, take, qa.r_data, walk, row, "e")
         words, write, total, total_at = self._values(m, beat)
@@ -700,6 +711,7 @@ def _row_math(m, p, valid, row, total, platform):
         rec.a.eq(ar.delay(m, a, end - c2, "a", data=True)),
         rec.b.eq(ar.delay(m, b, end - c3, "b", data=True)),
         rec.k.eq(length + 15 - p.norm_frac),
+        rec.first_last.eq(r.first_last), rec.first_lanes.eq(r.first_lanes),
     ]
     return ar.delay(m, valid, t_end, "valid"), rec
 
@@ -729,7 +741,7 @@ class _Output(Elaboratable):
             walk.advance(m)
         with m.If(start):
             m.d.sync += row.eq(incoming)
-            walk.start(m, incoming.length)
+            walk.start(m, incoming.length, (incoming.first_last, incoming.first_lanes))
 
         beat = _Beat.capture(m, p, take, qb.r_data, walk, row, "o")
         values = self._values(m, beat)

