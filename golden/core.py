@@ -41,6 +41,19 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
     gated add.
 ``FINISH``
     Ends the program.
+``GEMM_OS`` / ``GEMM_IS`` (ExionCore, ``CoreConfig.exion``)
+    A GEMM's ``A``, ``B`` and ``C`` (``init`` zero or ``C``; no bias) under
+    the mask ``MASK[mask_row + i, mask_col + j]``, or its complement with
+    ``invert``. Output-sparse: ``C[i, j]`` is computed only where the mask
+    holds (``j`` over ``n``) and keeps its value elsewhere: FC1 of a sparse
+    FFN-Reuse step, masked ``Q K^T``. Input-sparse: ``A[i, j]`` counts as 0
+    where the mask does not hold (``j`` over ``k``): FC2 of a sparse step
+    (``(Hn * M) @ W2``), the cached partial (``(H * ~M) @ W2``, with
+    ``invert``), ``P V`` under an attention mask.
+``MASKGEN`` (ExionCore)
+    ``MASK[dst_row + i, dst_col + j] = ACC[src_row + i, src_col + j] >
+    threshold`` over ``rows x length``: FFN-Reuse's mask from FC1's
+    pre-activation accumulators (``threshold`` signed).
 
 A malformed descriptor sets a sticky :class:`Error` with the descriptor's
 index; the core takes no descriptor after it (those before it still run), so
@@ -74,7 +87,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from . import nonlinear as nl
-from .core_isa import FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode, encode
+from .core_isa import DENSE_OPS, FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode, encode
 
 __all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "footprint", "with_tokens",
            "deadlock", "run"]
@@ -131,6 +144,9 @@ class CoreConfig:
         waits for room in the next one's queue.
     dram_bytes : int
         External memory per sample; loads and stores must stay inside it.
+    exion : bool
+        ExionCore: the core runs :data:`~.core_isa.EXION_OPS` (else they
+        are ``BAD_OP``, as on the dense core).
     fmt : nonlinear.Format
     """
     width: int = 256
@@ -142,6 +158,7 @@ class CoreConfig:
     token_depth: int = 8
     queue_depth: int = 16
     dram_bytes: int = 1 << 20
+    exion: bool = False
     fmt: nl.Format = field(default=nl.DEFAULT)
 
     def __post_init__(self):
@@ -152,6 +169,8 @@ class CoreConfig:
         _pos_int("token_depth", self.token_depth, 1, 1 << 10)
         _pos_int("queue_depth", self.queue_depth, 1, 64)
         _pos_int("dram_bytes", self.dram_bytes, 1, 1 << 32)
+        if not isinstance(self.exion, bool):
+            raise TypeError(f"exion: expected a bool, got {self.exion!r}")
         if not isinstance(self.fmt, nl.Format):
             raise TypeError(f"fmt: expected a nonlinear.Format, got {self.fmt!r}")
 
@@ -201,6 +220,8 @@ def _region(cfg, buffer, row, col, rows, cols, what):
 def _check(cfg, op, f):
     """Raise :class:`_Bad` if the decoded descriptor is malformed."""
     _require(isinstance(op, Op), Error.BAD_OP, f"operation {op}")
+    _require(op in DENSE_OPS or cfg.exion, Error.BAD_OP,
+             f"{op.name}: an ExionCore operation, and this core is not one")
     own = 1 << int(QUEUE_OF[op])
     _require(not (f["pop"] | f["push"]) & own, Error.BAD_TOKEN,
              f"{op.name}: a token from or to its own queue ({QUEUE_OF[op].name})")
@@ -217,21 +238,21 @@ def _check(cfg, op, f):
         _require(end <= cfg.dram_bytes, Error.BAD_RANGE,
                  f"{op.name}: external bytes up to {end}, beyond {cfg.dram_bytes}")
     elif op == Op.GEMM:
-        m, n, k = f["m"], f["n"], f["k"]
-        _require(min(m, n, k) >= 1, Error.BAD_SHAPE, f"GEMM {m} x {n} x {k}")
-        _require(f["init"] in tuple(Init), Error.BAD_SHAPE, f"GEMM init {f['init']}")
-        _region(cfg, Buffer.ACT, f["a_row"], f["a_col"], m, k, "GEMM A")
-        if f["b_t"]:
-            _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], n, k, "GEMM B (transposed)")
-        else:
-            _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], k, n, "GEMM B")
-        _region(cfg, Buffer.ACC, f["c_row"], f["c_col"], m, n, "GEMM C")
+        m, n = f["m"], f["n"]
+        _gemm_regions(cfg, "GEMM", f)
         if f["init"] == Init.BIAS:
             _region(cfg, Buffer.ACC, f["bias_row"], f["c_col"], 1, n, "GEMM bias")
             # the engine writes C a tile at a time, and reads the bias for each
             _require(not f["c_row"] <= f["bias_row"] < f["c_row"] + m, Error.OVERLAP,
                      f"GEMM bias row {f['bias_row']} inside C's rows {f['c_row']}.."
                      f"{f['c_row'] + m - 1}")
+    elif op in (Op.GEMM_OS, Op.GEMM_IS):
+        _check_sparse_gemm(cfg, op, f)
+    elif op == Op.MASKGEN:
+        _region(cfg, Buffer.ACC, f["src_row"], f["src_col"], f["rows"], f["length"],
+                "MASKGEN source")
+        _region(cfg, Buffer.MASK, f["dst_row"], f["dst_col"], f["rows"], f["length"],
+                "MASKGEN mask")
     elif op == Op.NONLINEAR:
         _require(f["fn"] in tuple(Fn), Error.BAD_OP, f"non-linear function {f['fn']}")
         fn, rows, length = Fn(f["fn"]), f["rows"], f["length"]
@@ -265,6 +286,32 @@ def _check(cfg, op, f):
                  Error.OVERLAP, "ADD gates inside its destination")
 
 
+def _gemm_regions(cfg, name, f):
+    """The checks of a GEMM's ``A``, ``B`` and ``C`` (and its shape)."""
+    m, n, k = f["m"], f["n"], f["k"]
+    _require(min(m, n, k) >= 1, Error.BAD_SHAPE, f"{name} {m} x {n} x {k}")
+    _require(f["init"] in tuple(Init), Error.BAD_SHAPE, f"{name} init {f['init']}")
+    _region(cfg, Buffer.ACT, f["a_row"], f["a_col"], m, k, f"{name} A")
+    if f["b_t"]:
+        _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], n, k, f"{name} B (transposed)")
+    else:
+        _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], k, n, f"{name} B")
+    _region(cfg, Buffer.ACC, f["c_row"], f["c_col"], m, n, f"{name} C")
+
+
+def _mask_shape(op, f):
+    """The rows and columns of a sparse GEMM's mask: ``m x n`` or ``m x k``."""
+    return f["m"], f["n"] if op == Op.GEMM_OS else f["k"]
+
+
+def _check_sparse_gemm(cfg, op, f):
+    _gemm_regions(cfg, op.name, f)
+    _require(f["init"] != Init.BIAS, Error.BAD_SHAPE,
+             f"{op.name}: init is zero or accumulate (a sparse GEMM has no bias row)")
+    _region(cfg, Buffer.MASK, f["mask_row"], f["mask_col"], *_mask_shape(op, f),
+            f"{op.name} mask")
+
+
 def validate(cfg, word):
     """``(error, detail)`` of one descriptor on ``cfg``'s core: ``Error.NONE``
     and ``""`` when it is well formed. When several checks fail, the first in
@@ -291,17 +338,23 @@ def footprint(op, f):
         rect = (buf, f["row"], f["rows"], f["col"], f["cols"])
         ext = ("dram", 0, 1, f["dram"], (f["rows"] - 1) * f["stride"] + nbytes)
         (r, w) = ([ext], [rect]) if op == Op.LOAD else ([rect], [ext])
-    elif op == Op.GEMM:
+    elif op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
         m, n, k = f["m"], f["n"], f["k"]
         b = (n, k) if f["b_t"] else (k, n)
         c = (Buffer.ACC, f["c_row"], m, f["c_col"], n)
         r = [(Buffer.ACT, f["a_row"], m, f["a_col"], k),
              (Buffer.WGT, f["b_row"], b[0], f["b_col"], b[1])]
-        if f["init"] == Init.BIAS:
+        if f["init"] == Init.BIAS and op == Op.GEMM:
             r.append((Buffer.ACC, f["bias_row"], 1, f["c_col"], n))
         elif f["init"] == Init.ACCUMULATE:
             r.append(c)
+        if op != Op.GEMM:
+            r.append((Buffer.MASK, f["mask_row"], _mask_shape(op, f)[0], f["mask_col"],
+                      _mask_shape(op, f)[1]))
         w = [c]
+    elif op == Op.MASKGEN:
+        r = [(Buffer.ACC, f["src_row"], f["rows"], f["src_col"], f["length"])]
+        w = [(Buffer.MASK, f["dst_row"], f["rows"], f["dst_col"], f["length"])]
     elif op == Op.SET:
         w = [("unit", 0, 1, 0, 1)]
     elif op == Op.NONLINEAR:
@@ -441,7 +494,8 @@ class _Machine:
         self.dram[:, at] = raw
         self.stats["store_bytes"] += f["rows"] * nbytes
 
-    def _gemm(self, f):
+    def _operands(self, f):
+        """A GEMM's ``A`` and ``B`` (``B`` as ``k x n``) and its ``C`` (a view)."""
         m, n, k = f["m"], f["n"], f["k"]
         a = self.buf[Buffer.ACT][:, f["a_row"]:f["a_row"] + m, f["a_col"]:f["a_col"] + k]
         if f["b_t"]:
@@ -449,16 +503,53 @@ class _Machine:
                                      f["b_col"]:f["b_col"] + k].swapaxes(1, 2)
         else:
             b = self.buf[Buffer.WGT][:, f["b_row"]:f["b_row"] + k, f["b_col"]:f["b_col"] + n]
-        # exact in float32: every partial sum is an integer below 127 * 127 * 511 < 2**24
+        c = self.buf[Buffer.ACC][:, f["c_row"]:f["c_row"] + m, f["c_col"]:f["c_col"] + n]
+        return a, b, c
+
+    @staticmethod
+    def _product(a, b, c, init):
+        """``init + a @ b`` in int64 (``init``: zero or ``c``)."""
+        # exact in float32: every partial sum is an integer below 128 * 128 * 511 < 2**24
         prod = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.int64)
-        acc = self.buf[Buffer.ACC]
-        c = acc[:, f["c_row"]:f["c_row"] + m, f["c_col"]:f["c_col"] + n]
-        if f["init"] == Init.BIAS:
-            prod += acc[:, f["bias_row"]:f["bias_row"] + 1, f["c_col"]:f["c_col"] + n]
-        elif f["init"] == Init.ACCUMULATE:
+        if init == Init.ACCUMULATE:
             prod += c.astype(np.int64)
+        return prod
+
+    def _mask(self, op, f):
+        rows, cols = _mask_shape(op, f)
+        mask = self.buf[Buffer.MASK][:, f["mask_row"]:f["mask_row"] + rows,
+                                     f["mask_col"]:f["mask_col"] + cols]
+        return mask ^ bool(f["invert"])
+
+    def _gemm(self, f):
+        a, b, c = self._operands(f)
+        prod = self._product(a, b, c, f["init"])
+        if f["init"] == Init.BIAS:
+            prod += self.buf[Buffer.ACC][:, f["bias_row"]:f["bias_row"] + 1,
+                                         f["c_col"]:f["c_col"] + f["n"]]
         c[...] = _wrap(prod)
-        self.stats["macs"] += m * n * k
+        self.stats["macs"] += f["m"] * f["n"] * f["k"]
+
+    def _gemm_os(self, f):
+        a, b, c = self._operands(f)
+        keep = self._mask(Op.GEMM_OS, f)
+        c[...] = np.where(keep, _wrap(self._product(a, b, c, f["init"])), c)
+        # the counts are per sample: a mask's outputs, on the samples' mean
+        self.stats["macs"] += keep.sum() / keep.shape[0] * f["k"]
+
+    def _gemm_is(self, f):
+        a, b, c = self._operands(f)
+        keep = self._mask(Op.GEMM_IS, f)
+        c[...] = _wrap(self._product(np.where(keep, a, 0), b, c, f["init"]))
+        self.stats["macs"] += keep.sum() / keep.shape[0] * f["n"]
+
+    def _maskgen(self, f):
+        rows, length = f["rows"], f["length"]
+        src = self.buf[Buffer.ACC][:, f["src_row"]:f["src_row"] + rows,
+                                   f["src_col"]:f["src_col"] + length]
+        threshold = f["threshold"] - (1 << 32) * (f["threshold"] >> 31)
+        self.buf[Buffer.MASK][:, f["dst_row"]:f["dst_row"] + rows,
+                              f["dst_col"]:f["dst_col"] + length] = src > threshold
 
     def _set(self, f):
         self.const.update({name: f[name] for name, _ in FIELDS[Op.SET]})

@@ -143,7 +143,9 @@ def _cost(op, f, t):
         row_bytes = -(-f["cols"] // 8) if elem is None else f["cols"] * elem
         beats = f["rows"] * math.ceil(row_bytes / t.bus_bytes)
         return v + beats + LOAD_OVERHEAD + t.memory_latency, 0
-    return (1 if op == Op.SET else FINISH_CYCLES), 0
+    if op in (Op.SET, Op.FINISH):
+        return (1 if op == Op.SET else FINISH_CYCLES), 0
+    raise ValueError(f"{op.name}: an ExionCore operation, which the model does not time yet")
 
 
 def estimate(program, timing=None):

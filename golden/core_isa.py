@@ -16,8 +16,11 @@ Every descriptor is :data:`DESCRIPTOR_BITS` wide. Bits ``[3:0]`` hold the
 operation, ``[7:4]`` the pop mask, ``[11:8]`` the push mask, and the
 operation's fields follow from bit 12 upwards in the order :data:`FIELDS`
 lists them (the first field in the lowest bits); unused high bits are zero.
-Operations ``8..15`` are reserved for the sparse operations of ExionCore and
-DiscCore.
+Operations ``8..10`` are ExionCore's (:data:`EXION_OPS`: output-sparse and
+input-sparse GEMM tiles under a mask, the FFN-Reuse mask), which a core
+runs only when it is configured for them (``CoreConfig.exion``); the dense
+core implements :data:`DENSE_OPS`. ``11..15`` are reserved for the rest of
+ExionCore and for DiscCore.
 
 Buffers are two-dimensional: rows of :attr:`CoreConfig.width` elements,
 addressed by ``(row, col)``. ``ACT`` and ``WGT`` hold int8 operands, ``ACC``
@@ -28,7 +31,8 @@ each operation does, and ``docs/core.md`` for a worked example.
 
 import enum
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "Buffer", "Fn", "Init", "Queue", "HEADER", "FIELDS",
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "Buffer", "Fn", "Init", "Queue",
+           "HEADER", "FIELDS",
            "QUEUE_OF", "tokens", "encode", "decode", "field_offsets"]
 
 DESCRIPTOR_BITS = 128
@@ -44,6 +48,17 @@ class Op(enum.IntEnum):
     SET = 5
     ADD = 6
     FINISH = 7
+    #: ExionCore: a GEMM that computes only the outputs its mask names
+    GEMM_OS = 8
+    #: ExionCore: a GEMM that skips the reduction steps its mask clears
+    GEMM_IS = 9
+    #: ExionCore: a mask from accumulators above a threshold (FFN-Reuse's)
+    MASKGEN = 10
+
+
+#: The dense core's operations; :data:`EXION_OPS` are ExionCore's.
+DENSE_OPS = frozenset(op for op in Op if op <= Op.FINISH)
+EXION_OPS = frozenset((Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN))
 
 
 class Buffer(enum.IntEnum):
@@ -80,7 +95,8 @@ class Queue(enum.IntEnum):
 
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
             Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
-            Op.FINISH: Queue.STORE}
+            Op.FINISH: Queue.STORE, Op.GEMM_OS: Queue.GEMM, Op.GEMM_IS: Queue.GEMM,
+            Op.MASKGEN: Queue.VECTOR}
 
 #: Bits ``[11:0]`` of every descriptor.
 HEADER = (("op", 4), ("pop", 4), ("push", 4))
@@ -93,6 +109,10 @@ def tokens(*queues):
 _ROW, _COL, _DIM = 12, 9, 9
 _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
            ("dram", 32), ("stride", 20))
+
+_SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
+                ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
+                ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1))
 
 #: Each operation's fields after the header, lowest bits first.
 FIELDS = {
@@ -118,6 +138,16 @@ FIELDS = {
              ("gate_row", _ROW), ("gate_col", _COL), ("rows", _ROW), ("length", _DIM),
              ("shift", 6)),
     Op.FINISH: (),
+    # ExionCore. A sparse GEMM is a GEMM (no bias: init is zero or C) under
+    # the mask MASK[mask_row + i, mask_col + j], or its complement with
+    # ``invert``: GEMM_OS computes C[i, j] only where the mask holds (i over
+    # m, j over n; C keeps its value elsewhere), GEMM_IS takes A[i, j] as 0
+    # where it does not (j over k)
+    Op.GEMM_OS: _SPARSE_GEMM,
+    Op.GEMM_IS: _SPARSE_GEMM,
+    # MASK[dst] = ACC[src] > threshold (a signed 32-bit threshold)
+    Op.MASKGEN: (("src_row", _ROW), ("src_col", _COL), ("dst_row", _ROW), ("dst_col", _COL),
+                 ("rows", _ROW), ("length", _DIM), ("threshold", 32)),
 }
 
 

@@ -44,7 +44,7 @@ def test_encode_rejects_bad_fields():
     with pytest.raises(ValueError, match="LOAD: no field 'fn'"):
         encode(Op.LOAD, fn=1)
     with pytest.raises(ValueError, match="op: expected one of"):
-        encode(9)
+        encode(11)
     with pytest.raises(TypeError, match="SET.mult: expected an integer, got 1.5"):
         encode(Op.SET, mult=1.5)
     with pytest.raises(ValueError, match="descriptor: expected a 128-bit"):
@@ -381,3 +381,141 @@ def test_cycle_estimate_of_a_block():
         core_cycles.estimate([encode(Op.GEMM, m=1, n=1, k=1, pop=V), encode(Op.FINISH)])
     with pytest.raises(ValueError, match="lanes: expected a positive integer, got 0"):
         core_cycles.Timing(lanes=0)
+
+
+# -- ExionCore's operations --
+EXION = CoreConfig(width=64, act_rows=64, wgt_rows=64, acc_rows=64, mask_rows=32,
+                   max_len=64, dram_bytes=1 << 14, exion=True)
+
+
+def _sparse_gemm(op, a_row, b_row, c_row, m, n, k, init=Init.ZERO, invert=0):
+    return encode(op, a_row=a_row, b_row=b_row, c_row=c_row, m=m, n=n, k=k, init=int(init),
+                  mask_row=0, mask_col=0, invert=invert)
+
+
+def test_sparse_ffn_step_is_ffn_reuse_to_the_bit(request):
+    """FFN-Reuse's sparse step as ExionCore runs it: FC1 output-sparse under
+    the dense step's mask, the cached partial input-sparse under its
+    complement, FC2 input-sparse onto it; each sample with its own mask.
+    Word for word golden.ffn_reuse.sparse_step_int, and FC2 is the dense
+    FC2 of the dense step's GELU output with the mask's elements replaced."""
+    from exdisc.golden.ffn_reuse import sparse_step_int
+    rng = _rng(request)
+    t, d, f = 8, 16, 40
+    x, h_dense, h = (rng.integers(-128, 128, (2, t, w)) for w in (d, f, f))
+    w1, w2 = rng.integers(-128, 128, (2, d, f)), rng.integers(-128, 128, (2, f, d))
+    w1[1], w2[1] = w1[0], w2[0]
+    mask = rng.random((2, t, f)) < rng.random((2, 1, 1))
+    dram = np.zeros((2, EXION.dram_bytes), np.uint8)
+    regions = [(Buffer.ACT, 0, x, np.int8), (Buffer.WGT, 0, w1, np.int8),
+               (Buffer.WGT, d, w2, np.int8), (Buffer.ACT, t, h_dense, np.int8),
+               (Buffer.ACT, 2 * t, h, np.int8)]
+    prog, addr = [], 0
+    for buf, row, v, dtype in regions:
+        _put(dram, addr, v, dtype)
+        prog.append(encode(Op.LOAD, buffer=buf, row=row, rows=v.shape[1], cols=v.shape[2],
+                           dram=addr, stride=v.shape[2]))
+        addr += v[0].size
+    _put(dram, addr, np.packbits(mask, axis=-1, bitorder="little"), np.uint8)
+    prog += [encode(Op.LOAD, buffer=Buffer.MASK, rows=t, cols=f, dram=addr, stride=f // 8),
+             _sparse_gemm(Op.GEMM_OS, 0, 0, 0, t, f, d),
+             _sparse_gemm(Op.GEMM_IS, t, d, t, t, d, f, invert=1),
+             encode(Op.STORE, buffer=Buffer.ACC, row=t, rows=t, cols=d, dram=4000, stride=4 * d),
+             _sparse_gemm(Op.GEMM_IS, 2 * t, d, t, t, d, f, init=Init.ACCUMULATE),
+             encode(Op.STORE, buffer=Buffer.ACC, rows=t, cols=f, dram=6000, stride=4 * f),
+             encode(Op.STORE, buffer=Buffer.ACC, row=t, rows=t, cols=d, dram=5000, stride=4 * d)]
+    r = core.run(core.with_tokens(_finish(prog)), dram, EXION, check=True)
+    assert r.finished and r.error == Error.NONE
+    for s in range(2):
+        want = sparse_step_int(x[s], w1[s], w2[s], h_dense[s], h[s], mask[s])
+        np.testing.assert_array_equal(_get(r.dram, 6000, (t, f), "<i4")[s], want["fc1"])
+        np.testing.assert_array_equal(_get(r.dram, 4000, (t, d), "<i4")[s], want["partial"])
+        np.testing.assert_array_equal(_get(r.dram, 5000, (t, d), "<i4")[s], want["fc2"])
+        np.testing.assert_array_equal(want["fc2"], np.where(mask[s], h[s], h_dense[s]) @ w2[s])
+    # the MACs the sparse GEMMs did: each sample's masks, on the mean
+    dense = t * f * d
+    assert r.stats["macs"] == pytest.approx(
+        (mask.sum() * d + (~mask).sum() * d + mask.sum() * d) / 2)
+    assert r.stats["macs"] < 3 * dense
+
+
+def test_output_sparse_gemm_keeps_c_outside_its_mask(request):
+    """Outside its mask an output-sparse GEMM leaves C as it was (with
+    ``invert``, inside); under a full mask it is the dense GEMM."""
+    rng = _rng(request)
+    m, n, k = 5, 24, 7
+    a, b = rng.integers(-128, 128, (1, m, k)), rng.integers(-128, 128, (1, k, n))
+    c0 = rng.integers(-(1 << 31), 1 << 31, (1, m, n))
+    dram = np.zeros((1, EXION.dram_bytes), np.uint8)
+    for addr, v, dtype in ((0, a, np.int8), (100, b, np.int8), (400, c0, "<i4")):
+        _put(dram, addr, v, dtype)
+    for masked in (rng.random((1, m, n)) < 0.4, np.ones((1, m, n), bool)):
+        for invert in (0, 1):
+            _put(dram, 1000, np.packbits(masked, axis=-1, bitorder="little"), np.uint8)
+            prog = [encode(Op.LOAD, buffer=Buffer.ACT, rows=m, cols=k, dram=0, stride=k),
+                    encode(Op.LOAD, buffer=Buffer.WGT, rows=k, cols=n, dram=100, stride=n),
+                    encode(Op.LOAD, buffer=Buffer.ACC, rows=m, cols=n, dram=400, stride=4 * n),
+                    encode(Op.LOAD, buffer=Buffer.MASK, rows=m, cols=n, dram=1000,
+                           stride=n // 8),
+                    _sparse_gemm(Op.GEMM_OS, 0, 0, 0, m, n, k, init=Init.ACCUMULATE,
+                                 invert=invert),
+                    encode(Op.STORE, buffer=Buffer.ACC, rows=m, cols=n, dram=2000,
+                           stride=4 * n)]
+            r = core.run(core.with_tokens(_finish(prog)), dram, EXION, check=True)
+            dense = (c0 + a @ b + (1 << 31)) % (1 << 32) - (1 << 31)
+            keep = masked ^ bool(invert)
+            np.testing.assert_array_equal(_get(r.dram, 2000, (m, n), "<i4"),
+                                          np.where(keep, dense, c0))
+
+
+def test_maskgen_is_the_mask_generator_compare(request):
+    """MASKGEN writes FFN-Reuse's mask as golden.mask_gen compares FC1's
+    accumulators with the integer threshold, for thresholds of either sign."""
+    from exdisc.golden.mask_gen import fc1_mask
+    rng = _rng(request)
+    rows, length = 6, 40
+    acc = rng.integers(-1000, 1000, (2, rows, length))
+    dram = np.zeros((2, EXION.dram_bytes), np.uint8)
+    _put(dram, 0, acc, "<i4")
+    for threshold in (-300, 0, 257):
+        prog = [encode(Op.LOAD, buffer=Buffer.ACC, row=3, col=5, rows=rows, cols=length,
+                       dram=0, stride=4 * length),
+                encode(Op.MASKGEN, src_row=3, src_col=5, dst_row=2, dst_col=8, rows=rows,
+                       length=length, threshold=threshold % (1 << 32)),
+                encode(Op.STORE, buffer=Buffer.MASK, row=2, col=8, rows=rows, cols=length,
+                       dram=3000, stride=length // 8)]
+        r = core.run(core.with_tokens(_finish(prog)), dram, EXION, check=True)
+        got = np.unpackbits(_get(r.dram, 3000, (rows, length // 8), np.uint8), axis=-1,
+                            bitorder="little").astype(bool)
+        np.testing.assert_array_equal(got, fc1_mask(acc, threshold))
+
+
+def test_exion_operations_are_checked():
+    """The dense core flags ExionCore's operations BAD_OP before anything else
+    (as its decoder does); ExionCore checks their shapes and regions, and a
+    sparse GEMM's mask is m x n (output-sparse) or m x k (input-sparse)."""
+    own = tokens(Queue.GEMM)
+    word = _sparse_gemm(Op.GEMM_OS, 0, 0, 0, 4, 4, 4) | own << 4
+    assert core.validate(CoreConfig(), word)[0] == Error.BAD_OP
+    assert core.validate(EXION, word)[0] == Error.BAD_TOKEN
+    assert core.validate(CoreConfig(), encode(Op.MASKGEN, rows=1, length=1))[0] == Error.BAD_OP
+    assert core.validate(EXION, encode(Op.MASKGEN, rows=1, length=1))[0] == Error.NONE
+    assert core.validate(EXION, _sparse_gemm(Op.GEMM_IS, 0, 0, 0, 4, 4, 4, init=Init.BIAS))[0] \
+        == Error.BAD_SHAPE
+    # 40 rows of mask: beyond MASK's 32 for the mask, not for A, B or C
+    assert core.validate(EXION, _sparse_gemm(Op.GEMM_OS, 0, 0, 0, 40, 4, 4))[0] == \
+        Error.BAD_RANGE
+    wide = encode(Op.GEMM_IS, m=4, n=4, k=60, mask_col=8)       # the mask is m x k
+    assert core.validate(EXION, wide)[0] == Error.BAD_RANGE
+    assert core.validate(EXION, encode(Op.GEMM_OS, m=4, n=4, k=60, mask_col=8))[0] == Error.NONE
+    assert core.validate(EXION, encode(Op.MASKGEN, rows=1, length=60, dst_col=8))[0] == \
+        Error.BAD_RANGE
+
+
+def test_with_tokens_orders_a_mask_before_its_sparse_gemm():
+    prog = core.with_tokens(_finish([
+        encode(Op.MASKGEN, rows=4, length=8),
+        _sparse_gemm(Op.GEMM_OS, 0, 0, 0, 4, 8, 4),
+        encode(Op.MASKGEN, rows=4, length=8, src_row=8)]))
+    assert decode(prog[1])[1]["pop"] == V                      # reads the mask after it is made
+    assert decode(prog[2])[1]["pop"] == G                      # overwrites it after it is read
