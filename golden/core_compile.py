@@ -35,7 +35,8 @@ from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
-__all__ = ["calibrate", "compile_block", "block_output", "Compiled"]
+__all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "Compiled",
+           "ReuseStep"]
 
 #: The residual stream's full scale: block values up to this many units.
 RESIDUAL_TOP = 1 << 30
@@ -150,13 +151,57 @@ class _Image:
 @dataclass
 class Compiled:
     """A block's program, its external memory image, where the output is and
-    what it is worth, and the scales used."""
+    what it is worth, and the scales used; for a dense FFN-Reuse step, where
+    the mask and the cached partial are (``reuse``: ``{"mask": (address,
+    rows, bytes a row), "partial": (address, rows, cols)}``)."""
     program: list
     dram: np.ndarray
     out: tuple            # (dram byte address, rows, cols): int32 rows
     out_scale: float
     scales: dict
     cfg: CoreConfig
+    reuse: dict = None
+
+
+@dataclass(frozen=True)
+class ReuseStep:
+    """FFN-Reuse on the block's FFN, for ExionCore (``CoreConfig.exion``).
+
+    ``dense``: the FFN runs whole, ``MASKGEN`` marks FC1's accumulators
+    (bias included) above ``threshold`` as the elements to recompute, and
+    the program stores that mask and the cached partial ``b2 + (H * ~M) @
+    W2`` (:func:`reuse_outputs` reads them back). ``sparse``: FC1 runs only
+    under ``mask`` (``GEMM_OS``) and FC2 as ``partial + (Hn * M) @ W2``
+    (``GEMM_IS``): exactly FC2 of the dense step's GELU output with the
+    masked elements recomputed, when both steps use the same scales (pass
+    the dense step's ``scales``).
+
+    Members
+    -------
+    kind : str
+        ``"dense"`` or ``"sparse"``.
+    threshold : int
+        Dense: FC1's integer threshold (``golden.mask_gen.fc1_integer_threshold``
+        of ``tau``, with the bias in the accumulator: ``bias = 0``).
+    mask : numpy.ndarray
+        Sparse: ``[B, T, F]`` bool, the dense step's mask.
+    partial : numpy.ndarray
+        Sparse: ``[B, T, d]`` int32, the dense step's cached partial.
+    """
+    kind: str
+    threshold: int = None
+    mask: np.ndarray = None
+    partial: np.ndarray = None
+
+    def __post_init__(self):
+        if self.kind not in ("dense", "sparse"):
+            raise ValueError(f"kind: expected 'dense' or 'sparse', got {self.kind!r}")
+        if self.kind == "dense" and (not isinstance(self.threshold, (int, np.integer))
+                                     or not -(1 << 31) <= self.threshold < 1 << 31):
+            raise ValueError(f"threshold: expected a signed 32-bit integer, got "
+                             f"{self.threshold!r}")
+        if self.kind == "sparse" and (self.mask is None or self.partial is None):
+            raise ValueError("mask, partial: a sparse step needs the dense step's")
 
 
 def _fixed(scale, fmt):
@@ -184,11 +229,13 @@ class _Program:
         self.words.append(encode(op, **f))
 
 
-def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_rows=64):
+def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_rows=64,
+                  reuse=None):
     """The program of block ``layer`` for the batch ``x [B, T, d]``, ``c [B, d]``.
 
     ``scales``: from :func:`calibrate` (default: calibrated on this batch).
-    Raises ``ValueError`` when the block does not fit ``cfg``'s buffers."""
+    ``reuse``: a :class:`ReuseStep` (ExionCore) for the FFN. Raises
+    ``ValueError`` when the block does not fit ``cfg``'s buffers."""
     cfg = cfg or CoreConfig()
     if not isinstance(cfg, CoreConfig):
         raise TypeError(f"cfg: expected a CoreConfig, got {cfg!r}")
@@ -203,6 +250,15 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     fmt = cfg.fmt
     T, d, H, dh, f_dim = x.shape[1], mc.hidden, mc.heads, mc.head_dim, mc.hidden * mc.mlp_ratio
     B = x.shape[0]
+    if reuse is not None:
+        if not isinstance(reuse, ReuseStep):
+            raise TypeError(f"reuse: expected a ReuseStep, got {reuse!r}")
+        if not cfg.exion:
+            raise ValueError("reuse: FFN-Reuse runs on ExionCore; cfg.exion is False")
+        if reuse.kind == "sparse" and (np.shape(reuse.mask) != (B, T, f_dim) or
+                                       np.shape(reuse.partial) != (B, T, d)):
+            raise ValueError(f"mask, partial: expected [{B}, {T}, {f_dim}] and [{B}, {T}, {d}], "
+                             f"got {np.shape(reuse.mask)} and {np.shape(reuse.partial)}")
     sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
 
     # weights: the LayerNorms' smoothing factors multiply the rows of the GEMMs
@@ -233,10 +289,12 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     img = _Image(B, cfg.dram_bytes)
     prog = _Program()
 
-    def load(buffer, at, values, dtype):
+    def load(buffer, at, values, dtype, bits=None):
+        """``values`` into ``buffer`` at ``at`` (``bits``: a mask's columns,
+        its bytes packed eight to a byte)."""
         addr, stride = img.put(values, dtype)
         prog(Op.LOAD, buffer=buffer, row=at[0], col=at[1], rows=values.shape[-2],
-             cols=values.shape[-1], dram=addr, stride=stride)
+             cols=bits or values.shape[-1], dram=addr, stride=stride)
 
     # -- regions --
     # the scores and the probabilities of two heads at a time, so that the
@@ -260,9 +318,13 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     WQKV, WPROJ = wgt(d, 3 * d), wgt(d, d)
     W1, W2 = wgt(d, f_dim), wgt(f_dim, d)
     K, V = wgt(T, d), wgt(T, d)
-    if 2 * T > cfg.mask_rows:
-        raise ValueError(f"mask_rows: {2 * T} rows needed (two heads' keep masks and row "
-                         f"scales), the buffer has {cfg.mask_rows}")
+    mask_rows = 3 * T if reuse is not None else 2 * T
+    if mask_rows > cfg.mask_rows:
+        raise ValueError(f"mask_rows: {mask_rows} rows needed (two heads' keep masks and row "
+                         f"scales{', the FFN-Reuse mask' if reuse else ''}), the buffer has "
+                         f"{cfg.mask_rows}")
+    FFN_MASK = (2 * T, 0)
+    PART_ACC = acc(T, d) if reuse is not None and reuse.kind == "dense" else None
 
     # -- loads, in the order of first use: the residual stream in row chunks,
     # so that the first LayerNorm starts on the first --
@@ -301,6 +363,9 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         for buf, at, values, dtype in group:
             load(buf, at, values, dtype)
     out_addr, out_stride = img.reserve(T, 4 * d)
+    if reuse is not None and reuse.kind == "dense":
+        mask_addr, mask_stride = img.reserve(T, f_dim // 8)
+        part_addr, part_stride = img.reserve(T, 4 * d)
 
     def nonlinear(fn, src, dst_buffer, dst, rows, length, **kw):
         prog(Op.NONLINEAR, fn=fn, src_row=src[0], src_col=src[1], dst_buffer=dst_buffer,
@@ -375,16 +440,59 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         add(PROJ_ACC, "gate1", gs1, rows)
         layernorm("gain2", "bias2", ms2, H2, rows)
 
+    def broadcast(buffer_at, values, rows):
+        """``values`` ``[B, 1, n]`` int32 into ``rows`` rows at ``buffer_at`` (a
+        stride-0 load of one row of external memory)."""
+        addr, _ = img.put(values, "<i4")
+        prog(Op.LOAD, buffer=Buffer.ACC, row=buffer_at[0] + rows.start, col=buffer_at[1],
+             rows=len(rows), cols=values.shape[-1], dram=addr, stride=0)
+
+    def sparse_gemm(op, a, b, c_at, m, n, k, rows, invert=0):
+        prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], c_row=c_at[0],
+             c_col=c_at[1], m=m, n=n, k=k, init=Init.ACCUMULATE, mask_row=FFN_MASK[0] + rows.start,
+             mask_col=FFN_MASK[1], invert=invert)
+
     def fc1(rows):
-        gemm(down(H2, rows.start), W1, down(FC1_ACC, rows.start), len(rows), f_dim, d,
-             bias_name="b1")
+        if reuse is not None and reuse.kind == "sparse":
+            # the mask's rows, the bias, then only the outputs the mask names
+            load(Buffer.MASK, down(FFN_MASK, rows.start),
+                 np.packbits(np.asarray(reuse.mask, bool)[:, rows], axis=-1,
+                             bitorder="little"), np.uint8, bits=f_dim)
+            broadcast(FC1_ACC, bias("fc1"), rows)
+            sparse_gemm(Op.GEMM_OS, down(H2, rows.start), W1, down(FC1_ACC, rows.start),
+                        len(rows), f_dim, d, rows)
+        else:
+            gemm(down(H2, rows.start), W1, down(FC1_ACC, rows.start), len(rows), f_dim, d,
+                 bias_name="b1")
+        if reuse is not None and reuse.kind == "dense":
+            prog(Op.MASKGEN, src_row=FC1_ACC[0] + rows.start, src_col=FC1_ACC[1],
+                 dst_row=FFN_MASK[0] + rows.start, dst_col=FFN_MASK[1], rows=len(rows),
+                 length=f_dim, threshold=int(reuse.threshold) % (1 << 32))
+            prog(Op.STORE, buffer=Buffer.MASK, row=FFN_MASK[0] + rows.start, col=FFN_MASK[1],
+                 rows=len(rows), cols=f_dim, dram=mask_addr + rows.start * mask_stride,
+                 stride=mask_stride)
         prog(Op.SET, mult=g_mult, shift=g_shift, mult2=g_mult2, shift2=g_shift2)
         nonlinear(Fn.GELU, down(FC1_ACC, rows.start), Buffer.ACT, down(G, rows.start),
                   len(rows), f_dim)
 
     def fc2(rows):
-        gemm(down(G, rows.start), W2, down(FC2_ACC, rows.start), len(rows), d, f_dim,
-             bias_name="b2")
+        if reuse is not None and reuse.kind == "sparse":
+            # onto the cached partial (its bias included), only the recomputed inputs
+            load(Buffer.ACC, down(FC2_ACC, rows.start),
+                 np.asarray(reuse.partial, np.int32)[:, rows], "<i4")
+            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2, down(FC2_ACC, rows.start),
+                        len(rows), d, f_dim, rows)
+        else:
+            gemm(down(G, rows.start), W2, down(FC2_ACC, rows.start), len(rows), d, f_dim,
+                 bias_name="b2")
+        if reuse is not None and reuse.kind == "dense":
+            # the cached partial: the bias and the inputs the sparse steps reuse
+            broadcast(PART_ACC, bias("fc2"), rows)
+            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2, down(PART_ACC, rows.start),
+                        len(rows), d, f_dim, rows, invert=1)
+            prog(Op.STORE, buffer=Buffer.ACC, row=PART_ACC[0] + rows.start, col=PART_ACC[1],
+                 rows=len(rows), cols=d, dram=part_addr + rows.start * part_stride,
+                 stride=part_stride)
         add(FC2_ACC, "gate2", gs2, rows)
         prog(Op.STORE, buffer=Buffer.ACC, row=X[0] + rows.start, col=X[1], rows=len(rows),
              cols=d, dram=out_addr + rows.start * out_stride, stride=out_stride)
@@ -402,8 +510,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                          f"queue_depth {cfg.queue_depth} and token_depth {cfg.token_depth}; "
                          f"deeper queues would run it")
     scales = dict(s, x=s_x, **{f"w_{k}": v[1] for k, v in w.items()})
+    kept = None
+    if reuse is not None and reuse.kind == "dense":
+        kept = {"mask": (mask_addr, T, mask_stride), "partial": (part_addr, T, d)}
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
-                    scales=scales, cfg=cfg)
+                    scales=scales, cfg=cfg, reuse=kept)
 
 
 def _amax_int_residual(s_residual_cal, s_x):
@@ -416,3 +527,16 @@ def block_output(compiled, result):
     addr, rows, cols = compiled.out
     raw = result.dram[:, addr:addr + rows * cols * 4]
     return raw.copy().view("<i4").reshape(-1, rows, cols).astype(np.float64) * compiled.out_scale
+
+
+def reuse_outputs(compiled, result):
+    """A dense FFN-Reuse step's mask ``[B, T, F]`` (bool) and cached partial
+    ``[B, T, d]`` (int32), from :func:`.core.run`'s result."""
+    if not compiled.reuse:
+        raise ValueError("compiled: not a dense FFN-Reuse step")
+    addr, rows, nbytes = compiled.reuse["mask"]
+    raw = result.dram[:, addr:addr + rows * nbytes].reshape(-1, rows, nbytes)
+    mask = np.unpackbits(raw, axis=-1, bitorder="little").astype(bool)
+    addr, rows, cols = compiled.reuse["partial"]
+    partial = result.dram[:, addr:addr + rows * cols * 4].copy().view("<i4")
+    return mask, partial.reshape(-1, rows, cols)

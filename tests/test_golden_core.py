@@ -519,3 +519,61 @@ def test_with_tokens_orders_a_mask_before_its_sparse_gemm():
         encode(Op.MASKGEN, rows=4, length=8, src_row=8)]))
     assert decode(prog[1])[1]["pop"] == V                      # reads the mask after it is made
     assert decode(prog[2])[1]["pop"] == G                      # overwrites it after it is read
+
+
+def _reuse_case(request):
+    rng = _rng(request)
+    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
+    model = DiT.random(cfg, seed=3, std=0.3)
+    x = rng.standard_normal((2, cfg.tokens, cfg.hidden)).astype(np.float32)
+    c = rng.standard_normal((2, cfg.hidden)).astype(np.float32)
+    ccfg = CoreConfig(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=64,
+                      max_len=64, dram_bytes=1 << 14, exion=True)
+    return rng, model, x, c, ccfg, cc.calibrate(model, 0, x, c)
+
+
+def test_ffn_reuse_steps_compile_to_exact_programs(request):
+    """A dense FFN-Reuse step computes the block as the plain program does and
+    keeps its mask and partial; a sparse step on the same input gives the
+    same block output to the bit (the masked elements are recomputed to the
+    same values, the rest come from the partial), with fewer MACs; with
+    every element masked, a sparse step on another input is that input's
+    dense block."""
+    rng, model, x, c, ccfg, s = _reuse_case(request)
+
+    def run(x, reuse=None):
+        comp = cc.compile_block(model, 0, x, c, ccfg, s, chunk_rows=8, reuse=reuse)
+        return comp, core.run(comp.program, comp.dram, ccfg, check=True)
+
+    plain, r_plain = run(x)
+    dense, r_dense = run(x, cc.ReuseStep("dense", threshold=0))
+    mask, partial = cc.reuse_outputs(dense, r_dense)
+    assert 0.1 < mask.mean() < 0.9
+    np.testing.assert_array_equal(cc.block_output(dense, r_dense), cc.block_output(plain, r_plain))
+    sparse, r_sparse = run(x, cc.ReuseStep("sparse", mask=mask, partial=partial))
+    np.testing.assert_array_equal(cc.block_output(sparse, r_sparse),
+                                  cc.block_output(plain, r_plain))
+    assert r_sparse.stats["macs"] < r_plain.stats["macs"]
+    every, r_every = run(x, cc.ReuseStep("dense", threshold=-(1 << 31)))
+    mask, partial = cc.reuse_outputs(every, r_every)
+    assert mask.all()
+    x2 = x + 0.1 * rng.standard_normal(x.shape).astype(np.float32)
+    (a, ra), (b, rb) = run(x2, cc.ReuseStep("sparse", mask=mask, partial=partial)), run(x2)
+    np.testing.assert_array_equal(cc.block_output(a, ra), cc.block_output(b, rb))
+
+
+def test_ffn_reuse_steps_reject_what_they_cannot_run(request):
+    _, model, x, c, ccfg, s = _reuse_case(request)
+    with pytest.raises(ValueError, match="reuse: FFN-Reuse runs on ExionCore"):
+        cc.compile_block(model, 0, x, c, CoreConfig(width=64, max_len=64, mask_rows=64),
+                         reuse=cc.ReuseStep("dense", threshold=0))
+    with pytest.raises(ValueError, match="mask, partial: expected"):
+        cc.compile_block(model, 0, x, c, ccfg, s, reuse=cc.ReuseStep(
+            "sparse", mask=np.zeros((2, 16, 63), bool), partial=np.zeros((2, 16, 16))))
+    with pytest.raises(ValueError, match="mask_rows: 48 rows needed"):
+        cc.compile_block(model, 0, x, c, CoreConfig(width=64, max_len=64, mask_rows=40, exion=True), s,
+                         reuse=cc.ReuseStep("dense", threshold=0))
+    with pytest.raises(ValueError, match="threshold: expected a signed 32-bit integer"):
+        cc.ReuseStep("dense", threshold=1 << 31)
+    with pytest.raises(ValueError, match="kind: expected 'dense' or 'sparse', got 'half'"):
+        cc.ReuseStep("half")
