@@ -34,8 +34,7 @@ ceil(cols / banks)``):
     ``3 * V + ADD_OVERHEAD``.
 ``LOAD``
     A vector written a cycle, and a cycle to take each beat of
-    ``bus_bytes`` (a row's beats end with it): ``V + beats + 2``, plus the
-    external memory's latency.
+    ``bus_bytes`` (a row's beats end with it): ``V + beats + 2``.
 ``STORE``
     A vector read a cycle into beats: ``V + STORE_OVERHEAD``.
 ``SET`` / ``FINISH``
@@ -92,9 +91,6 @@ class Timing:
     nonlinear_latency : int
         A non-linear row's cycles beyond its beats (see ``NONLINEAR``
         above); the RTL's at 16 lanes and rows of 256 by default.
-    memory_latency : int
-        Cycles external memory takes to answer a load beyond the host
-        model's one.
     queue_depth : int
         Descriptors a queue holds (``CoreParams.queue_depth``).
     """
@@ -104,7 +100,6 @@ class Timing:
     banks: int = 16
     bus_bytes: int = 64
     nonlinear_latency: int = 101
-    memory_latency: int = 0
     queue_depth: int = 16
 
     def __post_init__(self):
@@ -112,10 +107,9 @@ class Timing:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")
-        for name in ("nonlinear_latency", "memory_latency"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValueError(f"{name}: expected a non-negative integer, got {v!r}")
+        v = self.nonlinear_latency
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise ValueError(f"nonlinear_latency: expected a non-negative integer, got {v!r}")
 
 
 def _vectors(rows, cols, banks):
@@ -142,7 +136,7 @@ def _cost(op, f, t):
         elem = _ELEMENT_BYTES[f["buffer"]]
         row_bytes = -(-f["cols"] // 8) if elem is None else f["cols"] * elem
         beats = f["rows"] * math.ceil(row_bytes / t.bus_bytes)
-        return v + beats + LOAD_OVERHEAD + t.memory_latency, 0
+        return v + beats + LOAD_OVERHEAD, 0
     if op in (Op.SET, Op.FINISH):
         return (1 if op == Op.SET else FINISH_CYCLES), 0
     raise ValueError(f"{op.name}: an ExionCore operation, which the model does not time yet")
