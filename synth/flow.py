@@ -62,6 +62,8 @@ DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextp
           # stored baseline and README figure uses; 7 and 8 are faster parts.
           "speed": 6}
 SPEED_GRADES = (6, 7, 8)
+#: nextpnr's target clock unless one is given.
+DEFAULT_FREQ_MHZ = 200.0
 #: Seconds nextpnr may take: the default core (half the part) takes
 #: the better part of an hour to place and more to route on one thread.
 NEXTPNR_TIMEOUT = 4 * 3600
@@ -261,7 +263,7 @@ def _digest(files, args):
     return h.hexdigest()[:16]
 
 
-def netlist_digest(unit_name, params, *, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
+def netlist_digest(unit_name, params, *, freq_mhz=DEFAULT_FREQ_MHZ, seed=1, speed=DEVICE["speed"],
                    floorplan=True, generic=True):
     """The digest :func:`synthesize` records for these arguments, without
     running a tool (elaboration only)."""
@@ -370,7 +372,7 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, par
                           if v.get("used", 0)}
 
 
-def synthesize(unit_name, params, *, pnr=True, freq_mhz=200.0, seed=1, speed=DEVICE["speed"],
+def synthesize(unit_name, params, *, pnr=True, freq_mhz=DEFAULT_FREQ_MHZ, seed=1, speed=DEVICE["speed"],
                floorplan=True, generic=True, log=default_log):
     """Run the flow on ``unit_name`` (a name, or a :class:`exdisc.hw.units.Unit` such as
     an area floor) at ``params``; returns a :class:`SynthResult`

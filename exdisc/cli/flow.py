@@ -1,5 +1,6 @@
 """``exdisc flow``: generate, sign off, prove and synthesize every point of a preset."""
 
+import argparse
 import dataclasses
 import json
 import pathlib
@@ -8,6 +9,8 @@ import time
 from exdisc.hw.emit import emit_verilog
 from exdisc.hw.presets import PRESETS, get_preset
 from exdisc.hw.units import get_unit
+from exdisc.synth.baselines import load_baseline
+from exdisc.synth.flow import DEFAULT_FREQ_MHZ
 from exdisc.common.progress import log
 from exdisc.sim.harness.runner import SimulationFailed
 from exdisc.common.tables import Table
@@ -16,7 +19,19 @@ from .options import EXIT_CHECK_FAILED, EXIT_OK
 from .units import run_synth, synth_options
 
 
-__all__ = ["add_commands"]
+__all__ = ["add_commands", "synth_args"]
+
+
+def synth_args(args, unit_name, params):
+    """The synthesis options of a point, ``(args, generic)``: as its baseline
+    was measured, so that the two compare (a unit recorded without generic
+    synthesis, or at another target clock, runs so here), unless ``--freq``
+    says otherwise."""
+    recorded = (load_baseline(unit_name, params) or {}).get("options", {})
+    how = argparse.Namespace(**vars(args))
+    if how.freq is None:
+        how.freq = recorded.get("freq_mhz", DEFAULT_FREQ_MHZ)
+    return how, recorded.get("generic", True)
 
 
 def _point(n, total, unit_name, params, args, out):
@@ -49,7 +64,9 @@ def _point(n, total, unit_name, params, args, out):
         row["formal"] = {"passed": proof.passed, "seconds": round(proof.seconds, 1)}
         say("prove", "PASS" if proof.passed else f"FAIL (see {proof.directory})")
     if not args.no_synth:
-        result, verdict = run_synth(unit_name, params, args, log=lambda s: say("synthesize", s))
+        how, generic = synth_args(args, unit_name, params)
+        result, verdict = run_synth(unit_name, params, how, log=lambda s: say("synthesize", s),
+                                    generic=generic)
         row["synth"] = dataclasses.asdict(result)
         row["baseline"] = {"status": verdict.status, "text": verdict.text}
         say("synthesize", f"{result.lut4} LUT4, {result.ff} FF, depth {result.logic_depth}, "
@@ -101,5 +118,5 @@ def add_commands(sub):
     p.add_argument("--no-synth", action="store_true", help="skip yosys and nextpnr")
     p.add_argument("--seed", type=int, default=None,
                    help="simulation seed (default: $EXDISC_SEED or fresh, printed)")
-    synth_options(p)
+    synth_options(p, freq_from_baseline=True)
     p.set_defaults(func=cmd_flow, prog_name=p.prog)

@@ -203,11 +203,16 @@ def _unit_parsers(sub, name, help, units, add_options=None):
     return p
 
 
-def synth_options(p):
-    from exdisc.synth.flow import DEVICE, SPEED_GRADES
+def synth_options(p, freq_from_baseline=False):
+    """The synthesis options; with ``freq_from_baseline``, ``--freq`` defaults
+    to None: the target clock each point's baseline was measured at."""
+    from exdisc.synth.flow import DEFAULT_FREQ_MHZ, DEVICE, SPEED_GRADES
     g = p.add_argument_group("synthesis")
-    g.add_argument("--freq", type=float, default=200.0, metavar="MHZ",
-                   help="place-and-route target frequency")
+    g.add_argument("--freq", type=float, default=None if freq_from_baseline else DEFAULT_FREQ_MHZ,
+                   metavar="MHZ",
+                   help="place-and-route target frequency" +
+                        (" (default: the one each point's baseline was measured at, else "
+                         f"{DEFAULT_FREQ_MHZ:g})" if freq_from_baseline else ""))
     g.add_argument("--pnr-seed", type=int, default=1, metavar="N", help="nextpnr placer seed")
     g.add_argument("--speed", type=int, default=DEVICE["speed"], choices=SPEED_GRADES,
                    help="speed grade nextpnr times (6 is the slowest, the baselines' grade)")
