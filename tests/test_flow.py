@@ -44,3 +44,23 @@ def test_flow_default_signs_off_the_core(tmp_path):
     [row] = json.loads((tmp_path / "default" / "summary.json").read_text())
     assert row["unit"] == "core" and pathlib.Path(row["verilog"]).exists()
     assert row["sim"]["passed"] == ["core_random", "core_malformed", "core_dit_block"]
+
+
+def test_flow_synthesizes_each_point_as_its_baseline_was(monkeypatch):
+    """`exdisc flow` runs a point's synthesis with its baseline's options
+    (generic synthesis or not, the target clock), and --freq overrides the
+    clock; without a baseline, the flow's defaults."""
+    import argparse
+    from exdisc.cli import flow
+    from exdisc.hw.presets import get_preset
+    from exdisc.synth.flow import DEFAULT_FREQ_MHZ
+    [(unit, params)] = get_preset("default")
+    stored = {"options": {"freq_mhz": 50.0, "generic": False, "seed": 1}}
+    monkeypatch.setattr(flow, "load_baseline", lambda u, p: stored if p == params else None)
+    args = argparse.Namespace(freq=None, pnr_seed=1, speed=6)
+    how, generic = flow.synth_args(args, unit, params)
+    assert (how.freq, generic, args.freq) == (50.0, False, None)
+    how, _ = flow.synth_args(argparse.Namespace(freq=75.0, pnr_seed=1, speed=6), unit, params)
+    assert how.freq == 75.0
+    how, generic = flow.synth_args(args, "lod", get_preset("units")[0][1])
+    assert (how.freq, generic) == (DEFAULT_FREQ_MHZ, True)
