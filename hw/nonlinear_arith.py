@@ -17,8 +17,8 @@ from .lod import leading_ones
 from .platform import is_ecp5
 
 
-__all__ = ["register", "delay", "RING_MIN", "rshift_round", "multiply", "saturate", "tree", "bit_length",
-           "normalize", "isqrt", "reciprocal", "Credits"]
+__all__ = ["register", "delay", "RING_MIN", "rshift_round", "multiply", "saturate", "tree",
+           "bit_length", "normalize", "isqrt", "reciprocal", "Credits"]
 
 
 def register(m, value, name, shape=None):

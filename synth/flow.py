@@ -263,8 +263,8 @@ def _digest(files, args):
     return h.hexdigest()[:16]
 
 
-def netlist_digest(unit_name, params, *, freq_mhz=DEFAULT_FREQ_MHZ, seed=1, speed=DEVICE["speed"],
-                   floorplan=True, generic=True):
+def netlist_digest(unit_name, params, *, freq_mhz=DEFAULT_FREQ_MHZ, seed=1,
+                   speed=DEVICE["speed"], floorplan=True, generic=True):
     """The digest :func:`synthesize` records for these arguments, without
     running a tool (elaboration only)."""
     unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
@@ -372,8 +372,8 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, par
                           if v.get("used", 0)}
 
 
-def synthesize(unit_name, params, *, pnr=True, freq_mhz=DEFAULT_FREQ_MHZ, seed=1, speed=DEVICE["speed"],
-               floorplan=True, generic=True, log=default_log):
+def synthesize(unit_name, params, *, pnr=True, freq_mhz=DEFAULT_FREQ_MHZ, seed=1,
+               speed=DEVICE["speed"], floorplan=True, generic=True, log=default_log):
     """Run the flow on ``unit_name`` (a name, or a :class:`exdisc.hw.units.Unit` such as
     an area floor) at ``params``; returns a :class:`SynthResult`
     and writes it as ``result.json`` in the work directory. ``speed`` is the

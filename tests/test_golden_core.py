@@ -571,7 +571,8 @@ def test_ffn_reuse_steps_reject_what_they_cannot_run(request):
         cc.compile_block(model, 0, x, c, ccfg, s, reuse=cc.ReuseStep(
             "sparse", mask=np.zeros((2, 16, 63), bool), partial=np.zeros((2, 16, 16))))
     with pytest.raises(ValueError, match="mask_rows: 48 rows needed"):
-        cc.compile_block(model, 0, x, c, CoreConfig(width=64, max_len=64, mask_rows=40, exion=True), s,
+        cc.compile_block(model, 0, x, c,
+                         CoreConfig(width=64, max_len=64, mask_rows=40, exion=True), s,
                          reuse=cc.ReuseStep("dense", threshold=0))
     with pytest.raises(ValueError, match="threshold: expected a signed 32-bit integer"):
         cc.ReuseStep("dense", threshold=1 << 31)

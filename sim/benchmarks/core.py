@@ -7,12 +7,13 @@ and the engine's busy fraction, beside the cycle model of the same program
 and the cycles the units lost to buffer port conflicts. :func:`cycles`
 models the block's schedule on 16 x 16 cores with non-linear units of
 several widths (:mod:`exdisc.golden.core_cycles`: the four queues under
-their tokens, each descriptor timed as it runs alone). :func:`quality` samples the tiny DiT densely in float and with
-every block of every step compiled to a descriptor program and run by the
-golden core model (:class:`exdisc.golden.core_dit.IntegerCore`: int8 GEMMs,
-the integer non-linear operations, an int32 residual stream), from the same
-labels and noise: class accuracy, latent error and the share of samples
-whose classified digit changes.
+their tokens, each descriptor timed as it runs alone). :func:`quality`
+samples the tiny DiT densely in float and with every block of every step
+compiled to a descriptor program and run by the golden core model
+(:class:`exdisc.golden.core_dit.IntegerCore`: int8 GEMMs, the integer
+non-linear operations, an int32 residual stream), from the same labels and
+noise: class accuracy, latent error and the share of samples whose
+classified digit changes.
 """
 
 import functools

@@ -118,8 +118,9 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
     run_testbenches(dut, watch, descriptors, commands(dut.load_cmd, host.load_command),
                     commands(dut.store_cmd, host.store_command), load_data, store_data,
                     max_cycles=max_cycles)
-    return CoreRun(dram=host.mem, error=int(getattr(state["error"], "value", state["error"])), index=int(state["index"]),
-                   finished=state["finished"], cycles=state["cycles"], starts=starts, ends=ends)
+    return CoreRun(dram=host.mem, error=int(getattr(state["error"], "value", state["error"])),
+                   index=int(state["index"]), finished=state["finished"], cycles=state["cycles"],
+                   starts=starts, ends=ends)
 
 
 def timed_run(p, program):
