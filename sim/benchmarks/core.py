@@ -70,9 +70,9 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
     is checked against the golden core model. Beside it, the cycle model of
     the same program (:func:`exdisc.golden.core_cycles.estimate`), which
     times each descriptor as it runs alone: ``lost`` is, per operation, the
-    cycles its descriptors took beyond the model's (waiting for buffer
-    ports that another unit held, and starting late behind such waits),
-    and ``exact`` the descriptors the model timed to the cycle."""
+    cycles its descriptors took from start to end beyond the model's (waiting
+    for buffer ports that another unit held), and ``exact`` the descriptors
+    the model timed to the cycle, start and end."""
     import json
     import numpy as np
     from exdisc.common.progress import log as default_log
