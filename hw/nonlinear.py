@@ -237,6 +237,9 @@ class NonLinearUnit(wiring.Component):
         Sticky error code.
     """
 
+    #: Generic synthesis of the unit's multipliers takes ABC most of an hour.
+    generic_synthesis = False
+
     #: The parts an area breakdown names (:func:`exdisc.synth.attribution.area_by_part`).
     area_parts = (
         ("ingest pass", ("ingest.",)),

@@ -49,7 +49,8 @@ def test_flow_default_signs_off_the_core(tmp_path):
 def test_flow_synthesizes_each_point_as_its_baseline_was(monkeypatch):
     """`exdisc flow` runs a point's synthesis with its baseline's options
     (generic synthesis or not, the target clock), and --freq overrides the
-    clock; without a baseline, the flow's defaults."""
+    clock; a point without a baseline is not placed and routed unless
+    asked, and its unit says whether generic synthesis is worth its time."""
     import argparse
     from exdisc.cli import flow
     from exdisc.hw.presets import get_preset
@@ -63,4 +64,10 @@ def test_flow_synthesizes_each_point_as_its_baseline_was(monkeypatch):
     how, _ = flow.synth_args(argparse.Namespace(freq=75.0, pnr_seed=1, speed=6), unit, params)
     assert how.freq == 75.0
     how, generic = flow.synth_args(args, "lod", get_preset("units")[0][1])
-    assert (how.freq, generic) == (DEFAULT_FREQ_MHZ, True)
+    assert (how.freq, generic, how.no_pnr) == (DEFAULT_FREQ_MHZ, True, True)
+    # the core without a baseline: its cells only, and no generic synthesis
+    monkeypatch.setattr(flow, "load_baseline", lambda u, p: None)
+    how, generic = flow.synth_args(args, unit, params)
+    assert (how.no_pnr, generic) == (True, False)
+    args.place_and_route = True
+    assert flow.synth_args(args, unit, params)[0].no_pnr is False

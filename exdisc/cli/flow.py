@@ -26,12 +26,18 @@ def synth_args(args, unit_name, params):
     """The synthesis options of a point, ``(args, generic)``: as its baseline
     was measured, so that the two compare (a unit recorded without generic
     synthesis, or at another target clock, runs so here), unless ``--freq``
-    says otherwise."""
-    recorded = (load_baseline(unit_name, params) or {}).get("options", {})
+    says otherwise. A point without a baseline has nothing to be compared
+    with: it is placed and routed only with ``--place-and-route``, and
+    synthesized generically unless its unit says that takes too long
+    (``generic_synthesis = False``)."""
+    base = load_baseline(unit_name, params)
+    recorded = (base or {}).get("options", {})
     how = argparse.Namespace(**vars(args))
     if how.freq is None:
         how.freq = recorded.get("freq_mhz", DEFAULT_FREQ_MHZ)
-    return how, recorded.get("generic", True)
+    how.no_pnr = base is None and not getattr(args, "place_and_route", False)
+    default = getattr(get_unit(unit_name).component, "generic_synthesis", True)
+    return how, recorded.get("generic", default)
 
 
 def _point(n, total, unit_name, params, args, out):
@@ -69,8 +75,9 @@ def _point(n, total, unit_name, params, args, out):
                                     generic=generic)
         row["synth"] = dataclasses.asdict(result)
         row["baseline"] = {"status": verdict.status, "text": verdict.text}
+        fmax = f"Fmax {result.fmax_mhz} MHz" if result.fmax_mhz else "not placed and routed"
         say("synthesize", f"{result.lut4} LUT4, {result.ff} FF, depth {result.logic_depth}, "
-                          f"Fmax {result.fmax_mhz} MHz; {verdict.text}")
+                          f"{fmax}; {verdict.text}")
     return row
 
 
@@ -95,7 +102,7 @@ def cmd_flow(args):
                                                        if sim["skipped"] else ""),
                      ("PASS" if r["formal"]["passed"] else "FAIL") if "formal" in r else "-",
                      s.get("lut4", "-"), s.get("ff", "-"), s.get("mult18", "-"),
-                     s.get("bram", "-"), s.get("fmax_mhz", "-"),
+                     s.get("bram", "-"), s.get("fmax_mhz") or "-",
                      r["baseline"]["text"] if "baseline" in r else "-"])
     print(Table(["module", "sign-off", "formal", "LUT4", "FF", "MULT18", "BRAM", "Fmax MHz",
                  "baseline"], rows,
@@ -116,6 +123,10 @@ def add_commands(sub):
     p.add_argument("-o", "--output", default="build/flow", metavar="DIR",
                    help="directory of the Verilog and the summary")
     p.add_argument("--no-synth", action="store_true", help="skip yosys and nextpnr")
+    p.add_argument("--place-and-route", action="store_true",
+                   help="place and route points without a stored baseline too (by default "
+                        "they get yosys's cells and area by part only: nothing to compare "
+                        "their Fmax with, and the default core takes hours)")
     p.add_argument("--seed", type=int, default=None,
                    help="simulation seed (default: $EXDISC_SEED or fresh, printed)")
     synth_options(p, freq_from_baseline=True)

@@ -130,11 +130,14 @@ def run_synth(unit_name, params, args, log=None, generic=None):
     from exdisc.synth.baselines import save_baseline, verdict, Verdict
     from exdisc.synth.flow import synthesize
     kwargs = {"log": log} if log else {}
+    if generic is None:
+        # a unit whose generic synthesis takes too long says so
+        generic = not getattr(args, "no_generic", False) and getattr(
+            get_unit(unit_name).component, "generic_synthesis", True)
     result = synthesize(unit_name, params, pnr=not getattr(args, "no_pnr", False),
                         freq_mhz=args.freq, seed=args.pnr_seed, speed=args.speed,
                         floorplan=not getattr(args, "no_floorplan", False),
-                        generic=(not getattr(args, "no_generic", False)) if generic is None
-                        else generic, **kwargs)
+                        generic=generic, **kwargs)
     if getattr(args, "update_baseline", False):
         return result, Verdict("within", f"baseline written: {save_baseline(result)}")
     return result, verdict(result, params)

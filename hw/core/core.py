@@ -67,6 +67,10 @@ class Core(wiring.Component):
 
     events_layout = data.StructLayout({"start": 4, "done": 4})
 
+    #: Generic synthesis (gates, transistors, depth) of the core takes ABC the
+    #: better part of an hour on its hundred and more multipliers.
+    generic_synthesis = False
+
     #: The parts an area breakdown names (:func:`exdisc.synth.attribution.area_by_part`),
     #: by the prefixes of their submodules' names, first match first.
     area_parts = (
