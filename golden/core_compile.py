@@ -452,18 +452,26 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
              c_col=c_at[1], m=m, n=n, k=k, init=Init.ACCUMULATE, mask_row=FFN_MASK[0] + rows.start,
              mask_col=FFN_MASK[1], invert=invert)
 
+    sparse = reuse is not None and reuse.kind == "sparse"
+
+    def ffn_gemm(op, a, b, c_at, n, k, bias_name, rows):
+        """An FFN GEMM of ``rows``: with its bias, or on a sparse step ``op``
+        under the mask, onto what ``C`` already holds."""
+        if sparse:
+            sparse_gemm(op, down(a, rows.start), b, down(c_at, rows.start), len(rows), n, k,
+                        rows)
+        else:
+            gemm(down(a, rows.start), b, down(c_at, rows.start), len(rows), n, k,
+                 bias_name=bias_name)
+
     def fc1(rows):
-        if reuse is not None and reuse.kind == "sparse":
-            # the mask's rows, the bias, then only the outputs the mask names
+        if sparse:
+            # the mask's rows and the bias; then only the outputs the mask names
             load(Buffer.MASK, down(FFN_MASK, rows.start),
                  np.packbits(np.asarray(reuse.mask, bool)[:, rows], axis=-1,
                              bitorder="little"), np.uint8, bits=f_dim)
             broadcast(FC1_ACC, bias("fc1"), rows)
-            sparse_gemm(Op.GEMM_OS, down(H2, rows.start), W1, down(FC1_ACC, rows.start),
-                        len(rows), f_dim, d, rows)
-        else:
-            gemm(down(H2, rows.start), W1, down(FC1_ACC, rows.start), len(rows), f_dim, d,
-                 bias_name="b1")
+        ffn_gemm(Op.GEMM_OS, H2, W1, FC1_ACC, f_dim, d, "b1", rows)
         if reuse is not None and reuse.kind == "dense":
             prog(Op.MASKGEN, src_row=FC1_ACC[0] + rows.start, src_col=FC1_ACC[1],
                  dst_row=FFN_MASK[0] + rows.start, dst_col=FFN_MASK[1], rows=len(rows),
@@ -476,15 +484,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                   len(rows), f_dim)
 
     def fc2(rows):
-        if reuse is not None and reuse.kind == "sparse":
-            # onto the cached partial (its bias included), only the recomputed inputs
+        if sparse:
+            # the cached partial (its bias included); then only the recomputed inputs
             load(Buffer.ACC, down(FC2_ACC, rows.start),
                  np.asarray(reuse.partial, np.int32)[:, rows], "<i4")
-            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2, down(FC2_ACC, rows.start),
-                        len(rows), d, f_dim, rows)
-        else:
-            gemm(down(G, rows.start), W2, down(FC2_ACC, rows.start), len(rows), d, f_dim,
-                 bias_name="b2")
+        ffn_gemm(Op.GEMM_IS, G, W2, FC2_ACC, d, f_dim, "b2", rows)
         if reuse is not None and reuse.kind == "dense":
             # the cached partial: the bias and the inputs the sparse steps reuse
             broadcast(PART_ACC, bias("fc2"), rows)
