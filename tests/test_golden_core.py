@@ -433,10 +433,8 @@ def test_sparse_ffn_step_is_ffn_reuse_to_the_bit(request):
         np.testing.assert_array_equal(_get(r.dram, 5000, (t, d), "<i4")[s], want["fc2"])
         np.testing.assert_array_equal(want["fc2"], np.where(mask[s], h[s], h_dense[s]) @ w2[s])
     # the MACs the sparse GEMMs did: each sample's masks, on the mean
-    dense = t * f * d
     assert r.stats["macs"] == pytest.approx(
         (mask.sum() * d + (~mask).sum() * d + mask.sum() * d) / 2)
-    assert r.stats["macs"] < 3 * dense
 
 
 def test_output_sparse_gemm_keeps_c_outside_its_mask(request):
