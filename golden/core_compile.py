@@ -316,7 +316,8 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     P = [act(T, T), act(T, T)]
     G = P[0] if f_dim == T else act(T, f_dim)
     WQKV, WPROJ = wgt(d, 3 * d), wgt(d, d)
-    W1, W2 = wgt(d, f_dim), wgt(f_dim, d)
+    # FC2's weights transposed (d rows of F), so that they take as few rows as FC1's
+    W1, W2T = wgt(d, f_dim), wgt(d, f_dim)
     K, V = wgt(T, d), wgt(T, d)
     mask_rows = 3 * T if reuse is not None else 2 * T
     if mask_rows > cfg.mask_rows:
@@ -355,7 +356,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
          (Buffer.ACC, params["bias2"], row(bias2), "<i4"),
          (Buffer.WGT, W1, w["fc1"][0][None], np.int8),
          (Buffer.ACC, params["b1"], bias("fc1"), "<i4")],
-        [(Buffer.WGT, W2, w["fc2"][0][None], np.int8),
+        [(Buffer.WGT, W2T, w["fc2"][0].T[None], np.int8),
          (Buffer.ACC, params["b2"], bias("fc2"), "<i4"),
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
@@ -447,21 +448,21 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         prog(Op.LOAD, buffer=Buffer.ACC, row=buffer_at[0] + rows.start, col=buffer_at[1],
              rows=len(rows), cols=values.shape[-1], dram=addr, stride=0)
 
-    def sparse_gemm(op, a, b, c_at, m, n, k, rows, invert=0):
-        prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], c_row=c_at[0],
+    def sparse_gemm(op, a, b, c_at, m, n, k, rows, invert=0, b_t=0):
+        prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t, c_row=c_at[0],
              c_col=c_at[1], m=m, n=n, k=k, init=Init.ACCUMULATE, mask_row=FFN_MASK[0] + rows.start,
              mask_col=FFN_MASK[1], invert=invert)
 
     sparse = reuse is not None and reuse.kind == "sparse"
 
-    def ffn_gemm(op, a, b, c_at, n, k, bias_name, rows):
+    def ffn_gemm(op, a, b, c_at, n, k, bias_name, rows, b_t=0):
         """An FFN GEMM of ``rows``: with its bias, or on a sparse step ``op``
         under the mask, onto what ``C`` already holds."""
         if sparse:
             sparse_gemm(op, down(a, rows.start), b, down(c_at, rows.start), len(rows), n, k,
-                        rows)
+                        rows, b_t=b_t)
         else:
-            gemm(down(a, rows.start), b, down(c_at, rows.start), len(rows), n, k,
+            gemm(down(a, rows.start), b, down(c_at, rows.start), len(rows), n, k, b_t=b_t,
                  bias_name=bias_name)
 
     def fc1(rows):
@@ -488,12 +489,12 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             # the cached partial (its bias included); then only the recomputed inputs
             load(Buffer.ACC, down(FC2_ACC, rows.start),
                  np.asarray(reuse.partial, np.int32)[:, rows], "<i4")
-        ffn_gemm(Op.GEMM_IS, G, W2, FC2_ACC, d, f_dim, "b2", rows)
+        ffn_gemm(Op.GEMM_IS, G, W2T, FC2_ACC, d, f_dim, "b2", rows, b_t=1)
         if reuse is not None and reuse.kind == "dense":
             # the cached partial: the bias and the inputs the sparse steps reuse
             broadcast(PART_ACC, bias("fc2"), rows)
-            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2, down(PART_ACC, rows.start),
-                        len(rows), d, f_dim, rows, invert=1)
+            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2T, down(PART_ACC, rows.start),
+                        len(rows), d, f_dim, rows, invert=1, b_t=1)
             prog(Op.STORE, buffer=Buffer.ACC, row=PART_ACC[0] + rows.start, col=PART_ACC[1],
                  rows=len(rows), cols=d, dram=part_addr + rows.start * part_stride,
                  stride=part_stride)
