@@ -618,7 +618,8 @@ class _Elementwise(Elaboratable):
                                   f"operand{n}", signed(ACC_WIDTH + 1))
             prod, c = ar.multiply(m, operand, mult, f"prod{n}", self.platform)
             s_prod = 1 + c
-            u = ar.rshift_round(m, prod, ar.delay(m, row.shift, s_prod, f"shift{n}"), f"u{n}")
+            u = ar.rshift_round(m, prod, ar.delay(m, row.shift, s_prod - 1, f"shift{n}"), f"u{n}",
+                                early=True)
             s_u = s_prod + 2
             # softmax: e = rshift_round(EXP[u mod 2**F], u >> F), then p
             read = exp_rom.read_port()
@@ -649,8 +650,8 @@ class _Elementwise(Elaboratable):
             gprod, c = ar.multiply(m, v, gmult, f"gprod{n}",
                                    self.platform)
             s_gprod = s_v + c
-            g = ar.rshift_round(m, gprod, ar.delay(m, row.shift2, s_gprod, f"gshift{n}"),
-                                f"g{n}")
+            g = ar.rshift_round(m, gprod, ar.delay(m, row.shift2, s_gprod - 1, f"gshift{n}"),
+                                f"g{n}", early=True)
             s_g = s_gprod + 2
             requant = ar.register(m, ar.saturate(u, p.out_bits), f"rq{n}")
             s_write = max(s_g, s_prob)
@@ -688,10 +689,12 @@ def _row_math(m, p, valid, row, total, platform):
     t_root = t + cq
     total = ar.delay(m, total, t_root, "total", data=True)
     r = ar.delay(m, row, t_root, "row", data=True)
-    divisor = Mux(r.op == Op.SOFTMAX, total, root)[:p.divisor_bits]
+    # registered, so that the ring's read, this select and the normaliser's
+    # leading-one detector are not one path
+    divisor = ar.register(m, Mux(r.op == Op.SOFTMAX, total, root)[:p.divisor_bits], "divisor")
     norm, length = ar.normalize(m, divisor, "div")
     quotient, cd = ar.reciprocal(m, norm, RECIP_QUOTIENT_BITS, "recip")
-    t_q = t_root + 2 + cd
+    t_q = t_root + 3 + cd
     r = ar.delay(m, r, t_q - t_root, "row2", data=True)
     length = ar.delay(m, length, cd, "length", data=True)
     root = ar.delay(m, root, t_q - t_root, "root", data=True)
@@ -782,7 +785,7 @@ class _Output(Elaboratable):
             y = word[:p.ln_bits].as_signed()
             prod, c = ar.multiply(m, y, row.a, f"ya{n}", self.platform)
             t = ar.register(m, prod - ar.delay(m, row.b, c, f"b{n}"), f"t{n}")
-            norm = ar.rshift_round(m, t, ar.delay(m, row.k, c + 1, f"k{n}"), f"n{n}")
+            norm = ar.rshift_round(m, t, ar.delay(m, row.k, c, f"k{n}"), f"n{n}", early=True)
             s_norm = c + 3
             norm = norm[:n_bits].as_signed()
             # read two stages early: the block RAM's slow clock-to-output
@@ -798,9 +801,8 @@ class _Output(Elaboratable):
             s_mod = s_norm + c
             biased = ar.register(m, mod + ar.delay(m, bias, c, f"bias{n}"), f"biased{n}")
             if n == 0:
-                mod_shift = ar.delay(m, row.shift2, s_mod + 1, "ms", data=True)
-            ln = ar.rshift_round(m, biased, mod_shift,
-                                 f"ln{n}")
+                mod_shift = ar.delay(m, row.shift2, s_mod, "ms", data=True)
+            ln = ar.rshift_round(m, biased, mod_shift, f"ln{n}", early=True)
             ln_at = s_mod + 3
             e = word[:p.exp_bits + 1]
             index = b0.beat * p.lanes + n

@@ -59,17 +59,23 @@ def delay(m, value, cycles, name, data=False):
     return out
 
 
-def rshift_round(m, value, shift, name):
+def rshift_round(m, value, shift, name, early=False):
     """``value * 2**-shift`` rounded to nearest, ties up, in two cycles,
     with no adder as wide as the value behind a shifter: ``t = value >>
     (shift - 1)`` in the first (``value << 1`` for a shift of 0), ``(t + 1)
     >> 1`` in the second, which is ``floor((value + 2**(shift-1)) /
     2**shift)``. ``shift`` is an unsigned value; beyond the value's width
-    the result is 0, as it is exactly."""
+    the result is 0, as it is exactly. With ``early``, ``shift`` comes a
+    cycle before ``value`` and its decoding (``shift - 1`` and the two
+    compares) is registered, so that the shifter's selects start from
+    registers: a shift that arrives from afar (a delay ring) and fans out to
+    every bit of a wide shifter has a cycle of its own."""
     width = len(value)
-    amount = (shift - 1)[:len(shift)]
-    t = register(m, Mux(shift == 0, value << 1,
-                        Mux(shift > width, 0, value >> amount)), f"{name}_pre")
+    amount, zero, over = (shift - 1)[:len(shift)], shift == 0, shift > width
+    if early:
+        amount, zero, over = (register(m, v, f"{name}_{what}") for v, what in
+                              ((amount, "amount"), (zero, "zero"), (over, "over")))
+    t = register(m, Mux(zero, value << 1, Mux(over, 0, value >> amount)), f"{name}_pre")
     return register(m, (t + 1) >> 1, name)
 
 
