@@ -39,6 +39,11 @@ ceil(cols / banks)``):
     A vector read a cycle into beats: ``V + STORE_OVERHEAD``.
 ``SET`` / ``FINISH``
     One cycle / two.
+``GEMM_OS`` / ``GEMM_IS`` (ExionCore)
+    A ``GEMM``'s: the unit runs every tile and step, masking outputs or
+    inputs.
+``MASKGEN`` (ExionCore)
+    A vector read and compared a cycle: ``V + MASKGEN_OVERHEAD``.
 
 A descriptor reaches its queue :data:`DECODE_CYCLES` after the one before
 it (the first :data:`DECODE_CYCLES` after the program starts), or when its
@@ -65,6 +70,7 @@ GEMM_OVERHEAD = 9
 ADD_OVERHEAD = 12
 LOAD_OVERHEAD = 2
 STORE_OVERHEAD = 6
+MASKGEN_OVERHEAD = 6
 #: A gain or bias row: the unit takes it in without an output.
 LOAD_ROW_OVERHEAD = 6
 FINISH_CYCLES = 2
@@ -99,7 +105,7 @@ class Timing:
     lanes: int = 16
     banks: int = 16
     bus_bytes: int = 64
-    nonlinear_latency: int = 101
+    nonlinear_latency: int = 102
     queue_depth: int = 16
 
     def __post_init__(self):
@@ -118,7 +124,9 @@ def _vectors(rows, cols, banks):
 
 def _cost(op, f, t):
     """``(cycles, engine beats)`` of one descriptor, alone on the core."""
-    if op == Op.GEMM:
+    if op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
+        # ExionCore's sparse GEMMs run dense tiles under their masks: no tile
+        # or reduction step is skipped yet
         tiles = math.ceil(f["m"] / t.rows) * math.ceil(f["n"] / t.cols)
         return (cycle_model(t.rows, t.cols, [f["k"]] * tiles)["total"] + GEMM_OVERHEAD,
                 tiles * f["k"])
@@ -137,9 +145,9 @@ def _cost(op, f, t):
         row_bytes = -(-f["cols"] // 8) if elem is None else f["cols"] * elem
         beats = f["rows"] * math.ceil(row_bytes / t.bus_bytes)
         return v + beats + LOAD_OVERHEAD, 0
-    if op in (Op.SET, Op.FINISH):
-        return (1 if op == Op.SET else FINISH_CYCLES), 0
-    raise ValueError(f"{op.name}: an ExionCore operation, which the model does not time yet")
+    if op == Op.MASKGEN:
+        return _vectors(f["rows"], f["length"], t.banks) + MASKGEN_OVERHEAD, 0
+    return (1 if op == Op.SET else FINISH_CYCLES), 0
 
 
 def estimate(program, timing=None):

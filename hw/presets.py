@@ -1,7 +1,7 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
 from .conmerge import ConMergeParams
-from .core.params import CoreParams
+from .core.params import CoreParams, ExionParams
 from .eager_logdot import LogDotParams
 from .ffn_engine import FFNEngineParams
 from .lod import LODParams
@@ -18,11 +18,20 @@ PRESETS = {
     # The main job: the core, sized for the LFE5U-85F (docs/core.md, "The default
     # core"): an 8 x 8 engine (64 DSPs), a 4-lane non-linear unit (47 DSPs), the
     # add's 8 lanes (16 DSPs); buffers for a 16-token block of the DiT (256-wide
-    # rows: the FFN's 256 columns; 512 weight rows: every weight of a block).
+    # rows: the FFN's 256 columns; 256 weight rows: every weight of a block, K
+    # and V) and no more, so that block RAM stays near half the part's.
     "default": [
-        ("core", CoreParams(width=256, act_rows=64, wgt_rows=512, acc_rows=128, mask_rows=32,
+        ("core", CoreParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
                             nl_lanes=4)),
+    ],
+    # ExionCore at the default core's sizes, with mask rows for FFN-Reuse's
+    # mask beside two heads' keep masks (3 x 16 tokens), and accumulator rows
+    # for the dense step's cached partial.
+    "exion": [
+        ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=80, mask_rows=64,
+                              max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
+                              nl_lanes=4)),
     ],
     # The first units at their default sizes: small enough for `make test` to run
     # the whole flow, synthesis included.
@@ -54,7 +63,7 @@ PRESETS = {
     ],
     # EXION's FFN-Reuse units as the ConMerge issue reports them: ConMerge at
     # 16 x 16 with D = 4 and the FFN engine (array and output path) with merge lanes.
-    "exion": [
+    "exion-units": [
         ("conmerge", ConMergeParams(rows=16, cols=16, lanes=4, index_bits=8)),
         ("ffn", FFNEngineParams(rows=4, cols=4, lanes=4, dsp_pes=6)),
     ],

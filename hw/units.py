@@ -12,7 +12,7 @@ from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
 from .nonlinear import NonLinearParams, NonLinearUnit
 from .core.core import Core
-from .core.params import CoreParams
+from .core.params import CoreParams, ExionParams
 from .params import lookup
 from .eager_rowselect import RowSelectParams, RowSelector
 from .router import HashBankRouter, RouterParams
@@ -88,6 +88,8 @@ UNITS = {u.name: u for u in [
          "integer softmax (with ST's keep mask), GELU, LayerNorm with adaLN, requantize"),
     Unit("core", CoreParams, Core,
          "the dense core: engine, non-linear unit, buffers, loads and stores, run by descriptors"),
+    Unit("exion", ExionParams, Core,
+         "ExionCore: the core with FFN-Reuse's mask generation and sparse GEMMs (dense tiles)"),
 ]}
 
 

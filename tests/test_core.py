@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import DENSE_OPS, Op
-from exdisc.hw.core.params import CoreParams
+from exdisc.golden.core_isa import DENSE_OPS, Buffer, Op, encode
+from exdisc.hw.core.params import CoreParams, ExionParams
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 from exdisc.sim.testbenches.core_pysim import nonlinear_latency, run_core, timed_run
 
@@ -65,6 +65,79 @@ def test_dit_block():
     comp = cc.compile_block(model, 0, x, c, golden_config(p), chunk_rows=4)
     ops = {Op(w & 0xF) for w in comp.program}
     assert ops == DENSE_OPS
+    _check(p, comp.program, comp.dram[0], seed)
+
+
+# -- ExionCore's operations --------------------------------------------------
+
+EXION = ExionParams(**SMALL.as_dict())
+
+
+@pytest.mark.parametrize("seed,shape", [(1, (4, 4)), (2, (4, 4)), (5, (3, 4))])
+def test_exion_operations(seed, shape):
+    """Output-sparse and input-sparse GEMMs (either init, masks inverted or
+    not, transposed B or not) and MASKGEN on buffers filled with random
+    bytes, so that every mask bit and operand matters."""
+    print(f"seed {seed}")
+    p = ExionParams(**dict(EXION.as_dict(), array_rows=shape[0], array_cols=shape[1]))
+    rng = np.random.default_rng(seed)
+    program = transfer_gemm_program(rng, p, 14, fill=True, ops=(
+        Op.LOAD, Op.GEMM_OS, Op.GEMM_IS, Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN, Op.STORE))
+    _check(p, program, random_dram(rng, p), seed)
+
+
+def test_maskgen_at_its_threshold():
+    """Accumulators at the threshold, one below and one above, of both signs:
+    only those above it are set."""
+    seed = 11
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    t = int(rng.integers(-(1 << 30), 1 << 30))
+    values = np.array([t - 1, t, t + 1, -t, 0, -1, 1, (1 << 31) - 1, -(1 << 31)] * 3, "<i4")
+    dram = np.zeros(EXION.dram_bytes, np.uint8)
+    dram[:values.nbytes] = values.view(np.uint8)
+    program = gcore.with_tokens([
+        encode(Op.LOAD, buffer=Buffer.ACC, row=1, col=2, rows=1, cols=values.size, dram=0,
+               stride=values.nbytes),
+        *[encode(Op.MASKGEN, src_row=1, src_col=2, dst_row=row, dst_col=col, rows=1,
+                 length=values.size, threshold=th % (1 << 32))
+          for row, col, th in ((0, 0, t), (1, 3, 0), (2, 5, -1))],
+        encode(Op.STORE, buffer=Buffer.MASK, row=0, col=0, rows=3, cols=EXION.width,
+               dram=256, stride=EXION.width // 8),
+        encode(Op.FINISH)])
+    _check(EXION, program, dram, seed)
+
+
+@pytest.mark.parametrize("step", ["dense", "sparse"])
+def test_exion_ffn_reuse_block(step):
+    """A whole block of a small random DiT with FFN-Reuse: the dense step
+    (MASKGEN, the mask and the cached partial stored) and the sparse step on
+    the mask and partial the golden model's dense step produced (FC1
+    output-sparse, FC2 input-sparse onto the partial)."""
+    from exdisc.golden import core_compile as cc
+    from exdisc.golden.dit import DiT
+    from exdisc.golden.dit_config import DiTConfig
+    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
+    model = DiT.random(cfg, seed=3, std=0.3)
+    seed = 4
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, cfg.tokens, cfg.hidden)).astype(np.float32)
+    c = rng.standard_normal((1, cfg.hidden)).astype(np.float32)
+    p = ExionParams(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=64,
+                    max_len=64, dram_bytes=1 << 14, array_rows=4, array_cols=4, nl_lanes=4)
+    gcfg = golden_config(p)
+    scales = cc.calibrate(model, 0, x, c)
+    dense = cc.compile_block(model, 0, x, c, gcfg, scales, chunk_rows=8,
+                             reuse=cc.ReuseStep("dense", threshold=0))
+    comp = dense
+    if step == "sparse":
+        mask, partial = cc.reuse_outputs(dense, gcore.run(dense.program, dense.dram, gcfg))
+        assert 0.1 < mask.mean() < 0.9
+        comp = cc.compile_block(model, 0, x, c, gcfg, scales, chunk_rows=8,
+                                reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
+    ops = {Op(w & 0xF) for w in comp.program}
+    assert {Op.MASKGEN} <= ops if step == "dense" else {Op.GEMM_OS, Op.GEMM_IS} <= ops
     _check(p, comp.program, comp.dram[0], seed)
 
 
@@ -132,25 +205,30 @@ def test_shallow_queues_deadlock_where_the_golden_model_does(depths):
     assert np.array_equal(got.dram, want.dram[0])
 
 
-@pytest.mark.parametrize("seed,shape", [(11, (4, 4, 4, 16)), (12, (8, 4, 2, 3))])
-def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape):
+@pytest.mark.parametrize("seed,shape,kind", [(11, (4, 4, 4, 16), CoreParams),
+                                             (12, (8, 4, 2, 3), CoreParams),
+                                             (13, (4, 4, 4, 16), ExionParams)])
+def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape, kind):
     """On random programs of every operation whose descriptors each wait
     for the one before, the cycle model gives every descriptor's start and
     end cycle, and the program's, as the RTL (engines, non-linear widths and
-    queue depths of a few sizes; a queue of 3 fills and stops the decoder)."""
+    queue depths of a few sizes; a queue of 3 fills and stops the decoder;
+    ExionCore's operations among the others)."""
     from exdisc.golden import core_cycles
     from exdisc.golden.core_isa import encode
     from exdisc.sim.stimulus.core import random_program, serial
     print(f"seed {seed}")
     rows, cols, lanes, depth = shape
-    p = CoreParams(width=64, act_rows=32, wgt_rows=32, acc_rows=64, mask_rows=8, max_len=64,
-                   dram_bytes=1 << 14, array_rows=rows, array_cols=cols, nl_lanes=lanes,
-                   queue_depth=depth)
+    p = kind(width=64, act_rows=32, wgt_rows=32, acc_rows=64, mask_rows=8, max_len=64,
+             dram_bytes=1 << 14, array_rows=rows, array_cols=cols, nl_lanes=lanes,
+             queue_depth=depth)
     timing = core_cycles.Timing(rows=rows, cols=cols, lanes=lanes, banks=p.banks,
                                 bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
                                 queue_depth=depth)
     rng = np.random.default_rng(seed)
     program = serial(random_program(rng, p, 16, well_formed=True) + [encode(Op.FINISH)])
+    if p.exion:
+        assert {Op(w & 0xF) for w in program} & {Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN}
     got, cycles = timed_run(p, program)
     want = core_cycles.estimate(program, timing)
     assert [(s, e) for *_, s, e in want["schedule"]] == got

@@ -5,17 +5,21 @@ import pytest
 
 from exdisc.golden import core as gcore, core_isa as gisa
 from exdisc.hw.core import isa
-from exdisc.hw.core.params import CoreParams
+from exdisc.hw.core.params import CoreParams, ExionParams
 from exdisc.sim.stimulus.core import random_program
 from exdisc.sim.testbenches.core_decode import expected, run_programs
 
 SMALL = CoreParams(width=32, act_rows=64, wgt_rows=48, acc_rows=96, mask_rows=16, max_len=24,
                    dram_bytes=12000)
+EXION = ExionParams(**SMALL.as_dict())
 
 
 def test_layouts_are_the_golden_format():
-    # the dense core decodes the dense operations; ExionCore's are BAD_OP here
-    assert {o.name: o.value for o in isa.Op} == {o.name: o.value for o in gisa.DENSE_OPS}
+    assert {o.name: o.value for o in isa.Op} == {o.name: o.value for o in gisa.Op}
+    assert {o.value for o in isa.DENSE_OPS} == {o.value for o in gisa.DENSE_OPS}
+    assert {o.value for o in isa.EXION_OPS} == {o.value for o in gisa.EXION_OPS}
+    assert {o.value: q.value for o, q in isa.QUEUE_OF.items()} == \
+        {o.value: q.value for o, q in gisa.QUEUE_OF.items()}
     for hw_enum, golden_enum in ((isa.Buffer, gisa.Buffer), (isa.Init, gisa.Init),
                                  (isa.Queue, gisa.Queue), (isa.Error, gcore.Error),
                                  (isa.Fn, gisa.Fn)):
@@ -54,8 +58,9 @@ def test_well_formed_program(request):
     assert err[0] == isa.Error.NONE and refused is None
 
 
-@pytest.mark.parametrize("trial", range(3))
-def test_random_programs_stop_at_the_first_malformed(request, trial):
+@pytest.mark.parametrize("trial,p", [(0, SMALL), (1, SMALL), (2, SMALL), (0, EXION)],
+                         ids=["dense0", "dense1", "dense2", "exion0"])
+def test_random_programs_stop_at_the_first_malformed(request, trial, p):
     """Short programs of random descriptors (fields on and around every
     limit; about a third malformed), the decoder reset between them: the
     descriptors before the first malformed one are handed on, its code (the
@@ -63,11 +68,11 @@ def test_random_programs_stop_at_the_first_malformed(request, trial):
     after it is taken."""
     seed = _seed(request, 1000 * trial)
     rng = np.random.default_rng(seed)
-    programs = [random_program(rng, SMALL, 4) for _ in range(250)]
+    programs = [random_program(rng, p, 4) for _ in range(250)]
     codes = set()
     for n, (program, (got, err, refused)) in enumerate(
-            zip(programs, run_programs(SMALL, programs, seed))):
-        want, (error, bad) = expected(SMALL, program)
+            zip(programs, run_programs(p, programs, seed))):
+        want, (error, bad) = expected(p, program)
         assert got == want, f"program {n}"
         if bad is None:
             assert (err[0], refused) == (isa.Error.NONE, None), f"program {n}"
@@ -113,6 +118,43 @@ def _edges():
         out.append(E(gisa.Op.ADD, dst_row=5, dst_col=0, src_row=5, gate_row=gate_row,
                      gate_col=gate_col, rows=3, length=5))
     return out
+
+
+def _exion_edges():
+    """ExionCore's descriptors on both sides of their limits, a sparse GEMM
+    with a bias, and each of them on the dense core."""
+    E, O = gisa.encode, gisa.Op
+    out = []
+    for op, cols_of in ((O.GEMM_OS, "n"), (O.GEMM_IS, "k")):
+        for mask_row, mask_col in ((EXION.mask_rows - 3, 0), (EXION.mask_rows - 2, 0),
+                                   (0, EXION.width - 5), (0, EXION.width - 4)):
+            dims = dict(m=3, n=4, k=4)
+            out.append(E(op, **dims, mask_row=mask_row, mask_col=mask_col, invert=1))
+        for init in range(4):
+            out.append(E(op, m=2, n=2, k=2, init=init))
+        out.append(E(op, m=2, n=0, k=2))
+    for rows, length in ((0, 4), (3, 0), (EXION.mask_rows, 8), (EXION.mask_rows + 1, 8)):
+        out.append(E(O.MASKGEN, rows=rows, length=length, threshold=5))
+    for dst_col in (EXION.width - 8, EXION.width - 7):
+        out.append(E(O.MASKGEN, rows=2, length=8, dst_col=dst_col))
+    out.append(E(O.MASKGEN, rows=2, length=8, src_row=EXION.acc_rows - 1))
+    return out
+
+
+@pytest.mark.parametrize("p", [SMALL, EXION], ids=["dense", "exion"])
+def test_exion_edges(request, p):
+    seed = _seed(request, 9)
+    programs = [[word] for word in _exion_edges()]
+    errors = set()
+    for n, (program, (got, err, _)) in enumerate(
+            zip(programs, run_programs(p, programs, seed))):
+        want, (error, bad) = expected(p, program)
+        assert got == want, f"descriptor {n}"
+        assert err[0].value == error.value, f"descriptor {n}"
+        errors.add(error)
+    want = {gcore.Error.BAD_OP} if not p.exion else \
+        {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE}
+    assert errors == want
 
 
 def test_edges(request):

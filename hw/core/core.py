@@ -105,7 +105,7 @@ class Core(wiring.Component):
             Buffer.ACT: (("gemm", "store"), ("vector", "load")),
             Buffer.WGT: (("gemm", "store"), ("vector", "load")),
             Buffer.ACC: (("gemm", "vector", "store"), ("gemm", "vector", "load")),
-            Buffer.MASK: (("store",), ("vector", "load")),
+            Buffer.MASK: (("gemm", "store") if p.exion else ("store",), ("vector", "load")),
         }
         return {b: BankedBuffer(rows=p.rows(b.value), width=p.width, elem_bits=ELEMENT_BITS[b],
                                 banks=p.banks, reads=r, writes=w)

@@ -8,7 +8,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import resolve_params
-from .isa import DESCRIPTOR_BITS, Buffer, Error, Fn, Init, Op, Queue, layout
+from .isa import (DENSE_OPS, DESCRIPTOR_BITS, EXION_OPS, SPARSE_GEMMS, Buffer, Error, Fn, Init,
+                  Op, Queue, layout)
 from .params import CoreParams
 
 
@@ -90,7 +91,7 @@ class Decoder(wiring.Component):
         op = word[:4]
         queue = Mux(op == Op.LOAD.value, Queue.LOAD.value,
                     Mux((op == Op.STORE.value) | (op == Op.FINISH.value), Queue.STORE.value,
-                        Mux(op == Op.GEMM.value, Queue.GEMM.value, Queue.VECTOR.value)))
+                        Mux(self._gemm_queue(op), Queue.GEMM.value, Queue.VECTOR.value)))
         with m.If(stage == 3):
             with m.If(code != Error.NONE.value):
                 m.d.sync += [self.error.code.eq(code), self.error.index.eq(index),
@@ -108,6 +109,14 @@ class Decoder(wiring.Component):
                 m.d.sync += [stage.eq(0), index.eq(index + 1)]
         return m
 
+    def _gemm_queue(self, op):
+        """Whether ``op`` is one of the GEMM queue's operations."""
+        out = op == Op.GEMM.value
+        if self.params.exion:
+            for o in SPARSE_GEMMS:
+                out = out | (op == o.value)
+        return out
+
     def _checks(self, m, word):
         """``(bad, code)`` of every check, each ``bad`` true only for the
         operation it belongs to, in the golden model's order per operation;
@@ -115,14 +124,16 @@ class Decoder(wiring.Component):
         the flags, so that each flag is a compare."""
         p = self.params
         op = word[:4]
-        views = {o: data.View(layout(o), word) for o in Op}
-        is_op = {o: op == o.value for o in Op}
+        ops = DENSE_OPS + (EXION_OPS if p.exion else ())
+        views = {o: data.View(layout(o), word) for o in ops}
+        is_op = {o: op == o.value for o in ops}
         out = [(~functools.reduce(operator.or_, is_op.values()), Error.BAD_OP)]
 
         # no token from or to the descriptor's own queue
         own = Mux(op == Op.LOAD.value, 1 << Queue.LOAD.value,
                   Mux((op == Op.STORE.value) | (op == Op.FINISH.value), 1 << Queue.STORE.value,
-                      Mux(op == Op.GEMM.value, 1 << Queue.GEMM.value, 1 << Queue.VECTOR.value)))
+                      Mux(self._gemm_queue(op), 1 << Queue.GEMM.value,
+                          1 << Queue.VECTOR.value)))
         out.append((((word[4:8] | word[8:12]) & own) != 0, Error.BAD_TOKEN))
 
         def region(when, rows_of, row, col, rows, cols, shape=True):
@@ -153,14 +164,16 @@ class Decoder(wiring.Component):
             m.d.sync += end.eq(v.dram + nbytes)
             out.append((is_op[o] & (end + span > p.dram_bytes), Error.BAD_RANGE))
 
+        # GEMM, and ExionCore's sparse GEMMs, whose fields up to init are a GEMM's
         g = views[Op.GEMM]
         gemm = is_op[Op.GEMM]
-        out.append((gemm & ((g.m == 0) | (g.n == 0) | (g.k == 0)), Error.BAD_SHAPE))
-        out.append((gemm & (g.init.as_value() > Init.ACCUMULATE.value), Error.BAD_SHAPE))
-        out += region(gemm, p.act_rows, g.a_row, g.a_col, g.m, g.k, shape=False)
+        any_gemm = self._gemm_queue(op)
+        out.append((any_gemm & ((g.m == 0) | (g.n == 0) | (g.k == 0)), Error.BAD_SHAPE))
+        out.append((any_gemm & (g.init.as_value() > Init.ACCUMULATE.value), Error.BAD_SHAPE))
+        out += region(any_gemm, p.act_rows, g.a_row, g.a_col, g.m, g.k, shape=False)
         b_rows, b_cols = Mux(g.b_t, g.n, g.k), Mux(g.b_t, g.k, g.n)
-        out += region(gemm, p.wgt_rows, g.b_row, g.b_col, b_rows, b_cols, shape=False)
-        out += region(gemm, p.acc_rows, g.c_row, g.c_col, g.m, g.n, shape=False)
+        out += region(any_gemm, p.wgt_rows, g.b_row, g.b_col, b_rows, b_cols, shape=False)
+        out += region(any_gemm, p.acc_rows, g.c_row, g.c_col, g.m, g.n, shape=False)
         out += region(gemm & (g.init == Init.BIAS), p.acc_rows, g.bias_row, g.c_col, 1, g.n,
                       shape=False)
         out.append((gemm & (g.init == Init.BIAS) & (g.bias_row >= g.c_row) &
@@ -197,6 +210,24 @@ class Decoder(wiring.Component):
                                           a.dst_col), Error.OVERLAP))
         out.append((add & overlap(a.gate_row, 1, a.gate_col, a.dst_row, a.rows, a.dst_col),
                     Error.OVERLAP))
+        if p.exion:
+            out += self._exion_checks(views, is_op, region)
+        return out
+
+    def _exion_checks(self, views, is_op, region):
+        """ExionCore's checks after a GEMM's: a sparse GEMM has no bias, and
+        its mask (``m x n`` for ``GEMM_OS``, ``m x k`` for ``GEMM_IS``) lies in
+        ``MASK``; ``MASKGEN``'s source in ``ACC``, its destination in ``MASK``."""
+        p = self.params
+        out = []
+        for o in SPARSE_GEMMS:
+            s = views[o]
+            out.append((is_op[o] & (s.init == Init.BIAS), Error.BAD_SHAPE))
+            cols = s.n if o == Op.GEMM_OS else s.k
+            out += region(is_op[o], p.mask_rows, s.mask_row, s.mask_col, s.m, cols, shape=False)
+        g, gen = views[Op.MASKGEN], is_op[Op.MASKGEN]
+        out += region(gen, p.acc_rows, g.src_row, g.src_col, g.rows, g.length)
+        out += region(gen, p.mask_rows, g.dst_row, g.dst_col, g.rows, g.length)
         return out
 
 

@@ -25,6 +25,14 @@ class GemmUnit(wiring.Component):
     ``C``'s row, read from ``ACC``) and written to ``ACC``; rows and columns
     past ``m`` and ``n`` are not written.
 
+    On ExionCore (``p.exion``) it runs ``GEMM_OS`` and ``GEMM_IS`` too, as
+    dense tiles under their mask, read from ``MASK`` beside the operands:
+    ``GEMM_IS`` feeds the engine zero for each input its mask clears (a
+    vertical read of the mask beside ``A``'s column), ``GEMM_OS`` writes only
+    the outputs its mask names (a row of the mask read beside the row's
+    initial value). Their cycles are a dense GEMM's: no tile or step is
+    skipped yet.
+
     The unit's read and write ports must come first in their buffers'
     priorities (they are never refused). One descriptor at a time; ``done``
     pulses when its last row is written.
@@ -42,6 +50,8 @@ class GemmUnit(wiring.Component):
     done : Out(1)
     r_act, r_wgt, r_acc : Out(ReadPort)
     w_acc : Out(WritePort)
+    r_mask : Out(ReadPort)
+        ExionCore only.
     """
 
     #: Beats read ahead of the engine.
@@ -56,7 +66,9 @@ class GemmUnit(wiring.Component):
             "r_act": Out(ReadPort(*shapes[Buffer.ACT])),
             "r_wgt": Out(ReadPort(*shapes[Buffer.WGT])),
             "r_acc": Out(ReadPort(*shapes[Buffer.ACC])),
-            "w_acc": Out(WritePort(*shapes[Buffer.ACC]))})
+            "w_acc": Out(WritePort(*shapes[Buffer.ACC])),
+            **({"r_mask": Out(ReadPort(*shapes[Buffer.MASK]))} if p.exion else {})})
+        self._shapes = shapes
 
     def elaborate(self, platform):
         m = Module()
@@ -69,9 +81,26 @@ class GemmUnit(wiring.Component):
         start = self.cmd.valid & self.cmd.ready
         with m.If(start):
             m.d.sync += [word.eq(self.cmd.payload), busy.eq(1), feeding.eq(1)]
-        self._feed(m, engine, d, start, feeding)
-        self._write_back(m, engine, d, start, busy)
+        masks = self._masks(m, word) if self.p.exion else None
+        self._feed(m, engine, d, start, feeding, masks)
+        self._write_back(m, engine, d, start, busy, masks)
         return m
+
+    def _masks(self, m, word):
+        """ExionCore's sparse GEMMs: ``MASK``'s read port shared by the two
+        mask reads (a descriptor is one or the other) and ``(is_os, is_is,
+        sparse fields, read port of the inputs' mask, of the outputs')``."""
+        s = data.View(layout(Op.GEMM_OS), word)
+        is_os, is_is = word[:4] == Op.GEMM_OS.value, word[:4] == Op.GEMM_IS.value
+        ports = {name: ReadPort(*self._shapes[Buffer.MASK]).create(path=(f"mask_{name}",))
+                 for name in ("in", "out")}
+        r = self.r_mask
+        for name in ("valid", "row", "col", "vertical"):
+            m.d.comb += getattr(r, name).eq(Mux(is_is, getattr(ports["in"], name),
+                                                getattr(ports["out"], name)))
+        for port in ports.values():
+            m.d.comb += [port.rdata.eq(r.rdata), port.rvalid.eq(r.rvalid), port.ready.eq(r.ready)]
+        return is_os, is_is, s, ports["in"], ports["out"]
 
     def _tiles(self, m, d, start, name):
         """Counters over the tiles: the tile's first row ``mo`` and column
@@ -90,7 +119,7 @@ class GemmUnit(wiring.Component):
             m.d.sync += [mo.eq(0), no.eq(0)]
         return mo, no, step, final
 
-    def _feed(self, m, engine, d, start, feeding):
+    def _feed(self, m, engine, d, start, feeding, masks):
         p = self.p
         mo, no, step, final = self._tiles(m, d, start, "feed")
         kk = Signal(9)
@@ -124,6 +153,14 @@ class GemmUnit(wiring.Component):
                      q.w.payload.eq(entry)]
         for r in range(p.array_rows):
             m.d.comb += entry.a[r].eq(self.r_act.rdata[r])
+        if masks is not None:
+            # GEMM_IS: A's column beside the mask's, its cleared inputs zero
+            _, is_is, s, mr, _ = masks
+            m.d.comb += [mr.valid.eq(want & is_is), mr.vertical.eq(1),
+                         mr.row.eq(s.mask_row + mo), mr.col.eq(s.mask_col + kk)]
+            for r in range(p.array_rows):
+                with m.If(is_is & ~(mr.rdata[r] ^ s.invert)):
+                    m.d.comb += entry.a[r].eq(0)
         for c in range(p.array_cols):
             m.d.comb += entry.b[c].eq(self.r_wgt.rdata[c])
         m.d.sync += held.eq(held + issued - (q.r.valid & q.r.ready))
@@ -134,7 +171,7 @@ class GemmUnit(wiring.Component):
             engine.b.payload.eq(out.b), q.r.ready.eq(engine.a.ready),
         ]
 
-    def _write_back(self, m, engine, d, start, busy):
+    def _write_back(self, m, engine, d, start, busy, masks):
         """Each result row plus its initial value into ``ACC``."""
         p = self.p
         mo, no, step, final = self._tiles(m, d, start, "wb")
@@ -175,6 +212,15 @@ class GemmUnit(wiring.Component):
         w = self.w_acc
         m.d.comb += [w.valid.eq(tail.valid & tail.write), w.row.eq(tail.row), w.col.eq(tail.col),
                      w.vertical.eq(0), w.en.eq(tail.en)]
+        if masks is not None:
+            # GEMM_OS: the row's mask read beside its initial value; only the
+            # outputs it names are written
+            is_os, _, s, _, mr = masks
+            m.d.comb += [mr.valid.eq(take & is_os), mr.vertical.eq(0),
+                         mr.row.eq(s.mask_row + row), mr.col.eq(s.mask_col + no)]
+            keep = Cat(mr.rdata[c] ^ s.invert for c in range(p.array_cols))
+            with m.If(is_os):
+                m.d.comb += w.en.eq(tail.en & keep)
         for c in range(p.array_cols):
             m.d.comb += w.data[c].eq(tail.sum[c] + Mux(base, self.r_acc.rdata[c], 0))
         with m.If(tail.valid & tail.final):

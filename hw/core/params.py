@@ -5,7 +5,7 @@ import dataclasses
 from ..params import Params, check_int, param
 
 
-__all__ = ["CoreParams"]
+__all__ = ["CoreParams", "ExionParams"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,3 +76,24 @@ class CoreParams(Params):
     def rows(self, buffer):
         """Rows of a buffer, by its :class:`~.isa.Buffer` value."""
         return (self.act_rows, self.wgt_rows, self.acc_rows, self.mask_rows)[int(buffer)]
+
+    @property
+    def exion(self):
+        """Whether the core runs ExionCore's operations (:class:`ExionParams`)."""
+        return False
+
+
+@dataclasses.dataclass(frozen=True)
+class ExionParams(CoreParams):
+    """ExionCore's parameters: the core's, and a core that also runs
+    ExionCore's operations (``GEMM_OS``, ``GEMM_IS``, ``MASKGEN``), with the
+    GEMM unit reading masks from ``MASK``.
+
+    Members
+    -------
+    (those of :class:`CoreParams`)
+    """
+
+    @property
+    def exion(self):
+        return True

@@ -37,6 +37,9 @@ class VectorUnit(wiring.Component):
     non-linear unit's latency (about ``2 * beats + 95`` cycles) is paid once
     per descriptor.
 
+    On ExionCore (``p.exion``) it runs ``MASKGEN`` too: a vector of ``ACC``
+    compared with the threshold and written to ``MASK`` each cycle.
+
     An ``ADD`` whose source or gate row overlaps its destination other than
     element for element reads some values after they are written (the
     golden model reads them all first); the compiler never emits one.
@@ -87,18 +90,73 @@ class VectorUnit(wiring.Component):
         add_done = self._add(m, data.View(layout(Op.ADD), word), add_start, add_r)
         nl_done = self._nonlinear(m, platform, data.View(layout(Op.NONLINEAR), word), const,
                                   nl_start, nl_r)
-        is_add = op == Op.ADD.value
+        # ACC's read port: the descriptor's operation's, the non-linear unit's
+        # unless another's
+        readers = [(op == Op.ADD.value, add_r)]
+        finished = add_done | nl_done
+        if self.p.exion:
+            gen_start = Signal()
+            m.d.sync += gen_start.eq(start & (incoming.op == Op.MASKGEN.value))
+            gen_r = ReadPort(*shape).create(path=("gen_r",))
+            is_gen = op == Op.MASKGEN.value
+            finished = finished | self._maskgen(m, data.View(layout(Op.MASKGEN), word),
+                                                gen_start, gen_r, is_gen)
+            readers.append((is_gen, gen_r))
         r = self.r_acc
         for name in ("valid", "row", "col", "vertical"):
-            m.d.comb += getattr(r, name).eq(Mux(is_add, getattr(add_r, name),
-                                                getattr(nl_r, name)))
-        for port in (add_r, nl_r):
+            value = getattr(nl_r, name)
+            for sel, port in readers:
+                value = Mux(sel, getattr(port, name), value)
+            m.d.comb += getattr(r, name).eq(value)
+        other = readers[0][0]
+        for sel, _ in readers[1:]:
+            other = other | sel
+        for sel, port in readers:
             m.d.comb += [port.rdata.eq(r.rdata)]
-        m.d.comb += [add_r.ready.eq(r.ready & is_add), add_r.rvalid.eq(r.rvalid & is_add),
-                     nl_r.ready.eq(r.ready & ~is_add), nl_r.rvalid.eq(r.rvalid & ~is_add)]
-        with m.If(add_done | nl_done):
+        m.d.comb += nl_r.rdata.eq(r.rdata)
+        for sel, port in readers:
+            m.d.comb += [port.ready.eq(r.ready & sel), port.rvalid.eq(r.rvalid & sel)]
+        m.d.comb += [nl_r.ready.eq(r.ready & ~other), nl_r.rvalid.eq(r.rvalid & ~other)]
+        with m.If(finished):
             m.d.sync += [busy.eq(0), self.done.eq(1)]
         return m
+
+    # -- MASKGEN (ExionCore) -----------------------------------------------
+    def _maskgen(self, m, d, start, r, selected):
+        """``MASK[dst] = ACC[src] > threshold``, a vector a cycle while ``ACC``
+        grants the reads; each response compared and written the cycle after
+        it arrives (``MASK`` never refuses the vector unit). Returns ``done``."""
+        n = self.p.banks
+        issue = RegionWalk(n, d.length, d.rows, "gen_issue")
+        running = Signal()
+        with m.If(start):
+            issue.start(m)
+            m.d.sync += running.eq(1)
+        m.d.comb += [r.valid.eq(running), r.vertical.eq(0),
+                     r.row.eq(d.src_row + issue.row), r.col.eq(d.src_col + issue.col)]
+        with m.If(r.ready):
+            issue.advance(m)
+            with m.If(issue.last):
+                m.d.sync += running.eq(0)
+        got = RegionWalk(n, d.length, d.rows, "gen_got")
+        with m.If(start):
+            got.start(m)
+        with m.If(r.rvalid):
+            got.advance(m)
+        tag = Signal(data.StructLayout({"valid": 1, "final": 1, "row": 12, "col": 10, "en": n,
+                                        "bits": n}), name="gen_write")
+        m.d.sync += [tag.valid.eq(r.rvalid), tag.final.eq(got.last),
+                     tag.row.eq(d.dst_row + got.row), tag.col.eq(d.dst_col + got.col),
+                     tag.en.eq(lane_enables(got.left, n))]
+        for j in range(n):
+            m.d.sync += tag.bits[j].eq(r.rdata[j].as_signed() > d.threshold.as_signed())
+        w = self.w_mask
+        with m.If(selected):
+            m.d.comb += [w.valid.eq(tag.valid), w.vertical.eq(0), w.row.eq(tag.row),
+                         w.col.eq(tag.col), w.en.eq(tag.en)]
+            for j in range(n):
+                m.d.comb += w.data[j].eq(tag.bits[j])
+        return tag.valid & tag.final
 
     # -- ADD ---------------------------------------------------------------
     def _add(self, m, d, start, r):

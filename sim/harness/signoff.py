@@ -19,6 +19,7 @@ TESTBENCHES = {
     "ffn": "exdisc.sim.testbenches.ffn",
     "nonlinear": "exdisc.sim.testbenches.nonlinear",
     "core": "exdisc.sim.testbenches.core",
+    "exion": "exdisc.sim.testbenches.exion",
 }
 
 

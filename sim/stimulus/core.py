@@ -21,7 +21,7 @@ def golden_config(p):
     return gcore.CoreConfig(width=p.width, act_rows=p.act_rows, wgt_rows=p.wgt_rows,
                             acc_rows=p.acc_rows, mask_rows=p.mask_rows, max_len=p.max_len,
                             token_depth=p.token_depth, queue_depth=p.queue_depth,
-                            dram_bytes=p.dram_bytes)
+                            dram_bytes=p.dram_bytes, exion=p.exion)
 
 
 def _value(rng, name, bits, p, wild):
@@ -53,7 +53,8 @@ def _value(rng, name, bits, p, wild):
 def random_descriptor(rng, p, wild_prob=0.05):
     """One descriptor: any operation code (mostly the core's), fields near
     ``p``'s limits, now and then one field anything at all."""
-    code = int(rng.integers(1, 8)) if rng.random() < 0.95 else int(rng.integers(0, 16))
+    top = max(int(o) for o in Op) if p.exion else int(Op.FINISH)
+    code = int(rng.integers(1, top + 1)) if rng.random() < 0.95 else int(rng.integers(0, 16))
     if code not in {int(o) for o in Op}:
         return code | (int(rng.integers(0, 1 << 60)) << 8)
     op = Op(code)
@@ -106,7 +107,8 @@ def _transfer(rng, p, op, most_rows):
                   stride=stride)
 
 
-def _gemm(rng, p):
+def _gemm(rng, p, op=Op.GEMM):
+    """A well-formed GEMM, or (``op``) an ExionCore sparse GEMM."""
     def dim(limit):
         return int(rng.integers(1, limit + 1))
     m = dim(min(p.act_rows, p.acc_rows, 3 * p.array_rows))
@@ -124,11 +126,29 @@ def _gemm(rng, p):
     outside = [r for r in range(p.acc_rows) if not c_row <= r < c_row + m]
     if init == Init.BIAS and not outside:
         init = Init.ACCUMULATE
+    common = dict(a_row=at(m, p.act_rows), a_col=at(k, p.width), b_row=at(b_rows, p.wgt_rows),
+                  b_col=at(b_cols, p.width), b_t=b_t, c_row=c_row, c_col=at(n, p.width), m=m,
+                  n=n, k=k)
+    if op != Op.GEMM:
+        m = min(m, p.mask_rows)
+        cols = n if op == Op.GEMM_OS else k
+        return encode(op, **dict(common, m=m), init=int(rng.choice([Init.ZERO, Init.ACCUMULATE])),
+                      mask_row=at(m, p.mask_rows), mask_col=at(cols, p.width),
+                      invert=int(rng.random() < 0.5))
     bias_row = int(rng.choice(outside)) if outside else 0
-    return encode(Op.GEMM, a_row=at(m, p.act_rows), a_col=at(k, p.width),
-                  b_row=at(b_rows, p.wgt_rows), b_col=at(b_cols, p.width), b_t=b_t,
-                  c_row=c_row, c_col=at(n, p.width), m=m, n=n, k=k, init=int(init),
-                  bias_row=bias_row)
+    return encode(Op.GEMM, **common, init=int(init), bias_row=bias_row)
+
+
+def _maskgen(rng, p, most_rows):
+    rows = int(rng.integers(1, min(p.acc_rows, p.mask_rows, most_rows) + 1))
+    length = int(rng.integers(1, p.width + 1))
+    at = lambda size, extent: int(rng.integers(0, extent - size + 1))
+    # thresholds around zero, as FFN-Reuse's, and anywhere
+    threshold = int(rng.integers(-1000, 1000)) if rng.random() < 0.7 else \
+        int(rng.integers(-(1 << 31), 1 << 31))
+    return encode(Op.MASKGEN, src_row=at(rows, p.acc_rows), src_col=at(length, p.width),
+                  dst_row=at(rows, p.mask_rows), dst_col=at(length, p.width), rows=rows,
+                  length=length, threshold=threshold % (1 << 32))
 
 
 def dump_bytes(p):
@@ -142,7 +162,7 @@ def _row_bytes(p, b):
 
 
 def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most_rows=8,
-                          window=None):
+                          window=None, fill=False):
     """Every buffer cleared (loaded whole from the top :func:`dump_bytes` of
     external memory, which the caller zeroes, one row repeated), then
     ``length`` well-formed random descriptors of ``ops`` (loads first, so
@@ -152,19 +172,30 @@ def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most
     Random transfers stay below the top. With ``window`` (a
     :class:`CoreParams` with fewer rows and a narrower width), every region
     lies in its corner of the buffers, and only that is cleared and
-    stored: large buffers checked in few cycles."""
+    stored: large buffers checked in few cycles. With ``fill``, the buffers
+    start from :func:`random_dram`'s random bytes instead (each loaded whole
+    from address 0), so that every operand, accumulator and mask bit is
+    random from the first descriptor on."""
     if window is not None:
         p = dataclasses.replace(window, dram_bytes=p.dram_bytes)
     low = p.dram_bytes - dump_bytes(p)
     if low < 64:
         raise ValueError(f"p: dram_bytes {p.dram_bytes} leaves no room below the buffer dump")
     room = dataclasses.replace(p, dram_bytes=low)
-    out = [encode(Op.LOAD, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width, dram=low,
-                  stride=0) for b in Buffer]
+    if fill and any(p.rows(b) * _row_bytes(p, b) > low for b in Buffer):
+        raise ValueError(f"p: dram_bytes {p.dram_bytes} has too few random bytes to fill a buffer")
+    out = [encode(Op.LOAD, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width,
+                  dram=0 if fill else low, stride=_row_bytes(p, b) if fill else 0)
+           for b in Buffer]
     out += [_transfer(rng, room, Op.LOAD, most_rows) for _ in range(4)]
     while len(out) < length + len(Buffer):
         op = ops[int(rng.integers(0, len(ops)))]
-        out.append(_gemm(rng, p) if op == Op.GEMM else _transfer(rng, room, op, most_rows))
+        if op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
+            out.append(_gemm(rng, p, op))
+        elif op == Op.MASKGEN:
+            out.append(_maskgen(rng, p, most_rows))
+        else:
+            out.append(_transfer(rng, room, op, most_rows))
     at = low
     for b in Buffer:
         nbytes = _row_bytes(p, b)

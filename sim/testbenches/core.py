@@ -17,7 +17,7 @@ from exdisc.sim.harness.streams import Tick, cycle_now, reset, start_clock, test
 from exdisc.sim.host.memory import ExternalMemory
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 
-__all__ = ["run_program", "window", "trace_block"]
+__all__ = ["run_program", "check_program", "window", "trace_block", "trace_reuse_steps"]
 
 #: Cycles the core may stay busy after an error before the test stops waiting.
 SETTLE = 2000
@@ -36,6 +36,25 @@ def trace_block(p, tokens=16, layer=1, step=3):
     x, c = trace.block_input(step=step, layer=layer)
     return cc.compile_block(trace.model(), layer, x[:1, :tokens], c[:1], golden_config(p),
                             chunk_rows=8)
+
+
+def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0):
+    """FFN-Reuse on block ``layer`` of the recorded run, compiled for
+    ExionCore ``p``: the dense step at sampling step ``step`` (FC1's
+    accumulators above ``threshold`` recomputed; 0 is GELU's sign) and the
+    sparse step at ``step + 1`` on the mask and cached partial the golden
+    core model's dense step leaves, with the dense step's scales."""
+    cfg, model = golden_config(p), trace.model()
+    x, c = trace.block_input(step=step, layer=layer)
+    x, c = x[:1, :tokens], c[:1]
+    scales = cc.calibrate(model, layer, x, c)
+    dense = cc.compile_block(model, layer, x, c, cfg, scales, chunk_rows=8,
+                             reuse=cc.ReuseStep("dense", threshold=threshold))
+    mask, partial = cc.reuse_outputs(dense, gcore.run(dense.program, dense.dram, cfg))
+    x, c = trace.block_input(step=step + 1, layer=layer)
+    sparse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, scales, chunk_rows=8,
+                              reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
+    return dense, sparse
 
 
 async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=0.7,
@@ -95,7 +114,9 @@ async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=
     raise AssertionError(f"the program did not finish within {max_cycles} cycles")
 
 
-async def _check(dut, p, program, dram, rng, seed, what):
+async def check_program(dut, p, program, dram, rng, seed, what):
+    """Run ``program`` and compare its error, its index and every byte of
+    external memory with the golden core model's; returns the cycles."""
     want = gcore.run(program, dram, golden_config(p))
     mem, code, index, finished, cycles = await run_program(dut, p, program, dram, rng)
     assert (code, finished) == (int(want.error), want.finished), \
@@ -121,7 +142,7 @@ async def core_random(dut):
     for n in range(3):
         program = transfer_gemm_program(nprng, p, 16, ops=(Op.LOAD, Op.GEMM, Op.GEMM, Op.STORE),
                                         window=window(p))
-        await _check(dut, p, program, random_dram(nprng, dataclasses.replace(
+        await check_program(dut, p, program, random_dram(nprng, dataclasses.replace(
             window(p), dram_bytes=p.dram_bytes)), rng, seed, f"random program {n}")
 
 
@@ -143,7 +164,7 @@ async def core_malformed(dut):
             break
     at = int(nprng.integers(6, len(program)))
     program = program[:at] + [bad] + program[at + 1:]
-    await _check(dut, p, program, random_dram(nprng, dataclasses.replace(
+    await check_program(dut, p, program, random_dram(nprng, dataclasses.replace(
         view, dram_bytes=p.dram_bytes)), rng, seed, f"malformed descriptor at {at}")
 
 
@@ -155,4 +176,4 @@ async def core_dit_block(dut):
     rng, seed = test_rng(dut._log, "core-dit")
     await start_clock(dut)
     comp = trace_block(p)
-    await _check(dut, p, comp.program, comp.dram[0], rng, seed, "DiT block (16 tokens)")
+    await check_program(dut, p, comp.program, comp.dram[0], rng, seed, "DiT block (16 tokens)")
