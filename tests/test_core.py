@@ -45,21 +45,27 @@ def test_gemms(seed, shape):
     _check(p, program, random_dram(rng, p), seed)
 
 
+def _small_dit(seed):
+    """A small random DiT (one block, 16 tokens of 16) and a random input
+    and condition from ``seed``."""
+    from exdisc.golden.dit import DiT
+    from exdisc.golden.dit_config import DiTConfig
+    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
+    model = DiT.random(cfg, seed=3, std=0.3)
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((1, cfg.tokens, cfg.hidden)).astype(np.float32)
+    c = rng.standard_normal((1, cfg.hidden)).astype(np.float32)
+    return model, x, c, seed
+
+
 def test_dit_block():
     """A whole block of a small random DiT, compiled: every operation of the
     core (loads, GEMMs of every init, softmax with its masks and row scales,
     requantize by row scales, GELU, LayerNorm with its gains and biases,
     gated adds, stores) against the golden core model."""
     from exdisc.golden import core_compile as cc
-    from exdisc.golden.dit import DiT
-    from exdisc.golden.dit_config import DiTConfig
-    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
-    model = DiT.random(cfg, seed=3, std=0.3)
-    seed = 3
-    print(f"seed {seed}")
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, cfg.tokens, cfg.hidden)).astype(np.float32)
-    c = rng.standard_normal((1, cfg.hidden)).astype(np.float32)
+    model, x, c, seed = _small_dit(3)
     p = CoreParams(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=32, max_len=64,
                    dram_bytes=1 << 13, array_rows=4, array_cols=4, nl_lanes=4)
     comp = cc.compile_block(model, 0, x, c, golden_config(p), chunk_rows=4)
@@ -115,15 +121,7 @@ def test_exion_ffn_reuse_block(step):
     the mask and partial the golden model's dense step produced (FC1
     output-sparse, FC2 input-sparse onto the partial)."""
     from exdisc.golden import core_compile as cc
-    from exdisc.golden.dit import DiT
-    from exdisc.golden.dit_config import DiTConfig
-    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
-    model = DiT.random(cfg, seed=3, std=0.3)
-    seed = 4
-    print(f"seed {seed}")
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((1, cfg.tokens, cfg.hidden)).astype(np.float32)
-    c = rng.standard_normal((1, cfg.hidden)).astype(np.float32)
+    model, x, c, seed = _small_dit(4)
     p = ExionParams(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=64,
                     max_len=64, dram_bytes=1 << 14, array_rows=4, array_cols=4, nl_lanes=4)
     gcfg = golden_config(p)
