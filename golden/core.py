@@ -189,14 +189,17 @@ ELEMENT_BYTES = {Buffer.ACT: 1, Buffer.WGT: 1, Buffer.ACC: 4}
 @dataclass
 class Result:
     """What a program left: each sample's external memory, the buffers, the
-    error and the descriptor it names, whether FINISH was reached, and the
-    work done."""
+    error and the descriptor it names, whether FINISH was reached, the work
+    done, and ``masks``: the inputs each ``GEMM_IS`` kept (``{index: [samples,
+    m, k] booleans}``), which its cycles depend on
+    (:func:`exdisc.golden.core_cycles.estimate`)."""
     dram: np.ndarray
     buffers: dict
     error: Error
     index: int
     finished: bool
     stats: dict
+    masks: dict
 
 
 # -- checking descriptors -------------------------------------------------
@@ -459,9 +462,11 @@ class _Machine:
         self.const = dict.fromkeys((name for name, _ in FIELDS[Op.SET]), 0)
         self.stats = {"macs": 0, "nonlinear_rows": 0, "load_bytes": 0, "store_bytes": 0,
                       "add_values": 0, "descriptors": {op.name: 0 for op in Op}}
+        self.masks = {}
 
-    def execute(self, op, f):
+    def execute(self, index, op, f):
         self.stats["descriptors"][op.name] += 1
+        self.index = index
         getattr(self, "_" + op.name.lower())(f)
 
     def _transfer_bytes(self, f):
@@ -540,6 +545,7 @@ class _Machine:
     def _gemm_is(self, f):
         a, b, c = self._operands(f)
         keep = self._mask(Op.GEMM_IS, f)
+        self.masks[self.index] = keep
         c[...] = _wrap(self._product(np.where(keep, a, 0), b, c, f["init"]))
         self.stats["macs"] += keep.sum() / keep.shape[0] * f["n"]
 
@@ -613,7 +619,7 @@ def _token_moves(queue, f):
 
 def _schedule(decoded, cfg, order, execute):
     """The decoder and the four queues on ``decoded`` (``(index, op,
-    fields)`` in program order): ``execute(op, fields)`` for each descriptor
+    fields)`` in program order): ``execute(index, op, fields)`` for each descriptor
     as it runs. Returns ``(finished, waiting, handed)``: whether ``FINISH``
     ran, the indices of the queue heads left waiting, and how many
     descriptors the decoder handed on."""
@@ -637,7 +643,7 @@ def _schedule(decoded, cfg, order, execute):
                 continue
             for t in pops:
                 tokens[t] -= 1
-            execute(op, f)
+            execute(i, op, f)
             for t in pushes:
                 tokens[t] += 1
             queues[q].pop(0)
@@ -653,7 +659,7 @@ def deadlock(program, cfg=None):
     nothing is computed (see :func:`run`)."""
     cfg = cfg or CoreConfig()
     decoded = [(i, *decode(int(w))) for i, w in enumerate(program)]
-    _, waiting, _ = _schedule(decoded, cfg, tuple(Queue), lambda op, f: None)
+    _, waiting, _ = _schedule(decoded, cfg, tuple(Queue), lambda i, op, f: None)
     return min(waiting) if waiting else None
 
 
@@ -698,7 +704,7 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
     if in_order:
         # the program's meaning: every descriptor after the one before it
         for i, op, f in decoded:
-            machine.execute(op, f)
+            machine.execute(i, op, f)
         finished, waiting, handed = finished_at is not None, [], len(decoded)
     else:
         finished, waiting, handed = _schedule(decoded, cfg, order, machine.execute)
@@ -709,4 +715,4 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
     if check and error != Error.NONE:
         raise CoreError(error, index, detail)
     return Result(dram=machine.dram, buffers=machine.buf, error=error, index=index,
-                  finished=finished, stats=machine.stats)
+                  finished=finished, stats=machine.stats, masks=machine.masks)

@@ -39,9 +39,18 @@ ceil(cols / banks)``):
     A vector read a cycle into beats: ``V + STORE_OVERHEAD``.
 ``SET`` / ``FINISH``
     One cycle / two.
-``GEMM_OS`` / ``GEMM_IS`` (ExionCore)
-    A ``GEMM``'s: the unit runs every tile and step, masking outputs or
-    inputs.
+``GEMM_OS`` (ExionCore)
+    A ``GEMM``'s: the unit runs every tile and step, masking outputs.
+``GEMM_IS`` (ExionCore)
+    A row tile's output tiles take only the reduction steps that its mask
+    keeps for some row of the tile (``s``; one step if none), so the tiles
+    are ``ceil(n/C)`` of ``max(s, 1)`` beats for each row tile. Before a row
+    tile's first beat its mask is scanned, a column a cycle: the first row
+    tile's from the start (``k + SCAN_FIRST`` cycles), each next one's from
+    when the engine takes the first beat of the row tile before it (its
+    first beat at least ``k + SCAN_NEXT`` cycles after that one's). The
+    steps come from the mask the descriptor meets (``masks``, below); a
+    descriptor without one is timed as if every step were kept.
 ``MASKGEN`` (ExionCore)
     A vector read and compared a cycle: ``V + MASKGEN_OVERHEAD``.
 
@@ -57,16 +66,22 @@ import math
 from collections import defaultdict, deque
 from dataclasses import dataclass
 
+import numpy as np
+
 from .core_isa import QUEUE_OF, Fn, Op, Queue, decode
 from .systolic import cycle_model
 
-__all__ = ["Timing", "estimate", "DECODE_CYCLES"]
+__all__ = ["Timing", "estimate", "input_steps", "DECODE_CYCLES"]
 
 #: Cycles between two descriptors out of the decoder (``hw.core.decode.Decoder``).
 DECODE_CYCLES = 5
 #: A token given at the end of a cycle starts its popper in the next.
 TOKEN_CYCLES = 1
 GEMM_OVERHEAD = 9
+#: ``GEMM_IS``: cycles beyond ``k`` of the first row tile's scan, and from
+#: a row tile's first beat to the next one's through the next scan.
+SCAN_FIRST = 4
+SCAN_NEXT = 9
 ADD_OVERHEAD = 12
 LOAD_OVERHEAD = 2
 STORE_OVERHEAD = 6
@@ -122,11 +137,27 @@ def _vectors(rows, cols, banks):
     return rows * math.ceil(cols / banks)
 
 
-def _cost(op, f, t):
-    """``(cycles, engine beats)`` of one descriptor, alone on the core."""
-    if op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
-        # ExionCore's sparse GEMMs run dense tiles under their masks: no tile
-        # or reduction step is skipped yet
+def input_steps(kept, rows):
+    """``GEMM_IS``'s reduction steps in each row tile of ``rows``: the
+    columns of ``kept`` (``m x k``, the inputs its mask keeps) set in some
+    row of the tile."""
+    kept = np.asarray(kept, bool)
+    return [int(kept[u:u + rows].any(axis=0).sum()) for u in range(0, kept.shape[0], rows)]
+
+
+def _cost(op, f, t, kept=None):
+    """``(cycles, engine beats)`` of one descriptor, alone on the core
+    (``kept``: a ``GEMM_IS``'s kept inputs, if known)."""
+    if op == Op.GEMM_IS:
+        row_tiles, col_tiles = math.ceil(f["m"] / t.rows), math.ceil(f["n"] / t.cols)
+        steps = [f["k"]] * row_tiles if kept is None else input_steps(kept, t.rows)
+        ks = [max(s, 1) for s in steps for _ in range(col_tiles)]
+        after = {u * col_tiles: ((u - 1) * col_tiles, f["k"] + SCAN_NEXT)
+                 for u in range(1, row_tiles)}
+        engine = cycle_model(t.rows, t.cols, ks, after=after)
+        return f["k"] + SCAN_FIRST + engine["total"] + GEMM_OVERHEAD, sum(ks)
+    if op in (Op.GEMM, Op.GEMM_OS):
+        # ExionCore's output-sparse GEMM runs dense tiles under its mask
         tiles = math.ceil(f["m"] / t.rows) * math.ceil(f["n"] / t.cols)
         return (cycle_model(t.rows, t.cols, [f["k"]] * tiles)["total"] + GEMM_OVERHEAD,
                 tiles * f["k"])
@@ -150,15 +181,22 @@ def _cost(op, f, t):
     return (1 if op == Op.SET else FINISH_CYCLES), 0
 
 
-def estimate(program, timing=None):
+def estimate(program, timing=None, masks=None):
     """The schedule's figures for ``program`` (well formed, ending in
-    ``FINISH``): ``total`` cycles, ``engine_beats`` and ``engine_busy``
+    ``FINISH``), with ``masks`` (``{index: kept}``) the inputs each
+    ``GEMM_IS`` keeps (``m x k`` booleans, as
+    :attr:`exdisc.golden.core.Result.masks` records them for one sample):
+    ``total`` cycles, ``engine_beats`` and ``engine_busy``
     (beats over total), each queue's busy cycles, cycles by operation, the
     cycles each queue spent waiting for tokens, and the ``schedule``: per
     descriptor ``(index, queue, operation, start, end)``."""
     t = timing or Timing()
     if not isinstance(t, Timing):
         raise TypeError(f"timing: expected a Timing, got {t!r}")
+    masks = {} if masks is None else masks
+    if not isinstance(masks, dict):
+        raise TypeError(f"masks: expected a dict of descriptor index to kept inputs, "
+                        f"got {masks!r}")
     queues = {q: deque() for q in Queue}
     queue_of = []
     for i, word in enumerate(program):
@@ -207,7 +245,7 @@ def estimate(program, timing=None):
                 waits[q.name.lower()] += max(0, ready - free[q])
                 for pair in pops:
                     tokens[pair].popleft()
-                cycles, b = _cost(op, f, t)
+                cycles, b = _cost(op, f, t, masks.get(i))
                 free[q] = start + cycles
                 end = max(end, free[q])
                 busy[q.name.lower()] += cycles

@@ -85,7 +85,7 @@ def merged_tile_result(a, b, tile_sel, row_sel, width=8, acc_width=32):
     return wrap(total, acc_width).astype(np.int64)
 
 
-def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
+def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None):
     """Cycle of each tile's last-beat handshake and of its first result row,
     for tiles of ``ks`` beats streamed back to back into an array that is
     never stalled on its output (the consumer always ready, inputs always
@@ -96,9 +96,11 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     (``lanes > 1``) a tile's first beat only ``R + C - 1`` or more cycles
     after the previous first beat (see :class:`exdisc.hw.systolic.SystolicArray`);
     with merge lanes results come two cycles later (an input stage and the
-    select stage). Returns a dict with ``last_beats``, ``first_rows``,
-    ``total`` (cycles from the first beat to the last result row, inclusive)
-    and ``busy`` (beats / total).
+    select stage). ``after`` (``{i: (j, d)}``, ``j < i``) holds tile ``i``'s
+    first beat until ``d`` cycles after tile ``j``'s (a feed that waits for
+    something the engine set off). Returns a dict with ``first_beats``,
+    ``last_beats``, ``first_rows``, ``total`` (cycles from the first beat to
+    the last result row, inclusive) and ``busy`` (beats / total).
     """
     spacing = max(rows, cols)
     merged = lanes > 1
@@ -107,15 +109,20 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     queue_latency = 7          # hw.queue.StreamQueue.params.latency
     t = 0                      # cycle of the next beat
     prev_first = prev_last = None
-    last_beats = []
-    for k in ks:
+    first_beats, last_beats = [], []
+    after = after or {}
+    for i, k in enumerate(ks):
         if k < 1:
             raise ValueError(f"tile depth K must be at least 1, not {k!r}")
         if prev_first is not None:
             t = max(t, prev_first + first_spacing)
+        if i in after:
+            j, delay = after[i]
+            t = max(t, first_beats[j] + delay)
         if k == 1 and prev_last is not None:       # the first beat is also the last
             t = max(t, prev_last + spacing)
         prev_first = t
+        first_beats.append(t)
         t += k - 1
         if prev_last is not None:
             t = max(t, prev_last + spacing)
@@ -125,5 +132,6 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1):
     first_rows = [t + drain_delay + queue_latency for t in last_beats]
     total = first_rows[-1] + rows if ks else 0
     beats = sum(ks)
-    return {"last_beats": last_beats, "first_rows": first_rows, "total": total,
+    return {"first_beats": first_beats, "last_beats": last_beats, "first_rows": first_rows,
+            "total": total,
             "busy": beats / total if total else 0.0, "beats": beats}

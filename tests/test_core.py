@@ -92,6 +92,49 @@ def test_exion_operations(seed, shape):
     _check(p, program, random_dram(rng, p), seed)
 
 
+@pytest.mark.parametrize("seed,shape", [(21, (4, 4)), (22, (3, 5))])
+def test_input_sparse_gemm_skips_the_steps_its_mask_clears(seed, shape):
+    """GEMM_IS under masks from empty to full (rows of set bits at random
+    densities, inverted or not): its outputs are the golden model's, and
+    its cycles are the model's, which take only the steps a row tile keeps
+    (fewer beats than the dense GEMM on the sparse masks)."""
+    from exdisc.golden import core_cycles
+    from exdisc.sim.stimulus.core import descriptor_times, serial
+    print(f"seed {seed}")
+    p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, dram_bytes=8192,
+                           array_rows=shape[0], array_cols=shape[1]))
+    rng = np.random.default_rng(seed)
+    dram = random_dram(rng, p)
+    density = rng.choice([0.0, 0.03, 0.1, 0.3, 1.0], size=(p.mask_rows, 1))
+    bits = rng.random((p.mask_rows, p.width)) < density
+    dram[-p.mask_rows * p.width // 8:] = np.packbits(bits, axis=1, bitorder="little").ravel()
+    program = [encode(Op.LOAD, buffer=int(b), rows=p.rows(b), cols=p.width, stride=p.width)
+               for b in (Buffer.ACT, Buffer.WGT)]
+    program.append(encode(Op.LOAD, buffer=int(Buffer.MASK), rows=p.mask_rows, cols=p.width,
+                          dram=p.dram_bytes - p.mask_rows * p.width // 8, stride=p.width // 8))
+    for _ in range(6):
+        m, n, k = (int(rng.integers(1, top + 1)) for top in (p.mask_rows, 12, p.width))
+        program.append(encode(Op.GEMM_IS, m=m, n=n, k=k, b_t=1, c_col=int(rng.integers(0, 8)),
+                              mask_row=int(rng.integers(0, p.mask_rows - m + 1)),
+                              invert=int(rng.random() < 0.2)))
+    program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
+                          dram=0, stride=4 * p.width))
+    program = serial(program + [encode(Op.FINISH)])
+    want = gcore.run(program, dram, golden_config(p), check=True)
+    got = run_core(p, program, dram, seed, valid_prob=1.0, ready_prob=1.0)
+    assert got.finished and got.error == 0
+    assert np.array_equal(got.dram, want.dram[0])
+    timing = core_cycles.Timing(rows=shape[0], cols=shape[1], lanes=p.nl_lanes, banks=p.banks,
+                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
+                                queue_depth=p.queue_depth)
+    masks = {i: kept[0] for i, kept in want.masks.items()}
+    model = core_cycles.estimate(program, timing, masks)
+    assert [(s, e) for *_, s, e in model["schedule"]] == \
+        descriptor_times(program, got.starts, got.ends)
+    dense = core_cycles.estimate(program, timing)
+    assert model["engine_beats"] < dense["engine_beats"]
+
+
 def test_maskgen_at_its_threshold():
     """Accumulators at the threshold, one below and one above, of both signs:
     only those above it are set."""
@@ -214,7 +257,7 @@ def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape, kind):
     ExionCore's operations among the others)."""
     from exdisc.golden import core_cycles
     from exdisc.golden.core_isa import encode
-    from exdisc.sim.stimulus.core import random_program, serial
+    from exdisc.sim.stimulus.core import random_gemm, random_program, serial
     print(f"seed {seed}")
     rows, cols, lanes, depth = shape
     p = kind(width=64, act_rows=32, wgt_rows=32, acc_rows=64, mask_rows=8, max_len=64,
@@ -224,11 +267,18 @@ def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape, kind):
                                 bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
                                 queue_depth=depth)
     rng = np.random.default_rng(seed)
-    program = serial(random_program(rng, p, 16, well_formed=True) + [encode(Op.FINISH)])
+    program = random_program(rng, p, 16, well_formed=True)
     if p.exion:
-        assert {Op(w & 0xF) for w in program} & {Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN}
-    got, cycles = timed_run(p, program)
-    want = core_cycles.estimate(program, timing)
+        for op in (Op.GEMM_IS, Op.GEMM_OS, Op.GEMM_IS):
+            program.insert(int(rng.integers(0, len(program) + 1)), random_gemm(rng, p, op))
+    program = serial([w for w in program if Op(w & 0xF) != Op.FINISH] + [encode(Op.FINISH)])
+    dram = random_dram(rng, p)
+    # GEMM_IS's cycles depend on the masks it meets
+    masks = {i: kept[0] for i, kept in
+             gcore.run(program, dram, golden_config(p), check=True).masks.items()}
+    assert bool(masks) == p.exion
+    got, cycles = timed_run(p, program, dram)
+    want = core_cycles.estimate(program, timing, masks)
     assert [(s, e) for *_, s, e in want["schedule"]] == got
     assert want["total"] == cycles
 

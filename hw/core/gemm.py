@@ -2,7 +2,9 @@
 
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ..fifo import StreamFIFO
 from ..systolic import SystolicArray, SystolicParams
@@ -25,13 +27,18 @@ class GemmUnit(wiring.Component):
     ``C``'s row, read from ``ACC``) and written to ``ACC``; rows and columns
     past ``m`` and ``n`` are not written.
 
-    On ExionCore (``p.exion``) it runs ``GEMM_OS`` and ``GEMM_IS`` too, as
-    dense tiles under their mask, read from ``MASK`` beside the operands:
-    ``GEMM_IS`` feeds the engine zero for each input its mask clears (a
-    vertical read of the mask beside ``A``'s column), ``GEMM_OS`` writes only
-    the outputs its mask names (a row of the mask read beside the row's
-    initial value). Their cycles are a dense GEMM's: no tile or step is
-    skipped yet.
+    On ExionCore (``p.exion``) it runs ``GEMM_OS`` and ``GEMM_IS`` too,
+    under their mask in ``MASK``. ``GEMM_OS`` runs dense tiles and writes
+    only the outputs its mask names (a row of the mask read beside the row's
+    initial value). ``GEMM_IS`` skips the reduction steps that its mask
+    clears for every row of a row tile: a scan reads the row tile's mask a
+    column a cycle and lists the steps it keeps, each with the rows that
+    keep it, and every output tile of the row tile then takes only those
+    steps (one step of zeros if none), feeding the engine zero for each
+    input the mask clears. The list is double-buffered: the scan of the
+    next row tile starts when the engine takes this row tile's first beat,
+    so after the first row tile it runs beside the engine (see
+    :func:`exdisc.golden.core_cycles.estimate` for the cycles).
 
     The unit's read and write ports must come first in their buffers'
     priorities (they are never refused). One descriptor at a time; ``done``
@@ -104,7 +111,8 @@ class GemmUnit(wiring.Component):
 
     def _tiles(self, m, d, start, name):
         """Counters over the tiles: the tile's first row ``mo`` and column
-        ``no``; ``step`` moves to the next tile; ``final``: the last tile."""
+        ``no``; ``step`` moves to the next tile; ``last_col``: the row tile's
+        last; ``final``: the last tile."""
         p = self.p
         mo, no = Signal(10, name=f"{name}_mo"), Signal(10, name=f"{name}_no")
         last_col = no + p.array_cols >= d.n
@@ -117,27 +125,38 @@ class GemmUnit(wiring.Component):
                 m.d.sync += no.eq(no + p.array_cols)
         with m.If(start):
             m.d.sync += [mo.eq(0), no.eq(0)]
-        return mo, no, step, final
+        return mo, no, step, last_col, final
 
     def _feed(self, m, engine, d, start, feeding, masks):
         p = self.p
-        mo, no, step, final = self._tiles(m, d, start, "feed")
+        mo, no, step, last_col, final = self._tiles(m, d, start, "feed")
         kk = Signal(9)
         last = kk == d.k - 1
+        sparse = masks is not None
         beat = data.StructLayout({"a": data.ArrayLayout(8, p.array_rows),
-                                  "b": data.ArrayLayout(8, p.array_cols), "last": 1})
+                                  "b": data.ArrayLayout(8, p.array_cols), "last": 1,
+                                  **({"first": 1} if sparse else {})})
         m.submodules.beats = q = StreamFIFO(width=beat.size, depth=self.QUEUE_DEPTH,
                                             storage="memory")
         held = Signal(range(self.QUEUE_DEPTH + 1))
         want = feeding & (held < self.QUEUE_DEPTH)
+        issued = Signal()
+        step_k = kk
+        if sparse:
+            is_is = masks[1]
+            go = Signal()           # the engine took a row tile's first beat
+            steps = self._steps(m, d, start, masks, go, issued, last_col)
+            want = want & (~is_is | steps.ready)
+            step_k = Mux(is_is, steps.k, kk)
+            last = Mux(is_is, steps.last, last)
         m.d.comb += [
             self.r_act.valid.eq(want), self.r_act.vertical.eq(1),
-            self.r_act.row.eq(d.a_row + mo), self.r_act.col.eq(d.a_col + kk),
+            self.r_act.row.eq(d.a_row + mo), self.r_act.col.eq(d.a_col + step_k),
             self.r_wgt.valid.eq(want), self.r_wgt.vertical.eq(d.b_t),
-            self.r_wgt.row.eq(Mux(d.b_t, d.b_row + no, d.b_row + kk)),
-            self.r_wgt.col.eq(Mux(d.b_t, d.b_col + kk, d.b_col + no)),
+            self.r_wgt.row.eq(Mux(d.b_t, d.b_row + no, d.b_row + step_k)),
+            self.r_wgt.col.eq(Mux(d.b_t, d.b_col + step_k, d.b_col + no)),
         ]
-        issued = self.r_act.ready & self.r_wgt.ready
+        m.d.comb += issued.eq(want & self.r_act.ready & self.r_wgt.ready)
         with m.If(issued):
             m.d.sync += kk.eq(Mux(last, 0, kk + 1))
             m.d.comb += step.eq(last)
@@ -145,21 +164,23 @@ class GemmUnit(wiring.Component):
                 m.d.sync += feeding.eq(0)
         with m.If(start):
             m.d.sync += kk.eq(0)
-        # the beat's last flag travels beside the reads
-        tags = Signal(READ_LATENCY)
-        m.d.sync += tags.eq(Cat(issued & last, tags[:-1]))
+        # the beat's flags (and GEMM_IS's kept rows) travel beside the reads
+        tags = [Signal(READ_LATENCY, name=f"tag_{name}") for name in ("last", "first")]
+        m.d.sync += tags[0].eq(Cat(issued & last, tags[0][:-1]))
         entry = Signal(beat)
-        m.d.comb += [entry.last.eq(tags[-1]), q.w.valid.eq(self.r_act.rvalid),
+        m.d.comb += [entry.last.eq(tags[0][-1]), q.w.valid.eq(self.r_act.rvalid),
                      q.w.payload.eq(entry)]
         for r in range(p.array_rows):
             m.d.comb += entry.a[r].eq(self.r_act.rdata[r])
-        if masks is not None:
-            # GEMM_IS: A's column beside the mask's, its cleared inputs zero
-            _, is_is, s, mr, _ = masks
-            m.d.comb += [mr.valid.eq(want & is_is), mr.vertical.eq(1),
-                         mr.row.eq(s.mask_row + mo), mr.col.eq(s.mask_col + kk)]
+        if sparse:
+            first = issued & steps.first & (no == 0)
+            m.d.sync += tags[1].eq(Cat(first, tags[1][:-1]))
+            m.d.comb += entry.first.eq(tags[1][-1])
+            kept = [Signal(p.array_rows, name=f"kept{i}") for i in range(READ_LATENCY)]
+            m.d.sync += kept[0].eq(Mux(is_is, steps.rows, (1 << p.array_rows) - 1))
+            m.d.sync += [b.eq(a) for a, b in zip(kept, kept[1:])]
             for r in range(p.array_rows):
-                with m.If(is_is & ~(mr.rdata[r] ^ s.invert)):
+                with m.If(~kept[-1][r]):
                     m.d.comb += entry.a[r].eq(0)
         for c in range(p.array_cols):
             m.d.comb += entry.b[c].eq(self.r_wgt.rdata[c])
@@ -170,11 +191,87 @@ class GemmUnit(wiring.Component):
             engine.a.payload.col.eq(out.a), engine.a.payload.last.eq(out.last),
             engine.b.payload.eq(out.b), q.r.ready.eq(engine.a.ready),
         ]
+        if sparse:
+            m.d.comb += go.eq(q.r.valid & q.r.ready & out.first)
+
+    def _steps(self, m, d, start, masks, go, issued, last_col):
+        """``GEMM_IS``'s reduction steps: the scan that lists, for each row
+        tile, the steps its mask keeps (and the rows that keep each), and the
+        feed's walk over the list. Returns the walk: ``ready`` (the row
+        tile's list is complete), ``k`` (the step), ``rows`` (the rows that
+        keep it), ``first`` and ``last`` (of the output tile's steps)."""
+        p = self.p
+        R = p.array_rows
+        _, is_is, s, mr, _ = masks
+        depth = 1 << ceil_log2(p.width)
+        entry = data.StructLayout({"k": 9, "rows": R})
+        m.submodules.step_list = mem = Memory(shape=entry, depth=2 * depth, init=[])
+        wr, rd = mem.write_port(), mem.read_port()
+
+        # the scan: a column of the row tile's mask a cycle, into one half
+        scanning, waiting = Signal(), Signal()
+        so, sj = Signal(12), Signal(9)
+        sj_last = sj == d.k - 1
+        m.d.comb += [mr.valid.eq(scanning), mr.vertical.eq(1),
+                     mr.row.eq(s.mask_row + so), mr.col.eq(s.mask_col + sj)]
+        read = scanning & mr.ready
+        with m.If(read):
+            m.d.sync += sj.eq(Mux(sj_last, 0, sj + 1))
+            with m.If(sj_last):
+                m.d.sync += [scanning.eq(0), waiting.eq(so + R < d.m), so.eq(so + R)]
+        with m.If(go & waiting):
+            m.d.sync += [scanning.eq(1), waiting.eq(0)]
+        with m.If(start):
+            m.d.sync += [scanning.eq(self.cmd.payload[:4] == Op.GEMM_IS.value), waiting.eq(0),
+                         so.eq(0), sj.eq(0)]
+        tag = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R})
+        line = [Signal(tag, name=f"scan_tag{i}") for i in range(READ_LATENCY)]
+        m.d.sync += [line[0].valid.eq(read), line[0].last.eq(sj_last), line[0].k.eq(sj),
+                     line[0].en.eq(lane_enables(d.m - so, R))]
+        m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
+        tail = line[-1]
+        kept = Signal(R)
+        m.d.comb += kept.eq(Cat(mr.rdata[r] ^ s.invert for r in range(R)) & tail.en)
+        put = tail.valid & kept.any()
+        wc, wh = Signal(range(depth + 1)), Signal()
+        count = [Signal(range(depth + 1), name=f"step_count{h}") for h in range(2)]
+        m.d.comb += [wr.addr.eq(Cat(wc[:ceil_log2(depth)], wh)), wr.data.k.eq(tail.k),
+                     wr.data.rows.eq(kept), wr.en.eq(put)]
+        m.d.sync += wc.eq(wc + put)
+        # a half is the feed's a cycle after its last write has settled
+        done, committed = Signal(), Signal(12)
+        m.d.sync += [done.eq(tail.valid & tail.last), committed.eq(committed + done)]
+        with m.If(tail.valid & tail.last):
+            m.d.sync += [wc.eq(0), wh.eq(~wh)]
+            for h in range(2):
+                with m.If(wh == h):
+                    m.d.sync += count[h].eq(wc + put)
+        with m.If(start):
+            m.d.sync += [wc.eq(0), wh.eq(0), committed.eq(0)]
+
+        # the feed's walk: the read port is addressed with the next entry so
+        # that its data is the current one's
+        fh, frow, idx = Signal(), Signal(12), Signal(range(depth))
+        cnt = Mux(fh, count[1], count[0])
+        empty = cnt == 0
+        walk = data.StructLayout({"ready": 1, "k": 9, "rows": R, "first": 1, "last": 1})
+        out = Signal(walk)
+        m.d.comb += [out.ready.eq(committed != frow), out.first.eq(idx == 0),
+                     out.last.eq(empty | (idx + 1 == cnt)),
+                     out.k.eq(Mux(empty, 0, rd.data.k)), out.rows.eq(Mux(empty, 0, rd.data.rows))]
+        step = issued & is_is
+        row_done = step & out.last & last_col
+        next_idx, next_fh = Signal.like(idx), Signal()
+        m.d.comb += [next_idx.eq(Mux(start, 0, Mux(step, Mux(out.last, 0, idx + 1), idx))),
+                     next_fh.eq(Mux(start, 0, fh ^ row_done))]
+        m.d.comb += rd.addr.eq(Cat(next_idx, next_fh))
+        m.d.sync += [idx.eq(next_idx), fh.eq(next_fh), frow.eq(Mux(start, 0, frow + row_done))]
+        return out
 
     def _write_back(self, m, engine, d, start, busy, masks):
         """Each result row plus its initial value into ``ACC``."""
         p = self.p
-        mo, no, step, final = self._tiles(m, d, start, "wb")
+        mo, no, step, _, final = self._tiles(m, d, start, "wb")
         r = Signal(range(p.array_rows))
         row = mo + r
         init = d.init != Init.ZERO

@@ -107,7 +107,7 @@ def _transfer(rng, p, op, most_rows):
                   stride=stride)
 
 
-def _gemm(rng, p, op=Op.GEMM):
+def random_gemm(rng, p, op=Op.GEMM):
     """A well-formed GEMM, or (``op``) an ExionCore sparse GEMM."""
     def dim(limit):
         return int(rng.integers(1, limit + 1))
@@ -191,7 +191,7 @@ def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most
     while len(out) < length + len(Buffer):
         op = ops[int(rng.integers(0, len(ops)))]
         if op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
-            out.append(_gemm(rng, p, op))
+            out.append(random_gemm(rng, p, op))
         elif op == Op.MASKGEN:
             out.append(_maskgen(rng, p, most_rows))
         else:

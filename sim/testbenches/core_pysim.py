@@ -123,13 +123,13 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
                    starts=starts, ends=ends)
 
 
-def timed_run(p, program):
+def timed_run(p, program, dram=None):
     """Each descriptor's ``(start, end)`` cycles on a :class:`Core` of ``p``
-    with every outside stream always offered and ready (external memory all
-    zeros), and the run's cycles."""
+    with every outside stream always offered and ready (external memory
+    ``dram``, by default all zeros), and the run's cycles."""
     from exdisc.sim.stimulus.core import descriptor_times
-    got = run_core(p, program, np.zeros(p.dram_bytes, np.uint8), 0, valid_prob=1.0,
-                   ready_prob=1.0)
+    dram = np.zeros(p.dram_bytes, np.uint8) if dram is None else dram
+    got = run_core(p, program, dram, 0, valid_prob=1.0, ready_prob=1.0)
     if not got.finished or got.error:
         raise ValueError(f"program: the core stopped with error {got.error} at "
                          f"descriptor {got.index}")
