@@ -35,8 +35,8 @@ from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
-__all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "Compiled",
-           "ReuseStep"]
+__all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
+           "Compiled", "ReuseStep"]
 
 #: The residual stream's full scale: block values up to this many units.
 RESIDUAL_TOP = 1 << 30
@@ -153,7 +153,8 @@ class Compiled:
     """A block's program, its external memory image, where the output is and
     what it is worth, and the scales used; for a dense FFN-Reuse step, where
     the mask and the cached partial are (``reuse``: ``{"mask": (address,
-    rows, bytes a row), "partial": (address, rows, cols)}``)."""
+    rows, bytes a row), "partial": (address, rows, cols)}``) and where FC1's
+    accumulators stay in ``ACC`` (``"fc1": (row, col, rows, cols)``)."""
     program: list
     dram: np.ndarray
     out: tuple            # (dram byte address, rows, cols): int32 rows
@@ -517,7 +518,8 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     scales = dict(s, x=s_x, **{f"w_{k}": v[1] for k, v in w.items()})
     kept = None
     if reuse is not None and reuse.kind == "dense":
-        kept = {"mask": (mask_addr, T, mask_stride), "partial": (part_addr, T, d)}
+        kept = {"mask": (mask_addr, T, mask_stride), "partial": (part_addr, T, d),
+                "fc1": (*FC1_ACC, T, f_dim)}
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
                     scales=scales, cfg=cfg, reuse=kept)
 
@@ -532,6 +534,16 @@ def block_output(compiled, result):
     addr, rows, cols = compiled.out
     raw = result.dram[:, addr:addr + rows * cols * 4]
     return raw.copy().view("<i4").reshape(-1, rows, cols).astype(np.float64) * compiled.out_scale
+
+
+def fc1_accumulators(compiled, result):
+    """A dense FFN-Reuse step's FC1 accumulators ``[B, T, F]`` (int32, the
+    bias included: what ``MASKGEN`` compares), from :func:`.core.run`'s
+    result."""
+    if not compiled.reuse:
+        raise ValueError("compiled: not a dense FFN-Reuse step")
+    row, col, rows, cols = compiled.reuse["fc1"]
+    return result.buffers[Buffer.ACC][:, row:row + rows, col:col + cols].copy()
 
 
 def reuse_outputs(compiled, result):

@@ -99,6 +99,34 @@ def test_bench_core():
     assert len(core.tables({"quality": q, "cycles": cycles})) == 2
 
 
+def test_bench_exion_parts_and_sampling_run():
+    """The FFN-Reuse programs of a block: FC1 and FC2 found in each (FC1
+    output-sparse and FC2 input-sparse on the sparse step, the cached
+    partial on the dense step), the mask at the policy's sparsity, and a
+    sampling run whose cycles are the steps' cycles weighed by the policy."""
+    from exdisc.golden.core_isa import Op, decode
+    from exdisc.hw.presets import get_preset
+    from exdisc.sim.benchmarks import exion
+    (_, p), = get_preset("exion")
+    comps, mask = exion._programs(p, 1, 3, 8, 0.9)
+    assert abs(mask["fc1_sparsity"] - 0.9) < 0.01 < mask["fc1_sparsity"] - mask["fc1_sparsity_tau0"]
+    dims = exion._dims()
+    parts = {k: [(exion._part(*decode(int(w)), dims), decode(int(w))[0]) for w in c.program]
+             for k, c in comps.items()}
+    chunks = 1                          # 8 tokens, the compiler's 8-row chunks
+    assert parts["dense block"].count(("fc1", Op.GEMM)) == chunks
+    assert parts["reuse dense step"].count(("fc2 partial", Op.GEMM_IS)) == chunks
+    assert parts["reuse sparse step"].count(("fc1", Op.GEMM_OS)) == chunks
+    assert parts["reuse sparse step"].count(("fc2", Op.GEMM_IS)) == chunks
+    runs = {k: {"cycles": 2 * (n + 1), "model": {"total": n + 1}} for n, k in enumerate(exion.KINDS)}
+    record = {"step": 3, "sparsity_policy": 0.9, "runs": runs}
+    s = exion.sampling_run(p, record, sampling_steps=7, period=3, warmup=1, tokens=8)
+    assert s["dense_steps"] == 3 and s["calibration"]["reuse sparse step"] == 2.0
+    assert s["cycles"] == sum(3 * x["reuse dense step"] + 4 * x["reuse sparse step"]
+                              for x in s["layers"])
+    assert s["speedup"] == s["dense_cycles"] / s["cycles"]
+
+
 def test_conmerge_figures_are_ordered(seed):
     import numpy as np
     from exdisc.sim.benchmarks.conmerge import fc1_figures, fc2_figures
@@ -134,12 +162,12 @@ def test_reference_records_render():
     report --all` prints), so a record and its reader cannot drift apart."""
     import json
     from exdisc.common.workdir import reference_dir
-    from exdisc.sim.benchmarks import (conmerge, core, eager, ffn, nonlinear, router, systolic,
-                                       workload)
+    from exdisc.sim.benchmarks import (conmerge, core, eager, exion, ffn, nonlinear, router,
+                                       systolic, workload)
     from exdisc.synth import area
     readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
                "workload": workload.tables, "workload_sweep": workload.tables,
-               "nonlinear": nonlinear.tables, "core": core.tables}
+               "nonlinear": nonlinear.tables, "core": core.tables, "exion": exion.tables}
     seen = 0
     for path in sorted(reference_dir().glob("*.json")):
         record = json.loads(path.read_text())

@@ -74,6 +74,8 @@ def test_generate_differs_with_parameters(tmp_path):
      "argument --merge-lanes: expected integers from 1, 2, 4, 8 separated by commas, not '1,3'"),
     (["bench", "ffn", "--merge-lanes", "x"], "argument --merge-lanes: expected integers"),
     (["bench", "ffn", "--sizes", "16"], "argument --sizes: expected sizes such as 16x16"),
+    (["bench", "exion", "--sparsity", "1.5"], "argument --sparsity: expected a number in [0, 1)"),
+    (["bench", "exion", "--layer", "4"], "argument --layer: invalid choice: 4"),
     (["synth", "lod", "--attribute", "0"], "argument --attribute: expected a positive integer"),
     (["synth", "lod", "--speed", "9"], "argument --speed: invalid choice: 9 (choose from 6, 7, 8)"),
     (["prove", "systolic"], "argument UNIT: invalid choice: 'systolic'"),

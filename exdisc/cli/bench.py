@@ -155,6 +155,16 @@ def _steps(text):
     return value
 
 
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), not {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), not {text!r}")
+    return value
+
+
 def bench_core(args):
     from exdisc.hw.core.params import CoreParams
     from exdisc.sim.benchmarks import core
@@ -169,6 +179,21 @@ def bench_core(args):
     record = _keep_stored_parts(args, "core", record, ("rtl", "quality"))
     return finish(args, "core", record, core.tables(record), core.failures(record),
                   plot=core.plot)
+
+
+def bench_exion(args):
+    from exdisc.hw.presets import get_preset
+    from exdisc.sim.benchmarks import exion
+    (_, p), = get_preset("exion")
+    record = {"steps": exion.steps(p, layer=args.layer, tokens=args.tokens,
+                                   sparsity=args.sparsity, seed=args.seed)}
+    record["sampling_run"] = exion.sampling_run(p, record["steps"],
+                                                sampling_steps=args.sampling_steps,
+                                                tokens=args.tokens)
+    record["engine"] = exion.engine_cuts()
+    record["quality"] = exion.workload_quality()
+    return finish(args, "exion", record, exion.tables(record), exion.failures(record),
+                  plot=exion.plot)
 
 
 def add_commands(sub):
@@ -254,6 +279,19 @@ def add_commands(sub):
                    help="the RTL run's block on its first T tokens (default: all 256)")
     q.add_argument("--no-rtl", action="store_true",
                    help="skip the RTL run (with --update the stored one is kept)")
+
+    q = bench("exion", "ExionCore: FFN-Reuse's dense and sparse steps of a DiT block on the "
+              "RTL against the dense block, and a whole sampling run from the calibrated cycle "
+              "model", bench_exion, default_seed=0)
+    q.add_argument("--layer", type=int, choices=range(4), default=1,
+                   help="the DiT block of the RTL runs (default: 1)")
+    q.add_argument("--tokens", type=positive_int, default=16, metavar="T",
+                   help="the block on its first T tokens (default: 16, what the exion "
+                        "preset's buffers hold)")
+    q.add_argument("--sparsity", type=_fraction, default=0.9, metavar="S",
+                   help="FFN-Reuse's quantile policy: FC1's target sparsity (default: 0.9)")
+    q.add_argument("--sampling-steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
+                   help="steps of the modelled sampling run (default: %(default)s)")
 
     q = bench("nonlinear", "integer non-linear unit: beats per cycle on back-to-back rows of "
               "each operation, and the DiT sampled with the integer operations against float",

@@ -23,7 +23,7 @@ from exdisc.golden.core_dit import IntegerCore
 from exdisc.common.tables import Table
 from .workload import paired
 
-__all__ = ["TARGETS", "cycles", "rtl_cycles", "quality", "tables", "plot", "failures"]
+__all__ = ["TARGETS", "cycles", "rtl_cycles", "timing", "op_name", "quality", "tables", "plot", "failures"]
 
 #: The issue's targets: the integer datapath's quality, the engine's share of a block.
 TARGETS = {"digits_changed": 0.02, "engine_busy": 0.9}
@@ -56,7 +56,8 @@ def timing(p):
                               queue_depth=p.queue_depth, nonlinear_latency=nonlinear_latency(p))
 
 
-def _name(op, f):
+def op_name(op, f):
+    """A descriptor's operation as the benchmarks name it (a non-linear one by its function)."""
     from exdisc.golden.core_isa import Fn, Op
     return Fn(f["fn"]).name if op == Op.NONLINEAR else op.name
 
@@ -97,7 +98,7 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
     for word, (start, end), (*_, m_start, m_end) in zip(comp.program, got["times"],
                                                         model["schedule"]):
         op, f = decode(int(word))
-        name = _name(op, f)
+        name = op_name(op, f)
         by_op[name] = by_op.get(name, 0) + end - start
         lost[name] = lost.get(name, 0) + (end - start) - (m_end - m_start)
         exact += (start, end) == (m_start, m_end)

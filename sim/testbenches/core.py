@@ -17,7 +17,8 @@ from exdisc.sim.harness.streams import Tick, cycle_now, reset, start_clock, test
 from exdisc.sim.host.memory import ExternalMemory
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 
-__all__ = ["run_program", "check_program", "window", "trace_block", "trace_reuse_steps"]
+__all__ = ["run_program", "check_program", "window", "trace_block", "trace_reuse_steps",
+           "reuse_threshold"]
 
 #: Cycles the core may stay busy after an error before the test stops waiting.
 SETTLE = 2000
@@ -38,23 +39,40 @@ def trace_block(p, tokens=16, layer=1, step=3):
                             chunk_rows=8)
 
 
-def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0):
+def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0, sparse=True):
     """FFN-Reuse on block ``layer`` of the recorded run, compiled for
     ExionCore ``p``: the dense step at sampling step ``step`` (FC1's
     accumulators above ``threshold`` recomputed; 0 is GELU's sign) and the
     sparse step at ``step + 1`` on the mask and cached partial the golden
-    core model's dense step leaves, with the dense step's scales."""
+    core model's dense step leaves, with the dense step's scales (without
+    ``sparse``: None)."""
     cfg, model = golden_config(p), trace.model()
     x, c = trace.block_input(step=step, layer=layer)
     x, c = x[:1, :tokens], c[:1]
     scales = cc.calibrate(model, layer, x, c)
     dense = cc.compile_block(model, layer, x, c, cfg, scales, chunk_rows=8,
                              reuse=cc.ReuseStep("dense", threshold=threshold))
+    if not sparse:
+        return dense, None
     mask, partial = cc.reuse_outputs(dense, gcore.run(dense.program, dense.dram, cfg))
     x, c = trace.block_input(step=step + 1, layer=layer)
     sparse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, scales, chunk_rows=8,
                               reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
     return dense, sparse
+
+
+def reuse_threshold(p, sparsity, tokens=16, layer=1, step=3):
+    """FFN-Reuse's quantile policy (:class:`exdisc.golden.ffn_reuse.FFNReuse`)
+    on the golden core model: the integer threshold that FC1's accumulators
+    (the dense step of :func:`trace_reuse_steps`) exceed at a share of
+    ``1 - sparsity``, and FC1's measured sparsity at it and at 0 (GELU's
+    sign): ``(threshold, sparsity, sparsity at 0)``."""
+    dense, _ = trace_reuse_steps(p, tokens, layer, step, threshold=0, sparse=False)
+    acc = cc.fc1_accumulators(dense, gcore.run(dense.program, dense.dram, golden_config(p)))
+    # GELU rises where the quantile lies (it is positive), so a threshold on
+    # the accumulators keeps the same elements as the policy's on GELU's output
+    threshold = int(np.quantile(acc.reshape(-1), sparsity, method="lower"))
+    return threshold, float(1 - (acc > threshold).mean()), float(1 - (acc > 0).mean())
 
 
 async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=0.7,

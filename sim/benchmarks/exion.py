@@ -1,0 +1,267 @@
+"""ExionCore: FFN-Reuse's two kinds of step of a DiT block on the RTL,
+against the dense block on the same core, and a whole sampling run's
+cycles from the cycle model calibrated by those runs.
+
+:func:`steps` compiles one block of the recorded run (``tokens`` of its
+tokens) three ways for an ExionCore: the dense block, FFN-Reuse's dense
+step (FC1's mask at the quantile policy's threshold, the cached partial)
+and the sparse step of the next sampling step on that mask and partial. Each
+runs on the core's emitted Verilog with every outside stream always offered
+and ready, every byte of external memory checked against the golden core
+model, beside the cycle model of the same program
+(:func:`exdisc.golden.core_cycles.estimate`, given the masks each
+``GEMM_IS`` meets). :func:`sampling_run` models the three programs of every
+block of the DiT, scales each kind by the RTL's cycles over the model's on
+the measured block, and weighs them by the policy's dense and sparse steps.
+"""
+
+import json
+
+import numpy as np
+
+from exdisc.common.tables import Table
+from exdisc.golden import core as gcore, core_cycles
+
+__all__ = ["TARGETS", "KINDS", "steps", "sampling_run", "tables", "plot", "failures"]
+
+#: The block's three programs, by name.
+KINDS = ("dense block", "reuse dense step", "reuse sparse step")
+#: The issue's targets: FC1's and FC2's cycle cuts on the sparse step within
+#: 10 % of the engine's own (``exdisc bench ffn`` at D = 4, read from its record).
+TARGETS = {"cut_share": 0.9, "ffn_lanes": 4}
+
+
+def _programs(p, layer, step, tokens, sparsity):
+    from exdisc.sim.testbenches.core import reuse_threshold, trace_block, trace_reuse_steps
+    threshold, fc1_sparsity, at_zero = reuse_threshold(p, sparsity, tokens, layer, step)
+    dense, sparse = trace_reuse_steps(p, tokens, layer, step, threshold=threshold)
+    comps = dict(zip(KINDS, (trace_block(p, tokens, layer, step), dense, sparse)))
+    return comps, {"threshold": threshold, "fc1_sparsity": fc1_sparsity,
+                   "fc1_sparsity_tau0": at_zero}
+
+
+def _part(op, f, dims):
+    """Which part of the FFN a GEMM is (``None``: not the FFN's)."""
+    from exdisc.golden.core_isa import Op
+    d, ffn = dims
+    if op not in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
+        return None
+    if (f["n"], f["k"]) == (ffn, d):
+        return "fc1"
+    if (f["n"], f["k"]) == (d, ffn):
+        return "fc2 partial" if op == Op.GEMM_IS and f["invert"] else "fc2"
+    return None
+
+
+def _model(comp, p, timing):
+    """The cycle model of ``comp``'s program with the masks the golden model meets."""
+    result = gcore.run(comp.program, comp.dram, comp.cfg)
+    masks = {i: kept[0] for i, kept in result.masks.items()}
+    return core_cycles.estimate(comp.program, timing, masks)
+
+
+def _measure(name, comp, p, timing, dims, seed, log):
+    from exdisc.golden.core_isa import decode
+    from exdisc.sim.harness.runner import run_unit
+    from .common import bench_file
+    from .core import op_name
+    words = np.array([list(int(w).to_bytes(16, "little")) for w in comp.program], np.uint8)
+    slug = name.replace(" ", "_")
+    given, out = bench_file("exion", p, f"{slug}.npz"), bench_file("exion", p, f"{slug}.json")
+    np.savez(given, program=words, dram=comp.dram[0])
+    run = run_unit("exion", p, "exdisc.sim.testbenches.core_bench", seed=seed, log=log,
+                   run_name=slug, env={"EXDISC_BENCH_IN": str(given),
+                                       "EXDISC_BENCH_OUT": str(out)})
+    got = json.loads(out.read_text())
+    model = _model(comp, p, timing)
+    by_op, lost, ffn, model_ffn = {}, {}, {}, {}
+    for word, (start, end), (*_, m_start, m_end) in zip(comp.program, got["times"],
+                                                        model["schedule"]):
+        op, f = decode(int(word))
+        name_ = op_name(op, f)
+        by_op[name_] = by_op.get(name_, 0) + end - start
+        lost[name_] = lost.get(name_, 0) + (end - start) - (m_end - m_start)
+        part = _part(op, f, dims)
+        if part:
+            ffn[part] = ffn.get(part, 0) + end - start
+            model_ffn[part] = model_ffn.get(part, 0) + m_end - m_start
+    return {"cycles": got["cycles"], "seed": run.seed, "descriptors": len(comp.program),
+            "by_op": by_op, "ffn": ffn, "engine_beats": model["engine_beats"],
+            "engine_busy": model["engine_beats"] / got["cycles"],
+            "model": {"total": model["total"], "by_op": model["by_op"], "ffn": model_ffn,
+                      "lost": lost}}
+
+
+def _dims():
+    from exdisc.golden import trace
+    cfg = trace.model().cfg
+    return cfg.hidden, cfg.ffn_dim
+
+
+def steps(p, layer=1, step=3, tokens=16, sparsity=0.9, seed=0, log=None):
+    """The block's three programs (:data:`KINDS`) on ExionCore ``p``'s
+    emitted Verilog and in the cycle model: cycles, cycles by operation and
+    by part of the FFN (``fc1``, ``fc2``, the dense step's ``fc2 partial``),
+    the engine's beats and busy fraction, and per operation the cycles lost
+    to buffer port conflicts (RTL less model); FC1's sparsity at the
+    quantile policy's threshold (``sparsity``) and at 0, GELU's sign."""
+    from exdisc.common.progress import log as default_log
+    from .core import timing
+    comps, mask = _programs(p, layer, step, tokens, sparsity)
+    t, dims = timing(p), _dims()
+    runs = {name: _measure(name, comp, p, t, dims, seed, log or default_log)
+            for name, comp in comps.items()}
+    dense, sparse = runs["dense block"], runs["reuse sparse step"]
+    cuts = {part: 1 - sparse["ffn"][part] / dense["ffn"][part] for part in ("fc1", "fc2")}
+    cuts["block"] = 1 - sparse["cycles"] / dense["cycles"]
+    return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": tokens,
+            "sparsity_policy": sparsity, "mask": mask, "runs": runs, "cuts": cuts,
+            "nonlinear_latency": t.nonlinear_latency}
+
+
+def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16):
+    """Every block of a sampling run of ``sampling_steps`` under FFN-Reuse's
+    policy (a dense step every ``period`` steps and the first ``warmup``):
+    each layer's three programs (dense step at step 3, sparse at step 4 of
+    the recorded run, ``tokens`` tokens) in the cycle model, each kind scaled
+    by the RTL's cycles over the model's on ``record``'s block; the run's
+    cycles against an all-dense run, and the speedup."""
+    from exdisc.golden import trace
+    from exdisc.golden.ffn_reuse import FFNReuse
+    from .core import timing
+    policy = FFNReuse(period=period, warmup=warmup, sparsity=record["sparsity_policy"])
+    dense_steps = sum(policy.is_dense_step(s) for s in range(sampling_steps))
+    scale = {k: r["cycles"] / r["model"]["total"] for k, r in record["runs"].items()}
+    t = timing(p)
+    layers = []
+    for layer in range(trace.model().cfg.depth):
+        comps, mask = _programs(p, layer, record["step"], tokens, record["sparsity_policy"])
+        layers.append({"layer": layer, "fc1_sparsity": mask["fc1_sparsity"],
+                       **{k: _model(c, p, t)["total"] * scale[k] for k, c in comps.items()}})
+    reuse = sum(dense_steps * x["reuse dense step"]
+                + (sampling_steps - dense_steps) * x["reuse sparse step"] for x in layers)
+    dense = sum(sampling_steps * x["dense block"] for x in layers)
+    return {"sampling_steps": sampling_steps, "period": period, "warmup": warmup,
+            "dense_steps": dense_steps, "calibration": scale, "layers": layers,
+            "cycles": reuse, "dense_cycles": dense, "speedup": dense / reuse}
+
+
+def workload_quality():
+    """FFN-Reuse's quality cost at the same policy in the stored workload
+    record (``exdisc workload``: the float algorithm against the dense run),
+    or None when it is not there."""
+    from exdisc.common.workdir import reference_dir
+    ref = reference_dir()
+    path = ref / "workload.json" if ref else None
+    if path is None or not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    runs = [r for r in record["results"] if r["label"] == "ffn_reuse"]
+    if not runs:
+        return None
+    r = runs[0]
+    return {"accuracy": r["accuracy"], "dense_accuracy": record["dense"]["accuracy"],
+            "latent_error": r["latent_error"], "fc1_sparsity": r["fc1_sparsity"],
+            "samples": record["config"]["samples"], "steps": record["config"]["steps"]}
+
+
+def engine_cuts():
+    """FC1's and FC2's cycle cuts of the engine alone at D = 4 merge lanes,
+    from the stored ``exdisc bench ffn`` record (None without one)."""
+    from exdisc.common.workdir import reference_dir
+    ref = reference_dir()
+    path = ref / "ffn.json" if ref else None
+    if path is None or not path.exists():
+        return None
+    arrays = [a for a in json.loads(path.read_text())["arrays"]
+              if a["params"]["lanes"] == TARGETS["ffn_lanes"]]
+    if not arrays:
+        return None
+    runs = arrays[0]["runs"]
+    return {"fc1": runs["fc1_sparse"]["cycles_cut"], "fc2": runs["fc2_sparse"]["cycles_cut"],
+            "lanes": TARGETS["ffn_lanes"], "rows": arrays[0]["params"]["rows"],
+            "cols": arrays[0]["params"]["cols"], "tokens": arrays[0]["tokens"]}
+
+
+def tables(record):
+    out = []
+    r = record["steps"]
+    p = r["params"]
+    runs = r["runs"]
+    ops = sorted({o for x in runs.values() for o in x["by_op"]},
+                 key=lambda o: -runs["dense block"]["by_op"].get(o, 0))
+    out.append(Table(
+        ["operation", *KINDS],
+        [[o, *(runs[k]["by_op"].get(o, 0) for k in KINDS)] for o in ops] +
+        [[f"FFN {part}", *(runs[k]["ffn"].get(part, 0) for k in KINDS)]
+         for part in ("fc1", "fc2", "fc2 partial")] +
+        [["block (wall)", *(runs[k]["cycles"] for k in KINDS)],
+         ["cycle model", *(runs[k]["model"]["total"] for k in KINDS)],
+         ["engine busy", *(f"{runs[k]['engine_busy']:.3f}" for k in KINDS)],
+         ["lost to port conflicts", *(sum(runs[k]["model"]["lost"].values()) for k in KINDS)]],
+        title=f"FFN-Reuse on the RTL ExionCore, {p['array_rows']} x {p['array_cols']} engine, "
+              f"{p['nl_lanes']} non-linear lanes: cycles (exdisc bench exion)",
+        caption=f"layer {r['layer']}, steps {r['step']} (dense) and {r['step'] + 1} (sparse) "
+                f"of the recorded run, {r['tokens']} tokens; FC1 sparsity "
+                f"{r['mask']['fc1_sparsity']:.3f} at the quantile policy's threshold "
+                f"({r['sparsity_policy']}), {r['mask']['fc1_sparsity_tau0']:.3f} at tau = 0 "
+                f"(GELU's sign); the emitted Verilog on Verilator, every outside stream always "
+                f"offered and ready, every byte of external memory equal to the golden core "
+                f"model; cycles by operation: each descriptor's start to end, summed (queues "
+                f"overlap); the cycle model: golden/core_cycles.py with the masks each "
+                f"GEMM_IS meets; lost: RTL less model, summed over descriptors."))
+    cuts = r["cuts"]
+    eng = record.get("engine")
+    out.append(Table(
+        ["part", "sparse step's cut", "engine alone (bench ffn)", "target"],
+        [[part, f"{cuts[part]:.1%}", f"{eng[part]:.1%}" if eng else "no record",
+          f"{TARGETS['cut_share'] * eng[part]:.1%}" if eng else ""] for part in ("fc1", "fc2")]
+        + [["block", f"{cuts['block']:.1%}", "", ""]],
+        title="The sparse step's cycle cuts against the dense block (exdisc bench exion)",
+        caption="cut: 1 - sparse step's cycles / dense block's, on the RTL; engine alone: "
+                + (f"exdisc bench ffn at D = {eng['lanes']} merge lanes, {eng['rows']} x "
+                   f"{eng['cols']}, {eng['tokens']} tokens" if eng else "")
+                + f"; target: at least {TARGETS['cut_share']:.0%} of the engine's cut."))
+    if "sampling_run" in record:
+        s = record["sampling_run"]
+        q = record.get("quality")
+        out.append(Table(
+            ["run", "cycles", "speedup", "class acc", "latent err"],
+            [["all dense", f"{s['dense_cycles']:.0f}", "1.00",
+              f"{q['dense_accuracy']:.3f}" if q else "", "0" if q else ""],
+             ["FFN-Reuse", f"{s['cycles']:.0f}", f"{s['speedup']:.3f}",
+              f"{q['accuracy']:.3f}" if q else "", f"{q['latent_error']:.4f}" if q else ""]],
+            title="A whole sampling run on ExionCore, from the RTL-calibrated cycle model "
+                  "(exdisc bench exion)",
+            caption=f"{s['sampling_steps']} steps, {s['dense_steps']} dense (every "
+                    f"{s['period']}th and the first {s['warmup']}); every block of the DiT "
+                    f"at {r['tokens']} tokens, each kind scaled by RTL / model on the measured "
+                    f"block; attention runs dense (no eager prediction yet); quality: "
+                    + (f"the float FFN-Reuse run of exdisc workload ({q['samples']} samples, "
+                       f"{q['steps']} steps, FC1 sparsity {q['fc1_sparsity']:.3f})" if q
+                       else "no workload record")))
+    return out
+
+
+def plot(record, path):
+    """Cycles by operation of the dense block and of both FFN-Reuse steps on the RTL."""
+    from .plots import grouped_bars
+    r = record["steps"]
+    runs = r["runs"]
+    ops = sorted({o for x in runs.values() for o in x["by_op"]},
+                 key=lambda o: -runs["dense block"]["by_op"].get(o, 0))
+    groups = ops + ["FFN fc1", "FFN fc2", "block (wall)"]
+    series = {k: [runs[k]["by_op"].get(o, 0) for o in ops]
+              + [runs[k]["ffn"].get("fc1", 0), runs[k]["ffn"].get("fc2", 0), runs[k]["cycles"]]
+              for k in KINDS}
+    p = r["params"]
+    return grouped_bars(path, groups, series,
+                        title=f"FFN-Reuse on ExionCore ({p['array_rows']} x {p['array_cols']}, "
+                              f"{r['tokens']} tokens): cycles by operation, RTL",
+                        ylabel="cycles, start to end", xlabel="operation")
+
+
+def failures(record):
+    """Nothing is checked here: the targets are reported (every byte of the
+    RTL runs is checked against the golden core model as they run)."""
+    return []
