@@ -638,9 +638,8 @@ class _Elementwise(Elaboratable):
             exps.append(Mux(beat.at(s_e).lanes[n], e, 0))
             # GELU: v = relu(a) - GTAB[min(|a| >> (gelu_frac - 6), 255)], then requantize
             a = ar.register(m, ar.saturate(u, p.gelu_bits), f"a{n}")
-            mag = Mux(a < 0, -a, a)[p.gelu_frac - 6:]
             gread = gelu_rom.read_port()
-            m.d.comb += gread.addr.eq(Mux(mag > 255, 255, mag))
+            m.d.comb += gread.addr.eq(ar.register(m, _gelu_index(p, u), f"gaddr{n}"))
             a = ar.delay(m, a, 2, f"a_read{n}")
             v = ar.register(m, Mux(a > 0, a, 0) - ar.register(m, gread.data, f"gtab_q{n}"),
                             f"v{n}")
@@ -665,6 +664,24 @@ class _Elementwise(Elaboratable):
                                      at(x, 0, "x"))))[:ACC_WIDTH])
         total, cycles = ar.tree(m, exps, lambda a, b: a + b, "sum")
         return words, s_write, total, s_e + cycles
+
+
+def _gelu_index(p, u):
+    """GELU's table index ``min(|saturate(u)| >> (gelu_frac - 6), 255)``,
+    made from ``u`` beside the saturation rather than after it, so that it
+    can be registered with ``a`` and drive the table's address from a
+    register: where the saturation cannot reach the index's clamp (the
+    default formats), only the low bits of ``u`` are negated."""
+    s = p.gelu_frac - 6
+    top = 8 + s                       # |u| >= 2**top clamps to 255
+    if p.gelu_bits - 1 <= top:
+        a = ar.saturate(u, p.gelu_bits)
+        mag = Mux(a < 0, -a, a)[s:]
+        return Mux(mag > 255, 255, mag)
+    low = u[:top + 1].as_signed()
+    near = (u[top:] == 0) | (u[top:] == (1 << (len(u) - top)) - 1)
+    mag = Mux(low < 0, -low, low)[s:]
+    return Mux(near & (mag <= 255), mag, 255)
 
 
 def _row_math(m, p, valid, row, total, platform):

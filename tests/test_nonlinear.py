@@ -134,3 +134,35 @@ def test_generated_verilog_is_deterministic():
     first = emit_verilog(NonLinearUnit(p), "nl")
     assert first == emit_verilog(NonLinearUnit(p), "nl")
     assert "module nl" in first
+
+
+@pytest.mark.parametrize("frac,bits", [(8, 16), (7, 16), (12, 14), (8, 10), (12, 10)])
+def test_gelu_index_of_the_unsaturated_input(frac, bits):
+    """GELU's table index, made from the input before its saturation (and,
+    where the saturation cannot reach the clamp, from its low bits only), is
+    the golden model's ``min(|saturate(u)| >> (gelu_frac - 6), 255)``: around
+    zero, the clamp and the saturation, and at random."""
+    from amaranth.hdl import Module, Signal, signed
+    from amaranth.sim import Simulator
+    seed = 5
+    print(f"seed {seed}")
+    p = NonLinearParams(lanes=4, gelu_frac=frac, gelu_bits=bits)
+    m = Module()
+    u, index = Signal(signed(40)), Signal(9)
+    m.d.comb += index.eq(hnl._gelu_index(p, u))
+    edges = [e + d for e in (0, 256 << (frac - 6), 1 << (bits - 1), 1 << 39) for d in (-1, 0, 1)]
+    values = np.array([v for e in edges for v in (e, -e)] +
+                      list(np.random.default_rng(seed).integers(-(1 << 20), 1 << 20, 300)))
+    values = np.clip(values, -(1 << 39), (1 << 39) - 1)
+    want = np.minimum(np.abs(gnl.saturate(values, bits)) >> (frac - 6), 255)
+    got = []
+
+    async def bench(ctx):
+        for v in values:
+            ctx.set(u, int(v))
+            got.append(ctx.get(index))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    np.testing.assert_array_equal(got, want)
