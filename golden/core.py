@@ -50,6 +50,17 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
     where the mask does not hold (``j`` over ``k``): FC2 of a sparse step
     (``(Hn * M) @ W2``), the cached partial (``(H * ~M) @ W2``, with
     ``invert``), ``P V`` under an attention mask.
+
+    With ``condensed``, both work in the order of each row tile's kept
+    columns (row tiles of ``CoreConfig.array_rows`` rows from the first row;
+    a row tile keeps the mask's columns set in any of its rows): the
+    output-sparse GEMM writes the tile's ``s``-th kept column ``j_s`` of the
+    product (every row of the tile, ``init`` added) to ``C``'s column ``s``,
+    and writes nothing past the tile's kept columns; the input-sparse GEMM
+    takes its step ``s`` from ``A``'s column ``s`` and ``B``'s row ``j_s``,
+    ``A[i, s]`` counting as 0 where row ``i`` does not keep ``j_s``. FC1 of
+    a sparse step then leaves its outputs condensed, GELU runs on them as
+    they are, and FC2 reads them condensed: the same sums in another order.
 ``MASKGEN`` (ExionCore)
     ``MASK[dst_row + i, dst_col + j] = ACC[src_row + i, src_col + j] >
     threshold`` over ``rows x length``: FFN-Reuse's mask from FC1's
@@ -147,6 +158,9 @@ class CoreConfig:
     exion : bool
         ExionCore: the core runs :data:`~.core_isa.EXION_OPS` (else they
         are ``BAD_OP``, as on the dense core).
+    array_rows : int
+        The engine's rows ``R`` (1 to 64): the row tiles of a condensed
+        sparse GEMM.
     fmt : nonlinear.Format
     """
     width: int = 256
@@ -159,6 +173,7 @@ class CoreConfig:
     queue_depth: int = 16
     dram_bytes: int = 1 << 20
     exion: bool = False
+    array_rows: int = 16
     fmt: nl.Format = field(default=nl.DEFAULT)
 
     def __post_init__(self):
@@ -169,6 +184,7 @@ class CoreConfig:
         _pos_int("token_depth", self.token_depth, 1, 1 << 10)
         _pos_int("queue_depth", self.queue_depth, 1, 64)
         _pos_int("dram_bytes", self.dram_bytes, 1, 1 << 32)
+        _pos_int("array_rows", self.array_rows, 1, 64)
         if not isinstance(self.exion, bool):
             raise TypeError(f"exion: expected a bool, got {self.exion!r}")
         if not isinstance(self.fmt, nl.Format):
@@ -535,10 +551,26 @@ class _Machine:
         c[...] = _wrap(prod)
         self.stats["macs"] += f["m"] * f["n"] * f["k"]
 
+    def _row_tiles(self, keep):
+        """Each sample's row tiles of a condensed GEMM's mask: ``(sample,
+        rows, columns)``, the columns some row of the tile keeps."""
+        R = self.cfg.array_rows
+        for s in range(keep.shape[0]):
+            for u in range(0, keep.shape[1], R):
+                yield s, slice(u, u + R), np.flatnonzero(keep[s, u:u + R].any(axis=0))
+
     def _gemm_os(self, f):
         a, b, c = self._operands(f)
         keep = self._mask(Op.GEMM_OS, f)
-        c[...] = np.where(keep, _wrap(self._product(a, b, c, f["init"])), c)
+        self.masks[self.index] = keep
+        if f["condensed"]:
+            # a row tile's kept columns in order, from C's first column on
+            full = self._product(a, b, 0 * c, Init.ZERO)
+            for s, rows, cols in self._row_tiles(keep):
+                init = c[s, rows, :cols.size] if f["init"] == Init.ACCUMULATE else 0
+                c[s, rows, :cols.size] = _wrap(init + full[s, rows][:, cols])
+        else:
+            c[...] = np.where(keep, _wrap(self._product(a, b, c, f["init"])), c)
         # the counts are per sample: a mask's outputs, on the samples' mean
         self.stats["macs"] += keep.sum() / keep.shape[0] * f["k"]
 
@@ -546,7 +578,18 @@ class _Machine:
         a, b, c = self._operands(f)
         keep = self._mask(Op.GEMM_IS, f)
         self.masks[self.index] = keep
-        c[...] = _wrap(self._product(np.where(keep, a, 0), b, c, f["init"]))
+        if f["condensed"]:
+            # a row tile's step s takes A's column s and B's row of the tile's
+            # s-th kept column
+            prod = np.zeros(c.shape, np.int64)
+            for s, rows, cols in self._row_tiles(keep):
+                kept = np.where(keep[s, rows][:, cols], a[s, rows, :cols.size], 0)
+                prod[s, rows] = self._product(kept, b[s, cols], 0, Init.ZERO)
+            if f["init"] == Init.ACCUMULATE:
+                prod += c
+            c[...] = _wrap(prod)
+        else:
+            c[...] = _wrap(self._product(np.where(keep, a, 0), b, c, f["init"]))
         self.stats["macs"] += keep.sum() / keep.shape[0] * f["n"]
 
     def _maskgen(self, f):

@@ -188,11 +188,17 @@ class ReuseStep:
         Sparse: ``[B, T, F]`` bool, the dense step's mask.
     partial : numpy.ndarray
         Sparse: ``[B, T, d]`` int32, the dense step's cached partial.
+    condensed : bool
+        Sparse: FC1, GELU and FC2 in the order of each row tile's kept
+        columns (``condensed`` sparse GEMMs, row tiles of
+        ``CoreConfig.array_rows``), so that FC1 runs only the columns its
+        mask keeps; the block's output is the same either way.
     """
     kind: str
     threshold: int = None
     mask: np.ndarray = None
     partial: np.ndarray = None
+    condensed: bool = True
 
     def __post_init__(self):
         if self.kind not in ("dense", "sparse"):
@@ -203,6 +209,8 @@ class ReuseStep:
                              f"{self.threshold!r}")
         if self.kind == "sparse" and (self.mask is None or self.partial is None):
             raise ValueError("mask, partial: a sparse step needs the dense step's")
+        if not isinstance(self.condensed, bool):
+            raise TypeError(f"condensed: expected a bool, got {self.condensed!r}")
 
 
 def _fixed(scale, fmt):
@@ -449,12 +457,27 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         prog(Op.LOAD, buffer=Buffer.ACC, row=buffer_at[0] + rows.start, col=buffer_at[1],
              rows=len(rows), cols=values.shape[-1], dram=addr, stride=0)
 
+    sparse = reuse is not None and reuse.kind == "sparse"
+    condensed = sparse and reuse.condensed
+
     def sparse_gemm(op, a, b, c_at, m, n, k, rows, invert=0, b_t=0):
         prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t, c_row=c_at[0],
              c_col=c_at[1], m=m, n=n, k=k, init=Init.ACCUMULATE, mask_row=FFN_MASK[0] + rows.start,
-             mask_col=FFN_MASK[1], invert=invert)
+             mask_col=FFN_MASK[1], invert=invert, condensed=int(condensed and not invert))
 
-    sparse = reuse is not None and reuse.kind == "sparse"
+    def condensed_bias(values, rows):
+        """FC1's bias ``[B, 1, F]`` into each row tile of ``rows`` in the
+        order of the columns the tile's mask keeps (a condensed GEMM_OS
+        accumulates onto it)."""
+        mask = np.asarray(reuse.mask, bool)
+        values = np.broadcast_to(values, (B, 1, values.shape[-1]))
+        for u in range(rows.start, rows.stop, cfg.array_rows):
+            tile = range(u, min(u + cfg.array_rows, rows.stop))
+            out = np.zeros_like(values)
+            for b_ in range(B):
+                cols = np.flatnonzero(mask[b_, tile.start:tile.stop].any(axis=0))
+                out[b_, 0, :cols.size] = values[b_, 0, cols]
+            broadcast(FC1_ACC, out, tile)
 
     def ffn_gemm(op, a, b, c_at, n, k, bias_name, rows, b_t=0):
         """An FFN GEMM of ``rows``: with its bias, or on a sparse step ``op``
@@ -472,7 +495,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             load(Buffer.MASK, down(FFN_MASK, rows.start),
                  np.packbits(np.asarray(reuse.mask, bool)[:, rows], axis=-1,
                              bitorder="little"), np.uint8, bits=f_dim)
-            broadcast(FC1_ACC, bias("fc1"), rows)
+            if condensed:
+                condensed_bias(bias("fc1"), rows)
+            else:
+                broadcast(FC1_ACC, bias("fc1"), rows)
         ffn_gemm(Op.GEMM_OS, H2, W1, FC1_ACC, f_dim, d, "b1", rows)
         if reuse is not None and reuse.kind == "dense":
             prog(Op.MASKGEN, src_row=FC1_ACC[0] + rows.start, src_col=FC1_ACC[1],

@@ -41,6 +41,15 @@ ceil(cols / banks)``):
     One cycle / two.
 ``GEMM_OS`` (ExionCore)
     A ``GEMM``'s: the unit runs every tile and step, masking outputs.
+    Condensed: each row tile's ``s`` kept columns (its mask scanned as
+    ``GEMM_IS``'s) in passes of ``C``, ``ceil(s / C)`` passes of ``k``
+    beats (one pass of one beat if ``s = 0``). A pass's weights are fetched
+    before its first beat, ``f = max(1, slots * ceil(k / banks))`` cycles: the
+    first pass's after the first scan (``n + SCAN_FIRST + f +
+    FETCH_FIRST`` cycles from the start), each next one's first beat at
+    least ``f + FETCH_NEXT`` after the previous pass's, and a row tile's
+    first pass also ``n + SCAN_NEXT + f + FETCH_SCAN`` after the previous
+    row tile's first.
 ``GEMM_IS`` (ExionCore)
     A row tile's output tiles take only the reduction steps that its mask
     keeps for some row of the tile (``s``; one step if none), so the tiles
@@ -82,6 +91,11 @@ GEMM_OVERHEAD = 9
 #: a row tile's first beat to the next one's through the next scan.
 SCAN_FIRST = 4
 SCAN_NEXT = 9
+#: A condensed ``GEMM_OS``: cycles beyond a pass's fetch, after the first
+#: scan, from the previous pass's first beat, and from the scan's list.
+FETCH_FIRST = 6
+FETCH_NEXT = 11
+FETCH_SCAN = 6
 ADD_OVERHEAD = 12
 LOAD_OVERHEAD = 2
 STORE_OVERHEAD = 6
@@ -145,6 +159,26 @@ def input_steps(kept, rows):
     return [int(kept[u:u + rows].any(axis=0).sum()) for u in range(0, kept.shape[0], rows)]
 
 
+def _condensed_cost(f, t, kept):
+    """A condensed ``GEMM_OS``'s ``(cycles, engine beats)``."""
+    row_tiles = math.ceil(f["m"] / t.rows)
+    steps = [f["n"]] * row_tiles if kept is None else input_steps(kept, t.rows)
+    chunks = math.ceil(f["k"] / t.banks)
+    ks, fetches, firsts = [], [], []
+    for s in steps:
+        firsts.append(len(ks))
+        for q in range(max(1, math.ceil(s / t.cols))):
+            ks.append(f["k"] if s else 1)
+            fetches.append(max(1, min(t.cols, s - q * t.cols) * chunks))
+    after = {i: [(i - 1, fetches[i] + FETCH_NEXT)] for i in range(1, len(ks))}
+    for u in range(1, row_tiles):
+        after[firsts[u]].append((firsts[u - 1], f["n"] + SCAN_NEXT + fetches[firsts[u]]
+                                 + FETCH_SCAN))
+    engine = cycle_model(t.rows, t.cols, ks, after=after)
+    return (f["n"] + SCAN_FIRST + fetches[0] + FETCH_FIRST + engine["total"] + GEMM_OVERHEAD,
+            sum(ks))
+
+
 def _cost(op, f, t, kept=None):
     """``(cycles, engine beats)`` of one descriptor, alone on the core
     (``kept``: a ``GEMM_IS``'s kept inputs, if known)."""
@@ -152,10 +186,12 @@ def _cost(op, f, t, kept=None):
         row_tiles, col_tiles = math.ceil(f["m"] / t.rows), math.ceil(f["n"] / t.cols)
         steps = [f["k"]] * row_tiles if kept is None else input_steps(kept, t.rows)
         ks = [max(s, 1) for s in steps for _ in range(col_tiles)]
-        after = {u * col_tiles: ((u - 1) * col_tiles, f["k"] + SCAN_NEXT)
+        after = {u * col_tiles: [((u - 1) * col_tiles, f["k"] + SCAN_NEXT)]
                  for u in range(1, row_tiles)}
         engine = cycle_model(t.rows, t.cols, ks, after=after)
         return f["k"] + SCAN_FIRST + engine["total"] + GEMM_OVERHEAD, sum(ks)
+    if op == Op.GEMM_OS and f["condensed"]:
+        return _condensed_cost(f, t, kept)
     if op in (Op.GEMM, Op.GEMM_OS):
         # ExionCore's output-sparse GEMM runs dense tiles under its mask
         tiles = math.ceil(f["m"] / t.rows) * math.ceil(f["n"] / t.cols)

@@ -112,7 +112,8 @@ _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols",
 
 _SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
                 ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
-                ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1))
+                ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1),
+                ("condensed", 1))
 
 #: Each operation's fields after the header, lowest bits first.
 FIELDS = {
@@ -142,7 +143,8 @@ FIELDS = {
     # the mask MASK[mask_row + i, mask_col + j], or its complement with
     # ``invert``: GEMM_OS computes C[i, j] only where the mask holds (i over
     # m, j over n; C keeps its value elsewhere), GEMM_IS takes A[i, j] as 0
-    # where it does not (j over k)
+    # where it does not (j over k); ``condensed``: in the order of each row
+    # tile's kept columns (golden.core says how)
     Op.GEMM_OS: _SPARSE_GEMM,
     Op.GEMM_IS: _SPARSE_GEMM,
     # MASK[dst] = ACC[src] > threshold (a signed 32-bit threshold)

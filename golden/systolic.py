@@ -96,9 +96,9 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None):
     (``lanes > 1``) a tile's first beat only ``R + C - 1`` or more cycles
     after the previous first beat (see :class:`exdisc.hw.systolic.SystolicArray`);
     with merge lanes results come two cycles later (an input stage and the
-    select stage). ``after`` (``{i: (j, d)}``, ``j < i``) holds tile ``i``'s
-    first beat until ``d`` cycles after tile ``j``'s (a feed that waits for
-    something the engine set off). Returns a dict with ``first_beats``,
+    select stage). ``after`` (``{i: [(j, d), ...]}``, each ``j < i``) holds
+    tile ``i``'s first beat until ``d`` cycles after each tile ``j``'s (a
+    feed that waits for something the engine set off). Returns a dict with ``first_beats``,
     ``last_beats``, ``first_rows``, ``total`` (cycles from the first beat to
     the last result row, inclusive) and ``busy`` (beats / total).
     """
@@ -116,8 +116,7 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None):
             raise ValueError(f"tile depth K must be at least 1, not {k!r}")
         if prev_first is not None:
             t = max(t, prev_first + first_spacing)
-        if i in after:
-            j, delay = after[i]
+        for j, delay in after.get(i, ()):
             t = max(t, first_beats[j] + delay)
         if k == 1 and prev_last is not None:       # the first beat is also the last
             t = max(t, prev_last + spacing)

@@ -110,6 +110,8 @@ def test_bench_exion_parts_and_sampling_run():
     (_, p), = get_preset("exion")
     comps, mask = exion._programs(p, 1, 3, 8, 0.9)
     assert abs(mask["fc1_sparsity"] - 0.9) < 0.01 < mask["fc1_sparsity"] - mask["fc1_sparsity_tau0"]
+    # a tile holds a set bit when any of its columns does
+    assert 1 - mask["fc1_sparsity"] < mask["columns_kept"] < mask["tiles_kept"] <= 1
     dims = exion._dims()
     parts = {k: [(exion._part(*decode(int(w)), dims), decode(int(w))[0]) for w in c.program]
              for k, c in comps.items()}

@@ -93,15 +93,16 @@ def test_exion_operations(seed, shape):
 
 
 @pytest.mark.parametrize("seed,shape", [(21, (4, 4)), (22, (3, 5))])
-def test_input_sparse_gemm_skips_the_steps_its_mask_clears(seed, shape):
-    """GEMM_IS under masks from empty to full (rows of set bits at random
-    densities, inverted or not): its outputs are the golden model's, and
-    its cycles are the model's, which take only the steps a row tile keeps
-    (fewer beats than the dense GEMM on the sparse masks)."""
+def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
+    """GEMM_IS, and GEMM_OS condensed, under masks from empty to full (rows
+    of set bits at random densities, inverted or not; GEMM_IS condensed or
+    not; B transposed or not): their outputs are the golden model's, and
+    their cycles the model's, which take only the steps and columns a row
+    tile keeps (fewer beats than dense GEMMs on the sparse masks)."""
     from exdisc.golden import core_cycles
     from exdisc.sim.stimulus.core import descriptor_times, serial
     print(f"seed {seed}")
-    p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, dram_bytes=8192,
+    p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, wgt_rows=32, dram_bytes=8192,
                            array_rows=shape[0], array_cols=shape[1]))
     rng = np.random.default_rng(seed)
     dram = random_dram(rng, p)
@@ -112,11 +113,15 @@ def test_input_sparse_gemm_skips_the_steps_its_mask_clears(seed, shape):
                for b in (Buffer.ACT, Buffer.WGT)]
     program.append(encode(Op.LOAD, buffer=int(Buffer.MASK), rows=p.mask_rows, cols=p.width,
                           dram=p.dram_bytes - p.mask_rows * p.width // 8, stride=p.width // 8))
-    for _ in range(6):
-        m, n, k = (int(rng.integers(1, top + 1)) for top in (p.mask_rows, 12, p.width))
-        program.append(encode(Op.GEMM_IS, m=m, n=n, k=k, b_t=1, c_col=int(rng.integers(0, 8)),
+    for op in (Op.GEMM_IS, Op.GEMM_OS) * 4:
+        m = int(rng.integers(1, p.mask_rows + 1))
+        n, k = (int(rng.integers(1, top + 1)) for top in
+                ((12, p.width) if op == Op.GEMM_IS else (p.width, p.wgt_rows)))
+        program.append(encode(op, m=m, n=n, k=k, b_t=int(op == Op.GEMM_IS or rng.random() < 0.5),
+                              c_col=int(rng.integers(0, p.width - n + 1)),
                               mask_row=int(rng.integers(0, p.mask_rows - m + 1)),
-                              invert=int(rng.random() < 0.2)))
+                              invert=int(rng.random() < 0.2), init=int(rng.integers(0, 2)) * 2,
+                              condensed=int(op == Op.GEMM_OS or rng.random() < 0.5)))
     program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
                           dram=0, stride=4 * p.width))
     program = serial(program + [encode(Op.FINISH)])

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from exdisc.golden import core, core_compile as cc, nonlinear as nl, trace
+from exdisc.golden import core, core_compile as cc, core_isa, nonlinear as nl, trace
 from exdisc.golden.core import CoreConfig, Error, Queue
 from exdisc.golden.core_isa import (DESCRIPTOR_BITS, FIELDS, QUEUE_OF, Buffer, Fn, Init, Op,
                                     decode, encode, tokens)
@@ -525,8 +525,9 @@ def _reuse_case(request):
     model = DiT.random(cfg, seed=3, std=0.3)
     x = rng.standard_normal((2, cfg.tokens, cfg.hidden)).astype(np.float32)
     c = rng.standard_normal((2, cfg.hidden)).astype(np.float32)
+    # row tiles of 3: a chunk of 8 rows ends in a short one
     ccfg = CoreConfig(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=64,
-                      max_len=64, dram_bytes=1 << 14, exion=True)
+                      max_len=64, dram_bytes=1 << 14, exion=True, array_rows=3)
     return rng, model, x, c, ccfg, cc.calibrate(model, 0, x, c)
 
 
@@ -548,10 +549,15 @@ def test_ffn_reuse_steps_compile_to_exact_programs(request):
     mask, partial = cc.reuse_outputs(dense, r_dense)
     assert 0.1 < mask.mean() < 0.9
     np.testing.assert_array_equal(cc.block_output(dense, r_dense), cc.block_output(plain, r_plain))
-    sparse, r_sparse = run(x, cc.ReuseStep("sparse", mask=mask, partial=partial))
-    np.testing.assert_array_equal(cc.block_output(sparse, r_sparse),
-                                  cc.block_output(plain, r_plain))
-    assert r_sparse.stats["macs"] < r_plain.stats["macs"]
+    for condensed in (True, False):
+        sparse, r_sparse = run(x, cc.ReuseStep("sparse", mask=mask, partial=partial,
+                                               condensed=condensed))
+        np.testing.assert_array_equal(cc.block_output(sparse, r_sparse),
+                                      cc.block_output(plain, r_plain))
+        assert r_sparse.stats["macs"] < r_plain.stats["macs"]
+        flags = {core_isa.decode(w)[1].get("condensed") for w in sparse.program
+                 if core_isa.decode(w)[0] in (Op.GEMM_OS, Op.GEMM_IS)}
+        assert flags == {int(condensed)}
     every, r_every = run(x, cc.ReuseStep("dense", threshold=-(1 << 31)))
     mask, partial = cc.reuse_outputs(every, r_every)
     assert mask.all()
@@ -576,3 +582,5 @@ def test_ffn_reuse_steps_reject_what_they_cannot_run(request):
         cc.ReuseStep("dense", threshold=1 << 31)
     with pytest.raises(ValueError, match="kind: expected 'dense' or 'sparse', got 'half'"):
         cc.ReuseStep("half")
+    with pytest.raises(TypeError, match="condensed: expected a bool, got 1"):
+        cc.ReuseStep("sparse", mask=np.zeros(1), partial=np.zeros(1), condensed=1)

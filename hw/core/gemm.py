@@ -1,6 +1,8 @@
 """The core's GEMM unit: a descriptor's tiles through the systolic engine."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -8,6 +10,7 @@ from amaranth.utils import ceil_log2
 
 from ..fifo import StreamFIFO
 from ..systolic import SystolicArray, SystolicParams
+from . import condense
 from .buffer import READ_LATENCY, ReadPort, WritePort
 from .isa import DESCRIPTOR_BITS, Buffer, Init, Op, layout
 from .walk import lane_enables
@@ -63,6 +66,9 @@ class GemmUnit(wiring.Component):
 
     #: Beats read ahead of the engine.
     QUEUE_DEPTH = READ_LATENCY + 4
+    #: Condensed tiles between the feed and the write-back: more than the
+    #: engine holds (its pipeline and output queue) at one beat a tile.
+    WB_TILES = 16
 
     def __init__(self, p, shapes):
         self.p = p
@@ -102,20 +108,22 @@ class GemmUnit(wiring.Component):
         ports = {name: ReadPort(*self._shapes[Buffer.MASK]).create(path=(f"mask_{name}",))
                  for name in ("in", "out")}
         r = self.r_mask
+        scans = is_is | (is_os & s.condensed)
         for name in ("valid", "row", "col", "vertical"):
-            m.d.comb += getattr(r, name).eq(Mux(is_is, getattr(ports["in"], name),
+            m.d.comb += getattr(r, name).eq(Mux(scans, getattr(ports["in"], name),
                                                 getattr(ports["out"], name)))
         for port in ports.values():
             m.d.comb += [port.rdata.eq(r.rdata), port.rvalid.eq(r.rvalid), port.ready.eq(r.ready)]
         return is_os, is_is, s, ports["in"], ports["out"]
 
-    def _tiles(self, m, d, start, name):
+    def _tiles(self, m, d, start, name, cols=None):
         """Counters over the tiles: the tile's first row ``mo`` and column
         ``no``; ``step`` moves to the next tile; ``last_col``: the row tile's
-        last; ``final``: the last tile."""
+        last (its columns ``cols``, by default ``n``); ``final``: the last
+        tile."""
         p = self.p
         mo, no = Signal(10, name=f"{name}_mo"), Signal(10, name=f"{name}_no")
-        last_col = no + p.array_cols >= d.n
+        last_col = no + p.array_cols >= (d.n if cols is None else cols)
         final = last_col & (mo + p.array_rows >= d.m)
         step = Signal(name=f"{name}_step")
         with m.If(step):
@@ -129,34 +137,35 @@ class GemmUnit(wiring.Component):
 
     def _feed(self, m, engine, d, start, feeding, masks):
         p = self.p
-        mo, no, step, last_col, final = self._tiles(m, d, start, "feed")
-        kk = Signal(9)
-        last = kk == d.k - 1
         sparse = masks is not None
+        kk = Signal(9)
+        issued, last = Signal(), Signal()
         beat = data.StructLayout({"a": data.ArrayLayout(8, p.array_rows),
                                   "b": data.ArrayLayout(8, p.array_cols), "last": 1,
-                                  **({"first": 1} if sparse else {})})
+                                  **({"first": 1, "row_first": 1} if sparse else {})})
         m.submodules.beats = q = StreamFIFO(width=beat.size, depth=self.QUEUE_DEPTH,
                                             storage="memory")
         held = Signal(range(self.QUEUE_DEPTH + 1))
         want = feeding & (held < self.QUEUE_DEPTH)
-        issued = Signal()
-        step_k = kk
+        a_k = b_k = kk
+        wgt = self.r_wgt
         if sparse:
-            is_is = masks[1]
-            go = Signal()           # the engine took a row tile's first beat
-            steps = self._steps(m, d, start, masks, go, issued, last_col)
-            want = want & (~is_is | steps.ready)
-            step_k = Mux(is_is, steps.k, kk)
-            last = Mux(is_is, steps.last, last)
+            sp = self._sparse_steps(m, d, start, masks, kk, issued, last)
+            want = want & sp.ready
+            a_k, b_k, wgt = sp.a_k, sp.b_k, sp.wgt
+            mo, no, step, last_col, final = sp.tiles
+            m.d.comb += last.eq(sp.last)
+        else:
+            mo, no, step, last_col, final = self._tiles(m, d, start, "feed")
+            m.d.comb += last.eq(kk == d.k - 1)
         m.d.comb += [
             self.r_act.valid.eq(want), self.r_act.vertical.eq(1),
-            self.r_act.row.eq(d.a_row + mo), self.r_act.col.eq(d.a_col + step_k),
-            self.r_wgt.valid.eq(want), self.r_wgt.vertical.eq(d.b_t),
-            self.r_wgt.row.eq(Mux(d.b_t, d.b_row + no, d.b_row + step_k)),
-            self.r_wgt.col.eq(Mux(d.b_t, d.b_col + step_k, d.b_col + no)),
+            self.r_act.row.eq(d.a_row + mo), self.r_act.col.eq(d.a_col + a_k),
+            wgt.valid.eq(want), wgt.vertical.eq(d.b_t),
+            wgt.row.eq(Mux(d.b_t, d.b_row + no, d.b_row + b_k)),
+            wgt.col.eq(Mux(d.b_t, d.b_col + b_k, d.b_col + no)),
         ]
-        m.d.comb += issued.eq(want & self.r_act.ready & self.r_wgt.ready)
+        m.d.comb += issued.eq(want & self.r_act.ready & wgt.ready)
         with m.If(issued):
             m.d.sync += kk.eq(Mux(last, 0, kk + 1))
             m.d.comb += step.eq(last)
@@ -164,26 +173,34 @@ class GemmUnit(wiring.Component):
                 m.d.sync += feeding.eq(0)
         with m.If(start):
             m.d.sync += kk.eq(0)
-        # the beat's flags (and GEMM_IS's kept rows) travel beside the reads
-        tags = [Signal(READ_LATENCY, name=f"tag_{name}") for name in ("last", "first")]
+        # the beat's flags (and a sparse step's kept rows) travel beside the reads
+        tags = [Signal(READ_LATENCY, name=f"tag_{name}") for name in ("last", "first", "row")]
         m.d.sync += tags[0].eq(Cat(issued & last, tags[0][:-1]))
         entry = Signal(beat)
         m.d.comb += [entry.last.eq(tags[0][-1]), q.w.valid.eq(self.r_act.rvalid),
                      q.w.payload.eq(entry)]
         for r in range(p.array_rows):
             m.d.comb += entry.a[r].eq(self.r_act.rdata[r])
+        for c in range(p.array_cols):
+            m.d.comb += entry.b[c].eq(wgt.rdata[c])
         if sparse:
-            first = issued & steps.first & (no == 0)
-            m.d.sync += tags[1].eq(Cat(first, tags[1][:-1]))
-            m.d.comb += entry.first.eq(tags[1][-1])
+            first = Signal(init=1)          # the next beat is a tile's first
+            with m.If(issued):
+                m.d.sync += first.eq(last)
+            with m.If(start):
+                m.d.sync += first.eq(1)
+            m.d.sync += [tags[1].eq(Cat(issued & first, tags[1][:-1])),
+                         tags[2].eq(Cat(issued & first & (no == 0), tags[2][:-1]))]
+            m.d.comb += [entry.first.eq(tags[1][-1]), entry.row_first.eq(tags[2][-1])]
             kept = [Signal(p.array_rows, name=f"kept{i}") for i in range(READ_LATENCY)]
-            m.d.sync += kept[0].eq(Mux(is_is, steps.rows, (1 << p.array_rows) - 1))
+            m.d.sync += kept[0].eq(sp.rows)
             m.d.sync += [b.eq(a) for a, b in zip(kept, kept[1:])]
             for r in range(p.array_rows):
                 with m.If(~kept[-1][r]):
                     m.d.comb += entry.a[r].eq(0)
-        for c in range(p.array_cols):
-            m.d.comb += entry.b[c].eq(self.r_wgt.rdata[c])
+            with m.If(sp.os_c):
+                for c in range(p.array_cols):
+                    m.d.comb += entry.b[c].eq(sp.b[c])
         m.d.sync += held.eq(held + issued - (q.r.valid & q.r.ready))
         out = data.View(beat, q.r.payload)
         m.d.comb += [
@@ -192,90 +209,121 @@ class GemmUnit(wiring.Component):
             engine.b.payload.eq(out.b), q.r.ready.eq(engine.a.ready),
         ]
         if sparse:
-            m.d.comb += go.eq(q.r.valid & q.r.ready & out.first)
+            took = q.r.valid & q.r.ready
+            m.d.comb += [sp.go_tile.eq(took & out.first), sp.go_row.eq(took & out.row_first)]
 
-    def _steps(self, m, d, start, masks, go, issued, last_col):
-        """``GEMM_IS``'s reduction steps: the scan that lists, for each row
-        tile, the steps its mask keeps (and the rows that keep each), and the
-        feed's walk over the list. Returns the walk: ``ready`` (the row
-        tile's list is complete), ``k`` (the step), ``rows`` (the rows that
-        keep it), ``first`` and ``last`` (of the output tile's steps)."""
+    def _sparse_steps(self, m, d, start, masks, kk, issued, last):
+        """ExionCore's steps: the mask's scan into lists of kept columns
+        (:func:`.condense.scan`) for ``GEMM_IS`` and a condensed ``GEMM_OS``;
+        ``GEMM_IS``'s walk over its row tile's list; a condensed
+        ``GEMM_OS``'s passes from the pass store (:func:`.condense.fetch`,
+        which then holds the ``WGT`` port). Returns what the feed needs:
+        ``ready``, ``last``, ``a_k`` and ``b_k`` (the step's columns of ``A``
+        and ``B``), ``rows`` (the rows the step keeps), ``wgt`` (the feed's
+        ``WGT`` port), ``b`` (a condensed pass's ``B`` row, aligned with the
+        reads), ``tiles`` (as :meth:`_tiles`), ``go_tile`` and ``go_row``
+        (to drive: the engine took a tile's, a row tile's first beat), and
+        ``os_c``; and it pushes each condensed tile's write-back to
+        ``self._wb_tiles``."""
         p = self.p
-        R = p.array_rows
-        _, is_is, s, mr, _ = masks
-        depth = 1 << ceil_log2(p.width)
-        entry = data.StructLayout({"k": 9, "rows": R})
-        m.submodules.step_list = mem = Memory(shape=entry, depth=2 * depth, init=[])
-        wr, rd = mem.write_port(), mem.read_port()
+        R, C, nb, n = p.array_rows, p.array_cols, p.banks, condense.depth(p)
+        is_os, is_is, s, mr, _ = masks
+        os_c = Signal()
+        m.d.comb += os_c.eq(is_os & s.condensed)
+        go_tile, go_row = Signal(), Signal()
+        head = data.View(layout(Op.GEMM_OS), self.cmd.payload)
+        op = self.cmd.payload[:4]
+        on = (op == Op.GEMM_IS.value) | ((op == Op.GEMM_OS.value) & head.condensed)
+        lst = condense.scan(m, self.p, d, start, on, Mux(os_c, d.n, d.k), mr, s, go_row)
 
-        # the scan: a column of the row tile's mask a cycle, into one half
-        scanning, waiting = Signal(), Signal()
-        so, sj = Signal(12), Signal(9)
-        sj_last = sj == d.k - 1
-        m.d.comb += [mr.valid.eq(scanning), mr.vertical.eq(1),
-                     mr.row.eq(s.mask_row + so), mr.col.eq(s.mask_col + sj)]
-        read = scanning & mr.ready
-        with m.If(read):
-            m.d.sync += sj.eq(Mux(sj_last, 0, sj + 1))
-            with m.If(sj_last):
-                m.d.sync += [scanning.eq(0), waiting.eq(so + R < d.m), so.eq(so + R)]
-        with m.If(go & waiting):
-            m.d.sync += [scanning.eq(1), waiting.eq(0)]
-        with m.If(start):
-            m.d.sync += [scanning.eq(self.cmd.payload[:4] == Op.GEMM_IS.value), waiting.eq(0),
-                         so.eq(0), sj.eq(0)]
-        tag = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R})
-        line = [Signal(tag, name=f"scan_tag{i}") for i in range(READ_LATENCY)]
-        m.d.sync += [line[0].valid.eq(read), line[0].last.eq(sj_last), line[0].k.eq(sj),
-                     line[0].en.eq(lane_enables(d.m - so, R))]
-        m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
-        tail = line[-1]
-        kept = Signal(R)
-        m.d.comb += kept.eq(Cat(mr.rdata[r] ^ s.invert for r in range(R)) & tail.en)
-        put = tail.valid & kept.any()
-        wc, wh = Signal(range(depth + 1)), Signal()
-        count = [Signal(range(depth + 1), name=f"step_count{h}") for h in range(2)]
-        m.d.comb += [wr.addr.eq(Cat(wc[:ceil_log2(depth)], wh)), wr.data.k.eq(tail.k),
-                     wr.data.rows.eq(kept), wr.en.eq(put)]
-        m.d.sync += wc.eq(wc + put)
-        # a half is the feed's a cycle after its last write has settled
-        done, committed = Signal(), Signal(12)
-        m.d.sync += [done.eq(tail.valid & tail.last), committed.eq(committed + done)]
-        with m.If(tail.valid & tail.last):
-            m.d.sync += [wc.eq(0), wh.eq(~wh)]
-            for h in range(2):
-                with m.If(wh == h):
-                    m.d.sync += count[h].eq(wc + put)
-        with m.If(start):
-            m.d.sync += [wc.eq(0), wh.eq(0), committed.eq(0)]
+        # the feed's row tile: its list's half and entries
+        fh, frow = Signal(), Signal(12)
+        cnt = Mux(fh, lst.count[1], lst.count[0])
+        tiles = self._tiles(m, d, start, "feed", Mux(os_c, Mux(cnt == 0, 1, cnt), d.n))
+        mo, no, step, last_col, final = tiles
+        row_done = issued & last & last_col
+        m.d.sync += [fh.eq(Mux(start, 0, fh ^ row_done)), frow.eq(Mux(start, 0, frow + row_done))]
 
-        # the feed's walk: the read port is addressed with the next entry so
-        # that its data is the current one's
-        fh, frow, idx = Signal(), Signal(12), Signal(range(depth))
-        cnt = Mux(fh, count[1], count[0])
+        # GEMM_IS: the walk over the list, read a cycle ahead
+        idx = Signal(range(n))
         empty = cnt == 0
-        walk = data.StructLayout({"ready": 1, "k": 9, "rows": R, "first": 1, "last": 1})
-        out = Signal(walk)
-        m.d.comb += [out.ready.eq(committed != frow), out.first.eq(idx == 0),
-                     out.last.eq(empty | (idx + 1 == cnt)),
-                     out.k.eq(Mux(empty, 0, rd.data.k)), out.rows.eq(Mux(empty, 0, rd.data.rows))]
-        step = issued & is_is
-        row_done = step & out.last & last_col
+        is_last = empty | (idx + 1 == cnt)
         next_idx, next_fh = Signal.like(idx), Signal()
-        m.d.comb += [next_idx.eq(Mux(start, 0, Mux(step, Mux(out.last, 0, idx + 1), idx))),
+        m.d.comb += [next_idx.eq(Mux(start, 0, Mux(issued & is_is, Mux(is_last, 0, idx + 1),
+                                                        idx))),
                      next_fh.eq(Mux(start, 0, fh ^ row_done))]
-        m.d.comb += rd.addr.eq(Cat(next_idx, next_fh))
-        m.d.sync += [idx.eq(next_idx), fh.eq(next_fh), frow.eq(Mux(start, 0, frow + row_done))]
-        return out
+        m.d.sync += idx.eq(next_idx)
+        entry_k = Mux(empty, 0, lst.rd.data.k)
+
+        # a condensed GEMM_OS: the fetch holds WGT; passes come from the store
+        ports = {name: ReadPort(*self._shapes[Buffer.WGT]).create(path=(f"wgt_{name}",))
+                 for name in ("feed", "fetch")}
+        for name in ("valid", "row", "col", "vertical"):
+            m.d.comb += getattr(self.r_wgt, name).eq(Mux(os_c, getattr(ports["fetch"], name),
+                                                         getattr(ports["feed"], name)))
+        for port in ports.values():
+            m.d.comb += [port.rdata.eq(self.r_wgt.rdata), port.rvalid.eq(self.r_wgt.rvalid)]
+        m.d.comb += [ports["feed"].ready.eq(Mux(os_c, 1, self.r_wgt.ready)),
+                     ports["fetch"].ready.eq(self.r_wgt.ready)]
+        f = condense.fetch(m, p, d, start, lst, ports["fetch"], go_tile)
+        m.d.comb += lst.rd.addr.eq(Mux(os_c, f.addr, Cat(next_idx, next_fh)))
+        fed, eh = Signal(12), Signal()
+        tile_end = issued & last
+        m.d.sync += [fed.eq(Mux(start, 0, fed + (tile_end & os_c))),
+                     eh.eq(Mux(start, 0, eh ^ (tile_end & os_c)))]
+        for store in f.stores:
+            m.d.comb += store.addr.eq(Cat(kk[:ceil_log2(n)], eh))
+        # the store's data a cycle after the read, rotated, then in step with ACT's
+        rot = Signal(ceil_log2(nb) if nb > 1 else 1)
+        m.d.sync += rot.eq(kk)
+        row = Signal(data.ArrayLayout(8, C))
+        for c in range(C):
+            m.d.comb += row[c].eq(Array(st.data for st in f.stores)[(rot + c)[:len(rot)]]
+                                  if nb > 1 else f.stores[0].data)
+        b = row
+        for i in range(READ_LATENCY - 1):
+            b_next = Signal.like(row, name=f"pass_b{i}")
+            m.d.sync += b_next.eq(b)
+            b = b_next
+
+        # each condensed tile's write-back: where it goes, and its slots
+        used = Mux(cnt - no >= C, C, cnt - no)
+        info = data.StructLayout({"mo": 10, "no": 10, "used": range(C + 1), "final": 1})
+        m.submodules.wb_tiles = wb = StreamFIFO(width=info.size, depth=self.WB_TILES,
+                                                storage="memory")
+        push = Signal(info)
+        m.d.comb += [push.mo.eq(mo), push.no.eq(no), push.used.eq(Mux(empty, 0, used)),
+                     push.final.eq(final), wb.w.payload.eq(push),
+                     wb.w.valid.eq(tile_end & os_c)]
+        self._wb_tiles, self._wb_info = wb, info
+
+        rows = Mux(is_is, Mux(empty, 0, lst.rd.data.rows), (1 << R) - 1)
+        return SimpleNamespace(
+            ready=Mux(is_is, lst.committed != frow, Mux(os_c, (f.fetched != fed) & wb.w.ready, 1)),
+            last=Mux(is_is, is_last, Mux(os_c & empty, 1, kk == d.k - 1)),
+            a_k=Mux(is_is, Mux(s.condensed, idx, entry_k), kk), b_k=Mux(is_is, entry_k, kk),
+            rows=rows, wgt=ports["feed"], b=b, tiles=tiles, go_tile=go_tile, go_row=go_row,
+            os_c=os_c)
 
     def _write_back(self, m, engine, d, start, busy, masks):
         """Each result row plus its initial value into ``ACC``."""
         p = self.p
         mo, no, step, _, final = self._tiles(m, d, start, "wb")
         r = Signal(range(p.array_rows))
+        take = engine.o.valid & busy
+        en = lane_enables(d.n - no, p.array_cols)
+        if masks is not None:
+            # a condensed GEMM_OS's tiles: as the feed made them
+            is_os, _, s, _, mr = masks
+            os_c = is_os & s.condensed
+            tiles = self._wb_tiles
+            head = data.View(self._wb_info, tiles.r.payload)
+            mo, no = Mux(os_c, head.mo, mo), Mux(os_c, head.no, no)
+            final = Mux(os_c, head.final, final)
+            en = Mux(os_c, lane_enables(head.used, p.array_cols), en)
+            m.d.comb += tiles.r.ready.eq(take & (r == p.array_rows - 1) & os_c)
         row = mo + r
         init = d.init != Init.ZERO
-        take = engine.o.valid & busy
         m.d.comb += engine.o.ready.eq(busy)
         m.d.comb += [
             self.r_acc.valid.eq(take & init), self.r_acc.vertical.eq(0),
@@ -293,9 +341,6 @@ class GemmUnit(wiring.Component):
                                   "en": p.array_cols,
                                   "sum": data.ArrayLayout(32, p.array_cols)})
         line = [Signal(slot, name=f"wb_line{i}") for i in range(READ_LATENCY)]
-        cols_left = d.n - no
-        en = Signal(p.array_cols)
-        m.d.comb += en.eq(lane_enables(cols_left, p.array_cols))
         m.d.sync += [line[0].valid.eq(take), line[0].write.eq(row < d.m),
                      line[0].final.eq(final & (r == p.array_rows - 1)),
                      line[0].row.eq(d.c_row + row), line[0].col.eq(d.c_col + no),
@@ -311,12 +356,11 @@ class GemmUnit(wiring.Component):
                      w.vertical.eq(0), w.en.eq(tail.en)]
         if masks is not None:
             # GEMM_OS: the row's mask read beside its initial value; only the
-            # outputs it names are written
-            is_os, _, s, _, mr = masks
-            m.d.comb += [mr.valid.eq(take & is_os), mr.vertical.eq(0),
+            # outputs it names are written (condensed: every slot the tile uses)
+            m.d.comb += [mr.valid.eq(take & is_os & ~s.condensed), mr.vertical.eq(0),
                          mr.row.eq(s.mask_row + row), mr.col.eq(s.mask_col + no)]
             keep = Cat(mr.rdata[c] ^ s.invert for c in range(p.array_cols))
-            with m.If(is_os):
+            with m.If(is_os & ~s.condensed):
                 m.d.comb += w.en.eq(tail.en & keep)
         for c in range(p.array_cols):
             m.d.comb += w.data[c].eq(tail.sum[c] + Mux(base, self.r_acc.rdata[c], 0))

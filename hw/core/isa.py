@@ -84,7 +84,8 @@ _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols",
            ("dram", 32), ("stride", 20))
 _SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
                 ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
-                ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1))
+                ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1),
+                ("condensed", 1))
 
 FIELDS = {
     Op.LOAD: _REGION,

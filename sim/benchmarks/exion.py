@@ -33,11 +33,9 @@ TARGETS = {"cut_share": 0.9, "ffn_lanes": 4}
 
 def _programs(p, layer, step, tokens, sparsity):
     from exdisc.sim.testbenches.core import reuse_threshold, trace_block, trace_reuse_steps
-    threshold, fc1_sparsity, at_zero = reuse_threshold(p, sparsity, tokens, layer, step)
-    dense, sparse = trace_reuse_steps(p, tokens, layer, step, threshold=threshold)
-    comps = dict(zip(KINDS, (trace_block(p, tokens, layer, step), dense, sparse)))
-    return comps, {"threshold": threshold, "fc1_sparsity": fc1_sparsity,
-                   "fc1_sparsity_tau0": at_zero}
+    mask = reuse_threshold(p, sparsity, tokens, layer, step)
+    dense, sparse = trace_reuse_steps(p, tokens, layer, step, threshold=mask["threshold"])
+    return dict(zip(KINDS, (trace_block(p, tokens, layer, step), dense, sparse))), mask
 
 
 def _part(op, f, dims):
@@ -136,7 +134,7 @@ def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16):
     layers = []
     for layer in range(trace.model().cfg.depth):
         comps, mask = _programs(p, layer, record["step"], tokens, record["sparsity_policy"])
-        layers.append({"layer": layer, "fc1_sparsity": mask["fc1_sparsity"],
+        layers.append({"layer": layer, "mask": mask,
                        **{k: _model(c, p, t)["total"] * scale[k] for k, c in comps.items()}})
     reuse = sum(dense_steps * x["reuse dense step"]
                 + (sampling_steps - dense_steps) * x["reuse sparse step"] for x in layers)
@@ -240,6 +238,20 @@ def tables(record):
                     + (f"the float FFN-Reuse run of exdisc workload ({q['samples']} samples, "
                        f"{q['steps']} steps, FC1 sparsity {q['fc1_sparsity']:.3f})" if q
                        else "no workload record")))
+        out.append(Table(
+            ["layer", "FC1 sparsity", "columns kept", "tiles kept", *KINDS],
+            [[x["layer"], f"{x['mask']['fc1_sparsity']:.3f}",
+              f"{x['mask']['columns_kept']:.3f}", f"{x['mask']['tiles_kept']:.3f}",
+              *(f"{x[k]:.0f}" for k in KINDS)] for x in s["layers"]],
+            title="FFN-Reuse's FC1 mask and each block's calibrated cycles, by layer "
+                  "(exdisc bench exion)",
+            caption=f"step {r['step']} of the recorded run, {r['tokens']} tokens; columns "
+                    f"kept: the share of (row tile, column) pairs of the "
+                    f"{p['array_rows']}-row tiles with a set bit, which bounds what "
+                    f"condensing FC1's columns keeps; tiles kept: the share of "
+                    f"{p['array_rows']} x {p['array_cols']} tiles with a set bit, which "
+                    f"bounds what skipping tiles keeps; cycles: the cycle model scaled by "
+                    f"RTL / model on the measured block."))
     return out
 
 

@@ -21,7 +21,7 @@ def golden_config(p):
     return gcore.CoreConfig(width=p.width, act_rows=p.act_rows, wgt_rows=p.wgt_rows,
                             acc_rows=p.acc_rows, mask_rows=p.mask_rows, max_len=p.max_len,
                             token_depth=p.token_depth, queue_depth=p.queue_depth,
-                            dram_bytes=p.dram_bytes, exion=p.exion)
+                            dram_bytes=p.dram_bytes, exion=p.exion, array_rows=p.array_rows)
 
 
 def _value(rng, name, bits, p, wild):
@@ -134,7 +134,7 @@ def random_gemm(rng, p, op=Op.GEMM):
         cols = n if op == Op.GEMM_OS else k
         return encode(op, **dict(common, m=m), init=int(rng.choice([Init.ZERO, Init.ACCUMULATE])),
                       mask_row=at(m, p.mask_rows), mask_col=at(cols, p.width),
-                      invert=int(rng.random() < 0.5))
+                      invert=int(rng.random() < 0.5), condensed=int(rng.random() < 0.5))
     bias_row = int(rng.choice(outside)) if outside else 0
     return encode(Op.GEMM, **common, init=int(init), bias_row=bias_row)
 

@@ -63,16 +63,28 @@ def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0, sparse=True):
 
 def reuse_threshold(p, sparsity, tokens=16, layer=1, step=3):
     """FFN-Reuse's quantile policy (:class:`exdisc.golden.ffn_reuse.FFNReuse`)
-    on the golden core model: the integer threshold that FC1's accumulators
-    (the dense step of :func:`trace_reuse_steps`) exceed at a share of
-    ``1 - sparsity``, and FC1's measured sparsity at it and at 0 (GELU's
-    sign): ``(threshold, sparsity, sparsity at 0)``."""
+    on the golden core model: ``threshold``, the integer that FC1's
+    accumulators (the dense step of :func:`trace_reuse_steps`) exceed at a
+    share of ``1 - sparsity``; FC1's measured sparsity at it
+    (``fc1_sparsity``) and at 0, GELU's sign (``fc1_sparsity_tau0``); and of
+    its mask, the share of the engine's row tiles' columns
+    (``columns_kept``) and of its ``R x C`` tiles (``tiles_kept``) that hold
+    a set bit."""
     dense, _ = trace_reuse_steps(p, tokens, layer, step, threshold=0, sparse=False)
     acc = cc.fc1_accumulators(dense, gcore.run(dense.program, dense.dram, golden_config(p)))
     # GELU rises where the quantile lies (it is positive), so a threshold on
     # the accumulators keeps the same elements as the policy's on GELU's output
     threshold = int(np.quantile(acc.reshape(-1), sparsity, method="lower"))
-    return threshold, float(1 - (acc > threshold).mean()), float(1 - (acc > 0).mean())
+    mask = acc[0] > threshold
+    R, C = p.array_rows, p.array_cols
+    pad = np.zeros((-mask.shape[0] % R + mask.shape[0], -mask.shape[1] % C + mask.shape[1]),
+                   bool)
+    pad[:mask.shape[0], :mask.shape[1]] = mask
+    columns = pad.reshape(pad.shape[0] // R, R, -1).any(axis=1)
+    return {"threshold": threshold, "fc1_sparsity": float(1 - mask.mean()),
+            "fc1_sparsity_tau0": float(1 - (acc > 0).mean()),
+            "columns_kept": float(columns[:, :mask.shape[1]].mean()),
+            "tiles_kept": float(columns.reshape(columns.shape[0], -1, C).any(axis=2).mean())}
 
 
 async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=0.7,

@@ -1,0 +1,179 @@
+"""ExionCore's sparse GEMMs in the GEMM unit: the scan that lists each row
+tile's kept columns, and the fetch of a condensed pass's weight columns into
+the pass store."""
+
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Mux, Signal
+from amaranth.lib import data
+from amaranth.lib.memory import Memory
+from amaranth.utils import ceil_log2
+
+from .buffer import READ_LATENCY
+from .walk import lane_enables
+
+
+__all__ = ["scan", "fetch", "depth"]
+
+
+def depth(p):
+    """Entries of a list half, and words of a pass store half: the longest
+    ``k`` or ``n`` (a row of a buffer), a power of two, at least a vector."""
+    return max(1 << ceil_log2(p.width), p.banks)
+
+
+def scan(m, p, d, start, on, length, port, s, go):
+    """The scan: a column of a row tile's mask a cycle (``length`` columns
+    from ``s.mask_col``, rows from ``s.mask_row``; kept where the mask,
+    inverted with ``s.invert``, holds in a row below ``d.m``), into one half
+    of a list of ``(k, rows)``: each kept column and the rows that keep it.
+    ``on``: at ``start``, whether the descriptor scans; ``go``: the engine
+    took the first beat of a row tile, so the next row tile may be scanned
+    into the half the one before it used.
+
+    Returns ``rd`` (the list's read port, addressed ``Cat(entry, half)``),
+    ``count`` (the entries of each half) and ``committed`` (row tiles whose
+    list is complete and readable)."""
+    R = p.array_rows
+    n = depth(p)
+    entry = data.StructLayout({"k": 9, "rows": R})
+    m.submodules.step_list = mem = Memory(shape=entry, depth=2 * n, init=[])
+    wr, rd = mem.write_port(), mem.read_port()
+
+    scanning, waiting = Signal(), Signal()
+    so, sj = Signal(12), Signal(9)
+    sj_last = sj == length - 1
+    m.d.comb += [port.valid.eq(scanning), port.vertical.eq(1),
+                 port.row.eq(s.mask_row + so), port.col.eq(s.mask_col + sj)]
+    read = scanning & port.ready
+    with m.If(read):
+        m.d.sync += sj.eq(Mux(sj_last, 0, sj + 1))
+        with m.If(sj_last):
+            m.d.sync += [scanning.eq(0), waiting.eq(so + R < d.m), so.eq(so + R)]
+    with m.If(go & waiting):
+        m.d.sync += [scanning.eq(1), waiting.eq(0)]
+    with m.If(start):
+        m.d.sync += [scanning.eq(on), waiting.eq(0), so.eq(0), sj.eq(0)]
+
+    tag = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R})
+    line = [Signal(tag, name=f"scan_tag{i}") for i in range(READ_LATENCY)]
+    m.d.sync += [line[0].valid.eq(read), line[0].last.eq(sj_last), line[0].k.eq(sj),
+                 line[0].en.eq(lane_enables(d.m - so, R))]
+    m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
+    tail = line[-1]
+    kept = Signal(R)
+    m.d.comb += kept.eq(Cat(port.rdata[r] ^ s.invert for r in range(R)) & tail.en)
+    put = tail.valid & kept.any()
+    wc, wh = Signal(range(n + 1)), Signal()
+    count = [Signal(range(n + 1), name=f"step_count{h}") for h in range(2)]
+    m.d.comb += [wr.addr.eq(Cat(wc[:ceil_log2(n)], wh)), wr.data.k.eq(tail.k),
+                 wr.data.rows.eq(kept), wr.en.eq(put)]
+    m.d.sync += wc.eq(wc + put)
+    # a half is readable a cycle after its last write has settled
+    done, committed = Signal(), Signal(12)
+    m.d.sync += [done.eq(tail.valid & tail.last), committed.eq(committed + done)]
+    with m.If(tail.valid & tail.last):
+        m.d.sync += [wc.eq(0), wh.eq(~wh)]
+        for h in range(2):
+            with m.If(wh == h):
+                m.d.sync += count[h].eq(wc + put)
+    with m.If(start):
+        m.d.sync += [wc.eq(0), wh.eq(0), committed.eq(0)]
+    return SimpleNamespace(rd=rd, count=count, committed=committed)
+
+
+def fetch(m, p, d, start, lst, port, go):
+    """A condensed ``GEMM_OS``'s weights: for each pass (``C`` consecutive
+    entries of a row tile's list, the last pass of a tile possibly fewer, a
+    tile that keeps nothing one pass of none), each slot's column of ``B``
+    (``ceil(k / banks)`` reads of ``port``, down ``WGT``'s column or, with
+    ``d.b_t``, along its row) into one half of the pass store: ``banks``
+    memories, element ``(slot, kk)`` in memory ``(slot + kk) mod banks`` at
+    ``kk``, so that a slot's read and a reduction step's ``C`` slots each
+    touch every memory once. A pass's fetch starts a cycle after it may:
+    after the one before, when its row tile's list is complete, and (but
+    for the first) when the engine has taken the previous pass's first beat
+    (``go``), which frees the half.
+
+    Returns ``stores`` (each memory's read port, addressed ``Cat(kk,
+    half)``), ``fetched`` (passes complete and readable) and ``addr``, the
+    list's read address the fetch needs."""
+    C, nb, n = p.array_cols, p.banks, depth(p)
+    stores = []
+    writes = []
+    for b in range(nb):
+        mem = Memory(shape=8, depth=2 * n, init=[])
+        m.submodules[f"pass_store{b}"] = mem
+        writes.append(mem.write_port())
+        stores.append(mem.read_port())
+
+    chunks = Signal(range(n // nb + 2))            # reads a slot takes
+    m.d.comb += chunks.eq((d.k + nb - 1) >> ceil_log2(nb))
+    # the row tile the fetch is in: its list half, and its entries left
+    th, trow = Signal(), Signal(12)
+    left = Signal(range(n + 1))
+    credit, armed, running = Signal(), Signal(), Signal()
+    slot, chunk, base = Signal(range(C + 1)), Signal(range(n // nb + 2)), Signal(range(n + 1))
+    used = Signal(range(C + 1))
+    ph = Signal()                                   # the pass store half being written
+    count = Mux(th, lst.count[1], lst.count[0])
+    ready = lst.committed != trow
+    m.d.comb += used.eq(Mux(left >= C, C, left))
+    last_slot = slot + 1 >= used
+    last_chunk = chunk + 1 == chunks
+    # the list is read one cycle ahead: the entry of the slot being fetched
+    read, addr = Signal(), Signal.like(lst.rd.addr)
+    m.d.comb += addr.eq(Cat((base + slot + (read & last_chunk))[:ceil_log2(n)], th))
+    j = lst.rd.data.k
+    issue = running & (used != 0)
+    m.d.comb += [port.valid.eq(issue), port.vertical.eq(~d.b_t),
+                 port.row.eq(Mux(d.b_t, d.b_row + j, d.b_row + (chunk << ceil_log2(nb)))),
+                 port.col.eq(Mux(d.b_t, d.b_col + (chunk << ceil_log2(nb)), d.b_col + j))]
+    m.d.comb += read.eq(issue & port.ready)
+    pass_done = Signal()
+    m.d.comb += pass_done.eq((running & (used == 0)) | (read & last_slot & last_chunk))
+    with m.If(read):
+        m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
+        with m.If(last_chunk):
+            m.d.sync += slot.eq(slot + 1)
+    # a pass waits for its credit and its row tile's list, then is armed for
+    # a cycle (the list's address settles), then runs
+    with m.If(~running & ~armed & credit & ready):
+        m.d.sync += armed.eq(1)
+        with m.If(base == 0):
+            m.d.sync += left.eq(count)
+    with m.If(armed):
+        m.d.sync += [armed.eq(0), running.eq(1), credit.eq(0)]
+    with m.If(go):
+        m.d.sync += credit.eq(1)
+    with m.If(pass_done):
+        row_end = left <= C
+        m.d.sync += [running.eq(0), slot.eq(0), chunk.eq(0), ph.eq(~ph),
+                     base.eq(Mux(row_end, 0, base + C)), left.eq(left - used)]
+        with m.If(row_end):
+            m.d.sync += [th.eq(~th), trow.eq(trow + 1)]
+    with m.If(start):
+        m.d.sync += [th.eq(0), trow.eq(0), credit.eq(1), armed.eq(0), running.eq(0),
+                     slot.eq(0), chunk.eq(0), base.eq(0), ph.eq(0)]
+
+    # the read vector into the store, rotated to each memory's element
+    tag = data.StructLayout({"valid": 1, "last": 1, "slot": range(C + 1), "chunk": chunk.shape(),
+                             "half": 1})
+    line = [Signal(tag, name=f"fetch_tag{i}") for i in range(READ_LATENCY)]
+    m.d.sync += [line[0].valid.eq(read), line[0].last.eq(pass_done), line[0].slot.eq(slot),
+                 line[0].chunk.eq(chunk), line[0].half.eq(ph)]
+    m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
+    tail = line[-1]
+    kk0 = tail.chunk << ceil_log2(nb)
+    for b, w in enumerate(writes):
+        e = Signal(range(nb), name=f"fetch_e{b}")
+        m.d.comb += e.eq(b - tail.slot - kk0)
+        m.d.comb += [w.en.eq(tail.valid), w.data.eq(port.rdata[e]),
+                     w.addr.eq(Cat((kk0 + e)[:ceil_log2(n)], tail.half))]
+    # a pass is readable a cycle after its last write has settled (a pass
+    # without slots: as soon as its tag comes through)
+    settled, fetched = Signal(), Signal(12)
+    m.d.sync += [settled.eq(tail.last), fetched.eq(fetched + settled)]
+    with m.If(start):
+        m.d.sync += fetched.eq(0)
+    return SimpleNamespace(stores=stores, fetched=fetched, addr=addr)
