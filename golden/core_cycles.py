@@ -44,12 +44,12 @@ ceil(cols / banks)``):
     Condensed: each row tile's ``s`` kept columns (its mask scanned as
     ``GEMM_IS``'s) in passes of ``C``, ``ceil(s / C)`` passes of ``k``
     beats (one pass of one beat if ``s = 0``). A pass's weights are fetched
-    before its first beat, ``f = max(1, slots * ceil(k / banks))`` cycles: the
-    first pass's after the first scan (``n + SCAN_FIRST + f +
-    FETCH_FIRST`` cycles from the start), each next one's first beat at
-    least ``f + FETCH_NEXT`` after the previous pass's, and a row tile's
-    first pass also ``n + SCAN_NEXT + f + FETCH_SCAN`` after the previous
-    row tile's first.
+    before its first beat, ``f = max(1, slots * ceil(k / banks))`` cycles,
+    the first pass's after the first scan (``n + SCAN_FIRST + f +
+    FETCH_FIRST`` cycles from the start). The fetches run one after another,
+    up to ``STORE_PASSES - 1`` passes ahead of the engine, a row tile's
+    first after the row tile's scan, which starts when the engine takes the
+    previous row tile's first beat (the constants ``FETCH_*`` below).
 ``GEMM_IS`` (ExionCore)
     A row tile's output tiles take only the reduction steps that its mask
     keeps for some row of the tile (``s``; one step if none), so the tiles
@@ -91,11 +91,20 @@ GEMM_OVERHEAD = 9
 #: a row tile's first beat to the next one's through the next scan.
 SCAN_FIRST = 4
 SCAN_NEXT = 9
-#: A condensed ``GEMM_OS``: cycles beyond a pass's fetch, after the first
-#: scan, from the previous pass's first beat, and from the scan's list.
+#: A condensed ``GEMM_OS``'s fetch (``hw.core.condense.fetch``): the pass
+#: store holds ``STORE_PASSES`` passes; cycles from the first scan's end to
+#: the first beat beyond the fetch, from a fetch's start to its pass's
+#: first beat beyond the fetch, between fetches of one row tile and of two,
+#: from the engine's taking the first beat of the pass whose part of the
+#: store a fetch reuses to its start, and from a row tile's first beat to
+#: the start of the next row tile's fetch beyond the scan.
+STORE_PASSES = 4
 FETCH_FIRST = 6
-FETCH_NEXT = 11
-FETCH_SCAN = 6
+FETCH_FEED = 8
+FETCH_GAP = 1
+FETCH_ROW_GAP = 2
+FETCH_CREDIT = 3
+FETCH_SCAN = 7
 ADD_OVERHEAD = 12
 LOAD_OVERHEAD = 2
 STORE_OVERHEAD = 6
@@ -160,21 +169,36 @@ def input_steps(kept, rows):
 
 
 def _condensed_cost(f, t, kept):
-    """A condensed ``GEMM_OS``'s ``(cycles, engine beats)``."""
+    """A condensed ``GEMM_OS``'s ``(cycles, engine beats)``: the engine's
+    tiles (its passes) as :func:`.systolic.cycle_model` times them, each
+    first beat held for its pass's fetch, the fetches one after the other
+    and each waiting for its row tile's list and its part of the pass store."""
     row_tiles = math.ceil(f["m"] / t.rows)
     steps = [f["n"]] * row_tiles if kept is None else input_steps(kept, t.rows)
     chunks = math.ceil(f["k"] / t.banks)
-    ks, fetches, firsts = [], [], []
-    for s in steps:
+    ks, fetches, row_of, firsts = [], [], [], []
+    for u, s in enumerate(steps):
         firsts.append(len(ks))
         for q in range(max(1, math.ceil(s / t.cols))):
             ks.append(f["k"] if s else 1)
             fetches.append(max(1, min(t.cols, s - q * t.cols) * chunks))
-    after = {i: [(i - 1, fetches[i] + FETCH_NEXT)] for i in range(1, len(ks))}
-    for u in range(1, row_tiles):
-        after[firsts[u]].append((firsts[u - 1], f["n"] + SCAN_NEXT + fetches[firsts[u]]
-                                 + FETCH_SCAN))
-    engine = cycle_model(t.rows, t.cols, ks, after=after)
+            row_of.append(u)
+    starts = []                         # each fetch's first cycle, in the engine's time
+
+    def ready(i, first):
+        if i == 0:
+            starts.append(-fetches[0] - FETCH_FEED)
+            return 0
+        new_row = row_of[i] != row_of[i - 1]
+        start = starts[-1] + fetches[i - 1] + (FETCH_ROW_GAP if new_row else FETCH_GAP)
+        if i >= STORE_PASSES - 1:
+            start = max(start, first[i - STORE_PASSES + 1] + FETCH_CREDIT)
+        if new_row:
+            start = max(start, first[firsts[row_of[i] - 1]] + f["n"] + FETCH_SCAN)
+        starts.append(start)
+        return start + fetches[i] + FETCH_FEED
+
+    engine = cycle_model(t.rows, t.cols, ks, ready=ready)
     return (f["n"] + SCAN_FIRST + fetches[0] + FETCH_FIRST + engine["total"] + GEMM_OVERHEAD,
             sum(ks))
 

@@ -85,7 +85,7 @@ def merged_tile_result(a, b, tile_sel, row_sel, width=8, acc_width=32):
     return wrap(total, acc_width).astype(np.int64)
 
 
-def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None):
+def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None, ready=None):
     """Cycle of each tile's last-beat handshake and of its first result row,
     for tiles of ``ks`` beats streamed back to back into an array that is
     never stalled on its output (the consumer always ready, inputs always
@@ -98,7 +98,9 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None):
     with merge lanes results come two cycles later (an input stage and the
     select stage). ``after`` (``{i: [(j, d), ...]}``, each ``j < i``) holds
     tile ``i``'s first beat until ``d`` cycles after each tile ``j``'s (a
-    feed that waits for something the engine set off). Returns a dict with ``first_beats``,
+    feed that waits for something the engine set off); ``ready(i,
+    first_beats)``, if given, is the earliest cycle of tile ``i``'s first
+    beat, from the first beats so far. Returns a dict with ``first_beats``,
     ``last_beats``, ``first_rows``, ``total`` (cycles from the first beat to
     the last result row, inclusive) and ``busy`` (beats / total).
     """
@@ -118,6 +120,8 @@ def cycle_model(rows, cols, ks, *, mul_stages=1, lanes=1, after=None):
             t = max(t, prev_first + first_spacing)
         for j, delay in after.get(i, ()):
             t = max(t, first_beats[j] + delay)
+        if ready is not None:
+            t = max(t, ready(i, first_beats))
         if k == 1 and prev_last is not None:       # the first beat is also the last
             t = max(t, prev_last + spacing)
         prev_first = t

@@ -13,7 +13,11 @@ from .buffer import READ_LATENCY
 from .walk import lane_enables
 
 
-__all__ = ["scan", "fetch", "depth"]
+__all__ = ["scan", "fetch", "depth", "STORE_PASSES"]
+
+#: Passes the pass store holds: the fetch runs up to three passes ahead of
+#: the engine, so that a pass's fetch overlaps the passes before it.
+STORE_PASSES = 4
 
 
 def depth(p):
@@ -87,22 +91,24 @@ def fetch(m, p, d, start, lst, port, go):
     entries of a row tile's list, the last pass of a tile possibly fewer, a
     tile that keeps nothing one pass of none), each slot's column of ``B``
     (``ceil(k / banks)`` reads of ``port``, down ``WGT``'s column or, with
-    ``d.b_t``, along its row) into one half of the pass store: ``banks``
-    memories, element ``(slot, kk)`` in memory ``(slot + kk) mod banks`` at
-    ``kk``, so that a slot's read and a reduction step's ``C`` slots each
-    touch every memory once. A pass's fetch starts a cycle after it may:
-    after the one before, when its row tile's list is complete, and (but
-    for the first) when the engine has taken the previous pass's first beat
-    (``go``), which frees the half.
+    ``d.b_t``, along its row) into one of :data:`STORE_PASSES` parts of
+    the pass store: ``banks`` memories, element ``(slot, kk)`` in memory
+    ``(slot + kk) mod banks`` at ``kk``, so that a slot's read and a
+    reduction step's ``C`` slots each touch every memory once. A pass's
+    fetch runs when its row tile's list is complete and its part is free
+    (the engine has taken the first beat of the pass that used it before,
+    ``go`` counting them), after a cycle in which the list's address
+    settles: in the cycle the pass before it ends, if that one was of the
+    same row tile.
 
     Returns ``stores`` (each memory's read port, addressed ``Cat(kk,
-    half)``), ``fetched`` (passes complete and readable) and ``addr``, the
+    part)``), ``fetched`` (passes complete and readable) and ``addr``, the
     list's read address the fetch needs."""
     C, nb, n = p.array_cols, p.banks, depth(p)
     stores = []
     writes = []
     for b in range(nb):
-        mem = Memory(shape=8, depth=2 * n, init=[])
+        mem = Memory(shape=8, depth=STORE_PASSES * n, init=[])
         m.submodules[f"pass_store{b}"] = mem
         writes.append(mem.write_port())
         stores.append(mem.read_port())
@@ -112,10 +118,10 @@ def fetch(m, p, d, start, lst, port, go):
     # the row tile the fetch is in: its list half, and its entries left
     th, trow = Signal(), Signal(12)
     left = Signal(range(n + 1))
-    credit, armed, running = Signal(), Signal(), Signal()
+    credits, armed, running = Signal(range(STORE_PASSES + 1)), Signal(), Signal()
     slot, chunk, base = Signal(range(C + 1)), Signal(range(n // nb + 2)), Signal(range(n + 1))
     used = Signal(range(C + 1))
-    ph = Signal()                                   # the pass store half being written
+    ph = Signal(ceil_log2(STORE_PASSES))            # the part being written
     count = Mux(th, lst.count[1], lst.count[0])
     ready = lst.committed != trow
     m.d.comb += used.eq(Mux(left >= C, C, left))
@@ -130,35 +136,35 @@ def fetch(m, p, d, start, lst, port, go):
                  port.row.eq(Mux(d.b_t, d.b_row + j, d.b_row + (chunk << ceil_log2(nb)))),
                  port.col.eq(Mux(d.b_t, d.b_col + (chunk << ceil_log2(nb)), d.b_col + j))]
     m.d.comb += read.eq(issue & port.ready)
-    pass_done = Signal()
-    m.d.comb += pass_done.eq((running & (used == 0)) | (read & last_slot & last_chunk))
+    pass_done, row_end = Signal(), Signal()
+    m.d.comb += [pass_done.eq((running & (used == 0)) | (read & last_slot & last_chunk)),
+                 row_end.eq(left <= C)]
     with m.If(read):
         m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
         with m.If(last_chunk):
             m.d.sync += slot.eq(slot + 1)
-    # a pass waits for its credit and its row tile's list, then is armed for
-    # a cycle (the list's address settles), then runs
-    with m.If(~running & ~armed & credit & ready):
+    arm = Signal()
+    m.d.comb += arm.eq((credits != 0) & Mux(running, pass_done & ~row_end,
+                                            ~armed & ready))
+    with m.If(arm):
         m.d.sync += armed.eq(1)
-        with m.If(base == 0):
+        with m.If(~running & (base == 0)):
             m.d.sync += left.eq(count)
     with m.If(armed):
-        m.d.sync += [armed.eq(0), running.eq(1), credit.eq(0)]
-    with m.If(go):
-        m.d.sync += credit.eq(1)
+        m.d.sync += [armed.eq(0), running.eq(1)]
+    m.d.sync += credits.eq(credits + go - arm)
     with m.If(pass_done):
-        row_end = left <= C
-        m.d.sync += [running.eq(0), slot.eq(0), chunk.eq(0), ph.eq(~ph),
+        m.d.sync += [running.eq(0), slot.eq(0), chunk.eq(0), ph.eq(ph + 1),
                      base.eq(Mux(row_end, 0, base + C)), left.eq(left - used)]
         with m.If(row_end):
             m.d.sync += [th.eq(~th), trow.eq(trow + 1)]
     with m.If(start):
-        m.d.sync += [th.eq(0), trow.eq(0), credit.eq(1), armed.eq(0), running.eq(0),
-                     slot.eq(0), chunk.eq(0), base.eq(0), ph.eq(0)]
+        m.d.sync += [th.eq(0), trow.eq(0), credits.eq(STORE_PASSES - 1), armed.eq(0),
+                     running.eq(0), slot.eq(0), chunk.eq(0), base.eq(0), ph.eq(0)]
 
     # the read vector into the store, rotated to each memory's element
     tag = data.StructLayout({"valid": 1, "last": 1, "slot": range(C + 1), "chunk": chunk.shape(),
-                             "half": 1})
+                             "half": ph.shape()})
     line = [Signal(tag, name=f"fetch_tag{i}") for i in range(READ_LATENCY)]
     m.d.sync += [line[0].valid.eq(read), line[0].last.eq(pass_done), line[0].slot.eq(slot),
                  line[0].chunk.eq(chunk), line[0].half.eq(ph)]

@@ -267,10 +267,10 @@ class GemmUnit(wiring.Component):
                      ports["fetch"].ready.eq(self.r_wgt.ready)]
         f = condense.fetch(m, p, d, start, lst, ports["fetch"], go_tile)
         m.d.comb += lst.rd.addr.eq(Mux(os_c, f.addr, Cat(next_idx, next_fh)))
-        fed, eh = Signal(12), Signal()
+        fed, eh = Signal(12), Signal(ceil_log2(condense.STORE_PASSES))
         tile_end = issued & last
         m.d.sync += [fed.eq(Mux(start, 0, fed + (tile_end & os_c))),
-                     eh.eq(Mux(start, 0, eh ^ (tile_end & os_c)))]
+                     eh.eq(Mux(start, 0, eh + (tile_end & os_c)))]
         for store in f.stores:
             m.d.comb += store.addr.eq(Cat(kk[:ceil_log2(n)], eh))
         # the store's data a cycle after the read, rotated, then in step with ACT's
