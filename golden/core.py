@@ -42,7 +42,8 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
 ``FINISH``
     Ends the program.
 ``GEMM_OS`` / ``GEMM_IS`` (ExionCore, ``CoreConfig.exion``)
-    A GEMM's ``A``, ``B`` and ``C`` (``init`` zero or ``C``; no bias) under
+    A GEMM's ``A``, ``B`` and ``C`` (``init`` zero, ``C``, or ``SUBTRACT``:
+    ``C`` less the product; no bias) under
     the mask ``MASK[mask_row + i, mask_col + j]``, or its complement with
     ``invert``. Output-sparse: ``C[i, j]`` is computed only where the mask
     holds (``j`` over ``n``) and keeps its value elsewhere: FC1 of a sparse
@@ -309,7 +310,8 @@ def _gemm_regions(cfg, name, f):
     """The checks of a GEMM's ``A``, ``B`` and ``C`` (and its shape)."""
     m, n, k = f["m"], f["n"], f["k"]
     _require(min(m, n, k) >= 1, Error.BAD_SHAPE, f"{name} {m} x {n} x {k}")
-    _require(f["init"] in tuple(Init), Error.BAD_SHAPE, f"{name} init {f['init']}")
+    _require(f["init"] != Init.SUBTRACT or name != Op.GEMM.name, Error.BAD_SHAPE,
+             f"{name} init {f['init']}")
     _region(cfg, Buffer.ACT, f["a_row"], f["a_col"], m, k, f"{name} A")
     if f["b_t"]:
         _region(cfg, Buffer.WGT, f["b_row"], f["b_col"], n, k, f"{name} B (transposed)")
@@ -326,7 +328,7 @@ def _mask_shape(op, f):
 def _check_sparse_gemm(cfg, op, f):
     _gemm_regions(cfg, op.name, f)
     _require(f["init"] != Init.BIAS, Error.BAD_SHAPE,
-             f"{op.name}: init is zero or accumulate (a sparse GEMM has no bias row)")
+             f"{op.name}: init is zero, accumulate or subtract (a sparse GEMM has no bias row)")
     _region(cfg, Buffer.MASK, f["mask_row"], f["mask_col"], *_mask_shape(op, f),
             f"{op.name} mask")
 
@@ -365,7 +367,7 @@ def footprint(op, f):
              (Buffer.WGT, f["b_row"], b[0], f["b_col"], b[1])]
         if f["init"] == Init.BIAS and op == Op.GEMM:
             r.append((Buffer.ACC, f["bias_row"], 1, f["c_col"], n))
-        elif f["init"] == Init.ACCUMULATE:
+        elif f["init"] in (Init.ACCUMULATE, Init.SUBTRACT):
             r.append(c)
         if op != Op.GEMM:
             r.append((Buffer.MASK, f["mask_row"], _mask_shape(op, f)[0], f["mask_col"],
@@ -462,6 +464,16 @@ def _wrap(v, bits=ACC_BITS):
     return ((v + half) & ((np.int64(1) << bits) - 1)) - half
 
 
+def _start(prod, c, init):
+    """A GEMM's sums from its initial values: ``prod`` (int64) alone, added
+    to ``c``, or subtracted from it (a bias is added by the caller)."""
+    if init == Init.ACCUMULATE:
+        return prod + c.astype(np.int64)
+    if init == Init.SUBTRACT:
+        return c.astype(np.int64) - prod
+    return prod
+
+
 class _Machine:
     def __init__(self, cfg, dram):
         self.cfg = cfg
@@ -529,12 +541,11 @@ class _Machine:
 
     @staticmethod
     def _product(a, b, c, init):
-        """``init + a @ b`` in int64 (``init``: zero or ``c``)."""
+        """``init + a @ b`` in int64 (``init``: zero or ``c``; ``c - a @ b``
+        to subtract)."""
         # exact in float32: every partial sum is an integer below 128 * 128 * 511 < 2**24
         prod = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(np.int64)
-        if init == Init.ACCUMULATE:
-            prod += c.astype(np.int64)
-        return prod
+        return _start(prod, c, init)
 
     def _mask(self, op, f):
         rows, cols = _mask_shape(op, f)
@@ -565,10 +576,10 @@ class _Machine:
         self.masks[self.index] = keep
         if f["condensed"]:
             # a row tile's kept columns in order, from C's first column on
-            full = self._product(a, b, 0 * c, Init.ZERO)
+            full = self._product(a, b, c, Init.ZERO)
             for s, rows, cols in self._row_tiles(keep):
-                init = c[s, rows, :cols.size] if f["init"] == Init.ACCUMULATE else 0
-                c[s, rows, :cols.size] = _wrap(init + full[s, rows][:, cols])
+                c[s, rows, :cols.size] = _wrap(_start(full[s, rows][:, cols],
+                                                      c[s, rows, :cols.size], f["init"]))
         else:
             c[...] = np.where(keep, _wrap(self._product(a, b, c, f["init"])), c)
         # the counts are per sample: a mask's outputs, on the samples' mean
@@ -585,9 +596,7 @@ class _Machine:
             for s, rows, cols in self._row_tiles(keep):
                 kept = np.where(keep[s, rows][:, cols], a[s, rows, :cols.size], 0)
                 prod[s, rows] = self._product(kept, b[s, cols], 0, Init.ZERO)
-            if f["init"] == Init.ACCUMULATE:
-                prod += c
-            c[...] = _wrap(prod)
+            c[...] = _wrap(_start(prod, c, f["init"]))
         else:
             c[...] = _wrap(self._product(np.where(keep, a, 0), b, c, f["init"]))
         self.stats["macs"] += keep.sum() / keep.shape[0] * f["n"]

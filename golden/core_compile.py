@@ -334,7 +334,6 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                          f"scales{', the FFN-Reuse mask' if reuse else ''}), the buffer has "
                          f"{cfg.mask_rows}")
     FFN_MASK = (2 * T, 0)
-    PART_ACC = acc(T, d) if reuse is not None and reuse.kind == "dense" else None
 
     # -- loads, in the order of first use: the residual stream in row chunks,
     # so that the first LayerNorm starts on the first --
@@ -460,10 +459,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     sparse = reuse is not None and reuse.kind == "sparse"
     condensed = sparse and reuse.condensed
 
-    def sparse_gemm(op, a, b, c_at, m, n, k, rows, invert=0, b_t=0):
+    def sparse_gemm(op, a, b, c_at, m, n, k, rows, b_t=0, init=Init.ACCUMULATE):
         prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t, c_row=c_at[0],
-             c_col=c_at[1], m=m, n=n, k=k, init=Init.ACCUMULATE, mask_row=FFN_MASK[0] + rows.start,
-             mask_col=FFN_MASK[1], invert=invert, condensed=int(condensed and not invert))
+             c_col=c_at[1], m=m, n=n, k=k, init=init, mask_row=FFN_MASK[0] + rows.start,
+             mask_col=FFN_MASK[1], condensed=int(condensed))
 
     def condensed_bias(values, rows):
         """FC1's bias ``[B, 1, F]`` into each row tile of ``rows`` in the
@@ -518,13 +517,17 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                  np.asarray(reuse.partial, np.int32)[:, rows], "<i4")
         ffn_gemm(Op.GEMM_IS, G, W2T, FC2_ACC, d, f_dim, "b2", rows, b_t=1)
         if reuse is not None and reuse.kind == "dense":
-            # the cached partial: the bias and the inputs the sparse steps reuse
-            broadcast(PART_ACC, bias("fc2"), rows)
-            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2T, down(PART_ACC, rows.start),
-                        len(rows), d, f_dim, rows, invert=1, b_t=1)
-            prog(Op.STORE, buffer=Buffer.ACC, row=PART_ACC[0] + rows.start, col=PART_ACC[1],
-                 rows=len(rows), cols=d, dram=part_addr + rows.start * part_stride,
-                 stride=part_stride)
+            # the cached partial, the bias and the inputs the sparse steps
+            # reuse, is FC2 less its masked inputs' part: subtracted from
+            # FC2, stored, and added back (cheaper than summing the unmasked
+            # inputs, which are most)
+            for init in (Init.SUBTRACT, Init.ACCUMULATE):
+                sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2T, down(FC2_ACC, rows.start),
+                            len(rows), d, f_dim, rows, b_t=1, init=init)
+                if init == Init.SUBTRACT:
+                    prog(Op.STORE, buffer=Buffer.ACC, row=FC2_ACC[0] + rows.start,
+                         col=FC2_ACC[1], rows=len(rows), cols=d,
+                         dram=part_addr + rows.start * part_stride, stride=part_stride)
         add(FC2_ACC, "gate2", gs2, rows)
         prog(Op.STORE, buffer=Buffer.ACC, row=X[0] + rows.start, col=X[1], rows=len(rows),
              cols=d, dram=out_addr + rows.start * out_stride, stride=out_stride)

@@ -80,10 +80,12 @@ class Fn(enum.IntEnum):
 
 class Init(enum.IntEnum):
     """How a GEMM starts its accumulators: from zero, from a bias row
-    (``ACC[bias_row, c_col + j]`` for every row), or from what ``C`` holds."""
+    (``ACC[bias_row, c_col + j]`` for every row), or from what ``C`` holds;
+    ``SUBTRACT`` (sparse GEMMs only): ``C`` less the product."""
     ZERO = 0
     BIAS = 1
     ACCUMULATE = 2
+    SUBTRACT = 3
 
 
 class Queue(enum.IntEnum):

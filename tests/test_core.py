@@ -120,7 +120,7 @@ def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
         program.append(encode(op, m=m, n=n, k=k, b_t=int(op == Op.GEMM_IS or rng.random() < 0.5),
                               c_col=int(rng.integers(0, p.width - n + 1)),
                               mask_row=int(rng.integers(0, p.mask_rows - m + 1)),
-                              invert=int(rng.random() < 0.2), init=int(rng.integers(0, 2)) * 2,
+                              invert=int(rng.random() < 0.2), init=int(rng.choice([0, 2, 3])),
                               condensed=int(op == Op.GEMM_OS or rng.random() < 0.5)))
     program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
                           dram=0, stride=4 * p.width))

@@ -169,7 +169,8 @@ class Decoder(wiring.Component):
         gemm = is_op[Op.GEMM]
         any_gemm = self._gemm_queue(op)
         out.append((any_gemm & ((g.m == 0) | (g.n == 0) | (g.k == 0)), Error.BAD_SHAPE))
-        out.append((any_gemm & (g.init.as_value() > Init.ACCUMULATE.value), Error.BAD_SHAPE))
+        # subtracting is for ExionCore's sparse GEMMs
+        out.append((gemm & (g.init == Init.SUBTRACT), Error.BAD_SHAPE))
         out += region(any_gemm, p.act_rows, g.a_row, g.a_col, g.m, g.k, shape=False)
         b_rows, b_cols = Mux(g.b_t, g.n, g.k), Mux(g.b_t, g.k, g.n)
         out += region(any_gemm, p.wgt_rows, g.b_row, g.b_col, b_rows, b_cols, shape=False)

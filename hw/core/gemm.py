@@ -364,5 +364,9 @@ class GemmUnit(wiring.Component):
                 m.d.comb += w.en.eq(tail.en & keep)
         for c in range(p.array_cols):
             m.d.comb += w.data[c].eq(tail.sum[c] + Mux(base, self.r_acc.rdata[c], 0))
+        if masks is not None:
+            with m.If(d.init == Init.SUBTRACT):
+                m.d.comb += [w.data[c].eq(self.r_acc.rdata[c] - tail.sum[c])
+                             for c in range(p.array_cols)]
         with m.If(tail.valid & tail.final):
             m.d.sync += [busy.eq(0), self.done.eq(1)]

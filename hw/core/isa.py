@@ -51,6 +51,7 @@ class Init(enum.Enum, shape=2):
     ZERO = 0
     BIAS = 1
     ACCUMULATE = 2
+    SUBTRACT = 3
 
 
 class Queue(enum.Enum, shape=2):

@@ -38,8 +38,11 @@ def _programs(p, layer, step, tokens, sparsity):
     return dict(zip(KINDS, (trace_block(p, tokens, layer, step), dense, sparse))), mask
 
 
-def _part(op, f, dims):
-    """Which part of the FFN a GEMM is (``None``: not the FFN's)."""
+def _part(op, f, dims, kind):
+    """Which part of the FFN a GEMM of a ``kind`` of program is (``None``:
+    not the FFN's); on the dense step, the sparse GEMMs that subtract the
+    masked inputs' part of FC2 for the cached partial and add it back are
+    ``fc2 partial``."""
     from exdisc.golden.core_isa import Op
     d, ffn = dims
     if op not in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
@@ -47,7 +50,7 @@ def _part(op, f, dims):
     if (f["n"], f["k"]) == (ffn, d):
         return "fc1"
     if (f["n"], f["k"]) == (d, ffn):
-        return "fc2 partial" if op == Op.GEMM_IS and f["invert"] else "fc2"
+        return "fc2 partial" if op == Op.GEMM_IS and kind == "reuse dense step" else "fc2"
     return None
 
 
@@ -76,10 +79,10 @@ def _measure(name, comp, p, timing, dims, seed, log):
     for word, (start, end), (*_, m_start, m_end) in zip(comp.program, got["times"],
                                                         model["schedule"]):
         op, f = decode(int(word))
-        name_ = op_name(op, f)
-        by_op[name_] = by_op.get(name_, 0) + end - start
-        lost[name_] = lost.get(name_, 0) + (end - start) - (m_end - m_start)
-        part = _part(op, f, dims)
+        label = op_name(op, f)
+        by_op[label] = by_op.get(label, 0) + end - start
+        lost[label] = lost.get(label, 0) + (end - start) - (m_end - m_start)
+        part = _part(op, f, dims, name)
         if part:
             ffn[part] = ffn.get(part, 0) + end - start
             model_ffn[part] = model_ffn.get(part, 0) + m_end - m_start

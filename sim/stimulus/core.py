@@ -132,7 +132,8 @@ def random_gemm(rng, p, op=Op.GEMM):
     if op != Op.GEMM:
         m = min(m, p.mask_rows)
         cols = n if op == Op.GEMM_OS else k
-        return encode(op, **dict(common, m=m), init=int(rng.choice([Init.ZERO, Init.ACCUMULATE])),
+        return encode(op, **dict(common, m=m),
+                      init=int(rng.choice([Init.ZERO, Init.ACCUMULATE, Init.SUBTRACT])),
                       mask_row=at(m, p.mask_rows), mask_col=at(cols, p.width),
                       invert=int(rng.random() < 0.5), condensed=int(rng.random() < 0.5))
     bias_row = int(rng.choice(outside)) if outside else 0
