@@ -89,7 +89,8 @@ UNITS = {u.name: u for u in [
     Unit("core", CoreParams, Core,
          "the dense core: engine, non-linear unit, buffers, loads and stores, run by descriptors"),
     Unit("exion", ExionParams, Core,
-         "ExionCore: the core with FFN-Reuse's mask generation and sparse GEMMs (dense tiles)"),
+         "ExionCore: the core with FFN-Reuse's mask generation and sparse GEMMs (skipped steps, "
+         "condensed columns)"),
 ]}
 
 
