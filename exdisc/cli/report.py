@@ -176,12 +176,12 @@ def baselines_table():
 
 def all_tables(results):
     """Every table: the baselines, then each reference record's."""
-    from exdisc.sim.benchmarks import (conmerge, core, eager, ffn, nonlinear, router, systolic,
-                                       workload)
+    from exdisc.sim.benchmarks import (conmerge, core, eager, exion, ffn, nonlinear, router,
+                                       systolic, workload)
     from exdisc.synth import area
     tables = [baselines_table()]
     for name, module in (("systolic", systolic), ("ffn", ffn), ("conmerge", conmerge),
-                         ("nonlinear", nonlinear), ("core", core)):
+                         ("nonlinear", nonlinear), ("core", core), ("exion", exion)):
         rec = _load(results, name)
         if rec:
             tables += module.tables(rec)
