@@ -154,7 +154,8 @@ def tables(record):
         r = record["rtl"]
         p = r["params"]
         m = r["model"]
-        ops = sorted(set(r["by_op"]) | set(m["by_op"]), key=lambda o: -r["by_op"].get(o, 0))
+        ops = sorted(set(r["by_op"]) | set(m["by_op"]),
+                     key=lambda o: (-r["by_op"].get(o, 0), o))
         out.append(Table(
             ["operation", "RTL cycles", "model cycles", "lost to port conflicts"],
             [[o, r["by_op"].get(o, 0), m["by_op"].get(o, 0), m["lost"].get(o, 0)]
@@ -200,7 +201,7 @@ def plot(record, path):
     if "rtl" in record:
         r = record["rtl"]
         ops = sorted(set(r["by_op"]) | set(r["model"]["by_op"]),
-                     key=lambda o: -r["by_op"].get(o, 0))
+                     key=lambda o: (-r["by_op"].get(o, 0), o))
         series = {"RTL": [r["by_op"].get(o, 0) for o in ops] + [r["cycles"]],
                   "cycle model": [r["model"]["by_op"].get(o, 0) for o in ops]
                   + [r["model"]["total"]]}
@@ -210,7 +211,7 @@ def plot(record, path):
                  f"{r['engine_busy']:.2f}")
     else:
         rows = record["cycles"]["rows"]
-        ops = sorted(rows[0]["by_op"], key=lambda o: -rows[0]["by_op"][o])
+        ops = sorted(rows[0]["by_op"], key=lambda o: (-rows[0]["by_op"][o], o))
         series = {f"model, {x['lanes']} lanes": [x["by_op"][o] for o in ops] + [x["total"]]
                   for x in rows}
         title = "One dense DiT block on a 16 x 16 core: the cycle model"

@@ -190,7 +190,7 @@ def tables(record):
     p = r["params"]
     runs = r["runs"]
     ops = sorted({o for x in runs.values() for o in x["by_op"]},
-                 key=lambda o: -runs["dense block"]["by_op"].get(o, 0))
+                 key=lambda o: (-runs["dense block"]["by_op"].get(o, 0), o))
     out.append(Table(
         ["operation", *KINDS],
         [[o, *(runs[k]["by_op"].get(o, 0) for k in KINDS)] for o in ops] +
@@ -264,7 +264,7 @@ def plot(record, path):
     r = record["steps"]
     runs = r["runs"]
     ops = sorted({o for x in runs.values() for o in x["by_op"]},
-                 key=lambda o: -runs["dense block"]["by_op"].get(o, 0))
+                 key=lambda o: (-runs["dense block"]["by_op"].get(o, 0), o))
     groups = ops + ["FFN fc1", "FFN fc2", "block (wall)"]
     series = {k: [runs[k]["by_op"].get(o, 0) for o in ops]
               + [runs[k]["ffn"].get("fc1", 0), runs[k]["ffn"].get("fc2", 0), runs[k]["cycles"]]
