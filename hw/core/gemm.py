@@ -31,17 +31,27 @@ class GemmUnit(wiring.Component):
     past ``m`` and ``n`` are not written.
 
     On ExionCore (``p.exion``) it runs ``GEMM_OS`` and ``GEMM_IS`` too,
-    under their mask in ``MASK``. ``GEMM_OS`` runs dense tiles and writes
-    only the outputs its mask names (a row of the mask read beside the row's
-    initial value). ``GEMM_IS`` skips the reduction steps that its mask
-    clears for every row of a row tile: a scan reads the row tile's mask a
-    column a cycle and lists the steps it keeps, each with the rows that
-    keep it, and every output tile of the row tile then takes only those
-    steps (one step of zeros if none), feeding the engine zero for each
-    input the mask clears. The list is double-buffered: the scan of the
-    next row tile starts when the engine takes this row tile's first beat,
-    so after the first row tile it runs beside the engine (see
-    :func:`exdisc.golden.core_cycles.estimate` for the cycles).
+    under their mask in ``MASK``:
+
+    * A scan (:func:`.condense.scan`) reads a row tile's mask a column a
+      cycle and lists the columns some row of the tile keeps, each with the
+      rows that keep it; double-buffered, the next row tile's scan starts
+      when the engine takes this one's first beat.
+    * ``GEMM_IS`` takes only the listed reduction steps in every output tile
+      of the row tile (one step of zeros if none), feeding the engine zero
+      for each input a row does not keep; condensed, step ``s`` reads
+      ``A``'s column ``s``.
+    * ``GEMM_OS`` condensed computes the listed columns in passes of ``C``:
+      a fetch (:func:`.condense.fetch`) gathers each pass's weight columns
+      from ``WGT`` into a pass store of four passes, the engine reads a
+      pass's rows from it, and pass ``q``'s results go to ``C``'s columns
+      ``qC`` on, a vector a row, the tiles' places handed to the write-back
+      through a small FIFO. Not condensed, it runs dense tiles and writes
+      only the outputs its mask names (a row of the mask read beside the
+      row's initial value).
+    * ``init = SUBTRACT`` writes ``C`` less the product.
+
+    :func:`exdisc.golden.core_cycles.estimate` gives the cycles.
 
     The unit's read and write ports must come first in their buffers'
     priorities (they are never refused). One descriptor at a time; ``done``
