@@ -23,7 +23,8 @@ from exdisc.golden.core_dit import IntegerCore
 from exdisc.common.tables import Table
 from .workload import paired
 
-__all__ = ["TARGETS", "cycles", "rtl_cycles", "timing", "op_name", "quality", "tables", "plot", "failures"]
+__all__ = ["TARGETS", "cycles", "rtl_cycles", "run_on_rtl", "by_operation", "timing", "op_name",
+           "quality", "tables", "plot", "failures"]
 
 #: The issue's targets: the integer datapath's quality, the engine's share of a block.
 TARGETS = {"digits_changed": 0.02, "engine_busy": 0.9}
@@ -62,6 +63,47 @@ def op_name(op, f):
     return Fn(f["fn"]).name if op == Op.NONLINEAR else op.name
 
 
+def run_on_rtl(unit, p, comp, name, seed=0, log=None):
+    """A compiled program ``comp`` on the emitted Verilog of ``unit`` at
+    ``p`` (``exdisc.sim.testbenches.core_bench``: every outside stream
+    always offered and ready, every byte of external memory checked against
+    the golden core model): ``cycles``, each descriptor's ``times`` (start,
+    end) and the run's ``seed``; the files are ``name``'s in the unit's
+    benchmark directory."""
+    import json
+    import numpy as np
+    from exdisc.common.progress import log as default_log
+    from exdisc.sim.harness.runner import run_unit
+    from .common import bench_file
+    words = np.array([list(int(w).to_bytes(16, "little")) for w in comp.program], np.uint8)
+    given, out = bench_file(unit, p, f"{name}.npz"), bench_file(unit, p, f"{name}.json")
+    np.savez(given, program=words, dram=comp.dram[0])
+    run = run_unit(unit, p, "exdisc.sim.testbenches.core_bench", seed=seed,
+                   log=log or default_log, run_name=name,
+                   env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
+    return dict(json.loads(out.read_text()), seed=run.seed)
+
+
+def by_operation(program, times, schedule, what=None):
+    """Per operation, its descriptors' cycles start to end on the RTL
+    (``times``), and those beyond the cycle model's (``schedule``, as
+    :func:`exdisc.golden.core_cycles.estimate` gives it): ``(cycles, lost)``;
+    with ``what(op, fields)``, the same per what it names (``None``: not
+    counted) as ``(cycles, model cycles)`` too."""
+    from exdisc.golden.core_isa import decode
+    cycles, lost, parts, model = {}, {}, {}, {}
+    for word, (start, end), (*_, m_start, m_end) in zip(program, times, schedule):
+        op, f = decode(int(word))
+        name = op_name(op, f)
+        cycles[name] = cycles.get(name, 0) + end - start
+        lost[name] = lost.get(name, 0) + (end - start) - (m_end - m_start)
+        part = what(op, f) if what else None
+        if part:
+            parts[part] = parts.get(part, 0) + end - start
+            model[part] = model.get(part, 0) + m_end - m_start
+    return (cycles, lost) if what is None else (cycles, lost, parts, model)
+
+
 def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
     """One dense block of the DiT (a recorded block input, ``tokens`` of its
     tokens, default all) compiled for ``params`` and run by the core's
@@ -74,38 +116,21 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
     cycles its descriptors took from start to end beyond the model's (waiting
     for buffer ports that another unit held), and ``exact`` the descriptors
     the model timed to the cycle, start and end."""
-    import json
-    import numpy as np
-    from exdisc.common.progress import log as default_log
     from exdisc.golden.core_isa import QUEUE_OF, Op, decode
     from exdisc.hw.core.params import CoreParams
-    from exdisc.sim.harness.runner import run_unit
     from exdisc.sim.stimulus.core import golden_config
-    from .common import bench_file
     p = params or CoreParams()
     x, c = trace.block_input(step=step, layer=layer)
     t = tokens or x.shape[1]
     comp = core_compile.compile_block(trace.model(), layer, x[:1, :t], c[:1], golden_config(p))
-    words = np.array([list(int(w).to_bytes(16, "little")) for w in comp.program], np.uint8)
-    given, out = bench_file("core", p, "program.npz"), bench_file("core", p, "bench.json")
-    np.savez(given, program=words, dram=comp.dram[0])
-    run = run_unit("core", p, "exdisc.sim.testbenches.core_bench", seed=seed,
-                   log=log or default_log, run_name="bench",
-                   env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
-    got = json.loads(out.read_text())
+    got = run_on_rtl("core", p, comp, "bench", seed, log)
     model = core_cycles.estimate(comp.program, timing(p))
-    by_op, lost, beats, exact = {}, {}, 0, 0
-    for word, (start, end), (*_, m_start, m_end) in zip(comp.program, got["times"],
-                                                        model["schedule"]):
-        op, f = decode(int(word))
-        name = op_name(op, f)
-        by_op[name] = by_op.get(name, 0) + end - start
-        lost[name] = lost.get(name, 0) + (end - start) - (m_end - m_start)
-        exact += (start, end) == (m_start, m_end)
-        if op == Op.GEMM:
-            beats += -(-f["m"] // p.array_rows) * -(-f["n"] // p.array_cols) * f["k"]
+    by_op, lost = by_operation(comp.program, got["times"], model["schedule"])
+    exact = sum(tuple(times) == (s, e) for times, (*_, s, e) in zip(got["times"],
+                                                                    model["schedule"]))
+    beats = model["engine_beats"]           # a GEMM's beats do not depend on its data
     return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": t,
-            "descriptors": len(comp.program), "seed": run.seed, "cycles": got["cycles"],
+            "descriptors": len(comp.program), "seed": got["seed"], "cycles": got["cycles"],
             "engine_beats": beats, "engine_busy": beats / got["cycles"], "by_op": by_op,
             "queues_busy": {q.name.lower(): sum(e - s for w, (s, e) in zip(comp.program,
                                                                          got["times"])

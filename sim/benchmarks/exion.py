@@ -17,8 +17,6 @@ the measured block, and weighs them by the policy's dense and sparse steps.
 
 import json
 
-import numpy as np
-
 from exdisc.common.tables import Table
 from exdisc.golden import core as gcore, core_cycles
 
@@ -62,31 +60,12 @@ def _model(comp, p, timing):
 
 
 def _measure(name, comp, p, timing, dims, seed, log):
-    from exdisc.golden.core_isa import decode
-    from exdisc.sim.harness.runner import run_unit
-    from .common import bench_file
-    from .core import op_name
-    words = np.array([list(int(w).to_bytes(16, "little")) for w in comp.program], np.uint8)
-    slug = name.replace(" ", "_")
-    given, out = bench_file("exion", p, f"{slug}.npz"), bench_file("exion", p, f"{slug}.json")
-    np.savez(given, program=words, dram=comp.dram[0])
-    run = run_unit("exion", p, "exdisc.sim.testbenches.core_bench", seed=seed, log=log,
-                   run_name=slug, env={"EXDISC_BENCH_IN": str(given),
-                                       "EXDISC_BENCH_OUT": str(out)})
-    got = json.loads(out.read_text())
+    from .core import by_operation, run_on_rtl
+    got = run_on_rtl("exion", p, comp, name.replace(" ", "_"), seed, log)
     model = _model(comp, p, timing)
-    by_op, lost, ffn, model_ffn = {}, {}, {}, {}
-    for word, (start, end), (*_, m_start, m_end) in zip(comp.program, got["times"],
-                                                        model["schedule"]):
-        op, f = decode(int(word))
-        label = op_name(op, f)
-        by_op[label] = by_op.get(label, 0) + end - start
-        lost[label] = lost.get(label, 0) + (end - start) - (m_end - m_start)
-        part = _part(op, f, dims, name)
-        if part:
-            ffn[part] = ffn.get(part, 0) + end - start
-            model_ffn[part] = model_ffn.get(part, 0) + m_end - m_start
-    return {"cycles": got["cycles"], "seed": run.seed, "descriptors": len(comp.program),
+    by_op, lost, ffn, model_ffn = by_operation(comp.program, got["times"], model["schedule"],
+                                               lambda op, f: _part(op, f, dims, name))
+    return {"cycles": got["cycles"], "seed": got["seed"], "descriptors": len(comp.program),
             "by_op": by_op, "ffn": ffn, "engine_beats": model["engine_beats"],
             "engine_busy": model["engine_beats"] / got["cycles"],
             "model": {"total": model["total"], "by_op": model["by_op"], "ffn": model_ffn,
