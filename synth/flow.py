@@ -95,13 +95,23 @@ synth_ecp5 -top wrapped -json wrapped.json
 """
 
 
-def _yosys_script(top, keep, generic):
+def _yosys_script(top, keep, generic, split=False):
     """The yosys script: ECP5 synthesis of the unit, generic synthesis (unless
     ``generic`` is false: its gate-level multipliers take ABC the better part
     of an hour on a unit with a hundred of them), ECP5 synthesis of the
-    wrapped unit."""
+    wrapped unit. With ``split``, each ECP5 synthesis splits its nets into
+    bits before it maps to LUTs (a unit's ``yosys_split_nets``)."""
     parts = [_YOSYS_ECP5] + ([_YOSYS_GENERIC] if generic else []) + [_YOSYS_WRAPPED]
-    return "".join(parts).format(top=top, keep=keep)
+    script = "".join(parts).format(top=top, keep=keep)
+    if split:
+        # ABC9 can give a mapped net a name the module already has and
+        # assert (YosysHQ/yosys#4349); nets split into bits first avoid it
+        for name, rest in ((top, ""), ("wrapped", " -json wrapped.json")):
+            script = script.replace(
+                f"synth_ecp5 -top {name}{rest}\n",
+                f"synth_ecp5 -top {name} -run :map_luts\nsplitnets\n"
+                f"synth_ecp5 -top {name}{rest} -run map_luts:\n")
+    return script
 
 
 def _keep_script(patterns):
@@ -235,7 +245,8 @@ def _flow_files(unit, params, module, generic=True):
         "design.il": emit_rtlil(unit.component(params), module),
         "design_ecp5.il": emit_rtlil(unit.component(params), module, ECP5),
         "wrapped.il": emit_rtlil(wrapper, "wrapped", ECP5),
-        "flow.ys": _yosys_script(module, keep, generic),
+        "flow.ys": _yosys_script(module, keep, generic,
+                                 getattr(unit.component, "yosys_split_nets", False)),
     }, wrapper
 
 

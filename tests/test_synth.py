@@ -202,11 +202,26 @@ def test_area_parts_name_submodules(make):
     """Every part a unit lists names a submodule of its design, so that a
     renamed submodule cannot silently move its cells to 'other'."""
     from exdisc.hw.core.core import Core
-    from exdisc.hw.core.params import CoreParams
+    from exdisc.hw.core.params import ExionParams
     from exdisc.hw.nonlinear import NonLinearParams, NonLinearUnit
-    component = {"core": lambda: Core(CoreParams(array_rows=2, array_cols=2, nl_lanes=2)),
+    # ExionCore: the dense core's submodules and the sparse GEMMs' memories
+    component = {"core": lambda: Core(ExionParams(array_rows=2, array_cols=2, nl_lanes=2)),
                  "nonlinear": lambda: NonLinearUnit(NonLinearParams(lanes=2, max_len=16))}[make]()
     paths = _submodule_paths(component)
     for label, prefixes in component.area_parts:
         for prefix in prefixes:
             assert any(path.startswith(prefix) for path in paths), (label, prefix, paths)
+
+
+def test_split_nets_only_where_a_unit_asks():
+    """A unit with ``yosys_split_nets`` gets both ECP5 syntheses cut at LUT
+    mapping with the nets split between (the ABC9 assertion's workaround);
+    any other unit's script is the plain one, so that its digest stays."""
+    from exdisc.synth import flow
+    plain = flow._yosys_script("top", "", False)
+    split = flow._yosys_script("top", "", False, split=True)
+    assert "splitnets" not in plain and split.count("splitnets") == 2
+    for top, rest in (("top", ""), ("wrapped", " -json wrapped.json")):
+        assert f"synth_ecp5 -top {top}{rest}\n" in plain
+        assert (f"synth_ecp5 -top {top} -run :map_luts\nsplitnets\n"
+                f"synth_ecp5 -top {top}{rest} -run map_luts:\n") in split

@@ -71,12 +71,18 @@ class Core(wiring.Component):
     #: better part of an hour on its hundred and more multipliers.
     generic_synthesis = False
 
+    #: yosys's ABC9 asserts on ExionCore's netlist unless its nets are split
+    #: into bits first (``exdisc.synth.flow``).
+    yosys_split_nets = True
+
     #: The parts an area breakdown names (:func:`exdisc.synth.attribution.area_by_part`),
     #: by the prefixes of their submodules' names, first match first.
     area_parts = (
         ("engine", ("gemm.engine.",)),
         ("non-linear unit", ("vector.nonlinear.",)),
         ("buffers", ("buf_",)),
+        ("sparse GEMMs' lists and pass store", ("gemm.step_list", "gemm.pass_store",
+                                                "gemm.wb_tiles")),
         ("GEMM control", ("gemm.",)),
         ("residual add and vector control", ("vector.",)),
         ("load and store", ("load.", "store.")),
