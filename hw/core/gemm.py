@@ -251,16 +251,16 @@ class GemmUnit(wiring.Component):
         tiles = self._tiles(m, d, start, "feed", Mux(os_c, Mux(cnt == 0, 1, cnt), d.n))
         mo, no, step, last_col, final = tiles
         row_done = issued & last & last_col
-        m.d.sync += [fh.eq(Mux(start, 0, fh ^ row_done)), frow.eq(Mux(start, 0, frow + row_done))]
+        next_fh = Signal()
+        m.d.comb += next_fh.eq(Mux(start, 0, fh ^ row_done))
+        m.d.sync += [fh.eq(next_fh), frow.eq(Mux(start, 0, frow + row_done))]
 
         # GEMM_IS: the walk over the list, read a cycle ahead
         idx = Signal(range(n))
         empty = cnt == 0
         is_last = empty | (idx + 1 == cnt)
-        next_idx, next_fh = Signal.like(idx), Signal()
-        m.d.comb += [next_idx.eq(Mux(start, 0, Mux(issued & is_is, Mux(is_last, 0, idx + 1),
-                                                        idx))),
-                     next_fh.eq(Mux(start, 0, fh ^ row_done))]
+        next_idx = Signal.like(idx)
+        m.d.comb += next_idx.eq(Mux(start, 0, Mux(issued & is_is, Mux(is_last, 0, idx + 1), idx)))
         m.d.sync += idx.eq(next_idx)
         entry_k = Mux(empty, 0, lst.rd.data.k)
 
