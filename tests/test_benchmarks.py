@@ -122,7 +122,9 @@ def test_bench_exion_parts_and_sampling_run():
     assert parts["reuse sparse step"].count(("fc2", Op.GEMM_IS)) == chunks
     runs = {k: {"cycles": 2 * (n + 1), "model": {"total": n + 1}} for n, k in enumerate(exion.KINDS)}
     record = {"step": 3, "sparsity_policy": 0.9, "runs": runs}
-    s = exion.sampling_run(p, record, sampling_steps=7, period=3, warmup=1, tokens=8)
+    s = exion.sampling_run(p, record, sampling_steps=7, period=3, warmup=1, tokens=8,
+                           layers=(0, 3))
+    assert [x["layer"] for x in s["layers"]] == [0, 3]
     assert s["dense_steps"] == 3 and s["calibration"]["reuse sparse step"] == 2.0
     assert s["cycles"] == sum(3 * x["reuse dense step"] + 4 * x["reuse sparse step"]
                               for x in s["layers"])

@@ -45,12 +45,12 @@ def test_gemms(seed, shape):
     _check(p, program, random_dram(rng, p), seed)
 
 
-def _small_dit(seed):
-    """A small random DiT (one block, 16 tokens of 16) and a random input
-    and condition from ``seed``."""
+def _small_dit(seed, image_size=8):
+    """A small random DiT (one block, ``(image_size / 2)**2`` tokens of 16)
+    and a random input and condition from ``seed``."""
     from exdisc.golden.dit import DiT
     from exdisc.golden.dit_config import DiTConfig
-    cfg = DiTConfig(image_size=8, patch=2, hidden=16, depth=1, heads=4)
+    cfg = DiTConfig(image_size=image_size, patch=2, hidden=16, depth=1, heads=4)
     model = DiT.random(cfg, seed=3, std=0.3)
     print(f"seed {seed}")
     rng = np.random.default_rng(seed)
@@ -167,9 +167,10 @@ def test_exion_ffn_reuse_block(step):
     """A whole block of a small random DiT with FFN-Reuse: the dense step
     (MASKGEN, the mask and the cached partial stored) and the sparse step on
     the mask and partial the golden model's dense step produced (FC1
-    output-sparse, FC2 input-sparse onto the partial)."""
+    output-sparse, FC2 input-sparse onto the partial, condensed). Nine
+    tokens: a chunk of two full row tiles and one of a single row."""
     from exdisc.golden import core_compile as cc
-    model, x, c, seed = _small_dit(4)
+    model, x, c, seed = _small_dit(4, image_size=6)
     p = ExionParams(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=64,
                     max_len=64, dram_bytes=1 << 14, array_rows=4, array_cols=4, nl_lanes=4)
     gcfg = golden_config(p)

@@ -21,7 +21,7 @@ STORE_PASSES = 4
 
 
 def depth(p):
-    """Entries of a list half, and words of a pass store half: the longest
+    """Entries of a list half, and words of a pass store part: the longest
     ``k`` or ``n`` (a row of a buffer), a power of two, at least a vector."""
     return max(1 << ceil_log2(p.width), p.banks)
 
@@ -164,10 +164,10 @@ def fetch(m, p, d, start, lst, port, go):
 
     # the read vector into the store, rotated to each memory's element
     tag = data.StructLayout({"valid": 1, "last": 1, "slot": range(C + 1), "chunk": chunk.shape(),
-                             "half": ph.shape()})
+                             "part": ph.shape()})
     line = [Signal(tag, name=f"fetch_tag{i}") for i in range(READ_LATENCY)]
     m.d.sync += [line[0].valid.eq(read), line[0].last.eq(pass_done), line[0].slot.eq(slot),
-                 line[0].chunk.eq(chunk), line[0].half.eq(ph)]
+                 line[0].chunk.eq(chunk), line[0].part.eq(ph)]
     m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
     tail = line[-1]
     kk0 = tail.chunk << ceil_log2(nb)
@@ -175,7 +175,7 @@ def fetch(m, p, d, start, lst, port, go):
         e = Signal(range(nb), name=f"fetch_e{b}")
         m.d.comb += e.eq(b - tail.slot - kk0)
         m.d.comb += [w.en.eq(tail.valid), w.data.eq(port.rdata[e]),
-                     w.addr.eq(Cat((kk0 + e)[:ceil_log2(n)], tail.half))]
+                     w.addr.eq(Cat((kk0 + e)[:ceil_log2(n)], tail.part))]
     # a pass is readable a cycle after its last write has settled (a pass
     # without slots: as soon as its tag comes through)
     settled, fetched = Signal(), Signal(12)

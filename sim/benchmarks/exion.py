@@ -99,11 +99,12 @@ def steps(p, layer=1, step=3, tokens=16, sparsity=0.9, seed=0, log=None):
             "nonlinear_latency": t.nonlinear_latency}
 
 
-def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16):
-    """Every block of a sampling run of ``sampling_steps`` under FFN-Reuse's
-    policy (a dense step every ``period`` steps and the first ``warmup``):
-    each layer's three programs (dense step at step 3, sparse at step 4 of
-    the recorded run, ``tokens`` tokens) in the cycle model, each kind scaled
+def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, layers=None):
+    """Every block (of ``layers``, default all) of a sampling run of
+    ``sampling_steps`` under FFN-Reuse's policy (a dense step every
+    ``period`` steps and the first ``warmup``): each layer's three programs
+    (dense step at step 3, sparse at step 4 of the recorded run, ``tokens``
+    tokens) in the cycle model, each kind scaled
     by the RTL's cycles over the model's on ``record``'s block; the run's
     cycles against an all-dense run, and the speedup."""
     from exdisc.golden import trace
@@ -113,16 +114,16 @@ def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16):
     dense_steps = sum(policy.is_dense_step(s) for s in range(sampling_steps))
     scale = {k: r["cycles"] / r["model"]["total"] for k, r in record["runs"].items()}
     t = timing(p)
-    layers = []
-    for layer in range(trace.model().cfg.depth):
+    blocks = []
+    for layer in range(trace.model().cfg.depth) if layers is None else layers:
         comps, mask = _programs(p, layer, record["step"], tokens, record["sparsity_policy"])
-        layers.append({"layer": layer, "mask": mask,
+        blocks.append({"layer": layer, "mask": mask,
                        **{k: _model(c, p, t)["total"] * scale[k] for k, c in comps.items()}})
     reuse = sum(dense_steps * x["reuse dense step"]
-                + (sampling_steps - dense_steps) * x["reuse sparse step"] for x in layers)
-    dense = sum(sampling_steps * x["dense block"] for x in layers)
+                + (sampling_steps - dense_steps) * x["reuse sparse step"] for x in blocks)
+    dense = sum(sampling_steps * x["dense block"] for x in blocks)
     return {"sampling_steps": sampling_steps, "period": period, "warmup": warmup,
-            "dense_steps": dense_steps, "calibration": scale, "layers": layers,
+            "dense_steps": dense_steps, "calibration": scale, "layers": blocks,
             "cycles": reuse, "dense_cycles": dense, "speedup": dense / reuse}
 
 
