@@ -34,12 +34,3 @@ def test_bench_core_rtl():
     assert 0 < r["model"]["exact"] <= r["descriptors"]
     assert sum(r["queues_busy"].values()) == sum(r["by_op"].values())
     assert len(core.tables({"rtl": r})) == 1
-
-
-@pytest.mark.cocotb
-def test_exion_signoff():
-    """ExionCore at the exion preset's sizes: random sparse programs, and
-    FFN-Reuse's dense and sparse steps on a block of the recorded run."""
-    [(_, exion)] = get_preset("exion")
-    run = signoff("exion", exion)
-    assert run.passed == ["exion_random", "exion_ffn_reuse"]
