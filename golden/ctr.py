@@ -12,6 +12,16 @@ from .dit import gelu, layer_norm, modulate, softmax
 from .execution import OPS, Dense, dense_macs
 
 METRICS = ("mean_abs", "l2", "std")
+#: What a token's change is measured against: the previous step's latent, or
+#: the latent of the step at which the token was last fresh (the step its
+#: cached outputs come from).
+REFERENCES = ("previous", "fresh")
+#: Controls of the same reuse ratio: a uniformly random choice, or the
+#: tokens whose caches are oldest recomputed (ties at random).
+CONTROLS = (None, "random", "age")
+#: How staleness enters the score: an additive reuse history (the default) or
+#: the exponential of the steps since fresh (algorithms.md's first form).
+STALENESS = ("history", "exp")
 
 
 def token_change(dz, patch, metric="mean_abs"):
@@ -44,6 +54,24 @@ def choose_fresh(change, reuse, least_changed=True):
     return fresh
 
 
+def with_staleness(change, stale, starve, least_changed=True):
+    """``change`` weighted by ``exp(+-starve * stale)`` so that, in either
+    direction, a token reused for longer is more likely to be recomputed.
+
+    Reusing the least changed, a stale token's change is scaled up; reusing
+    the most changed, it is scaled down.
+    """
+    return change * np.exp((starve if least_changed else -starve) * stale)
+
+
+def patch_mask(tokens, patch):
+    """``[n, T]`` per-token flags as a ``[n, 1, H, W]`` mask of their patches' pixels."""
+    n, t = tokens.shape
+    grid = int(round(np.sqrt(t)))
+    m = tokens.reshape(n, grid, grid)
+    return np.repeat(np.repeat(m, patch, axis=1), patch, axis=2)[:, None]
+
+
 class CachedTokenReuse(Dense):
     """CTR as an executor of the sampling loop.
 
@@ -53,19 +81,34 @@ class CachedTokenReuse(Dense):
         Target fraction of reused tokens on a partial step (default 0.5).
     metric : {"mean_abs", "l2", "std"}
         Per-token change metric (default mean_abs).
+    reference : {"previous", "fresh"}
+        The latent a token's change is measured against: the previous
+        step's, or the one of the token's last fresh step.
     warmup : float
         Fraction of the steps, from the start, that are full (default 0.2).
     refresh : tuple of float or None
         Full steps at these fractions of the run (default ``(0.5,)``: one in
         the middle).
+    staleness : {"history", "exp"}
+        ``"history"`` (default): the tokens with the smallest ``h + weight *
+        m / mean(m)`` are reused, where ``m`` is the change and ``h`` the
+        token's reuse history, ``h <- decay * h + (1 if reused)`` after each
+        step. ``"exp"``: the smallest ``m * exp(starve * steps since
+        fresh)``. Either way a token reused often or long is recomputed, in
+        either direction (reusing the most changed, ``m``'s sign flips).
+    weight, decay : float
+        The history form's weight of the change (default 0.5) and the
+        history's decay per step (default 0.75).
     starve : float
-        Staleness boost ``exp(starve * steps since fresh)`` (default 0.1).
+        The exponential form's staleness weight (default 0.1).
     least_changed : bool
         Reuse the least-changed tokens (default); false reuses the most-changed.
-    control : bool
-        Reuse a uniformly random set of the same size instead.
+    control : {None, "random", "age"}
+        Instead of the metric, reuse a uniformly random set of the same size,
+        or recompute the tokens whose caches are oldest (ties at random).
+        ``True`` means ``"random"``.
     seed : int
-        Seed of the control.
+        Seed of the controls' random choices.
 
     Members
     -------
@@ -76,57 +119,84 @@ class CachedTokenReuse(Dense):
 
     name = "ctr"
 
-    def __init__(self, reuse=0.5, metric="mean_abs", warmup=0.2, refresh=(0.5,), starve=0.1,
-                 least_changed=True, control=False, seed=0, keep_masks=False,
-                 capture=()):
+    def __init__(self, reuse=0.5, metric="mean_abs", reference="previous", warmup=0.2,
+                 refresh=(0.5,), staleness="history", weight=0.5, decay=0.75, starve=0.1,
+                 least_changed=True, control=None, seed=0, keep_masks=False, capture=()):
         super().__init__(keep_masks, capture)
         for nm, v, hi in (("reuse", reuse, 1.0), ("warmup", warmup, 1.0)):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= hi:
                 raise ValueError(f"{nm}: expected a number in [0, {hi}], got {v!r}")
         if metric not in METRICS:
             raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
+        if reference not in REFERENCES:
+            raise ValueError(f"reference: expected one of {REFERENCES}, got {reference!r}")
         refresh = tuple(refresh or ())
         if any(not isinstance(f, (int, float)) or not 0.0 <= f < 1.0 for f in refresh):
             raise ValueError(f"refresh: expected fractions in [0, 1), got {refresh!r}")
-        if not isinstance(starve, (int, float)) or isinstance(starve, bool) or starve < 0:
-            raise ValueError(f"starve: expected a non-negative number, got {starve!r}")
-        self.reuse, self.metric, self.warmup, self.refresh = float(reuse), metric, warmup, refresh
-        self.starve, self.least_changed, self.control, self.seed = starve, bool(least_changed), \
-            bool(control), seed
+        if staleness not in STALENESS:
+            raise ValueError(f"staleness: expected one of {STALENESS}, got {staleness!r}")
+        for nm, v, hi in (("weight", weight, np.inf), ("decay", decay, 1.0),
+                          ("starve", starve, np.inf)):
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0.0 <= v <= hi:
+                raise ValueError(f"{nm}: expected a number in [0, {hi}], got {v!r}")
+        if control is True:
+            control = "random"
+        if control is False:
+            control = None
+        if control not in CONTROLS:
+            raise ValueError(f"control: expected one of {CONTROLS}, got {control!r}")
+        self.reuse, self.metric, self.reference = float(reuse), metric, reference
+        self.warmup, self.refresh = warmup, refresh
+        self.staleness, self.weight, self.decay, self.starve = staleness, weight, decay, starve
+        self.least_changed, self.control, self.seed = bool(least_changed), control, seed
         if self.control:
-            self.name = "ctr_random"
+            self.name = f"ctr_{self.control}"
         elif not self.least_changed:
             self.name = "ctr_most_changed"
 
     def describe(self):
-        return {"reuse": self.reuse, "metric": self.metric, "warmup": self.warmup,
-                "refresh": list(self.refresh), "starve": self.starve,
+        return {"reuse": self.reuse, "metric": self.metric, "reference": self.reference,
+                "warmup": self.warmup, "refresh": list(self.refresh), "staleness": self.staleness,
+                "weight": self.weight, "decay": self.decay, "starve": self.starve,
                 "least_changed": self.least_changed, "control": self.control}
 
     def reset(self, model, steps):
         super().reset(model, steps)
-        self.prev = None
+        self.ref = None
         self.stale = None
+        self.history = None
         self.out_cache = {}
         self.kv_cache = {}
         self.full_steps = set(range(int(round(self.warmup * steps)))) | \
             {int(f * steps) for f in self.refresh}
 
+    def score(self, step, z):
+        """``[n, T]``: the tokens with the lowest scores are reused."""
+        if self.control:
+            ties = self.rng_for(self.seed, step).random((len(z), self.model.cfg.tokens))
+            return ties if self.control == "random" else self.stale + ties
+        change = token_change(z - self.ref, self.model.cfg.patch, self.metric)
+        sign = 1.0 if self.least_changed else -1.0
+        if self.staleness == "exp":
+            return sign * with_staleness(change, self.stale, self.starve, self.least_changed)
+        mean = change.mean(axis=1, keepdims=True)
+        return self.history + sign * self.weight * change / np.maximum(mean, np.finfo(float).tiny)
+
     def begin_step(self, step, z):
         super().begin_step(step, z)
         n = len(z)
         t = self.model.cfg.tokens
-        if self.prev is None or step in self.full_steps:
+        if self.ref is None or step in self.full_steps:
             fresh = np.ones((n, t), dtype=bool)
         else:
-            change = token_change(z - self.prev, self.model.cfg.patch, self.metric)
-            change = change * np.exp(self.starve * self.stale)
-            if self.control:
-                rng = self.rng_for(self.seed, step)
-                change = rng.random(change.shape)
-            fresh = choose_fresh(change, self.reuse, self.least_changed)
+            fresh = choose_fresh(self.score(step, z), self.reuse)
         self.stale = np.where(fresh, 0, 0 if self.stale is None else self.stale + 1)
-        self.prev = z
+        self.history = (~fresh).astype(float) if self.history is None else \
+            self.decay * self.history + ~fresh
+        if self.reference == "previous" or self.ref is None:
+            self.ref = z.copy()
+        else:
+            self.ref = np.where(patch_mask(fresh, self.model.cfg.patch), z, self.ref)
         self.fresh = np.concatenate([fresh, fresh])
         self.stats["fresh_fraction"].append((step, float(fresh.mean())))
         self.keep(-1, "fresh", fresh, t // 8 + (t % 8 > 0))

@@ -33,23 +33,41 @@ def default_suite():
         ("eager k2", EagerPrediction()),
         ("eager k1 (FACT)", EagerPrediction(k1=1, k2=1, rounding="truncate")),
         ("ctr", CachedTokenReuse()),
-        ("ctr/random-tokens", CachedTokenReuse(control=True)),
+        ("ctr/random-tokens", CachedTokenReuse(control="random")),
+        ("ctr/oldest-tokens", CachedTokenReuse(control="age")),
         ("st", SoftmaxThreshold()),
         ("st/no-reuse", SoftmaxThreshold(control=True)),
     ]
 
 
 def sweep_suite():
-    """Several settings of CTR and ST, each beside its control, and more FFN-Reuse densities."""
+    """Several settings of ST, each beside its control, and more FFN-Reuse densities (CTR's
+    settings are :func:`ctr_suite`)."""
     suite = [(f"ffn_reuse s={s}", FFNReuse(sparsity=s)) for s in (0.8, 0.95)]
-    for r in (0.3, 0.5, 0.7):
-        suite += [(f"ctr r={r}", CachedTokenReuse(reuse=r)),
-                  (f"ctr/random-tokens r={r}", CachedTokenReuse(reuse=r, control=True))]
-    suite += [("ctr/most-changed r=0.5", CachedTokenReuse(reuse=0.5, least_changed=False))]
     for th in (1e-4, 1e-3, 1e-2):
         suite += [(f"st theta={th}", SoftmaxThreshold(theta=th)),
                   (f"st/no-reuse theta={th}", SoftmaxThreshold(theta=th, control=True))]
     suite += [("st R=10", SoftmaxThreshold(period=10)), ("st block=4", SoftmaxThreshold(block=4))]
+    return suite
+
+
+#: The reuse ratios of CTR's study.
+CTR_REUSE = (0.3, 0.5, 0.7)
+
+
+def ctr_suite():
+    """CTR's default beside its two controls (random tokens, oldest caches)
+    at three reuse ratios, and the settings it was chosen against: the
+    exponential staleness of algorithms.md's first form, the change since
+    each token's last fresh step, and the opposite direction."""
+    suite = []
+    for r in CTR_REUSE:
+        suite += [(f"ctr r={r}", CachedTokenReuse(reuse=r)),
+                  (f"ctr/random-tokens r={r}", CachedTokenReuse(reuse=r, control="random")),
+                  (f"ctr/oldest-tokens r={r}", CachedTokenReuse(reuse=r, control="age")),
+                  (f"ctr exp-staleness r={r}", CachedTokenReuse(reuse=r, staleness="exp")),
+                  (f"ctr since-fresh r={r}", CachedTokenReuse(reuse=r, reference="fresh")),
+                  (f"ctr/most-changed r={r}", CachedTokenReuse(reuse=r, least_changed=False))]
     return suite
 
 

@@ -170,13 +170,14 @@ def test_reference_records_render():
                                        systolic, workload)
     from exdisc.synth import area
     readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
-               "workload": workload.tables, "workload_sweep": workload.tables,
                "nonlinear": nonlinear.tables, "core": core.tables, "exion": exion.tables}
     seen = 0
     for path in sorted(reference_dir().glob("*.json")):
         record = json.loads(path.read_text())
         if path.stem.startswith("router_p"):
             tables = router.tables(record)
+        elif path.stem.startswith("workload"):
+            tables = workload.tables(record)
         elif path.stem == "eager":
             tables = eager.tables(record["quality"]) + area.tables(record["area"])
         else:

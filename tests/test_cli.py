@@ -175,16 +175,27 @@ def test_bench_json_is_one_document_and_the_checkout_stays_clean(tmp_path):
 
 
 def test_workload_command(tmp_path):
-    r = exdisc("workload", "--only", "ffn_reuse,ctr", "--per-class", "1", "--steps", "3",
-               "--json", "--out", str(tmp_path))
+    runs = ["ffn_reuse", "ctr", "ctr/random-tokens", "ctr/oldest-tokens"]
+    r = exdisc("workload", "--only", ",".join(runs), "--per-class", "1", "--steps", "3",
+               "--seed", "1", "--json", "--out", str(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout)
-    assert [x["label"] for x in report["results"]] == ["ffn_reuse", "ctr"]
+    assert [x["label"] for x in report["results"]] == runs
     assert report["config"]["samples"] == 10 and report["labels"] == list(range(10))
+    assert report["config"]["seed"] == 1
     grids = sorted(p.name for p in (tmp_path / "grids").iterdir())
-    assert grids == ["ctr.png", "ffn_reuse.png"]
+    assert grids == ["ctr.png", "ctr_oldest_tokens.png", "ctr_random_tokens.png", "ffn_reuse.png"]
     assert (tmp_path / "grids" / "ctr.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "workload_ffn_reuse_ctr.json").exists()
+    assert (tmp_path / "workload_seed1_ffn_reuse_ctr_ctr_random_tokens_ctr_oldest_tokens.json"
+            ).exists()
+    # CTR's default beside its two controls, from the runs' own latent errors
+    from exdisc.sim.benchmarks.workload import tables
+    table = [t for t in tables(report) if t.title.startswith("CTR against its controls")]
+    err = {x["label"]: x["latent_error"] for x in report["results"]}
+    assert len(table) == 1 and table[0].rows == [[
+        "0.5", f"{err['ctr']:.4f}", f"{err['ctr/random-tokens']:.4f}",
+        f"{err['ctr/oldest-tokens']:.4f}",
+        "yes" if err["ctr"] < min(err["ctr/random-tokens"], err["ctr/oldest-tokens"]) else "no"]]
 
 
 def test_a_failed_check_exits_1(monkeypatch, capsys):

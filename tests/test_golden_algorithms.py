@@ -9,7 +9,7 @@ import inspect
 import numpy as np
 import pytest
 
-from exdisc.golden.ctr import CachedTokenReuse, choose_fresh, token_change
+from exdisc.golden.ctr import CachedTokenReuse, choose_fresh, patch_mask, token_change
 from exdisc.golden.diffusion import sample
 from exdisc.golden.dit import DiT, gelu
 from exdisc.golden.dit_config import DiTConfig
@@ -257,6 +257,71 @@ def test_ctr_reuse_counts(small):
         assert done * 2 == dense
 
 
+def _ctr_at_step(model, step, **params):
+    """A CTR executor reset for ``STEPS`` steps, past its full steps, at ``step``."""
+    ex = CachedTokenReuse(**params)
+    ex.reset(model, STEPS)
+    assert step not in ex.full_steps
+    return ex
+
+
+@pytest.mark.parametrize("staleness", ["history", "exp"])
+@pytest.mark.parametrize("least_changed", [True, False])
+def test_ctr_staleness_makes_a_token_fresh_in_either_direction(small, seed, least_changed,
+                                                               staleness):
+    # every token changed alike: the staleness term alone decides, and it must
+    # recompute the tokens reused longest, whichever tokens the metric reuses
+    model, _ = small
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    t = CFG.tokens
+    ex = _ctr_at_step(model, STEPS - 1, starve=0.5, least_changed=least_changed,
+                      staleness=staleness)
+    ex.ref = np.zeros((1, CFG.channels, CFG.image_size, CFG.image_size))
+    ex.stale = rng.permutation(t)[None]
+    ex.history = ex.stale * 0.1
+    z = ex.ref + 1.0
+    fresh = choose_fresh(ex.score(STEPS - 1, z), 0.5)
+    assert np.array_equal(fresh[0], ex.stale[0] >= t // 2)
+
+
+def test_ctr_age_control_recomputes_the_oldest_caches(small, seed):
+    model, _ = small
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    t = CFG.tokens
+    ex = _ctr_at_step(model, STEPS - 1, control="age", seed=seed)
+    ex.ref = rng.normal(size=(1, CFG.channels, CFG.image_size, CFG.image_size))
+    ex.stale = rng.integers(0, 3, (1, t))
+    fresh = choose_fresh(ex.score(STEPS - 1, ex.ref), 0.3)
+    assert fresh.sum() == t - round(0.3 * t)
+    assert ex.stale[fresh].min() >= ex.stale[~fresh].max()
+
+
+def test_ctr_state_follows_its_definition(small):
+    # the reference latent of each token's last fresh step, the steps since
+    # fresh and the decayed reuse history, recomputed from the fresh masks
+    model, _ = small
+    ex = CachedTokenReuse(reference="fresh", decay=0.5)
+    seen = []
+    begin = ex.begin_step
+
+    def record(step, z):
+        begin(step, z)
+        seen.append((z.copy(), ex.fresh[:len(z)].copy(), ex.ref.copy(), ex.stale.copy(),
+                     ex.history.copy()))
+    ex.begin_step = record
+    run(model, ex)
+    last, stale, history = seen[0][0], 0, 0.0
+    for z, fresh, ref, ex_stale, ex_history in seen:
+        last = np.where(patch_mask(fresh, CFG.patch), z, last)
+        stale = np.where(fresh, 0, stale + 1)
+        history = 0.5 * history + ~fresh
+        assert np.array_equal(ref, last)
+        assert np.array_equal(ex_stale, stale) and np.array_equal(ex_history, history)
+    assert any(not f.all() for _, f, *_ in seen)
+
+
 # -- ST -------------------------------------------------------------------------------------
 
 def test_st_keep_all_is_dense(small):
@@ -286,6 +351,11 @@ def test_st_reuse_saves_work(small):
 def test_bad_parameters_named():
     for make, name in ((lambda: CachedTokenReuse(reuse=1.5), "reuse"),
                        (lambda: CachedTokenReuse(metric="max"), "metric"),
+                       (lambda: CachedTokenReuse(reference="last"), "reference"),
+                       (lambda: CachedTokenReuse(control="oldest"), "control"),
+                       (lambda: CachedTokenReuse(staleness="linear"), "staleness"),
+                       (lambda: CachedTokenReuse(decay=1.5), "decay"),
+                       (lambda: CachedTokenReuse(weight=-1), "weight"),
                        (lambda: SoftmaxThreshold(period=0), "period"),
                        (lambda: SoftmaxThreshold(theta=2), "theta"),
                        (lambda: EagerPrediction(k1=3), "k1"),

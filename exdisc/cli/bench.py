@@ -129,6 +129,7 @@ def bench_nonlinear(args):
 
 
 def cmd_workload(args):
+    from exdisc.golden.workload import DEFAULTS
     from exdisc.sim.benchmarks import workload
     if args.update and args.only:
         raise UsageError(f"{args.prog_name}: --update stores whole suites only; drop --only")
@@ -140,6 +141,8 @@ def cmd_workload(args):
                           guidance=args.guidance, seed=args.seed,
                           grids=out_dir(args, "workload") / "grids")
     name = {"default": "workload"}.get(args.suite, f"workload_{args.suite}")
+    if args.seed != DEFAULTS["seed"]:
+        name += f"_seed{args.seed}"
     if args.only:
         name += "_" + "_".join("".join(c if c.isalnum() else "_" for c in o) for o in args.only)
     return finish(args, name, record, workload.tables(record), extra=record.get("grids", []),
@@ -308,7 +311,8 @@ def add_commands(sub):
                                    "its control: work skipped, class accuracy, latent error.")
     p.add_argument("--suite", choices=sorted(SUITES), default="default",
                    help="default: each algorithm at its defaults beside its control; sweep: "
-                        "several settings of each")
+                        "several settings of FFN-Reuse and ST; ctr: CTR against its controls "
+                        "and its alternatives at three reuse ratios")
     p.add_argument("--only", type=lambda s: s.split(","), default=None, metavar="RUN,...",
                    help="only these runs of the suite (by label)")
     p.add_argument("--per-class", type=positive_int, default=DEFAULTS["per_class"], metavar="N",
@@ -317,6 +321,8 @@ def add_commands(sub):
                    help="DDIM steps (1 to 1000)")
     p.add_argument("--guidance", type=float, default=DEFAULTS["guidance"], metavar="G",
                    help="classifier-free guidance scale")
-    p.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="noise seed")
+    p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
+                   help="noise seed (a record of another seed than the default is named "
+                        "<suite>_seed<N>)")
     add_result_options(p, "workload")
     p.set_defaults(func=cmd_workload, prog_name=p.prog)

@@ -191,10 +191,8 @@ def all_tables(results):
     if rec:
         tables += eager.tables(rec["quality"]) if "quality" in rec else []
         tables += area.tables(rec["area"]) if "area" in rec else []
-    for name in ("workload", "workload_sweep"):
-        rec = _load(results, name)
-        if rec:
-            tables += workload.tables(rec)
+    for path in sorted(pathlib.Path(results).glob("workload*.json")) if results else []:
+        tables += workload.tables(json.loads(path.read_text()))
     return tables
 
 

@@ -15,6 +15,7 @@ import pathlib
 import numpy as np
 
 from exdisc.golden import classifier, workload
+from exdisc.golden.ctr import CachedTokenReuse
 from exdisc.common.progress import bar, log as default_log, step as progress_step
 from exdisc.common.tables import Table
 from . import plots
@@ -25,7 +26,8 @@ __all__ = ["SUITES", "suite", "sample", "paired", "run", "tables", "failures"]
 
 #: The named suites: each algorithm at its defaults beside its control, or
 #: several settings of each.
-SUITES = {"default": workload.default_suite, "sweep": workload.sweep_suite}
+SUITES = {"default": workload.default_suite, "sweep": workload.sweep_suite,
+          "ctr": workload.ctr_suite}
 
 
 def suite(name="default", only=None):
@@ -166,7 +168,7 @@ def tables(record):
                      "-" if "recall" not in r else f"{r['recall']:.3f}",
                      f"{r['macs_skipped']:.1%}", _target(r), f"{r['accuracy']:.3f}",
                      f"{r['latent_error']:.4f}", r["mask_bytes"], f"{r['seconds']:.0f}"])
-    return [Table(["run", "sparsity", "top-k recall", "MACs skipped", "in its GEMMs",
+    out = [Table(["run", "sparsity", "top-k recall", "MACs skipped", "in its GEMMs",
                    "class acc", "latent err", "mask B/seq", "s"], rows,
                   title=f"Workload: {c['samples']} samples, {c['steps']} DDIM steps, guidance "
                         f"{c['guidance']}, seed {c['seed']} (exdisc workload)",
@@ -174,6 +176,36 @@ def tables(record):
                           f"real digits {record['classifier_test_accuracy']:.3f}); latent error "
                           "|z - z_dense| / |z_dense| of the final images; 'in its GEMMs': the "
                           "skipped fraction of the GEMMs the algorithm targets.")]
+    ctr = ctr_against_controls(record)
+    if ctr:
+        out.append(Table(["reuse", "ctr", "random tokens", "oldest tokens", "ctr beats both"],
+                         ctr, title=f"CTR against its controls: latent error, seed {c['seed']}",
+                         caption="The default CTR (its parameters as now defined) against a "
+                                 "random choice of the same number of tokens and against "
+                                 "recomputing the tokens whose caches are oldest."))
+    return out
+
+
+def ctr_against_controls(record):
+    """Per reuse ratio of a record that holds CTR's controls: the latent
+    error of the default and of each control, and whether the default beats
+    both. ``[]`` if the record has no such ratio."""
+    by = {}
+    for r in record["results"]:
+        if r["algorithm"] in ("ctr", "ctr_random", "ctr_age") and \
+                (r["algorithm"] != "ctr" or r["params"] == _ctr_default(r["params"]["reuse"])):
+            by.setdefault(r["params"]["reuse"], {})[r["algorithm"]] = r["latent_error"]
+    rows = []
+    for reuse, errs in sorted(by.items()):
+        if len(errs) == 3:
+            ctr, rnd, age = errs["ctr"], errs["ctr_random"], errs["ctr_age"]
+            rows.append([f"{reuse:.1f}", f"{ctr:.4f}", f"{rnd:.4f}", f"{age:.4f}",
+                         "yes" if ctr < min(rnd, age) else "no"])
+    return rows
+
+
+def _ctr_default(reuse):
+    return CachedTokenReuse(reuse=reuse).describe()
 
 
 def failures(record):
