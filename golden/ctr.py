@@ -24,13 +24,18 @@ CONTROLS = (None, "random", "age")
 STALENESS = ("history", "exp")
 
 
+def patches(dz, patch):
+    """``[n, C, H, W]`` to ``[n, T, C * patch * patch]``: each token's values in one row."""
+    n, c, hh, ww = dz.shape
+    g = dz.reshape(n, c, hh // patch, patch, ww // patch, patch).transpose(0, 2, 4, 1, 3, 5)
+    return g.reshape(n, (hh // patch) * (ww // patch), -1)
+
+
 def token_change(dz, patch, metric="mean_abs"):
     """Per-token change ``[n, T]`` of a latent difference ``dz [n, C, H, W]``."""
     if metric not in METRICS:
         raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
-    n, c, hh, ww = dz.shape
-    g = dz.reshape(n, c, hh // patch, patch, ww // patch, patch).transpose(0, 2, 4, 1, 3, 5)
-    g = g.reshape(n, (hh // patch) * (ww // patch), -1).astype(np.float64)
+    g = patches(dz, patch).astype(np.float64)
     if metric == "mean_abs":
         return np.abs(g).mean(-1)
     if metric == "l2":

@@ -128,6 +128,30 @@ def _fresh_tokens(steps, label, seed, ctr):
             if kind == "fresh"}
 
 
+def ctr_steps(steps=TRACE_STEPS * 2, label=3, seed=0, **ctr):
+    """Per step of a float CTR run (first sequence): ``(dz [C, H, W] or None on
+    a full step, patch, tokens reused, fresh [T], float score [T] or None)``,
+    what :func:`exdisc.golden.ctr_select.compare` takes."""
+    ex = CachedTokenReuse(keep_masks=True, **ctr)
+    seen = []
+    score = ex.score
+
+    def scored(step, z):
+        s = score(step, z)
+        seen.append((step, (z - ex.ref)[0], s[0]))
+        return s
+    ex.score = scored
+    _run(ex, label, steps, seed)
+    fresh = [f[0] for (s, _, kind), f in sorted(ex.masks.items()) if kind == "fresh"]
+    by_step = {step: (dz, sc) for step, dz, sc in seen}
+    patch = model().cfg.patch
+    out = []
+    for step, f in enumerate(fresh):
+        dz, sc = by_step.get(step, (None, None))
+        out.append((dz, patch, int((~f).sum()) if dz is not None else 0, f, sc))
+    return out
+
+
 def kept_keys(layer=0, head=0, sequence=0, label=3, steps=TRACE_STEPS, seed=0, **st):
     """ST's stored mask of one layer and head: ``{step: list of kept-key arrays, one per query}``.
 

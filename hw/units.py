@@ -4,6 +4,7 @@ import dataclasses
 import hashlib
 
 from .conmerge import ConMerge, ConMergeParams
+from .ctr_select import CtrSelectParams, CtrSelector
 from .dot import DotAreaFloor, DotParams, DotProduct
 from .eager_logdot import LogDotAreaFloor, LogDotParams, LogDotProduct
 from .eager_predictor import EagerParams, EagerPredictor
@@ -82,6 +83,8 @@ UNITS = {u.name: u for u in [
          "FFN-Reuse mask generator: FC1 accumulators above their integer thresholds"),
     Unit("router", RouterParams, HashBankRouter,
          "DiSC hash bank router: P request lanes onto B hashed single-port SRAM banks"),
+    Unit("ctrselect", CtrSelectParams, CtrSelector,
+         "DiSC CTR's decision: latent difference to fresh tokens (history-weighted radix select)"),
     Unit("dot", DotParams, DotProduct,
          "int multiply-accumulate dot product (the predictor's area reference)"),
     Unit("nonlinear", NonLinearParams, NonLinearUnit,

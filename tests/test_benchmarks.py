@@ -131,6 +131,20 @@ def test_bench_exion_parts_and_sampling_run():
     assert s["dense_cycles"] == sum(7 * x["dense block"] for x in s["layers"])
 
 
+def test_bench_ctr_decisions_and_cycles():
+    from exdisc.hw.ctr_select import CtrSelectParams
+    from exdisc.sim.benchmarks import ctr_select
+    p = CtrSelectParams(tokens=256, radix_bits=4)
+    record = ctr_select.run(p, labels=[3], seeds=(1,), steps=8)
+    assert record["tokens"] == sum(r["tokens"] for r in record["runs"]) > 0
+    c = record["cycles"]
+    assert (c["decision"], c["step"]) == (c["decision_model"], c["step_model"])
+    assert ctr_select.failures(record) == []
+    assert all(t.rows for t in ctr_select.tables(record))
+    broken = {**record, "cycles": {**c, "decision": c["decision"] + 1}}
+    assert any("cycles" in f for f in ctr_select.failures(broken))
+
+
 def test_conmerge_figures_are_ordered(seed):
     import numpy as np
     from exdisc.sim.benchmarks.conmerge import fc1_figures, fc2_figures
@@ -166,11 +180,12 @@ def test_reference_records_render():
     report --all` prints), so a record and its reader cannot drift apart."""
     import json
     from exdisc.common.workdir import reference_dir
-    from exdisc.sim.benchmarks import (conmerge, core, eager, exion, ffn, nonlinear, router,
-                                       systolic, workload)
+    from exdisc.sim.benchmarks import (conmerge, core, ctr_select, eager, exion, ffn, nonlinear,
+                                       router, systolic, workload)
     from exdisc.synth import area
     readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
-               "nonlinear": nonlinear.tables, "core": core.tables, "exion": exion.tables}
+               "nonlinear": nonlinear.tables, "core": core.tables, "exion": exion.tables,
+               "ctr": ctr_select.tables}
     seen = 0
     for path in sorted(reference_dir().glob("*.json")):
         record = json.loads(path.read_text())

@@ -71,6 +71,12 @@ def bench_ffn(args):
     return finish(args, "ffn", record, ffn.tables(record), ffn.failures(record), ffn.plot)
 
 
+def bench_ctr(args):
+    from exdisc.sim.benchmarks import ctr_select
+    record = ctr_select.run(seeds=args.seeds, steps=args.steps, seed=args.seed)
+    return finish(args, "ctr", record, ctr_select.tables(record), ctr_select.failures(record))
+
+
 def bench_conmerge(args):
     from exdisc.sim.benchmarks import conmerge
     (rows, cols), = args.array
@@ -247,6 +253,12 @@ def add_commands(sub):
                    help="requests per lane of each trace")
     q.add_argument("--word-bits", type=int, default=32, choices=WORD_CHOICES,
                    help="bits per word the gathers are cut into")
+
+    q = bench("ctr", "CTR's decision unit: integer decisions against the float CTR's on whole "
+              "DiT runs, and cycles per step", bench_ctr, default_seed=0)
+    q.add_argument("--seeds", type=int_list, default=[0, 1], metavar="S,...",
+                   help="noise seeds of the runs, each with every label (default: 0,1)")
+    q.add_argument("--steps", type=positive_int, default=25, metavar="N", help="DDIM steps")
 
     q = bench("eager", "eager prediction: recall and sparsity on the DiT, and the predictor's "
               "area against an int8 MAC", bench_eager, default_seed=0)

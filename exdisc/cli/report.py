@@ -17,6 +17,7 @@ from exdisc.hw.eager_logdot import LogDotParams
 from exdisc.hw.eager_predictor import EagerParams
 from exdisc.hw.eager_rowselect import RowSelectParams
 from exdisc.hw.nonlinear import NonLinearParams
+from exdisc.hw.ctr_select import CtrSelectParams
 from exdisc.hw.ffn_engine import FFNEngineParams
 from exdisc.hw.lod import LODParams
 from exdisc.hw.mask_gen import MaskGenParams
@@ -94,6 +95,15 @@ def _router_rate(results):
             f"xor hash, B = 2P")
 
 
+def _ctr_decision(results):
+    rec = _load(results, "ctr")
+    if rec is None:
+        return None
+    return (f"{rec['differ'] / rec['tokens']:.3%} of decisions differ from float CTR's on "
+            f"the DiT ({'all' if rec['differ'] == rec['ties'] else 'not all'} ties); "
+            f"{rec['cycles']['step']} cycles a step")
+
+
 def _nonlinear(results):
     rec = _load(results, "nonlinear")
     if rec is None or "rates" not in rec or "quality" not in rec:
@@ -132,6 +142,8 @@ SUMMARY = [
      _eager_recall),
     ("router", "hash bank router P 16, B 32, 8-bit words",
      RouterParams(lanes=16, banks=32, addr_width=14, data_width=8), _router_rate),
+    ("ctrselect", "CTR's decision, T 256, 4 values of 16 bits", CtrSelectParams(),
+     _ctr_decision),
     ("nonlinear", "integer non-linear unit, 4 lanes, rows up to 256",
      NonLinearParams(lanes=4), _nonlinear),
 ]
@@ -176,12 +188,13 @@ def baselines_table():
 
 def all_tables(results):
     """Every table: the baselines, then each reference record's."""
-    from exdisc.sim.benchmarks import (conmerge, core, eager, exion, ffn, nonlinear, router,
-                                       systolic, workload)
+    from exdisc.sim.benchmarks import (conmerge, core, ctr_select, eager, exion, ffn, nonlinear,
+                                       router, systolic, workload)
     from exdisc.synth import area
     tables = [baselines_table()]
     for name, module in (("systolic", systolic), ("ffn", ffn), ("conmerge", conmerge),
-                         ("nonlinear", nonlinear), ("core", core), ("exion", exion)):
+                         ("ctr", ctr_select), ("nonlinear", nonlinear), ("core", core),
+                         ("exion", exion)):
         rec = _load(results, name)
         if rec:
             tables += module.tables(rec)

@@ -14,6 +14,7 @@ TESTBENCHES = {
     "rowselect": "exdisc.sim.testbenches.eager_rowselect",
     "eager": "exdisc.sim.testbenches.eager_predictor",
     "router": "exdisc.sim.testbenches.router",
+    "ctrselect": "exdisc.sim.testbenches.ctr_select",
     "conmerge": "exdisc.sim.testbenches.conmerge",
     "mask": "exdisc.sim.testbenches.mask_gen",
     "ffn": "exdisc.sim.testbenches.ffn",

@@ -1,0 +1,98 @@
+"""CTR's decision unit in the Amaranth simulator, against its golden twin
+(:mod:`exdisc.golden.ctr_select`)."""
+
+import random
+
+import numpy as np
+import pytest
+
+from exdisc.golden import trace
+from exdisc.golden.ctr_select import compare
+from exdisc.hw.ctr_select import CtrSelectParams, CtrSelector
+from exdisc.sim.harness.payload import unpack
+from exdisc.sim.harness.pysim import run_stream_unit, run_testbenches, stream_get, stream_put, \
+    valid_cycles
+from exdisc.sim.stimulus.ctr_select import (FRAC_BITS, decision_steps, random_changes,
+                                           trace_changes)
+
+
+def _run(p, steps, rng):
+    beats = [b for b, _ in steps for b in b]
+    want = [w for _, outs in steps for w in outs]
+    got = run_stream_unit(CtrSelector(p), {"i": beats}, len(want), rng, valid_prob=0.7,
+                          ready_prob=0.6, layout=p.out_layout,
+                          latency=len(steps) * p.decision_cycles)[0]
+    return got, want
+
+
+@pytest.mark.parametrize("tokens,values,radix_bits", [(8, 1, 1), (16, 4, 2), (13, 3, 3)])
+def test_ctr_select_random(tokens, values, radix_bits, seed):
+    print(f"seed {seed}")
+    p = CtrSelectParams(tokens=tokens, values=values, dz_width=6, hist_frac=3, decay_shift=1,
+                        weight_shift=1, radix_bits=radix_bits)
+    rng = random.Random(seed)
+    got, want = _run(p, decision_steps(p, random_changes(p, rng, 12)), rng)
+    assert got == want
+
+
+def test_ctr_select_latency():
+    p = CtrSelectParams(tokens=8, values=2, dz_width=6, hist_frac=3, decay_shift=1)
+    rng = random.Random(0)
+    beats = decision_steps(p, random_changes(p, rng, 1))[0][0]
+    seen = valid_cycles(CtrSelector(p), beats, p.decision_cycles + 2 * p.tokens)
+    assert seen[0] == p.decision_cycles and seen == list(range(seen[0], seen[0] + p.tokens))
+
+
+def test_a_count_above_the_tokens_is_flagged_and_reuses_all(seed):
+    print(f"seed {seed}")
+    p = CtrSelectParams(tokens=8, values=2, dz_width=6, hist_frac=3, decay_shift=1)
+    rng = random.Random(seed)
+    changes = random_changes(p, rng, 3)
+    good = decision_steps(p, changes[:1])
+    bad = decision_steps(p, [(changes[1][0], p.tokens + 1 + rng.randrange(p.tokens), False)])
+    dut = CtrSelector(p)
+    flags, got = [], []
+
+    async def send(ctx):
+        await stream_put(ctx, dut.i, good[0][0], rng, valid_prob=0.7)
+        flags.append(ctx.get(dut.error))
+        await stream_put(ctx, dut.i, bad[0][0], rng, valid_prob=0.7)
+
+    async def receive(ctx):
+        got.extend(await stream_get(ctx, dut.o, 2 * p.tokens, rng, ready_prob=0.6))
+        flags.append(ctx.get(dut.error))
+
+    run_testbenches(dut, send, receive, max_cycles=4 * p.step_cycles)
+    assert flags == [0, 1]
+    assert [unpack(p.out_layout, v)["fresh"] for v in got] == [w["fresh"] for w in good[0][1]] + \
+        [0] * p.tokens
+
+
+def test_ctr_select_recorded_run(seed):
+    # the first steps of a recorded CTR run at the DiT's token count
+    print(f"seed {seed}")
+    p = CtrSelectParams()
+    steps = trace.ctr_steps(steps=10)
+    rng = random.Random(seed)
+    got, want = _run(p, decision_steps(p, trace_changes(p, steps[:7])), rng)
+    assert got == want
+
+
+def test_integer_decisions_match_the_float_ones():
+    # on the recorded run, the integer decision differs from the float one only
+    # at quantization ties
+    p = CtrSelectParams()
+    result = compare(trace.ctr_steps(steps=25), FRAC_BITS, p.dz_width, p.hist_frac,
+                     p.decay_shift, p.weight_shift)
+    assert result["steps"] > 10 and result["tokens"] == result["steps"] * p.tokens
+    assert result["differ"] == result["ties"]
+    assert result["differ"] <= result["tokens"] // 100
+
+
+def test_parameters_are_validated():
+    with pytest.raises(ValueError, match="weight_shift"):
+        CtrSelectParams(hist_frac=2, weight_shift=3)
+    with pytest.raises(TypeError, match="tokens"):
+        CtrSelectParams(tokens=2.5)
+    with pytest.raises(ValueError, match="radix_bits"):
+        CtrSelectParams(radix_bits=5)
