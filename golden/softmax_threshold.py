@@ -117,3 +117,52 @@ class SoftmaxThreshold(Dense):
         dens = [x for _, _, x in self.stats["density"]]
         out["mask_sparsity"] = 1.0 - float(np.mean(dens)) if dens else 0.0
         return out
+
+
+#: The thresholds :class:`AttentionProfile` measures.
+PROFILE_THETAS = (1e-4, 1e-3, 2e-3, 3e-3, 1e-2)
+
+
+class AttentionProfile(Dense):
+    """The dense run, measuring how ST's thresholds meet each head's attention.
+
+    Per layer and head, over every step, sequence and query: the entropy of
+    the attention row relative to a uniform row's (1: uniform), and for each
+    threshold of :data:`PROFILE_THETAS` the share of entries ST's mask keeps
+    and the probability mass it drops. A head that pools almost uniformly
+    has every probability near ``1 / T``: thresholds below that keep nearly
+    all of it, thresholds above drop nearly all of it.
+    """
+
+    name = "attention_profile"
+
+    def reset(self, model, steps):
+        super().reset(model, steps)
+        shape = (model.cfg.depth, model.cfg.heads)
+        self.rows = 0
+        self.entropy = np.zeros(shape)
+        self.kept = np.zeros((len(PROFILE_THETAS),) + shape)
+        self.dropped = np.zeros((len(PROFILE_THETAS),) + shape)
+        self.rows_by = np.zeros(shape)
+
+    def attend(self, model, layer, h, q, k, v):
+        p = softmax(model.scores(q, k)).astype(np.float64)     # [B, H, T, T]
+        t = p.shape[-1]
+        rows = p.shape[0] * p.shape[2]
+        ent = -(p * np.log(np.where(p > 0, p, 1.0))).sum(-1) / np.log(t)
+        self.entropy[layer] += ent.sum((0, 2))
+        self.rows_by[layer] += rows
+        for n, theta in enumerate(PROFILE_THETAS):
+            keep = threshold_mask(p, theta)
+            self.kept[n, layer] += keep.mean(-1).sum((0, 2))
+            self.dropped[n, layer] += (1.0 - np.where(keep, p, 0.0).sum(-1)).sum((0, 2))
+        return super().attend(model, layer, h, q, k, v)
+
+    def summary(self):
+        out = super().summary()
+        # a kept mass that sums past 1 by rounding is no negative drop
+        per = lambda a: np.clip(a / self.rows_by, 0.0, None).round(4).tolist()
+        out["attention_profile"] = {
+            "thetas": list(PROFILE_THETAS), "entropy": per(self.entropy),
+            "kept": [per(a) for a in self.kept], "dropped": [per(a) for a in self.dropped]}
+        return out

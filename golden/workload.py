@@ -19,7 +19,7 @@ from .dit import DiT
 from .eager import EagerPrediction
 from .execution import OPS, Dense
 from .ffn_reuse import FFNReuse
-from .softmax_threshold import SoftmaxThreshold
+from .softmax_threshold import PROFILE_THETAS, AttentionProfile, SoftmaxThreshold
 
 #: Defaults of a workload run (``exdisc workload``).
 DEFAULTS = {"per_class": 2, "steps": 25, "guidance": 3.0, "seed": 0}
@@ -44,7 +44,8 @@ def sweep_suite():
     """Several settings of ST, each beside its control, and more FFN-Reuse densities (CTR's
     settings are :func:`ctr_suite`)."""
     suite = [(f"ffn_reuse s={s}", FFNReuse(sparsity=s)) for s in (0.8, 0.95)]
-    for th in (1e-4, 1e-3, 1e-2):
+    suite += [("attention profile (dense)", AttentionProfile())]
+    for th in PROFILE_THETAS:
         suite += [(f"st theta={th}", SoftmaxThreshold(theta=th)),
                   (f"st/no-reuse theta={th}", SoftmaxThreshold(theta=th, control=True))]
     suite += [("st R=10", SoftmaxThreshold(period=10)), ("st block=4", SoftmaxThreshold(block=4))]

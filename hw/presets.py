@@ -1,6 +1,7 @@
 """Named parameter sets: what ``exdisc flow --preset NAME`` runs."""
 
 from .conmerge import ConMergeParams
+from .ctr_select import CtrSelectParams
 from .core.params import CoreParams, ExionParams
 from .eager_logdot import LogDotParams
 from .ffn_engine import FFNEngineParams
@@ -66,6 +67,12 @@ PRESETS = {
     "exion-units": [
         ("conmerge", ConMergeParams(rows=16, cols=16, lanes=4, index_bits=8)),
         ("ffn", FFNEngineParams(rows=4, cols=4, lanes=4, dsp_pes=6)),
+    ],
+    # DiSC's units at the DiT's shape: the router as its baseline is taken (P 16,
+    # B 32, 8-bit words) and CTR's decision for 256 tokens of 4 values.
+    "disc-units": [
+        ("router", RouterParams(lanes=16, banks=32, addr_width=14, data_width=8)),
+        ("ctrselect", CtrSelectParams()),
     ],
     # The LOD sweep the foundation issue reports: W = 16, 32 and k = 1, 2.
     "lod-sweep": [

@@ -21,7 +21,8 @@ from exdisc.golden.ffn_reuse import FFNReuse
 from exdisc.golden.lod import leading_ones_array
 from exdisc.golden.quant import QMAX, quantize
 from exdisc.golden.mask_gen import fc1_integer_threshold, gelu_inverse
-from exdisc.golden.softmax_threshold import SoftmaxThreshold, mask_bytes, threshold_mask
+from exdisc.golden.softmax_threshold import (PROFILE_THETAS, AttentionProfile, SoftmaxThreshold,
+                                             mask_bytes, threshold_mask)
 
 CFG = DiTConfig(image_size=16, hidden=32, depth=2, heads=2)
 STEPS = 8
@@ -346,6 +347,33 @@ def test_st_reuse_saves_work(small):
     z = run(model, ex)
     assert ex.summary()["attention_macs_skipped"] > 0
     assert np.linalg.norm(z - ref) / np.linalg.norm(ref) < 0.5
+
+
+def test_attention_profile_of_uniform_and_real_heads(small):
+    model, _ = small
+    prof = AttentionProfile()
+    run(model, prof)
+    real = prof.summary()["attention_profile"]
+    kept, dropped = np.array(real["kept"]), np.array(real["dropped"])
+    assert (np.diff(kept, axis=0) <= 1e-12).all() and (np.diff(dropped, axis=0) >= -1e-12).all()
+    assert (np.array(real["entropy"]) < 1).all() and (kept > 0).all()
+    # with Q and K zero every row is uniform: entropy 1; a threshold below 1/T
+    # keeps every entry, one above keeps the argmax alone
+    flat = DiT(dict(model.w), CFG)
+    for layer in range(CFG.depth):
+        flat.w[f"blocks.{layer}.qkv.weight"] = model.w[f"blocks.{layer}.qkv.weight"].copy()
+        flat.w[f"blocks.{layer}.qkv.weight"][:2 * CFG.hidden] = 0
+        flat.w[f"blocks.{layer}.qkv.bias"] = model.w[f"blocks.{layer}.qkv.bias"].copy()
+        flat.w[f"blocks.{layer}.qkv.bias"][:2 * CFG.hidden] = 0
+    prof = AttentionProfile()
+    run(flat, prof)
+    uniform = prof.summary()["attention_profile"]
+    t = CFG.tokens
+    np.testing.assert_allclose(uniform["entropy"], 1.0, atol=1e-4)
+    for theta, kept, dropped in zip(PROFILE_THETAS, uniform["kept"], uniform["dropped"]):
+        want = (1.0, 0.0) if theta < 1 / t else (1 / t, 1 - 1 / t)
+        np.testing.assert_allclose(kept, want[0], atol=1e-4)
+        np.testing.assert_allclose(dropped, want[1], atol=1e-4)
 
 
 def test_bad_parameters_named():

@@ -101,7 +101,7 @@ def _ctr_decision(results):
         return None
     return (f"{rec['differ'] / rec['tokens']:.3%} of decisions differ from float CTR's on "
             f"the DiT ({'all' if rec['differ'] == rec['ties'] else 'not all'} ties); "
-            f"{rec['cycles']['step']} cycles a step")
+            f"{rec['cycles']['step']:,} cycles a step")
 
 
 def _nonlinear(results):

@@ -176,6 +176,9 @@ def tables(record):
                           f"real digits {record['classifier_test_accuracy']:.3f}); latent error "
                           "|z - z_dense| / |z_dense| of the final images; 'in its GEMMs': the "
                           "skipped fraction of the GEMMs the algorithm targets.")]
+    for r in record["results"]:
+        if "attention_profile" in r:
+            out.append(attention_profile_table(r["attention_profile"]))
     ctr = ctr_against_controls(record)
     if ctr:
         out.append(Table(["reuse", "ctr", "random tokens", "oldest tokens", "ctr beats both"],
@@ -184,6 +187,25 @@ def tables(record):
                                  "random choice of the same number of tokens and against "
                                  "recomputing the tokens whose caches are oldest."))
     return out
+
+
+def attention_profile_table(prof):
+    """Per layer and head of the dense run: the attention rows' entropy
+    relative to a uniform row's, and what each ST threshold keeps and drops."""
+    rows = []
+    for layer, heads in enumerate(prof["entropy"]):
+        for head, ent in enumerate(heads):
+            rows.append([f"{layer}.{head}", f"{ent:.3f}"] + [
+                f"{kept[layer][head]:.1%} / {dropped[layer][head]:.1%}"
+                for kept, dropped in zip(prof["kept"], prof["dropped"])])
+    flat = sum(e > 0.95 for heads in prof["entropy"] for e in heads)
+    return Table(["layer.head", "entropy"] + [f"theta {t:g}: kept / dropped"
+                                              for t in prof["thetas"]], rows,
+                 title="Attention of the dense run against ST's thresholds",
+                 caption=f"Entropy of each attention row over that of a uniform row (1: "
+                         f"uniform), mean over steps, samples and queries; {flat} of {len(rows)} "
+                         f"heads above 0.95. Kept: the share of entries ST's mask keeps; "
+                         f"dropped: the probability mass outside it.")
 
 
 def ctr_against_controls(record):
