@@ -23,10 +23,10 @@ by ``M * 2^F`` gives the float score exactly, up to the history's truncation
 
 import numpy as np
 
-from .ctr import patches
+from .ctr import CachedTokenReuse, patches
 
 __all__ = ["quantize_change", "token_sums", "scores", "select", "update_history",
-           "IntegerCTR", "compare"]
+           "IntegerCTR", "IntegerDecisionCTR", "compare"]
 
 
 def quantize_change(dz, frac_bits, width):
@@ -144,3 +144,61 @@ def compare(float_steps, frac_bits, dz_width, hist_frac=8, decay_shift=2, weight
                 out["ties"] += int((gap <= tol).sum())
         h = update_history(h, ~fresh, hist_frac, decay_shift)
     return out
+
+
+def _shift_of(name, value, of_one_minus=False):
+    """``s`` with ``value == 2^-s`` (or ``1 - 2^-s``), else a ValueError."""
+    x = 1.0 - value if of_one_minus else value
+    s = -np.log2(x) if 0 < x <= 1 else np.nan
+    if not np.isfinite(s) or s != round(s):
+        form = "1 - 2^-s" if of_one_minus else "2^-s"
+        raise ValueError(f"{name}: the integer decision needs {form}, got {value!r}")
+    return int(round(s))
+
+
+class IntegerDecisionCTR(CachedTokenReuse):
+    """CTR whose decision is the hardware's (:class:`IntegerCTR`, one per
+    sequence): the latent differences quantized with ``frac_bits`` fraction
+    bits to ``dz_width`` bits, the history in ``hist_frac`` fraction bits.
+    The other parameters are :class:`~exdisc.golden.ctr.CachedTokenReuse`'s;
+    the history form's ``decay`` and ``weight`` must be ``1 - 2^-s`` and
+    ``2^-s``. A whole sampling run with it measures what the integers cost."""
+
+    name = "ctr_integer"
+
+    def __init__(self, frac_bits=12, dz_width=16, hist_frac=8, **kwargs):
+        super().__init__(**kwargs)
+        if self.staleness != "history" or self.control or not self.least_changed \
+                or self.reference != "previous" or self.metric != "mean_abs":
+            raise ValueError("the integer decision implements the default form only: history "
+                             "staleness, mean_abs against the previous step, least changed")
+        self.decay_shift = _shift_of("decay", self.decay, of_one_minus=True)
+        self.weight_shift = _shift_of("weight", self.weight)
+        self.frac_bits, self.dz_width, self.hist_frac = frac_bits, dz_width, hist_frac
+
+    def describe(self):
+        return {**super().describe(), "frac_bits": self.frac_bits, "dz_width": self.dz_width,
+                "hist_frac": self.hist_frac}
+
+    def reset(self, model, steps):
+        super().reset(model, steps)
+        self.integer = None
+
+    def begin_step(self, step, z):
+        t = self.model.cfg.tokens
+        if self.integer is None:
+            self.integer = [IntegerCTR(t, self.hist_frac, self.decay_shift, self.weight_shift)
+                            for _ in range(len(z))]
+        if self.ref is None or step in self.full_steps:
+            # a full step: every token fresh, the histories decay (restart on the first)
+            for model in self.integer:
+                model.step(np.zeros((t, 1), dtype=np.int64), 0, restart=self.ref is None)
+        super().begin_step(step, z)
+
+    def score(self, step, z):
+        count = int(round(self.reuse * self.model.cfg.tokens))
+        dzq = quantize_change(patches(z - self.ref, self.model.cfg.patch), self.frac_bits,
+                              self.dz_width)
+        # the reused tokens score 0, the fresh 1: choose_fresh then reuses exactly them
+        return np.stack([model.step(d, count).astype(float) for model, d in
+                         zip(self.integer, dzq)])

@@ -135,8 +135,11 @@ def test_bench_ctr_decisions_and_cycles():
     from exdisc.hw.ctr_select import CtrSelectParams
     from exdisc.sim.benchmarks import ctr_select
     p = CtrSelectParams(tokens=256, radix_bits=4)
-    record = ctr_select.run(p, labels=[3], seeds=(1,), steps=8)
+    record = ctr_select.run(p, labels=[3], seeds=(1,), steps=8, per_class=1)
     assert record["tokens"] == sum(r["tokens"] for r in record["runs"]) > 0
+    q = record["quality"]
+    assert [r["label"] for r in q["runs"]] == ["ctr", "ctr, integer decision"]
+    assert q["samples"] == 10 and 0 <= q["decisions_differ"] < 0.02
     c = record["cycles"]
     assert (c["decision"], c["step"]) == (c["decision_model"], c["step_model"])
     assert ctr_select.failures(record) == []

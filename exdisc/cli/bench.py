@@ -73,7 +73,8 @@ def bench_ffn(args):
 
 def bench_ctr(args):
     from exdisc.sim.benchmarks import ctr_select
-    record = ctr_select.run(seeds=args.seeds, steps=args.steps, seed=args.seed)
+    record = ctr_select.run(seeds=args.seeds, steps=args.steps, seed=args.seed,
+                            per_class=args.per_class)
     return finish(args, "ctr", record, ctr_select.tables(record), ctr_select.failures(record))
 
 
@@ -259,6 +260,8 @@ def add_commands(sub):
     q.add_argument("--seeds", type=int_list, default=[0, 1], metavar="S,...",
                    help="noise seeds of the runs, each with every label (default: 0,1)")
     q.add_argument("--steps", type=positive_int, default=25, metavar="N", help="DDIM steps")
+    q.add_argument("--per-class", type=positive_int, default=2, metavar="N",
+                   help="samples per digit class of the float-against-integer sampling runs")
 
     q = bench("eager", "eager prediction: recall and sparsity on the DiT, and the predictor's "
               "area against an int8 MAC", bench_eager, default_seed=0)

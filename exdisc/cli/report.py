@@ -99,8 +99,10 @@ def _ctr_decision(results):
     rec = _load(results, "ctr")
     if rec is None:
         return None
+    q = {r["label"]: r["latent_error"] for r in rec["quality"]["runs"]}
     return (f"{rec['differ'] / rec['tokens']:.3%} of decisions differ from float CTR's on "
-            f"the DiT ({'all' if rec['differ'] == rec['ties'] else 'not all'} ties); "
+            f"the DiT ({'all' if rec['differ'] == rec['ties'] else 'not all'} ties); latent "
+            f"error {q['ctr, integer decision']:.4f} (float {q['ctr']:.4f}); "
             f"{rec['cycles']['step']:,} cycles a step")
 
 
