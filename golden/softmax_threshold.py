@@ -121,6 +121,8 @@ class SoftmaxThreshold(Dense):
 
 #: The thresholds :class:`AttentionProfile` measures.
 PROFILE_THETAS = (1e-4, 1e-3, 2e-3, 3e-3, 1e-2)
+#: Row tiles of queries over which it measures the union of kept keys.
+PROFILE_TILES = (8, 16)
 
 
 class AttentionProfile(Dense):
@@ -129,9 +131,12 @@ class AttentionProfile(Dense):
     Per layer and head, over every step, sequence and query: the entropy of
     the attention row relative to a uniform row's (1: uniform), and for each
     threshold of :data:`PROFILE_THETAS` the share of entries ST's mask keeps
-    and the probability mass it drops. A head that pools almost uniformly
-    has every probability near ``1 / T``: thresholds below that keep nearly
-    all of it, thresholds above drop nearly all of it.
+    and the probability mass it drops, and the share of keys some query of
+    a row tile of :data:`PROFILE_TILES` queries keeps: what a dense engine
+    computing a tile of queries over the union of their keys would still
+    compute. A head that pools almost uniformly has every probability near
+    ``1 / T``: thresholds below that keep nearly all of it, thresholds above
+    drop nearly all of it.
     """
 
     name = "attention_profile"
@@ -139,10 +144,14 @@ class AttentionProfile(Dense):
     def reset(self, model, steps):
         super().reset(model, steps)
         shape = (model.cfg.depth, model.cfg.heads)
-        self.rows = 0
+        for rows in PROFILE_TILES:
+            if model.cfg.tokens % rows:
+                raise ValueError(f"tokens: row tiles of {rows} queries must divide them, "
+                                 f"got {model.cfg.tokens!r}")
         self.entropy = np.zeros(shape)
         self.kept = np.zeros((len(PROFILE_THETAS),) + shape)
         self.dropped = np.zeros((len(PROFILE_THETAS),) + shape)
+        self.union = np.zeros((len(PROFILE_TILES), len(PROFILE_THETAS)) + shape)
         self.rows_by = np.zeros(shape)
 
     def attend(self, model, layer, h, q, k, v):
@@ -156,6 +165,11 @@ class AttentionProfile(Dense):
             keep = threshold_mask(p, theta)
             self.kept[n, layer] += keep.mean(-1).sum((0, 2))
             self.dropped[n, layer] += (1.0 - np.where(keep, p, 0.0).sum(-1)).sum((0, 2))
+            for i, rows in enumerate(PROFILE_TILES):
+                b, heads, _, keys = keep.shape
+                tiles = keep.reshape(b, heads, t // rows, rows, keys).any(-2)
+                # per query row, its tile's union, so that it averages as the rest
+                self.union[i, n, layer] += tiles.mean(-1).sum((0, 2)) * rows
         return super().attend(model, layer, h, q, k, v)
 
     def summary(self):
@@ -164,5 +178,7 @@ class AttentionProfile(Dense):
         per = lambda a: np.clip(a / self.rows_by, 0.0, None).round(4).tolist()
         out["attention_profile"] = {
             "thetas": list(PROFILE_THETAS), "entropy": per(self.entropy),
-            "kept": [per(a) for a in self.kept], "dropped": [per(a) for a in self.dropped]}
+            "kept": [per(a) for a in self.kept], "dropped": [per(a) for a in self.dropped],
+            "tiles": list(PROFILE_TILES),
+            "union": [[per(a) for a in tile] for tile in self.union]}
         return out

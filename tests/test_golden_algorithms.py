@@ -357,6 +357,10 @@ def test_attention_profile_of_uniform_and_real_heads(small):
     kept, dropped = np.array(real["kept"]), np.array(real["dropped"])
     assert (np.diff(kept, axis=0) <= 1e-12).all() and (np.diff(dropped, axis=0) >= -1e-12).all()
     assert (np.array(real["entropy"]) < 1).all() and (kept > 0).all()
+    # a row tile keeps at least what its queries keep, a larger tile more
+    union = np.array(real["union"])
+    assert (union[0] >= kept - 1e-9).all() and (union[1] >= union[0] - 1e-9).all()
+    assert (union[1] > kept + 1e-3).any()
     # with Q and K zero every row is uniform: entropy 1; a threshold below 1/T
     # keeps every entry, one above keeps the argmax alone
     flat = DiT(dict(model.w), CFG)
@@ -374,6 +378,10 @@ def test_attention_profile_of_uniform_and_real_heads(small):
         want = (1.0, 0.0) if theta < 1 / t else (1 / t, 1 - 1 / t)
         np.testing.assert_allclose(kept, want[0], atol=1e-4)
         np.testing.assert_allclose(dropped, want[1], atol=1e-4)
+    # every uniform row's argmax is its first key: a tile keeps all or just it
+    for theta, *tiles in zip(PROFILE_THETAS, *uniform["union"]):
+        for tile in tiles:
+            np.testing.assert_allclose(tile, 1.0 if theta < 1 / t else 1 / t, atol=1e-4)
 
 
 def test_bad_parameters_named():

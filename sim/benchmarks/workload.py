@@ -178,7 +178,7 @@ def tables(record):
                           "skipped fraction of the GEMMs the algorithm targets.")]
     for r in record["results"]:
         if "attention_profile" in r:
-            out.append(attention_profile_table(r["attention_profile"]))
+            out += attention_profile_tables(r["attention_profile"])
     ctr = ctr_against_controls(record)
     if ctr:
         out.append(Table(["reuse", "ctr", "random tokens", "oldest tokens", "ctr beats both"],
@@ -189,9 +189,10 @@ def tables(record):
     return out
 
 
-def attention_profile_table(prof):
+def attention_profile_tables(prof):
     """Per layer and head of the dense run: the attention rows' entropy
-    relative to a uniform row's, and what each ST threshold keeps and drops."""
+    relative to a uniform row's, and what each ST threshold keeps and drops;
+    per threshold, the keys a row tile of queries keeps together."""
     rows = []
     for layer, heads in enumerate(prof["entropy"]):
         for head, ent in enumerate(heads):
@@ -199,13 +200,23 @@ def attention_profile_table(prof):
                 f"{kept[layer][head]:.1%} / {dropped[layer][head]:.1%}"
                 for kept, dropped in zip(prof["kept"], prof["dropped"])])
     flat = sum(e > 0.95 for heads in prof["entropy"] for e in heads)
-    return Table(["layer.head", "entropy"] + [f"theta {t:g}: kept / dropped"
+    mean = lambda a: float(np.mean(a))
+    union = [[f"{t:g}", f"{mean(kept):.1%}"] + [f"{mean(tile[n]):.1%}" for tile in prof["union"]]
+             for n, (t, kept) in enumerate(zip(prof["thetas"], prof["kept"]))]
+    tiles = Table(["theta", "kept by a query"] + [f"kept by one of {r} queries"
+                                                  for r in prof["tiles"]], union,
+                  title="ST's kept keys, one query against a row tile of queries",
+                  caption="Mean over layers, heads, steps and queries: the share of keys a "
+                          "query's mask keeps, and the share some query of its row tile keeps "
+                          "(what a dense tile of those queries computes over their keys' "
+                          "union).")
+    return [Table(["layer.head", "entropy"] + [f"theta {t:g}: kept / dropped"
                                               for t in prof["thetas"]], rows,
                  title="Attention of the dense run against ST's thresholds",
                  caption=f"Entropy of each attention row over that of a uniform row (1: "
                          f"uniform), mean over steps, samples and queries; {flat} of {len(rows)} "
                          f"heads above 0.95. Kept: the share of entries ST's mask keeps; "
-                         f"dropped: the probability mass outside it.")
+                         f"dropped: the probability mass outside it."), tiles]
 
 
 def ctr_against_controls(record):
