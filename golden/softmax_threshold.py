@@ -156,20 +156,18 @@ class AttentionProfile(Dense):
 
     def attend(self, model, layer, h, q, k, v):
         p = softmax(model.scores(q, k)).astype(np.float64)     # [B, H, T, T]
-        t = p.shape[-1]
-        rows = p.shape[0] * p.shape[2]
+        b, heads, t, _ = p.shape
         ent = -(p * np.log(np.where(p > 0, p, 1.0))).sum(-1) / np.log(t)
         self.entropy[layer] += ent.sum((0, 2))
-        self.rows_by[layer] += rows
+        self.rows_by[layer] += b * t
         for n, theta in enumerate(PROFILE_THETAS):
             keep = threshold_mask(p, theta)
             self.kept[n, layer] += keep.mean(-1).sum((0, 2))
             self.dropped[n, layer] += (1.0 - np.where(keep, p, 0.0).sum(-1)).sum((0, 2))
-            for i, rows in enumerate(PROFILE_TILES):
-                b, heads, _, keys = keep.shape
-                tiles = keep.reshape(b, heads, t // rows, rows, keys).any(-2)
-                # per query row, its tile's union, so that it averages as the rest
-                self.union[i, n, layer] += tiles.mean(-1).sum((0, 2)) * rows
+            for i, tile in enumerate(PROFILE_TILES):
+                union = keep.reshape(b, heads, t // tile, tile, t).any(-2)
+                # counted once per query of the tile, so that it averages as the rest
+                self.union[i, n, layer] += union.mean(-1).sum((0, 2)) * tile
         return super().attend(model, layer, h, q, k, v)
 
     def summary(self):

@@ -59,14 +59,17 @@ CTR_REUSE = (0.3, 0.5, 0.7)
 def ctr_suite():
     """CTR's default beside its two controls (random tokens, oldest caches)
     at three reuse ratios, and the settings it was chosen against: the
-    exponential staleness of algorithms.md's first form, the change since
-    each token's last fresh step, and the opposite direction."""
+    exponential staleness of algorithms.md's first form, no staleness term,
+    the change since each token's last fresh step, and the opposite
+    direction."""
     suite = []
     for r in CTR_REUSE:
         suite += [(f"ctr r={r}", CachedTokenReuse(reuse=r)),
                   (f"ctr/random-tokens r={r}", CachedTokenReuse(reuse=r, control="random")),
                   (f"ctr/oldest-tokens r={r}", CachedTokenReuse(reuse=r, control="age")),
                   (f"ctr exp-staleness r={r}", CachedTokenReuse(reuse=r, staleness="exp")),
+                  (f"ctr no-staleness r={r}", CachedTokenReuse(reuse=r, staleness="exp",
+                                                               starve=0.0)),
                   (f"ctr since-fresh r={r}", CachedTokenReuse(reuse=r, reference="fresh")),
                   (f"ctr/most-changed r={r}", CachedTokenReuse(reuse=r, least_changed=False))]
     return suite
