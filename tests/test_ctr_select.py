@@ -21,7 +21,7 @@ from exdisc.sim.stimulus.ctr_select import (FRAC_BITS, decision_steps, random_ch
 
 
 def _run(p, steps, rng):
-    beats = [b for b, _ in steps for b in b]
+    beats = [beat for step, _ in steps for beat in step]
     want = [w for _, outs in steps for w in outs]
     got = run_stream_unit(CtrSelector(p), {"i": beats}, len(want), rng, valid_prob=0.7,
                           ready_prob=0.6, layout=p.out_layout,

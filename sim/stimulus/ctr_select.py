@@ -6,7 +6,8 @@ gives them. The Amaranth-simulator tests and the cocotb sign-off both use these.
 
 import numpy as np
 
-from exdisc.golden.ctr_select import IntegerCTR, patches, quantize_change
+from exdisc.golden.ctr import patches
+from exdisc.golden.ctr_select import IntegerCTR, quantize_change
 
 __all__ = ["decision_steps", "random_changes", "trace_changes", "FRAC_BITS"]
 
