@@ -67,9 +67,25 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
     threshold`` over ``rows x length``: FFN-Reuse's mask from FC1's
     pre-activation accumulators (``threshold`` signed).
 
+``GATHER`` / ``SCATTER`` (DiscCore, ``CoreConfig.disc``)
+    A ``LOAD``'s or ``STORE``'s region, but row ``r`` of it from or to
+    external memory at byte ``dram + t_r * stride``, where ``t_r =
+    ACC[idx_row, r]`` is a token index: a table of ``limit`` rows (the token
+    cache of a layer) read or written by token. Every index of the list is
+    checked before the first byte moves: an index below 0 or at ``limit`` or
+    above is ``BAD_INDEX``; a scatter's indices must rise strictly, and one
+    that does not (a row the scatter would write twice, or a list out of
+    order) is ``DUPLICATE``. Either stops the core at that descriptor with
+    nothing of its transfer done.
+
 A malformed descriptor sets a sticky :class:`Error` with the descriptor's
 index; the core takes no descriptor after it (those before it still run), so
-nothing is written outside the program's regions.
+nothing is written outside the program's regions. A bad index list is found
+only when its descriptor runs: the core then starts no other descriptor, so
+it too writes nothing outside the program's regions, but which of the
+descriptors the queues had already started run to their end depends on
+timing; the golden model, which runs one descriptor at a time, has run
+those before it in its order.
 
 The decoder hands descriptors to their queues in program order, and each
 queue holds :attr:`CoreConfig.queue_depth` of them. A program deadlocks
@@ -99,7 +115,8 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from . import nonlinear as nl
-from .core_isa import DENSE_OPS, FIELDS, QUEUE_OF, Buffer, Fn, Init, Op, Queue, decode, encode
+from .core_isa import (DENSE_OPS, DISC_OPS, EXION_OPS, FIELDS, INDEXED, QUEUE_OF, Buffer, Fn,
+                       Init, Op, Queue, decode, encode)
 
 __all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "footprint", "with_tokens",
            "deadlock", "run"]
@@ -117,6 +134,8 @@ class Error(enum.IntEnum):
     BAD_SHAPE = 5     # a zero or too large dimension, an unknown GEMM init
     DEADLOCK = 6      # every queue waits and the decoder can hand nothing on
     OVERLAP = 7       # a descriptor would read what it has itself written
+    BAD_INDEX = 8     # a gather's or scatter's token index outside its table
+    DUPLICATE = 9     # a scatter's index not above the one before it
 
 
 class CoreError(Exception):
@@ -159,6 +178,8 @@ class CoreConfig:
     exion : bool
         ExionCore: the core runs :data:`~.core_isa.EXION_OPS` (else they
         are ``BAD_OP``, as on the dense core).
+    disc : bool
+        DiscCore: the core runs :data:`~.core_isa.DISC_OPS`.
     array_rows : int
         The engine's rows ``R`` (1 to 64): the row tiles of a condensed
         sparse GEMM.
@@ -174,6 +195,7 @@ class CoreConfig:
     queue_depth: int = 16
     dram_bytes: int = 1 << 20
     exion: bool = False
+    disc: bool = False
     array_rows: int = 16
     fmt: nl.Format = field(default=nl.DEFAULT)
 
@@ -186,8 +208,9 @@ class CoreConfig:
         _pos_int("queue_depth", self.queue_depth, 1, 64)
         _pos_int("dram_bytes", self.dram_bytes, 1, 1 << 32)
         _pos_int("array_rows", self.array_rows, 1, 64)
-        if not isinstance(self.exion, bool):
-            raise TypeError(f"exion: expected a bool, got {self.exion!r}")
+        for name in ("exion", "disc"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         if not isinstance(self.fmt, nl.Format):
             raise TypeError(f"fmt: expected a nonlinear.Format, got {self.fmt!r}")
 
@@ -240,21 +263,21 @@ def _region(cfg, buffer, row, col, rows, cols, what):
 def _check(cfg, op, f):
     """Raise :class:`_Bad` if the decoded descriptor is malformed."""
     _require(isinstance(op, Op), Error.BAD_OP, f"operation {op}")
-    _require(op in DENSE_OPS or cfg.exion, Error.BAD_OP,
-             f"{op.name}: an ExionCore operation, and this core is not one")
+    _require(op in DENSE_OPS or (op in EXION_OPS and cfg.exion) or (op in DISC_OPS and cfg.disc),
+             Error.BAD_OP, f"{op.name}: an {'ExionCore' if op in EXION_OPS else 'DiscCore'} "
+             "operation, and this core is not one")
     own = 1 << int(QUEUE_OF[op])
     _require(not (f["pop"] | f["push"]) & own, Error.BAD_TOKEN,
              f"{op.name}: a token from or to its own queue ({QUEUE_OF[op].name})")
-    if op in (Op.LOAD, Op.STORE):
+    if op in (Op.LOAD, Op.STORE) + INDEXED:
         buf = Buffer(f["buffer"])
         _region(cfg, buf, f["row"], f["col"], f["rows"], f["cols"], op.name)
         if buf == Buffer.MASK:
             _require(f["col"] % 8 == 0 and f["cols"] % 8 == 0, Error.BAD_SHAPE,
                      "mask regions start and end on a byte")
-            nbytes = f["cols"] // 8
-        else:
-            nbytes = f["cols"] * ELEMENT_BYTES[buf]
-        end = f["dram"] + (f["rows"] - 1) * f["stride"] + nbytes
+        if op in INDEXED:
+            _check_indexed(cfg, op, f)
+        end = f["dram"] + _span(f)
         _require(end <= cfg.dram_bytes, Error.BAD_RANGE,
                  f"{op.name}: external bytes up to {end}, beyond {cfg.dram_bytes}")
     elif op == Op.GEMM:
@@ -306,6 +329,33 @@ def _check(cfg, op, f):
                  Error.OVERLAP, "ADD gates inside its destination")
 
 
+def _row_bytes(f):
+    """Bytes of one row of a transfer's region in external memory."""
+    buf = Buffer(f["buffer"])
+    return f["cols"] // 8 if buf == Buffer.MASK else f["cols"] * ELEMENT_BYTES[buf]
+
+
+def _span(f):
+    """Bytes of external memory from a transfer's ``dram`` to its last byte's
+    end: its rows, or an indexed transfer's whole table."""
+    rows = f["limit"] if f["op"] in INDEXED else f["rows"]
+    return (rows - 1) * f["stride"] + _row_bytes(f)
+
+
+def _check_indexed(cfg, op, f):
+    """A gather's or scatter's index list: at most a row of ``ACC``, and a
+    table of at least one row (the rows' own range is a transfer's)."""
+    _require(f["rows"] <= cfg.width, Error.BAD_SHAPE,
+             f"{op.name}: {f['rows']} rows; its index list is one row of ACC, "
+             f"at most {cfg.width}")
+    _require(f["limit"] >= 1, Error.BAD_SHAPE, f"{op.name}: a table of 0 rows")
+    _region(cfg, Buffer.ACC, f["idx_row"], 0, 1, f["rows"], f"{op.name} index list")
+    # a gather would overwrite its own list as it goes
+    _require(op != Op.GATHER or f["buffer"] != Buffer.ACC or
+             not f["row"] <= f["idx_row"] < f["row"] + f["rows"] or f["col"] >= f["rows"],
+             Error.OVERLAP, "GATHER into its own index list")
+
+
 def _gemm_regions(cfg, name, f):
     """The checks of a GEMM's ``A``, ``B`` and ``C`` (and its shape)."""
     m, n, k = f["m"], f["n"], f["k"]
@@ -340,6 +390,7 @@ def validate(cfg, word):
     RTL decoder reports the same)."""
     op, f = decode(word)
     try:
+        f = dict(f, op=op)
         _check(cfg, op, f)
     except _Bad as bad:
         return bad.error, bad.detail
@@ -353,12 +404,13 @@ def footprint(op, f):
     the row-scale memory (``"scales"``) and of the non-linear unit's state
     (``"unit"``: its constants, gains and biases)."""
     r, w = [], []
-    if op in (Op.LOAD, Op.STORE):
+    if op in (Op.LOAD, Op.STORE) + INDEXED:
         buf = Buffer(f["buffer"])
-        nbytes = f["cols"] // 8 if buf == Buffer.MASK else f["cols"] * ELEMENT_BYTES[buf]
         rect = (buf, f["row"], f["rows"], f["col"], f["cols"])
-        ext = ("dram", 0, 1, f["dram"], (f["rows"] - 1) * f["stride"] + nbytes)
-        (r, w) = ([ext], [rect]) if op == Op.LOAD else ([rect], [ext])
+        ext = ("dram", 0, 1, f["dram"], _span(dict(f, op=op)))
+        (r, w) = ([ext], [rect]) if op in (Op.LOAD, Op.GATHER) else ([rect], [ext])
+        if op in INDEXED:
+            r.append((Buffer.ACC, f["idx_row"], 1, 0, f["rows"]))
     elif op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
         m, n, k = f["m"], f["n"], f["k"]
         b = (n, k) if f["b_t"] else (k, n)
@@ -497,15 +549,41 @@ class _Machine:
         self.index = index
         getattr(self, "_" + op.name.lower())(f)
 
-    def _transfer_bytes(self, f):
+    def _transfer_bytes(self, f, index=None):
+        """The buffer, bytes a row, and ``[samples or 1, rows, bytes]`` the
+        external addresses of a transfer (``index``: each sample's row
+        indices, else ``0..rows-1``)."""
         buf = Buffer(f["buffer"])
-        nbytes = f["cols"] // 8 if buf == Buffer.MASK else f["cols"] * ELEMENT_BYTES[buf]
-        rows = f["dram"] + f["stride"] * np.arange(f["rows"])[:, None] + np.arange(nbytes)
-        return buf, nbytes, rows
+        nbytes = _row_bytes(f)
+        rows = np.arange(f["rows"])[None] if index is None else index
+        return buf, nbytes, f["dram"] + f["stride"] * rows[..., None] + np.arange(nbytes)
 
-    def _load(self, f):
-        buf, nbytes, at = self._transfer_bytes(f)
-        raw = self.dram[:, at]                                   # [B, rows, nbytes]
+    def _index(self, op, f):
+        """Each sample's index list of a gather or scatter, checked."""
+        t = self.buf[Buffer.ACC][:, f["idx_row"], :f["rows"]].astype(np.int64)
+        bad = (t < 0) | (t >= f["limit"])
+        if bad.any():
+            s, r = np.argwhere(bad)[0]
+            raise _Bad(Error.BAD_INDEX, f"{op.name}: sample {s}, index {r} is {t[s, r]}, "
+                                        f"the table has {f['limit']} rows")
+        if op == Op.SCATTER:
+            bad = np.diff(t, axis=1) <= 0
+            if bad.any():
+                s, r = np.argwhere(bad)[0]
+                raise _Bad(Error.DUPLICATE, f"SCATTER: sample {s}, index {r + 1} is "
+                                            f"{t[s, r + 1]}, not above {t[s, r]}")
+        return t
+
+    def _gather(self, f):
+        self._load(f, self._index(Op.GATHER, f))
+
+    def _scatter(self, f):
+        self._store(f, self._index(Op.SCATTER, f))
+
+    def _load(self, f, index=None):
+        buf, nbytes, at = self._transfer_bytes(f, index)
+        raw = np.take_along_axis(self.dram[:, None], np.broadcast_to(
+            at, (len(self.dram),) + at.shape[1:]), axis=2)       # [B, rows, nbytes]
         if buf == Buffer.MASK:
             vals = np.unpackbits(raw, axis=-1, bitorder="little").astype(bool)
         elif buf == Buffer.ACC:
@@ -515,8 +593,8 @@ class _Machine:
         self.buf[buf][:, f["row"]:f["row"] + f["rows"], f["col"]:f["col"] + f["cols"]] = vals
         self.stats["load_bytes"] += f["rows"] * nbytes
 
-    def _store(self, f):
-        buf, nbytes, at = self._transfer_bytes(f)
+    def _store(self, f, index=None):
+        buf, nbytes, at = self._transfer_bytes(f, index)
         vals = self.buf[buf][:, f["row"]:f["row"] + f["rows"], f["col"]:f["col"] + f["cols"]]
         if buf == Buffer.MASK:
             raw = np.packbits(vals, axis=-1, bitorder="little")
@@ -524,7 +602,7 @@ class _Machine:
             raw = np.ascontiguousarray(vals, dtype="<i4").view(np.uint8)
         else:
             raw = vals.view(np.uint8)
-        self.dram[:, at] = raw
+        np.put_along_axis(self.dram[:, None], np.broadcast_to(at, raw.shape), raw, axis=2)
         self.stats["store_bytes"] += f["rows"] * nbytes
 
     def _operands(self, f):
@@ -753,17 +831,25 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
                                  "a program ends with its FINISH")
             break
 
-    if in_order:
-        # the program's meaning: every descriptor after the one before it
-        for i, op, f in decoded:
-            machine.execute(i, op, f)
-        finished, waiting, handed = finished_at is not None, [], len(decoded)
-    else:
-        finished, waiting, handed = _schedule(decoded, cfg, order, machine.execute)
-    finished = finished and not waiting
-    # the decoder meets a malformed descriptor only if it hands on every one before it
-    if waiting and (handed < len(decoded) or finished_at is not None):
-        error, index, detail = Error.DEADLOCK, min(waiting), "waits for a token or its room"
+    try:
+        if in_order:
+            # the program's meaning: every descriptor after the one before it
+            for i, op, f in decoded:
+                machine.execute(i, op, f)
+            finished, waiting, handed = finished_at is not None, [], len(decoded)
+        else:
+            finished, waiting, handed = _schedule(decoded, cfg, order, machine.execute)
+        finished = finished and not waiting
+        # the decoder meets a malformed descriptor only if it hands on every one before it
+        if waiting and (handed < len(decoded) or finished_at is not None):
+            error, index, detail = Error.DEADLOCK, min(waiting), "waits for a token or its room"
+    except _Bad as bad:
+        # a bad index list, found as its descriptor runs: nothing more runs;
+        # a malformed descriptor after it, which the decoder may meet first,
+        # does not hide it
+        if error == Error.NONE or machine.index < index:
+            error, index, detail = bad.error, machine.index, bad.detail
+        finished = False
     if check and error != Error.NONE:
         raise CoreError(error, index, detail)
     return Result(dram=machine.dram, buffers=machine.buf, error=error, index=index,

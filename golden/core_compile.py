@@ -36,7 +36,7 @@ from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
-           "Compiled", "ReuseStep"]
+           "token_cache", "Compiled", "ReuseStep", "TokenStep"]
 
 #: The residual stream's full scale: block values up to this many units.
 RESIDUAL_TOP = 1 << 30
@@ -154,7 +154,10 @@ class Compiled:
     what it is worth, and the scales used; for a dense FFN-Reuse step, where
     the mask and the cached partial are (``reuse``: ``{"mask": (address,
     rows, bytes a row), "partial": (address, rows, cols)}``) and where FC1's
-    accumulators stay in ``ACC`` (``"fc1": (row, col, rows, cols)``)."""
+    accumulators stay in ``ACC`` (``"fc1": (row, col, rows, cols)``); for a
+    CTR step (:class:`TokenStep`), where the token cache's keys and values
+    are (``cache``: ``{"k": (address, rows, cols), "v": ...}``, int8 rows;
+    the block outputs are ``out``)."""
     program: list
     dram: np.ndarray
     out: tuple            # (dram byte address, rows, cols): int32 rows
@@ -162,6 +165,7 @@ class Compiled:
     scales: dict
     cfg: CoreConfig
     reuse: dict = None
+    cache: dict = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,55 @@ class ReuseStep:
             raise TypeError(f"condensed: expected a bool, got {self.condensed!r}")
 
 
+@dataclass(frozen=True)
+class TokenStep:
+    """CTR on the block, for DiscCore (``CoreConfig.disc``): the block's
+    token cache (each token's block output, key and value) in external
+    memory, its rows read and written by token index (``GATHER``,
+    ``SCATTER``).
+
+    A *full* step (``fresh`` None) computes every token and also stores
+    every token's key and value to the cache (:func:`token_cache` reads it
+    back). A *reuse* step computes only the ``fresh`` tokens: their input
+    rows are gathered, their keys and values scattered into the cache, the
+    whole cache's keys and values loaded for their queries to attend over,
+    and their outputs scattered into the cache of outputs, where the other
+    tokens keep theirs. Give a reuse step the scales of the step that
+    filled the cache (its ``Compiled.scales``), whose units the cache holds.
+
+    Members
+    -------
+    fresh : numpy.ndarray or None
+        ``[B, T]`` bool, the same count in every sample.
+    k, v : numpy.ndarray
+        Reuse: ``[B, T, d]`` int8, the cache's keys and values.
+    out : numpy.ndarray
+        Reuse: ``[B, T, d]`` int32, the cache's block outputs.
+    """
+    fresh: np.ndarray = None
+    k: np.ndarray = None
+    v: np.ndarray = None
+    out: np.ndarray = None
+
+    def __post_init__(self):
+        if self.fresh is None:
+            return
+        fresh = np.asarray(self.fresh)
+        if fresh.dtype != bool or fresh.ndim != 2:
+            raise ValueError(f"fresh: expected a [B, T] bool array, got {fresh.dtype} "
+                             f"{fresh.shape}")
+        counts = fresh.sum(axis=1)
+        if counts.min() != counts.max() or counts.min() == 0:
+            raise ValueError(f"fresh: expected the same number of fresh tokens, at least one, "
+                             f"in every sample, got {counts.tolist()}")
+        if any(v is None for v in (self.k, self.v, self.out)):
+            raise ValueError("k, v, out: a reuse step needs the token cache")
+
+    @property
+    def reuse(self):
+        return self.fresh is not None
+
+
 def _fixed(scale, fmt):
     return nl.fixed_multiplier(float(scale), fmt)
 
@@ -239,11 +292,12 @@ class _Program:
 
 
 def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_rows=64,
-                  reuse=None):
+                  reuse=None, tokens=None):
     """The program of block ``layer`` for the batch ``x [B, T, d]``, ``c [B, d]``.
 
     ``scales``: from :func:`calibrate` (default: calibrated on this batch).
-    ``reuse``: a :class:`ReuseStep` (ExionCore) for the FFN. Raises
+    ``reuse``: a :class:`ReuseStep` (ExionCore) for the FFN. ``tokens``: a
+    :class:`TokenStep` (DiscCore), CTR's token cache. Raises
     ``ValueError`` when the block does not fit ``cfg``'s buffers."""
     cfg = cfg or CoreConfig()
     if not isinstance(cfg, CoreConfig):
@@ -268,6 +322,22 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                                        np.shape(reuse.partial) != (B, T, d)):
             raise ValueError(f"mask, partial: expected [{B}, {T}, {f_dim}] and [{B}, {T}, {d}], "
                              f"got {np.shape(reuse.mask)} and {np.shape(reuse.partial)}")
+    if tokens is not None:
+        if not isinstance(tokens, TokenStep):
+            raise TypeError(f"tokens: expected a TokenStep, got {tokens!r}")
+        if not cfg.disc:
+            raise ValueError("tokens: CTR's token cache is DiscCore's; cfg.disc is False")
+        if reuse is not None:
+            raise ValueError("reuse, tokens: FFN-Reuse and CTR are different cores' steps")
+        if tokens.reuse and (np.shape(tokens.fresh) != (B, T) or
+                             any(np.shape(v) != (B, T, d) for v in (tokens.k, tokens.v,
+                                                                     tokens.out))):
+            raise ValueError(f"fresh, k, v, out: expected [{B}, {T}] and [{B}, {T}, {d}], got "
+                             f"{np.shape(tokens.fresh)}, {np.shape(tokens.k)}, "
+                             f"{np.shape(tokens.v)}, {np.shape(tokens.out)}")
+    ctr = tokens is not None and tokens.reuse
+    # the rows the block computes: every token, or a CTR step's fresh ones
+    R = int(np.asarray(tokens.fresh).sum(axis=1)[0]) if ctr else T
     sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
 
     # weights: the LayerNorms' smoothing factors multiply the rows of the GEMMs
@@ -310,30 +380,32 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     # engine computes one head's scores while the non-linear unit takes the
     # softmax of the head before; FC1's accumulators and GELU's output reuse
     # the first of each pair
-    X = acc(T, d)
-    QKV_ACC = acc(T, 3 * d)
-    S = [acc(T, T), acc(T, T)]
-    FC1_ACC = S[0] if f_dim == T else acc(T, f_dim)
-    O_ACC, PROJ_ACC, FC2_ACC = acc(T, d), acc(T, d), acc(T, d)
+    X = acc(R, d)
+    QKV_ACC = acc(R, 3 * d)
+    S = [acc(R, T), acc(R, T)]
+    FC1_ACC = S[0] if f_dim == T else acc(R, f_dim)
+    O_ACC, PROJ_ACC, FC2_ACC = acc(R, d), acc(R, d), acc(R, d)
     # a bias starts a GEMM's accumulators from its row at the GEMM's columns
     bias_at = {name: (acc.row(), c[1]) for name, c in
                (("bqkv", QKV_ACC), ("bproj", PROJ_ACC), ("b1", FC1_ACC), ("b2", FC2_ACC))}
     params = {name: acc(1, d) for name in ("gain1", "bias1", "gain2", "bias2", "gate1",
                                            "gate2")}
     params.update(bias_at)
-    H1, Q, O, H2 = act(T, d), act(T, d), act(T, d), act(T, d)
-    P = [act(T, T), act(T, T)]
-    G = P[0] if f_dim == T else act(T, f_dim)
+    H1, Q, O, H2 = act(R, d), act(R, d), act(R, d), act(R, d)
+    P = [act(R, T), act(R, T)]
+    G = P[0] if f_dim == T else act(R, f_dim)
     WQKV, WPROJ = wgt(d, 3 * d), wgt(d, d)
     # FC2's weights transposed (d rows of F), so that they take as few rows as FC1's
     W1, W2T = wgt(d, f_dim), wgt(d, f_dim)
     K, V = wgt(T, d), wgt(T, d)
-    mask_rows = 3 * T if reuse is not None else 2 * T
+    # a CTR step's fresh keys and values, on their way to the cache
+    KF, VF = (wgt(R, d), wgt(R, d)) if ctr else (K, V)
+    mask_rows = 3 * R if reuse is not None else 2 * R
     if mask_rows > cfg.mask_rows:
         raise ValueError(f"mask_rows: {mask_rows} rows needed (two heads' keep masks and row "
                          f"scales{', the FFN-Reuse mask' if reuse else ''}), the buffer has "
                          f"{cfg.mask_rows}")
-    FFN_MASK = (2 * T, 0)
+    FFN_MASK = (2 * R, 0)
 
     # -- loads, in the order of first use: the residual stream in row chunks,
     # so that the first LayerNorm starts on the first --
@@ -348,15 +420,34 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     gate2, gs2 = _gates(g2, unit["fc2"] / s_x)
     row = lambda v: np.asarray(v)[:, None, :] if np.ndim(v) == 2 else np.asarray(v)[None, None]
     bias = lambda name: row(_int32(w[name][2] / unit[name]))
-    chunks = [range(r, min(r + chunk_rows, T)) for r in range(0, T, chunk_rows)]
+    chunks = [range(r, min(r + chunk_rows, R)) for r in range(0, R, chunk_rows)]
     x_int = _int32(x / s_x)
+    if ctr:
+        # each chunk's token indices, a row of ACC each (a list starts at column 0)
+        index = np.stack([np.flatnonzero(f) for f in np.asarray(tokens.fresh)])
+        lists = [acc.row() for _ in chunks]
+        x_table = img.put(x_int, "<i4")
+
+    def indexed(op, buffer, at, rows, cols, table, n):
+        """A gather or scatter of chunk ``n``'s tokens, by its list."""
+        prog(op, buffer=buffer, row=at[0], col=at[1], rows=rows, cols=cols, dram=table[0],
+             stride=table[1], idx_row=lists[n], limit=T)
+
+    def load_x(n):
+        """The residual stream's chunk ``n``: loaded, or a CTR step's fresh
+        rows gathered from the block input's table by token."""
+        rows = chunks[n]
+        if not ctr:
+            load(Buffer.ACC, down(X, rows.start), x_int[:, rows], "<i4")
+            return
+        load(Buffer.ACC, (lists[n], 0), index[:, None, rows], "<i4")
+        indexed(Op.GATHER, Buffer.ACC, down(X, rows.start), len(rows), d, x_table, n)
     groups = [
         [(Buffer.ACC, params["gain1"], row(gain1), "<i4"),
          (Buffer.ACC, params["bias1"], row(bias1), "<i4"),
-         (Buffer.ACC, down(X, chunks[0].start), x_int[:, chunks[0]], "<i4"),
+         0,
          (Buffer.WGT, WQKV, w["qkv"][0][None], np.int8),
-         (Buffer.ACC, params["bqkv"], bias("qkv"), "<i4")] +
-        [(Buffer.ACC, down(X, rows.start), x_int[:, rows], "<i4") for rows in chunks[1:]],
+         (Buffer.ACC, params["bqkv"], bias("qkv"), "<i4")] + list(range(1, len(chunks))),
         [(Buffer.WGT, WPROJ, w["proj"][0][None], np.int8),
          (Buffer.ACC, params["bproj"], bias("proj"), "<i4"),
          (Buffer.ACC, params["gate1"], row(gate1), "<i4")],
@@ -369,9 +460,19 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
     for group in groups:
-        for buf, at, values, dtype in group:
-            load(buf, at, values, dtype)
-    out_addr, out_stride = img.reserve(T, 4 * d)
+        for entry in group:
+            # the residual stream's chunks by number
+            if isinstance(entry, int):
+                load_x(entry)
+            else:
+                load(*entry)
+    if ctr:
+        # the cache: every token's key, value and output; the fresh ones' replaced
+        kv_tables = [img.put(v, np.int8) for v in (tokens.k, tokens.v)]
+        out_addr, out_stride = img.put(tokens.out, "<i4")
+    else:
+        out_addr, out_stride = img.reserve(T, 4 * d)
+        kv_tables = [img.reserve(T, d) for _ in range(2)] if tokens is not None else []
     if reuse is not None and reuse.kind == "dense":
         mask_addr, mask_stride = img.reserve(T, f_dim // 8)
         part_addr, part_stride = img.reserve(T, 4 * d)
@@ -412,26 +513,38 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     # descriptors' footprints: core.with_tokens) --
     for rows in chunks:
         layernorm("gain1", "bias1", ms1, H1, rows)
-    for rows in chunks:
+    for c_n, rows in enumerate(chunks):
         n, at = len(rows), rows.start
         gemm(down(H1, at), WQKV, down(QKV_ACC, at), n, 3 * d, d, bias_name="bqkv")
         requant(down(QKV_ACC, at), Buffer.ACT, down(Q, at), n, d, unit["qkv"] / s["q"])
-        requant(down(off(QKV_ACC, d), at), Buffer.WGT, down(K, at), n, d, unit["qkv"] / s["k"])
-        requant(down(off(QKV_ACC, 2 * d), at), Buffer.WGT, down(V, at), n, d,
+        requant(down(off(QKV_ACC, d), at), Buffer.WGT, down(KF, at), n, d, unit["qkv"] / s["k"])
+        requant(down(off(QKV_ACC, 2 * d), at), Buffer.WGT, down(VF, at), n, d,
                 unit["qkv"] / s["v"])
+        for region, table in zip((KF, VF), kv_tables):
+            # into the token cache: a full step's every row, a reuse step's fresh ones
+            if ctr:
+                indexed(Op.SCATTER, Buffer.WGT, down(region, at), n, d, table, c_n)
+            else:
+                prog(Op.STORE, buffer=Buffer.WGT, row=region[0] + at, col=region[1], rows=n,
+                     cols=d, dram=table[0] + at * table[1], stride=table[1])
+    if ctr:
+        # every token's key and value, the fresh ones' just written
+        for region, (addr, stride) in zip((K, V), kv_tables):
+            prog(Op.LOAD, buffer=Buffer.WGT, row=region[0], col=region[1], rows=T, cols=d,
+                 dram=addr, stride=stride)
     sm_mult, sm_shift = nl.softmax_params(s["q"] * s["k"] / np.sqrt(dh), fmt)
     out_mult, out_shift = _fixed(s["v"] / (QMAX * s["o"]), fmt)
     prog(Op.SET, mult=sm_mult, shift=sm_shift, mult2=out_mult, shift2=out_shift,
          theta=nl.theta_fixed(theta))
 
     def scores(h):
-        gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], T, T, dh, b_t=1)
-        nonlinear(Fn.SOFTMAX, S[h % 2], Buffer.ACT, P[h % 2], T, T, aux_row=(h % 2) * T)
+        gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], R, T, dh, b_t=1)
+        nonlinear(Fn.SOFTMAX, S[h % 2], Buffer.ACT, P[h % 2], R, T, aux_row=(h % 2) * R)
 
     def attend(h):
-        gemm(P[h % 2], off(V, h * dh), off(O_ACC, h * dh), T, dh, T)
-        nonlinear(Fn.REQUANT, off(O_ACC, h * dh), Buffer.ACT, off(O, h * dh), T, dh,
-                  row_scale=1, aux_row=(h % 2) * T)
+        gemm(P[h % 2], off(V, h * dh), off(O_ACC, h * dh), R, dh, T)
+        nonlinear(Fn.REQUANT, off(O_ACC, h * dh), Buffer.ACT, off(O, h * dh), R, dh,
+                  row_scale=1, aux_row=(h % 2) * R)
 
     events = [("scores", 0)] + ([("scores", 1)] if H > 1 else [])
     for h in range(2, H):
@@ -529,8 +642,12 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                          col=FC2_ACC[1], rows=len(rows), cols=d,
                          dram=part_addr + rows.start * part_stride, stride=part_stride)
         add(FC2_ACC, "gate2", gs2, rows)
-        prog(Op.STORE, buffer=Buffer.ACC, row=X[0] + rows.start, col=X[1], rows=len(rows),
-             cols=d, dram=out_addr + rows.start * out_stride, stride=out_stride)
+        if ctr:
+            indexed(Op.SCATTER, Buffer.ACC, down(X, rows.start), len(rows), d,
+                    (out_addr, out_stride), rows.start // chunk_rows)
+        else:
+            prog(Op.STORE, buffer=Buffer.ACC, row=X[0] + rows.start, col=X[1], rows=len(rows),
+                 cols=d, dram=out_addr + rows.start * out_stride, stride=out_stride)
 
     fc1(chunks[0])
     for prev, rows in zip(chunks, chunks[1:]):
@@ -549,8 +666,9 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     if reuse is not None and reuse.kind == "dense":
         kept = {"mask": (mask_addr, T, mask_stride), "partial": (part_addr, T, d),
                 "fc1": (*FC1_ACC, T, f_dim)}
+    cache = {name: (addr, T, d) for name, (addr, _) in zip("kv", kv_tables)} or None
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
-                    scales=scales, cfg=cfg, reuse=kept)
+                    scales=scales, cfg=cfg, reuse=kept, cache=cache)
 
 
 def _amax_int_residual(s_residual_cal, s_x):
@@ -563,6 +681,19 @@ def block_output(compiled, result):
     addr, rows, cols = compiled.out
     raw = result.dram[:, addr:addr + rows * cols * 4]
     return raw.copy().view("<i4").reshape(-1, rows, cols).astype(np.float64) * compiled.out_scale
+
+
+def token_cache(compiled, result):
+    """A CTR step's token cache after it, from :func:`.core.run`'s result:
+    ``(k, v, out)``, ``[B, T, d]`` int8 keys and values and int32 block
+    outputs (what the next reuse step's :class:`TokenStep` takes)."""
+    if not compiled.cache:
+        raise ValueError("compiled: not a CTR step")
+    k, v = (result.dram[:, a:a + rows * cols].copy().view(np.int8).reshape(-1, rows, cols)
+            for a, rows, cols in (compiled.cache["k"], compiled.cache["v"]))
+    addr, rows, cols = compiled.out
+    out = result.dram[:, addr:addr + rows * cols * 4].copy().view("<i4")
+    return k, v, out.reshape(-1, rows, cols)
 
 
 def fc1_accumulators(compiled, result):

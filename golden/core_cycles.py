@@ -37,6 +37,11 @@ ceil(cols / banks)``):
     ``bus_bytes`` (a row's beats end with it): ``V + beats + 2``.
 ``STORE``
     A vector read a cycle into beats: ``V + STORE_OVERHEAD``.
+``GATHER`` / ``SCATTER`` (DiscCore)
+    A ``LOAD``'s / ``STORE``'s, after the index list is read a vector a
+    cycle and checked, and the first row's address computed:
+    ``+ ceil(rows / banks) + GATHER_CHECK`` / ``SCATTER_CHECK``. The
+    addresses then come one a cycle, ahead of the data.
 ``SET`` / ``FINISH``
     One cycle / two.
 ``GEMM_OS`` (ExionCore)
@@ -109,6 +114,8 @@ ADD_OVERHEAD = 12
 LOAD_OVERHEAD = 2
 STORE_OVERHEAD = 6
 MASKGEN_OVERHEAD = 6
+GATHER_CHECK = 7
+SCATTER_CHECK = 4
 #: A gain or bias row: the unit takes it in without an output.
 LOAD_ROW_OVERHEAD = 6
 FINISH_CYCLES = 2
@@ -228,6 +235,10 @@ def _cost(op, f, t, kept=None):
         return t.nonlinear_latency + max(b * (f["rows"] + 2), 2 * f["rows"]), 0
     if op == Op.ADD:
         return 3 * _vectors(f["rows"], f["length"], t.banks) + ADD_OVERHEAD, 0
+    if op in (Op.GATHER, Op.SCATTER):
+        check = math.ceil(f["rows"] / t.banks)
+        plain = _cost(Op.LOAD if op == Op.GATHER else Op.STORE, f, t)[0]
+        return plain + check + (GATHER_CHECK if op == Op.GATHER else SCATTER_CHECK), 0
     if op in (Op.LOAD, Op.STORE):
         v = _vectors(f["rows"], f["cols"], t.banks)
         if op == Op.STORE:

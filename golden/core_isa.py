@@ -18,9 +18,10 @@ operation's fields follow from bit 12 upwards in the order :data:`FIELDS`
 lists them (the first field in the lowest bits); unused high bits are zero.
 Operations ``8..10`` are ExionCore's (:data:`EXION_OPS`: output-sparse and
 input-sparse GEMM tiles under a mask, the FFN-Reuse mask), which a core
-runs only when it is configured for them (``CoreConfig.exion``); the dense
-core implements :data:`DENSE_OPS`. ``11..15`` are reserved for the rest of
-ExionCore and for DiscCore.
+runs only when it is configured for them (``CoreConfig.exion``); ``11`` and
+``12`` are DiscCore's (:data:`DISC_OPS`: rows of external memory gathered
+and scattered by a list of token indices, ``CoreConfig.disc``); the dense
+core implements :data:`DENSE_OPS`. ``13..15`` are reserved.
 
 Buffers are two-dimensional: rows of :attr:`CoreConfig.width` elements,
 addressed by ``(row, col)``. ``ACT`` and ``WGT`` hold int8 operands, ``ACC``
@@ -31,7 +32,7 @@ each operation does, and ``docs/core.md`` for a worked example.
 
 import enum
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "Buffer", "Fn", "Init", "Queue",
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED", "Buffer", "Fn", "Init", "Queue",
            "HEADER", "FIELDS",
            "QUEUE_OF", "tokens", "encode", "decode", "field_offsets"]
 
@@ -54,11 +55,18 @@ class Op(enum.IntEnum):
     GEMM_IS = 9
     #: ExionCore: a mask from accumulators above a threshold (FFN-Reuse's)
     MASKGEN = 10
+    #: DiscCore: rows of external memory into a buffer, by a list of token indices
+    GATHER = 11
+    #: DiscCore: rows of a buffer to external memory, by a list of token indices
+    SCATTER = 12
 
 
 #: The dense core's operations; :data:`EXION_OPS` are ExionCore's.
 DENSE_OPS = frozenset(op for op in Op if op <= Op.FINISH)
 EXION_OPS = frozenset((Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN))
+DISC_OPS = frozenset((Op.GATHER, Op.SCATTER))
+#: The transfers by an index list (a region's fields, then the list's).
+INDEXED = (Op.GATHER, Op.SCATTER)
 
 
 class Buffer(enum.IntEnum):
@@ -98,7 +106,7 @@ class Queue(enum.IntEnum):
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
             Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
             Op.FINISH: Queue.STORE, Op.GEMM_OS: Queue.GEMM, Op.GEMM_IS: Queue.GEMM,
-            Op.MASKGEN: Queue.VECTOR}
+            Op.MASKGEN: Queue.VECTOR, Op.GATHER: Queue.LOAD, Op.SCATTER: Queue.STORE}
 
 #: Bits ``[11:0]`` of every descriptor.
 HEADER = (("op", 4), ("pop", 4), ("push", 4))
@@ -111,6 +119,10 @@ def tokens(*queues):
 _ROW, _COL, _DIM = 12, 9, 9
 _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
            ("dram", 32), ("stride", 20))
+
+# a LOAD's or STORE's region with a 16-bit stride (a token's row), then the
+# index list: ACC[idx_row, 0:rows], each index below ``limit``
+_INDEXED = _REGION[:-1] + (("stride", 16), ("idx_row", _ROW), ("limit", _ROW))
 
 _SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
                 ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
@@ -152,6 +164,13 @@ FIELDS = {
     # MASK[dst] = ACC[src] > threshold (a signed 32-bit threshold)
     Op.MASKGEN: (("src_row", _ROW), ("src_col", _COL), ("dst_row", _ROW), ("dst_col", _COL),
                  ("rows", _ROW), ("length", _DIM), ("threshold", 32)),
+    # DiscCore. Row r of the region from or to external memory at byte
+    # ``dram + ACC[idx_row, r] * stride``: a table of ``limit`` rows (a
+    # token cache) read or written by token index. Every index is checked
+    # before the first byte moves; a scatter's indices rise strictly, so that
+    # no row of the table is written twice
+    Op.GATHER: _INDEXED,
+    Op.SCATTER: _INDEXED,
 }
 
 

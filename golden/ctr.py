@@ -9,7 +9,7 @@ values are all tokens, the reused ones from a per-layer K/V cache.
 import numpy as np
 
 from .dit import gelu, layer_norm, modulate, softmax
-from .execution import OPS, Dense, dense_macs
+from .execution import Dense, dense_macs
 
 METRICS = ("mean_abs", "l2", "std")
 #: What a token's change is measured against: the previous step's latent, or
@@ -75,6 +75,33 @@ def patch_mask(tokens, patch):
     grid = int(round(np.sqrt(t)))
     m = tokens.reshape(n, grid, grid)
     return np.repeat(np.repeat(m, patch, axis=1), patch, axis=2)[:, None]
+
+
+def reuse_block(model, layer, x, c, fresh, k_cache, v_cache, out_cache):
+    """One block of a CTR step in float: each sample's ``fresh [B, T]`` rows
+    of ``x [B, T, d]`` computed, their keys and values written into the
+    caches ``[B, H, T, dh]``, their queries attending over every token's
+    cached key and value, and their outputs written into ``out_cache [B, T,
+    d]``; the other rows' outputs are the cache's. Returns the new
+    ``(out, k_cache, v_cache)`` (copies)."""
+    mods = model.modulation(layer, c)
+    out, kc, vc = out_cache.copy(), k_cache.copy(), v_cache.copy()
+    for i in range(len(x)):
+        rows = np.flatnonzero(fresh[i])
+        if rows.size == 0:
+            continue
+        sh1, sc1, g1, sh2, sc2, g2 = (m[i:i + 1] for m in mods)
+        xi = x[i:i + 1, rows]
+        h = modulate(layer_norm(xi), sh1, sc1)
+        q, k, v = model.qkv(layer, h)
+        kc[i:i + 1, :, rows] = k
+        vc[i:i + 1, :, rows] = v
+        o = softmax(model.scores(q, kc[i:i + 1])) @ vc[i:i + 1]
+        xi = xi + g1[:, None] * model.linear(f"blocks.{layer}.proj", model.merge_heads(o))
+        h = modulate(layer_norm(xi), sh2, sc2)
+        y = model.linear(f"blocks.{layer}.fc2", gelu(model.linear(f"blocks.{layer}.fc1", h)))
+        out[i, rows] = (xi + g2[:, None] * y)[0]
+    return out, kc, vc
 
 
 class CachedTokenReuse(Dense):
@@ -209,36 +236,18 @@ class CachedTokenReuse(Dense):
     def block(self, model, layer, x, c):
         cfg = model.cfg
         b, t, d = x.shape
-        mods = model.modulation(layer, c)
         if layer not in self.out_cache:
             self.out_cache[layer] = np.zeros_like(x)
             self.kv_cache[layer] = (np.zeros((b, cfg.heads, t, cfg.head_dim), np.float32),
                                     np.zeros((b, cfg.heads, t, cfg.head_dim), np.float32))
-        out = self.out_cache[layer].copy()
-        kc, vc = self.kv_cache[layer]
-        per_seq = dict.fromkeys(OPS, 0)
-        for i in range(b):
-            rows = np.flatnonzero(self.fresh[i])
-            if rows.size == 0:
-                continue
-            sh1, sc1, g1, sh2, sc2, g2 = (m[i:i + 1] for m in mods)
-            xi = x[i:i + 1, rows]
-            h = modulate(layer_norm(xi), sh1, sc1)
-            q, k, v = model.qkv(layer, h)
-            kc[i:i + 1, :, rows] = k
-            vc[i:i + 1, :, rows] = v
-            o = softmax(model.scores(q, kc[i:i + 1])) @ vc[i:i + 1]
-            xi = xi + g1[:, None] * model.linear(f"blocks.{layer}.proj", model.merge_heads(o))
-            h = modulate(layer_norm(xi), sh2, sc2)
-            y = model.linear(f"blocks.{layer}.fc2", gelu(model.linear(f"blocks.{layer}.fc1", h)))
-            out[i, rows] = (xi + g2[:, None] * y)[0]
-            # every GEMM is row-wise in the queries: its work scales with the fresh rows
-            for op, macs in dense_macs(cfg).items():
-                per_seq[op] += macs * rows.size // t
+        out, kc, vc = reuse_block(model, layer, x, c, self.fresh, *self.kv_cache[layer],
+                                  self.out_cache[layer])
+        # every GEMM is row-wise in the queries: its work scales with the fresh rows
         dense = dense_macs(cfg)
-        for op, done in per_seq.items():
-            self.count(layer, op, dense[op] * b, done)
-        self.out_cache[layer] = out
+        for op, macs in dense.items():
+            done = sum(macs * int(f.sum()) // t for f in self.fresh[:b])
+            self.count(layer, op, macs * b, done)
+        self.out_cache[layer], self.kv_cache[layer] = out, (kc, vc)
         return out
 
     def summary(self):

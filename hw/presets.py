@@ -2,7 +2,7 @@
 
 from .conmerge import ConMergeParams
 from .ctr_select import CtrSelectParams
-from .core.params import CoreParams, ExionParams
+from .core.params import CoreParams, DiscParams, ExionParams
 from .eager_logdot import LogDotParams
 from .ffn_engine import FFNEngineParams
 from .lod import LODParams
@@ -33,6 +33,13 @@ PRESETS = {
         ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=80, mask_rows=64,
                               max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
                               nl_lanes=4)),
+    ],
+    # DiscCore at the default core's sizes: a CTR step of 16 tokens fits them
+    # (the reuse step's fresh keys and values and its index lists included).
+    "disc": [
+        ("disc", DiscParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
+                            max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
+                            nl_lanes=4)),
     ],
     # The first units at their default sizes: small enough for `make test` to run
     # the whole flow, synthesis included.

@@ -13,7 +13,7 @@ from .lod import LODParams, LeadingOneDetector
 from .mask_gen import MaskGenParams, MaskGenerator
 from .nonlinear import NonLinearParams, NonLinearUnit
 from .core.core import Core
-from .core.params import CoreParams, ExionParams
+from .core.params import CoreParams, DiscParams, ExionParams
 from .params import lookup
 from .eager_rowselect import RowSelectParams, RowSelector
 from .router import HashBankRouter, RouterParams
@@ -94,6 +94,9 @@ UNITS = {u.name: u for u in [
     Unit("exion", ExionParams, Core,
          "ExionCore: the core with FFN-Reuse's mask generation and sparse GEMMs (skipped steps, "
          "condensed columns)"),
+    Unit("disc", DiscParams, Core,
+         "DiscCore: the core with gathers and scatters of token rows by index lists (CTR's "
+         "token cache)"),
 ]}
 
 

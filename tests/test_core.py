@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import DENSE_OPS, Buffer, Op, encode
-from exdisc.hw.core.params import CoreParams, ExionParams
-from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
+from exdisc.golden.core_isa import DENSE_OPS, Buffer, Op, decode, encode
+from exdisc.hw.core.params import CoreParams, DiscParams, ExionParams
+from exdisc.sim.stimulus.core import (golden_config, indexed_program, random_dram,
+                                      transfer_gemm_program)
 from exdisc.sim.testbenches.core_pysim import nonlinear_latency, run_core, timed_run
 
 SMALL = CoreParams(width=32, act_rows=16, wgt_rows=16, acc_rows=16, mask_rows=8, max_len=32,
@@ -216,6 +217,53 @@ def test_malformed_descriptor_stops_the_core(seed):
     assert np.array_equal(got.dram, want.dram[0])
 
 
+# -- DiscCore's gathers and scatters ------------------------------------------
+
+DISC = DiscParams(**dict(SMALL.as_dict(), dram_bytes=8192))
+
+
+@pytest.mark.parametrize("seed", [6, 9])
+def test_gathers_and_scatters(seed):
+    """Gathers and scatters of every buffer by random index lists (a
+    gather's repeating and out of order, a scatter's rising), into and out
+    of tables that overlap random loads and stores."""
+    print(f"seed {seed}")
+    program, dram = indexed_program(np.random.default_rng(seed), DISC, 10)
+    assert {Op.GATHER, Op.SCATTER} <= {Op(w & 0xF) for w in program}
+    _check(DISC, program, dram, seed)
+
+
+def _written_elsewhere(program, index, dram_bytes):
+    """Bytes of external memory some descriptor other than ``index`` may write."""
+    out = np.zeros(dram_bytes, bool)
+    for n, word in enumerate(program):
+        if n != index:
+            for space, _, _, at, size in gcore.footprint(*decode(int(word)))[1]:
+                if space == "dram":
+                    out[at:at + size] = True
+    return out
+
+
+@pytest.mark.parametrize("seed,fault", [(7, "range"), (10, "range"), (5, "duplicate"),
+                                        (11, "duplicate")])
+def test_bad_index_list_stops_the_core(seed, fault):
+    """A list with an index outside its table, or a scatter's list with a
+    repeated index: the core stops with the golden model's code at the
+    golden model's descriptor; neither it nor the golden model changes a
+    byte of external memory that no other descriptor of the program writes."""
+    print(f"seed {seed}")
+    program, dram = indexed_program(np.random.default_rng(seed), DISC, 10, fault=fault)
+    want = gcore.run(program, dram, golden_config(DISC))
+    code = gcore.Error.BAD_INDEX if fault == "range" else gcore.Error.DUPLICATE
+    assert want.error in (code, gcore.Error.BAD_INDEX)
+    got = run_core(DISC, program, dram, seed)
+    assert (got.error, got.index, got.finished) == (int(want.error), want.index, False)
+    allowed = _written_elsewhere(program, want.index, DISC.dram_bytes)
+    for name, after in (("RTL", got.dram), ("golden", want.dram[0])):
+        changed = np.flatnonzero((after != dram) & ~allowed)
+        assert not changed.size, f"{name} changed {changed.size} bytes, first {changed[:8]}"
+
+
 def test_token_never_given_is_a_deadlock():
     from exdisc.golden.core_isa import Queue, encode, tokens
     program = [encode(Op.LOAD, buffer=0, rows=1, cols=4),
@@ -254,31 +302,36 @@ def test_shallow_queues_deadlock_where_the_golden_model_does(depths):
 
 @pytest.mark.parametrize("seed,shape,kind", [(11, (4, 4, 4, 16), CoreParams),
                                              (12, (8, 4, 2, 3), CoreParams),
-                                             (13, (4, 4, 4, 16), ExionParams)])
+                                             (13, (4, 4, 4, 16), ExionParams),
+                                             (14, (8, 4, 2, 3), DiscParams)])
 def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape, kind):
     """On random programs of every operation whose descriptors each wait
     for the one before, the cycle model gives every descriptor's start and
     end cycle, and the program's, as the RTL (engines, non-linear widths and
     queue depths of a few sizes; a queue of 3 fills and stops the decoder;
-    ExionCore's operations among the others)."""
+    ExionCore's operations among the others; DiscCore's gathers and
+    scatters among loads and stores)."""
     from exdisc.golden import core_cycles
     from exdisc.golden.core_isa import encode
     from exdisc.sim.stimulus.core import random_gemm, random_program, serial
     print(f"seed {seed}")
     rows, cols, lanes, depth = shape
     p = kind(width=64, act_rows=32, wgt_rows=32, acc_rows=64, mask_rows=8, max_len=64,
-             dram_bytes=1 << 14, array_rows=rows, array_cols=cols, nl_lanes=lanes,
-             queue_depth=depth)
+             dram_bytes=1 << (15 if kind is DiscParams else 14), array_rows=rows,
+             array_cols=cols, nl_lanes=lanes, queue_depth=depth)
     timing = core_cycles.Timing(rows=rows, cols=cols, lanes=lanes, banks=p.banks,
                                 bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
                                 queue_depth=depth)
     rng = np.random.default_rng(seed)
     program = random_program(rng, p, 16, well_formed=True)
+    if p.disc:
+        # index lists that pass: the program's own
+        program, dram = indexed_program(rng, p, 8)
     if p.exion:
         for op in (Op.GEMM_IS, Op.GEMM_OS, Op.GEMM_IS):
             program.insert(int(rng.integers(0, len(program) + 1)), random_gemm(rng, p, op))
     program = serial([w for w in program if Op(w & 0xF) != Op.FINISH] + [encode(Op.FINISH)])
-    dram = random_dram(rng, p)
+    dram = dram if p.disc else random_dram(rng, p)
     # GEMM_IS's cycles depend on the masks it meets
     masks = {i: kept[0] for i, kept in
              gcore.run(program, dram, golden_config(p), check=True).masks.items()}

@@ -5,19 +5,21 @@ import pytest
 
 from exdisc.golden import core as gcore, core_isa as gisa
 from exdisc.hw.core import isa
-from exdisc.hw.core.params import CoreParams, ExionParams
+from exdisc.hw.core.params import CoreParams, DiscParams, ExionParams
 from exdisc.sim.stimulus.core import random_program
 from exdisc.sim.testbenches.core_decode import expected, run_programs
 
 SMALL = CoreParams(width=32, act_rows=64, wgt_rows=48, acc_rows=96, mask_rows=16, max_len=24,
                    dram_bytes=12000)
 EXION = ExionParams(**SMALL.as_dict())
+DISC = DiscParams(**SMALL.as_dict())
 
 
 def test_layouts_are_the_golden_format():
     assert {o.name: o.value for o in isa.Op} == {o.name: o.value for o in gisa.Op}
     assert {o.value for o in isa.DENSE_OPS} == {o.value for o in gisa.DENSE_OPS}
     assert {o.value for o in isa.EXION_OPS} == {o.value for o in gisa.EXION_OPS}
+    assert {o.value for o in isa.DISC_OPS} == {o.value for o in gisa.DISC_OPS}
     assert {o.value: q.value for o, q in isa.QUEUE_OF.items()} == \
         {o.value: q.value for o, q in gisa.QUEUE_OF.items()}
     for hw_enum, golden_enum in ((isa.Buffer, gisa.Buffer), (isa.Init, gisa.Init),
@@ -58,8 +60,8 @@ def test_well_formed_program(request):
     assert err[0] == isa.Error.NONE and refused is None
 
 
-@pytest.mark.parametrize("trial,p", [(0, SMALL), (1, SMALL), (2, SMALL), (0, EXION)],
-                         ids=["dense0", "dense1", "dense2", "exion0"])
+@pytest.mark.parametrize("trial,p", [(0, SMALL), (1, SMALL), (2, SMALL), (0, EXION), (0, DISC)],
+                         ids=["dense0", "dense1", "dense2", "exion0", "disc0"])
 def test_random_programs_stop_at_the_first_malformed(request, trial, p):
     """Short programs of random descriptors (fields on and around every
     limit; about a third malformed), the decoder reset between them: the
@@ -139,6 +141,38 @@ def _exion_edges():
         out.append(E(O.MASKGEN, rows=2, length=8, dst_col=dst_col))
     out.append(E(O.MASKGEN, rows=2, length=8, src_row=EXION.acc_rows - 1))
     return out
+
+
+def _disc_edges():
+    """DiscCore's gathers and scatters on both sides of their limits: an index
+    list of a whole row and one past it, on the last row of ``ACC`` and past
+    it, an empty table, a table ending on external memory's end and a byte
+    past it, a gather into its own list and beside it."""
+    E, O, B = gisa.encode, gisa.Op, gisa.Buffer
+    out = []
+    for op in (O.GATHER, O.SCATTER):
+        for rows in (DISC.width, DISC.width + 1):
+            out.append(E(op, buffer=B.ACT, rows=rows, cols=1, stride=1, limit=4))
+        for idx_row in (DISC.acc_rows - 1, DISC.acc_rows):
+            out.append(E(op, buffer=B.ACT, rows=2, cols=3, stride=3, limit=4, idx_row=idx_row))
+        out.append(E(op, buffer=B.ACT, rows=2, cols=3, stride=3, limit=0))
+        for extra in (0, 1):
+            # the table's last row ends on the last byte, or one past it
+            out.append(E(op, buffer=B.ACC, rows=2, cols=3, stride=16, limit=5,
+                         dram=DISC.dram_bytes - (4 * 16 + 12) + extra))
+    for row, col in ((4, 0), (5, 0), (3, 0), (4, 2), (4, 1)):
+        # the list ACC[4, 0:2] against a gather into rows row..row+1 from col
+        out.append(E(O.GATHER, buffer=B.ACC, row=row, col=col, rows=2, cols=2, stride=8,
+                     limit=3, idx_row=4))
+    return out
+
+
+@pytest.mark.parametrize("p", [SMALL, DISC], ids=["dense", "disc"])
+def test_disc_edges(request, p):
+    errors = _run_singly(p, _disc_edges(), _seed(request, 11))
+    want = {gcore.Error.BAD_OP} if not p.disc else \
+        {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE, gcore.Error.OVERLAP}
+    assert errors == want
 
 
 def _run_singly(p, words, seed):

@@ -44,7 +44,7 @@ def test_encode_rejects_bad_fields():
     with pytest.raises(ValueError, match="LOAD: no field 'fn'"):
         encode(Op.LOAD, fn=1)
     with pytest.raises(ValueError, match="op: expected one of"):
-        encode(11)
+        encode(13)
     with pytest.raises(TypeError, match="SET.mult: expected an integer, got 1.5"):
         encode(Op.SET, mult=1.5)
     with pytest.raises(ValueError, match="descriptor: expected a 128-bit"):
@@ -615,3 +615,165 @@ def test_ffn_reuse_steps_reject_what_they_cannot_run(request):
         cc.ReuseStep("half")
     with pytest.raises(TypeError, match="condensed: expected a bool, got 1"):
         cc.ReuseStep("sparse", mask=np.zeros(1), partial=np.zeros(1), condensed=1)
+
+
+# -- DiscCore's gathers and scatters ------------------------------------------
+DISC = CoreConfig(width=32, act_rows=64, wgt_rows=16, acc_rows=16, mask_rows=8, max_len=32,
+                  dram_bytes=1 << 12, disc=True)
+
+
+def _indexed(lists, op, **f):
+    """A program: each sample's index list (``lists [samples, n]``) loaded
+    into ACC row 5 from byte 0, then ``op`` with fields ``f``, then FINISH."""
+    return core.with_tokens([
+        encode(Op.LOAD, buffer=Buffer.ACC, row=5, rows=1, cols=lists.shape[1], dram=0),
+        encode(op, rows=lists.shape[1], idx_row=5, **f), encode(Op.FINISH)])
+
+
+def test_gather_and_scatter_rows_by_token(request):
+    """Each sample's rows go from and to its own tokens' rows of the table;
+    nothing else of external memory changes."""
+    rng = _rng(request)
+    dram = rng.integers(0, 256, (2, DISC.dram_bytes), dtype=np.uint8)
+    gather = np.array([[6, 0, 6, 3], [1, 2, 9, 9]])
+    _put(dram, 0, gather, "<i4")
+    # int8 rows of 5 from a table of 10 rows of stride 7 at 1000, into ACT
+    prog = _indexed(gather, Op.GATHER, buffer=Buffer.ACT, row=2, col=3, cols=5, dram=1000,
+                    stride=7, limit=10)
+    r = core.run(prog, dram, DISC, check=True)
+    for s in range(2):
+        for i, t in enumerate(gather[s]):
+            np.testing.assert_array_equal(r.buffers[Buffer.ACT][s, 2 + i, 3:8].view(np.uint8),
+                                          dram[s, 1000 + 7 * t:1000 + 7 * t + 5])
+    # int32 rows of 3 from ACC rows 8.. to a table at 2000 of stride 16
+    scatter = np.array([[0, 2, 7], [4, 5, 6]])
+    _put(dram, 0, scatter, "<i4")
+    acc = rng.integers(-1000, 1000, (2, 3, 3)).astype(np.int32)
+    _put(dram, 500, acc, "<i4")
+    prog = core.with_tokens([
+        encode(Op.LOAD, buffer=Buffer.ACC, row=8, rows=3, cols=3, dram=500, stride=12)] +
+        _indexed(scatter, Op.SCATTER, buffer=Buffer.ACC, row=8, cols=3, dram=2000, stride=16,
+                 limit=8))
+    r = core.run(prog, dram, DISC, check=True)
+    want = dram.copy()
+    for s in range(2):
+        for i, t in enumerate(scatter[s]):
+            want[s, 2000 + 16 * t:2000 + 16 * t + 12] = acc[s, i].view(np.uint8)
+    np.testing.assert_array_equal(r.dram, want)
+
+
+@pytest.mark.parametrize("op,index,error", [
+    (Op.GATHER, [0, 8], Error.BAD_INDEX), (Op.GATHER, [-1, 3], Error.BAD_INDEX),
+    (Op.SCATTER, [3, 8], Error.BAD_INDEX), (Op.SCATTER, [1, 4, 4], Error.DUPLICATE),
+    (Op.SCATTER, [5, 2], Error.DUPLICATE), (Op.SCATTER, [5, 9, 5], Error.BAD_INDEX),
+    (Op.GATHER, [5, 5, 2], Error.NONE)])
+def test_bad_index_lists_stop_the_core(request, op, index, error):
+    """An index outside the table (either sample), or a scatter's index not
+    above the one before, stops the core at the gather or scatter with its
+    code, before any byte of it moves; a gather may repeat and reorder.
+    An out-of-range index is reported before a repeat."""
+    rng = _rng(request)
+    dram = rng.integers(0, 256, (2, DISC.dram_bytes), dtype=np.uint8)
+    lists = np.array([[0] * len(index), index])
+    if op == Op.SCATTER:
+        lists[0] = np.arange(len(index))
+    _put(dram, 0, lists, "<i4")
+    prog = _indexed(lists, op, buffer=Buffer.ACT, row=1, cols=4, dram=1000, stride=4, limit=8)
+    prog = prog[:-1] + [encode(Op.STORE, buffer=Buffer.ACT, row=1, rows=1, cols=4, dram=3000,
+                               pop=L), prog[-1]]
+    prog = core.with_tokens(prog)
+    r = core.run(prog, dram, DISC)
+    assert (r.error, r.finished) == (error, error == Error.NONE)
+    if error != Error.NONE:
+        assert r.index == 1
+        np.testing.assert_array_equal(r.dram, dram)
+        with pytest.raises(core.CoreError, match=f"descriptor 1: {error.name}"):
+            core.run(prog, dram, DISC, check=True)
+
+
+def test_disc_operations_are_checked():
+    """Other cores flag gathers and scatters BAD_OP; DiscCore checks the
+    list (a row of ACC at most, its row in ACC), the table (a row at least,
+    inside external memory), and a gather not into its own list."""
+    word = encode(Op.GATHER, buffer=Buffer.ACT, rows=2, cols=4, stride=4, limit=4, idx_row=3)
+    assert core.validate(CoreConfig(), word)[0] == Error.BAD_OP
+    assert core.validate(DISC, word)[0] == Error.NONE
+    assert core.validate(DISC, word | L << 4)[0] == Error.BAD_TOKEN
+    assert core.validate(DISC, encode(Op.SCATTER, buffer=Buffer.ACT, rows=2, cols=4,
+                                      limit=4) | S << 8)[0] == Error.BAD_TOKEN
+    for f, error in ((dict(rows=33), Error.BAD_SHAPE), (dict(limit=0), Error.BAD_SHAPE),
+                     (dict(idx_row=16), Error.BAD_RANGE),
+                     (dict(stride=1300, limit=5), Error.BAD_RANGE),
+                     (dict(stride=1300, limit=4), Error.NONE),
+                     (dict(buffer=Buffer.ACC, row=2, idx_row=3), Error.OVERLAP),
+                     (dict(buffer=Buffer.ACC, row=2, col=2, idx_row=3), Error.NONE)):
+        fields = dict(dict(buffer=Buffer.ACT, rows=2, cols=4, stride=4, limit=4), **f)
+        assert core.validate(DISC, encode(Op.GATHER, **fields))[0] == error, f
+    # the table's footprint orders a scatter before a load of any of its rows
+    prog = core.with_tokens([encode(Op.SCATTER, buffer=Buffer.ACT, rows=1, cols=4, dram=100,
+                                    stride=8, limit=10),
+                             encode(Op.LOAD, buffer=Buffer.ACT, rows=1, cols=4, dram=172),
+                             encode(Op.FINISH)])
+    assert decode(prog[1])[1]["pop"] == S
+
+
+def test_ctr_steps_against_the_float_ctr_block():
+    """CTR on the project's DiT at full shape (256 tokens), on recorded
+    block inputs: the full step fills the token cache; the next step's
+    reuse step, on the fresh tokens the float CTR chose there, leaves every
+    reused token's output, key and value as the cache held them, bit for
+    bit, and its fresh rows' update within 3 % (relative, L2) of the float
+    CTR block's (golden.ctr.reuse_block on the float full step's keys and
+    values); program order and other queue priorities agree word for word."""
+    from exdisc.golden.ctr import reuse_block
+    layer, step = 1, 3
+    model = trace.model()
+    cfg = CoreConfig(disc=True)
+    x, c = trace.block_input(step=step, layer=layer)
+    full = cc.compile_block(model, layer, x, c, cfg, tokens=cc.TokenStep())
+    r = core.run(full.program, full.dram, cfg, check=True)
+    k, v, out = cc.token_cache(full, r)
+    # the full step is the dense block, and stores its keys and values besides
+    dense = cc.compile_block(model, layer, x, c, cfg)
+    np.testing.assert_array_equal(cc.block_output(full, r), cc.block_output(
+        dense, core.run(dense.program, dense.dram, cfg)))
+    fresh = np.repeat(trace.ctr_steps()[step + 1][3][None], len(x), axis=0)
+    assert 0 < fresh.sum() < fresh.size
+    x2, c2 = trace.block_input(step=step + 1, layer=layer)
+    reuse = cc.compile_block(model, layer, x2, c2, cfg, full.scales,
+                             tokens=cc.TokenStep(fresh=fresh, k=k, v=v, out=out))
+    r = core.run(reuse.program, reuse.dram, cfg, check=True)
+    for order in ("program", REVERSED):
+        assert np.array_equal(r.dram, core.run(reuse.program, reuse.dram, cfg,
+                                               order=order).dram), order
+    k2, v2, out2 = cc.token_cache(reuse, r)
+    for new, old in ((k2, k), (v2, v), (out2, out)):
+        np.testing.assert_array_equal(new[~fresh], old[~fresh])
+    ref = cc.float_block(model, layer, x, c)
+    want, _, _ = reuse_block(model, layer, x2, c2, fresh, ref["k"], ref["v"], ref["x_out"])
+    got = cc.block_output(reuse, r)
+    err = np.linalg.norm(got[fresh] - want[fresh]) / np.linalg.norm(want[fresh] - x2[fresh])
+    print(f"fresh rows: relative error of the block's update {err:.4f}")
+    assert err < 0.03
+    # only the fresh rows' GEMMs: the attention's keys are every token's
+    R, T, d = fresh.sum(axis=1)[0], x.shape[1], model.cfg.hidden
+    assert r.stats["macs"] == R * d * d * 4 + 2 * R * T * d + 2 * R * d * d * 4
+
+
+def test_ctr_steps_reject_what_they_cannot_run():
+    model = trace.model()
+    x, c = trace.block_input(step=3, layer=0)
+    with pytest.raises(ValueError, match="cfg.disc is False"):
+        cc.compile_block(model, 0, x, c, tokens=cc.TokenStep())
+    fresh = np.zeros(x.shape[:2], bool)
+    fresh[0, :3], fresh[1, :4] = True, True
+    with pytest.raises(ValueError, match=r"the same number of fresh tokens.*\[3, 4\]"):
+        cc.TokenStep(fresh=fresh, k=0, v=0, out=0)
+    fresh[1, 3] = False
+    with pytest.raises(ValueError, match="k, v, out: a reuse step needs the token cache"):
+        cc.TokenStep(fresh=fresh)
+    with pytest.raises(ValueError, match=r"fresh, k, v, out: expected \[2, 256\]"):
+        cc.compile_block(model, 0, x, c, CoreConfig(disc=True), tokens=cc.TokenStep(
+            fresh=fresh, k=np.zeros((2, 256, 5)), v=0, out=0))
+    with pytest.raises(TypeError, match="tokens: expected a TokenStep"):
+        cc.compile_block(model, 0, x, c, CoreConfig(disc=True), tokens=fresh)

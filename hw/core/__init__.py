@@ -4,4 +4,5 @@ the descriptor layouts (:mod:`.isa`), the decoder (:mod:`.decode`), the
 dependency tokens (:mod:`.tokens`), the buffers (:mod:`.buffer`), the load
 and store units (:mod:`.transfer`), the GEMM unit (:mod:`.gemm`), the vector
 unit (:mod:`.vector`) and the whole core (:mod:`.core`), dense on
-:class:`~.params.CoreParams` and ExionCore on :class:`~.params.ExionParams`."""
+:class:`~.params.CoreParams`, ExionCore on :class:`~.params.ExionParams` and
+DiscCore on :class:`~.params.DiscParams`."""

@@ -110,7 +110,9 @@ class Core(wiring.Component):
         clients = {
             Buffer.ACT: (("gemm", "store"), ("vector", "load")),
             Buffer.WGT: (("gemm", "store"), ("vector", "load")),
-            Buffer.ACC: (("gemm", "vector", "store"), ("gemm", "vector", "load")),
+            # DiscCore's load unit reads its gathers' index lists
+            Buffer.ACC: (("gemm", "vector", "store") + (("load",) if p.disc else ()),
+                         ("gemm", "vector", "load")),
             Buffer.MASK: (("gemm", "store") if p.exion else ("store",), ("vector", "load")),
         }
         return {b: BankedBuffer(rows=p.rows(b.value), width=p.width, elem_bits=ELEMENT_BITS[b],
@@ -139,26 +141,39 @@ class Core(wiring.Component):
         for b, buf in bufs.items():
             name = b.name.lower()
             for c in buf.reads:
-                unit = {"gemm": gemm, "store": store, "vector": vector}[c]
+                unit = {"gemm": gemm, "store": store, "vector": vector, "load": load}[c]
                 wiring.connect(m, getattr(unit, f"r_{name}"), getattr(buf, f"r_{c}"))
             for c in buf.writes:
                 unit = {"gemm": gemm, "load": load, "vector": vector}[c]
                 wiring.connect(m, getattr(unit, f"w_{name}"), getattr(buf, f"w_{c}"))
 
-        heads = {}
+        heads, running = {}, {}
+        fault = Signal(Decoder.error_layout)
+        halt = fault.code != Error.NONE
         units = {Queue.LOAD: (dec.load, load), Queue.GEMM: (dec.gemm, gemm),
                  Queue.VECTOR: (dec.vector, vector), Queue.STORE: (dec.store, store)}
         for q, (src, unit) in units.items():
-            heads[q] = _sequence(m, q, src, tok.q[q], unit, p.queue_depth)
+            valid, index, running[q] = _sequence(m, q, src, tok.q[q], unit, p.queue_depth, halt)
+            heads[q] = (valid, index)
             m.d.comb += [self.events.start[q.value].eq(tok.q[q].start),
                          self.events.done[q.value].eq(tok.q[q].done)]
+        # a bad index list, found as its gather or scatter runs: the first
+        # stops every queue
+        for q in (Queue.LOAD, Queue.STORE):
+            unit = units[q][1]
+            with m.If(~halt & (unit.fault != Error.NONE)):
+                m.d.sync += [fault.code.eq(unit.fault), fault.index.eq(running[q])]
 
         # finished: FINISH has run, and nothing is left in a queue or a unit
         idle = ~dec.busy
         for q, (_, unit) in units.items():
             idle = idle & ~heads[q][0] & unit.cmd.ready
         deadlock = self._deadlock(m, dec, units, heads, tok)
-        m.d.comb += [self.error.eq(Mux(dec.error.code != Error.NONE, dec.error, deadlock)),
+        # the earliest descriptor's error: a fault may come before a
+        # malformed descriptor the decoder has already met
+        shown = Mux(dec.error.code != Error.NONE, dec.error, deadlock)
+        first = halt & ((dec.error.code == Error.NONE) | (fault.index < dec.error.index))
+        m.d.comb += [self.error.eq(Mux(first, fault, shown)),
                      self.finished.eq(store.finished & idle), self.busy.eq(~idle)]
         return m
 
@@ -195,10 +210,11 @@ class Core(wiring.Component):
         return out
 
 
-def _sequence(m, q, src, port, unit, depth):
+def _sequence(m, q, src, port, unit, depth, halt):
     """A queue: its descriptors wait in a FIFO; the head starts its unit when
-    its tokens are there, and gives its tokens when the unit is done. Returns
-    the head (``valid`` and its ``index``)."""
+    its tokens are there (and not after ``halt``), and gives its tokens when
+    the unit is done. Returns the head (``valid`` and its ``index``) and
+    the index of the descriptor the unit runs."""
     name = q.name.lower()
     entry = Decoder.entry_layout
     fifo = StreamFIFO(width=entry.size, depth=depth, storage="memory")
@@ -206,13 +222,14 @@ def _sequence(m, q, src, port, unit, depth):
     wiring.connect(m, src, fifo.w)
     head = data.View(entry, fifo.r.payload)
     push = Signal(4, name=f"{name}_push")
+    running = Signal.like(head.index, name=f"{name}_running")
     start = unit.cmd.valid & unit.cmd.ready
     m.d.comb += [
         port.pop.eq(head.word[4:8]), port.push.eq(head.word[8:12]),
-        unit.cmd.valid.eq(fifo.r.valid & port.ready), unit.cmd.payload.eq(head.word),
-        fifo.r.ready.eq(unit.cmd.ready & port.ready),
+        unit.cmd.valid.eq(fifo.r.valid & port.ready & ~halt), unit.cmd.payload.eq(head.word),
+        fifo.r.ready.eq(unit.cmd.ready & port.ready & ~halt),
         port.start.eq(start), port.done.eq(unit.done), port.done_push.eq(push),
     ]
     with m.If(start):
-        m.d.sync += push.eq(head.word[8:12])
-    return fifo.r.valid, head.index
+        m.d.sync += [push.eq(head.word[8:12]), running.eq(head.index)]
+    return fifo.r.valid, head.index, running

@@ -8,8 +8,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import resolve_params
-from .isa import (DENSE_OPS, DESCRIPTOR_BITS, EXION_OPS, SPARSE_GEMMS, Buffer, Error, Fn, Init,
-                  Op, Queue, layout)
+from .isa import (DENSE_OPS, DESCRIPTOR_BITS, DISC_OPS, EXION_OPS, SPARSE_GEMMS, Buffer, Error,
+                  Fn, Init, Op, Queue, layout)
 from .params import CoreParams
 
 
@@ -85,12 +85,12 @@ class Decoder(wiring.Component):
         m.d.sync += flags.eq(Cat(bad for bad, _ in checks))
 
         # the first failed check of the descriptor's operation names the error
-        code = Const(Error.NONE.value, 3)
+        code = Const(Error.NONE.value, Error.as_shape())
         for n in reversed(range(len(checks))):
             code = Mux(flags[n], checks[n][1].value, code)
         op = word[:4]
-        queue = Mux(op == Op.LOAD.value, Queue.LOAD.value,
-                    Mux((op == Op.STORE.value) | (op == Op.FINISH.value), Queue.STORE.value,
+        queue = Mux(self._load_queue(op), Queue.LOAD.value,
+                    Mux(self._store_queue(op), Queue.STORE.value,
                         Mux(self._gemm_queue(op), Queue.GEMM.value, Queue.VECTOR.value)))
         with m.If(stage == 3):
             with m.If(code != Error.NONE.value):
@@ -109,6 +109,16 @@ class Decoder(wiring.Component):
                 m.d.sync += [stage.eq(0), index.eq(index + 1)]
         return m
 
+    def _load_queue(self, op):
+        """Whether ``op`` is one of the load queue's operations."""
+        out = op == Op.LOAD.value
+        return out | (op == Op.GATHER.value) if self.params.disc else out
+
+    def _store_queue(self, op):
+        """Whether ``op`` is one of the store queue's operations."""
+        out = (op == Op.STORE.value) | (op == Op.FINISH.value)
+        return out | (op == Op.SCATTER.value) if self.params.disc else out
+
     def _gemm_queue(self, op):
         """Whether ``op`` is one of the GEMM queue's operations."""
         out = op == Op.GEMM.value
@@ -124,14 +134,14 @@ class Decoder(wiring.Component):
         the flags, so that each flag is a compare."""
         p = self.params
         op = word[:4]
-        ops = DENSE_OPS + (EXION_OPS if p.exion else ())
+        ops = DENSE_OPS + (EXION_OPS if p.exion else ()) + (DISC_OPS if p.disc else ())
         views = {o: data.View(layout(o), word) for o in ops}
         is_op = {o: op == o.value for o in ops}
         out = [(~functools.reduce(operator.or_, is_op.values()), Error.BAD_OP)]
 
         # no token from or to the descriptor's own queue
-        own = Mux(op == Op.LOAD.value, 1 << Queue.LOAD.value,
-                  Mux((op == Op.STORE.value) | (op == Op.FINISH.value), 1 << Queue.STORE.value,
+        own = Mux(self._load_queue(op), 1 << Queue.LOAD.value,
+                  Mux(self._store_queue(op), 1 << Queue.STORE.value,
                       Mux(self._gemm_queue(op), 1 << Queue.GEMM.value,
                           1 << Queue.VECTOR.value)))
         out.append((((word[4:8] | word[8:12]) & own) != 0, Error.BAD_TOKEN))
@@ -146,8 +156,9 @@ class Decoder(wiring.Component):
                            Error.BAD_RANGE))
             return checks
 
-        # LOAD and STORE: the region, whole bytes of a mask, external memory
-        for o in (Op.LOAD, Op.STORE):
+        # LOAD and STORE (and DiscCore's GATHER and SCATTER): the region, whole
+        # bytes of a mask, (the index list,) external memory
+        for o in (Op.LOAD, Op.STORE) + (DISC_OPS if p.disc else ()):
             v = views[o]
             rows_of = Mux(v.buffer == Buffer.ACT, p.act_rows,
                           Mux(v.buffer == Buffer.WGT, p.wgt_rows,
@@ -156,10 +167,14 @@ class Decoder(wiring.Component):
             is_mask = v.buffer == Buffer.MASK
             out.append((is_op[o] & is_mask & ((v.col[:3] != 0) | (v.cols[:3] != 0)),
                         Error.BAD_SHAPE))
+            table = v.rows
+            if o in DISC_OPS:
+                out += self._index_checks(o, v, is_op[o], region)
+                table = v.limit
             nbytes = Mux(is_mask, v.cols >> 3,
                          Mux(v.buffer == Buffer.ACC, v.cols << 2, v.cols))
             span = Signal(unsigned(33), name=f"{o.name.lower()}_span_q")
-            m.d.sync += span.eq((v.rows - 1) * v.stride)
+            m.d.sync += span.eq((table - 1) * v.stride)
             end = Signal(unsigned(35), name=f"{o.name.lower()}_end_q")
             m.d.sync += end.eq(v.dram + nbytes)
             out.append((is_op[o] & (end + span > p.dram_bytes), Error.BAD_RANGE))
@@ -213,6 +228,19 @@ class Decoder(wiring.Component):
                     Error.OVERLAP))
         if p.exion:
             out += self._exion_checks(views, is_op, region)
+        return out
+
+    def _index_checks(self, o, v, is_op, region):
+        """A gather's or scatter's index list: at most a row of ``ACC``, a
+        table of at least a row, the list's row in ``ACC``, and a gather not
+        into its own list."""
+        p = self.params
+        out = [(is_op & (v.rows > p.width), Error.BAD_SHAPE),
+               (is_op & (v.limit == 0), Error.BAD_SHAPE)]
+        out += region(is_op, p.acc_rows, v.idx_row, 0, 1, v.rows, shape=False)
+        if o == Op.GATHER:
+            out.append((is_op & (v.buffer == Buffer.ACC) & (v.idx_row >= v.row) &
+                        (v.idx_row < v.row + v.rows) & (v.col < v.rows), Error.OVERLAP))
         return out
 
     def _exion_checks(self, views, is_op, region):

@@ -14,7 +14,8 @@ from amaranth.lib import data, enum
 from ..nonlinear import Op as Fn
 
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "SPARSE_GEMMS", "Buffer", "Fn",
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED",
+           "SPARSE_GEMMS", "Buffer", "Fn",
            "Init", "Queue", "Error", "HEADER", "FIELDS", "QUEUE_OF", "layout"]
 
 DESCRIPTOR_BITS = 128
@@ -31,11 +32,15 @@ class Op(enum.Enum, shape=4):
     GEMM_OS = 8
     GEMM_IS = 9
     MASKGEN = 10
+    GATHER = 11
+    SCATTER = 12
 
 
 #: The dense core's operations; ExionCore runs :data:`EXION_OPS` too.
 DENSE_OPS = (Op.LOAD, Op.STORE, Op.GEMM, Op.NONLINEAR, Op.SET, Op.ADD, Op.FINISH)
 EXION_OPS = (Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN)
+#: DiscCore's operations: transfers by an index list.
+DISC_OPS = INDEXED = (Op.GATHER, Op.SCATTER)
 #: The GEMM queue's sparse operations: a GEMM's fields up to ``init``, then the mask's.
 SPARSE_GEMMS = (Op.GEMM_OS, Op.GEMM_IS)
 
@@ -61,7 +66,7 @@ class Queue(enum.Enum, shape=2):
     STORE = 3
 
 
-class Error(enum.Enum, shape=3):
+class Error(enum.Enum, shape=4):
     """The core's sticky error code (as :class:`exdisc.golden.core.Error`)."""
     NONE = 0
     BAD_OP = 1
@@ -71,18 +76,21 @@ class Error(enum.Enum, shape=3):
     BAD_SHAPE = 5
     DEADLOCK = 6
     OVERLAP = 7
+    BAD_INDEX = 8
+    DUPLICATE = 9
 
 
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
             Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
             Op.FINISH: Queue.STORE, Op.GEMM_OS: Queue.GEMM, Op.GEMM_IS: Queue.GEMM,
-            Op.MASKGEN: Queue.VECTOR}
+            Op.MASKGEN: Queue.VECTOR, Op.GATHER: Queue.LOAD, Op.SCATTER: Queue.STORE}
 
 HEADER = (("op", 4), ("pop", 4), ("push", 4))
 
 _ROW, _COL, _DIM = 12, 9, 9
 _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
            ("dram", 32), ("stride", 20))
+_INDEXED = _REGION[:-1] + (("stride", 16), ("idx_row", _ROW), ("limit", _ROW))
 _SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
                 ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
                 ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1),
@@ -107,6 +115,8 @@ FIELDS = {
     Op.GEMM_IS: _SPARSE_GEMM,
     Op.MASKGEN: (("src_row", _ROW), ("src_col", _COL), ("dst_row", _ROW), ("dst_col", _COL),
                  ("rows", _ROW), ("length", _DIM), ("threshold", 32)),
+    Op.GATHER: _INDEXED,
+    Op.SCATTER: _INDEXED,
 }
 
 _SHAPES = {"buffer": Buffer, "init": Init, "fn": unsigned(3)}

@@ -5,7 +5,7 @@ import dataclasses
 from ..params import Params, check_int, param
 
 
-__all__ = ["CoreParams", "ExionParams"]
+__all__ = ["CoreParams", "ExionParams", "DiscParams"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +82,11 @@ class CoreParams(Params):
         """Whether the core runs ExionCore's operations (:class:`ExionParams`)."""
         return False
 
+    @property
+    def disc(self):
+        """Whether the core runs DiscCore's operations (:class:`DiscParams`)."""
+        return False
+
 
 @dataclasses.dataclass(frozen=True)
 class ExionParams(CoreParams):
@@ -96,4 +101,20 @@ class ExionParams(CoreParams):
 
     @property
     def exion(self):
+        return True
+
+
+@dataclasses.dataclass(frozen=True)
+class DiscParams(CoreParams):
+    """DiscCore's parameters: the core's, and a core that also runs DiscCore's
+    operations (``GATHER``, ``SCATTER``: rows of external memory by a list
+    of token indices in ``ACC``).
+
+    Members
+    -------
+    (those of :class:`CoreParams`)
+    """
+
+    @property
+    def disc(self):
         return True

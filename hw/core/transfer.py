@@ -1,13 +1,15 @@
 """The core's load and store units: rows of a buffer region from and to
-external memory."""
+external memory, in order or (DiscCore) by a list of token indices."""
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
 
 from ..fifo import StreamFIFO
 from .buffer import READ_LATENCY, ReadPort, WritePort
-from .isa import DESCRIPTOR_BITS, Buffer, Op, layout
+from .isa import DESCRIPTOR_BITS, INDEXED, Buffer, Error, Op, layout
 from .walk import RegionWalk, lane_enables
 
 
@@ -47,9 +49,11 @@ def _region_bytes(d):
                Mux(d.buffer == Buffer.ACC, d.cols << 2, d.cols))
 
 
-def _issue_commands(m, d, busy, cmd, ext, name):
+def _issue_commands(m, d, busy, cmd, ext, name, index=None):
     """One external command per row of the region ``d`` while ``busy``,
-    from the handshake of ``cmd`` (the descriptor) on."""
+    from the handshake of ``cmd`` (the descriptor) on; with ``index`` (an
+    :class:`_IndexList`), a gather's or scatter's from its checked list.
+    Returns the rows commanded so far and whether all are."""
     row = Signal(12, name=f"{name}_cmd_row")
     addr = Signal(32, name=f"{name}_cmd_addr")
     done = Signal(name=f"{name}_cmds_done")
@@ -62,13 +66,123 @@ def _issue_commands(m, d, busy, cmd, ext, name):
     with m.If(cmd.valid & cmd.ready):
         m.d.sync += [row.eq(0), addr.eq(data.View(layout(Op.LOAD), cmd.payload).dram),
                      done.eq(0)]
+    if index is not None:
+        index.addresses(m, busy & ~done, ext.valid & ext.ready & index.indexed)
+        with m.If(index.indexed):
+            m.d.comb += [ext.valid.eq(busy & ~done & index.addr_ready),
+                         ext.payload.addr.eq(index.addr)]
+    return row, done
+
+
+class _IndexList:
+    """A gather's or scatter's index list ``ACC[idx_row, 0:rows]``: read a
+    vector at a time through the unit's ``ACC`` read port and checked
+    (:meth:`check`: every index below ``limit``; a scatter's rising
+    strictly), kept in a memory of a vector a word, and turned into each
+    row's external address (:meth:`addresses`). The transfer starts only
+    once the whole list has passed, so that a bad list moves no byte.
+
+    Cycles: ``ceil(rows / banks) + READ_LATENCY + 1`` to check; the first
+    address three cycles later, then one a cycle."""
+
+    def __init__(self, p, word, name):
+        self.p = p
+        self.v = data.View(layout(Op.GATHER), word)
+        self.name = name
+        self.indexed = Signal(name=f"{name}_indexed")
+        self.checking = Signal(name=f"{name}_checking")
+        self.fault = Signal(Error, name=f"{name}_fault")
+        self.addr = Signal(32, name=f"{name}_ix_addr")
+        self.addr_ready = Signal(name=f"{name}_ix_addr_ready")
+        self.vectors = -(-p.width // p.banks)
+        self.mem = Memory(shape=data.ArrayLayout(12, p.banks), depth=self.vectors, init=[])
+
+    def start(self, m, payload):
+        """From the descriptor ``payload`` arriving."""
+        op = payload[:4]
+        is_indexed = (op == Op.GATHER.value) | (op == Op.SCATTER.value)
+        m.d.sync += [self.indexed.eq(is_indexed), self.checking.eq(is_indexed)]
+        return is_indexed
+
+    def check(self, m, port, busy):
+        """The list's vectors requested on ``port`` (``ACC``) and checked as
+        they return; ``fault`` pulses with the error when the list is bad."""
+        p, v, name = self.p, self.v, self.name
+        m.submodules[f"{name}_index_mem"] = self.mem
+        wr = self.mem.write_port()
+        shift = ceil_log2(p.banks)
+        vec_bits = max(1, ceil_log2(self.vectors + 1))
+        asked, got = Signal(vec_bits, name=f"{name}_ix_asked"), Signal(vec_bits, name=f"{name}_ix_got")
+        count = (v.rows + p.banks - 1) >> shift
+        with m.If(self.checking):
+            m.d.comb += [port.valid.eq(busy & (asked < count)), port.row.eq(v.idx_row),
+                         port.col.eq(asked << shift), port.vertical.eq(0)]
+        with m.If(port.valid & port.ready):
+            m.d.sync += asked.eq(asked + 1)
+        out_of_range, not_rising = Signal(name=f"{name}_ix_range"), Signal(name=f"{name}_ix_order")
+        last = Signal(32, name=f"{name}_ix_last")
+        scatter = v.op == Op.SCATTER.value
+        m.d.comb += self.fault.eq(Error.NONE)
+        with m.If(self.checking & port.rvalid):
+            bad, order = Const(0, 1), Const(0, 1)
+            for j in range(p.banks):
+                live = (got << shift) + j < v.rows
+                value = port.rdata[j]
+                prev = last if j == 0 else port.rdata[j - 1]
+                first = (got == 0) if j == 0 else Const(0, 1)
+                bad = bad | (live & (value >= v.limit))
+                order = order | (live & ~first & (value <= prev))
+            m.d.sync += [got.eq(got + 1), last.eq(port.rdata[p.banks - 1]),
+                         out_of_range.eq(out_of_range | bad), not_rising.eq(not_rising | order)]
+            m.d.comb += [wr.en.eq(1), wr.addr.eq(got)]
+            for j in range(p.banks):
+                m.d.comb += wr.data[j].eq(port.rdata[j])
+        with m.If(self.checking & (got == count) & (asked == count)):
+            m.d.sync += self.checking.eq(0)
+            with m.If(out_of_range):
+                m.d.comb += self.fault.eq(Error.BAD_INDEX)
+            with m.Elif(not_rising & scatter):
+                m.d.comb += self.fault.eq(Error.DUPLICATE)
+        with m.If(~busy):
+            m.d.sync += [asked.eq(0), got.eq(0), out_of_range.eq(0), not_rising.eq(0)]
+
+    #: Addresses computed ahead of their commands.
+    AHEAD = 4
+
+    def addresses(self, m, want, taken):
+        """``addr``, ``addr_ready``: each row's ``dram + index * stride`` in
+        order, one a cycle from three cycles after the list has passed,
+        computed up to :attr:`AHEAD` ahead of the commands ``taken`` while
+        ``want``."""
+        p, v, name = self.p, self.v, self.name
+        rd = self.mem.read_port(transparent_for=())
+        shift = ceil_log2(p.banks)
+        m.submodules[f"{name}_ix_ahead"] = ahead = StreamFIFO(width=32, depth=self.AHEAD)
+        row = Signal(12, name=f"{name}_ix_row")
+        pending = Signal(range(self.AHEAD + 1), name=f"{name}_ix_pending")
+        lane = Signal(range(p.banks), name=f"{name}_ix_lane")
+        read, multiplied = Signal(name=f"{name}_ix_read"), Signal(name=f"{name}_ix_multiplied")
+        product = Signal(28, name=f"{name}_ix_product")
+        issue = want & self.indexed & ~self.checking & (row < v.rows) & (pending < self.AHEAD)
+        m.d.comb += rd.addr.eq(row >> shift)
+        m.d.sync += [read.eq(issue), multiplied.eq(read),
+                     pending.eq(pending + issue - taken)]
+        with m.If(issue):
+            m.d.sync += [row.eq(row + 1), lane.eq(row[:shift] if shift else 0)]
+        with m.If(read):
+            m.d.sync += product.eq(rd.data[lane] * v.stride)
+        m.d.comb += [ahead.w.valid.eq(multiplied), ahead.w.payload.eq(v.dram + product),
+                     ahead.r.ready.eq(taken), self.addr.eq(ahead.r.payload),
+                     self.addr_ready.eq(ahead.r.valid)]
+        with m.If(~want):
+            m.d.sync += row.eq(0)
 
 
 class _Unit(wiring.Component):
     def __init__(self, p, shapes, ports):
         self.p, self.shapes = p, shapes
         super().__init__({"cmd": In(stream.Signature(DESCRIPTOR_BITS)), "done": Out(1),
-                          **ports})
+                          "fault": Out(Error), **ports})
 
     def _take(self, m):
         """The descriptor register, ``busy`` from its handshake to ``finish``."""
@@ -78,6 +192,21 @@ class _Unit(wiring.Component):
         m.d.comb += self.cmd.ready.eq(~busy)
         m.d.sync += self.done.eq(0)
         return word, d, busy
+
+    def _index_list(self, m, word, busy, name):
+        """DiscCore's index list of a gather or scatter (None on other
+        cores); a bad list ends the descriptor at once, with ``fault`` and
+        no ``done``."""
+        if not self.p.disc:
+            return None
+        index = _IndexList(self.p, word, name)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            index.start(m, self.cmd.payload)
+        index.check(m, self.r_acc, busy)
+        m.d.comb += self.fault.eq(index.fault)
+        with m.If(index.fault != Error.NONE):
+            m.d.sync += busy.eq(0)
+        return index
 
 
 class LoadUnit(_Unit):
@@ -90,22 +219,28 @@ class LoadUnit(_Unit):
     Throughput: a vector written per cycle while beats arrive (a row of
     int32 elements takes one beat per vector, int8 one per four, mask bits
     one per 32). One descriptor at a time; ``done`` pulses when its last
-    write is granted.
+    write is granted. DiscCore's ``GATHER`` first reads and checks its index
+    list (:class:`_IndexList`) through ``r_acc``.
 
     Members
     -------
     cmd : In(stream.Signature(DESCRIPTOR_BITS))
     done : Out(1)
+    fault : Out(Error)
+        Pulses with ``BAD_INDEX`` when a gather's list is bad (DiscCore).
     ext_cmd : Out(stream.Signature(ExternalCommand))
     ext_data : In(stream.Signature(8 * bus_bytes))
     w_act, w_wgt, w_acc, w_mask : Out(WritePort)
+    r_acc : Out(ReadPort)
+        DiscCore only: index lists.
     """
 
     def __init__(self, p, shapes):
+        index = {"r_acc": Out(ReadPort(*shapes[Buffer.ACC]))} if p.disc else {}
         super().__init__(p, shapes, {
             "ext_cmd": Out(stream.Signature(ExternalCommand)),
             "ext_data": In(stream.Signature(8 * p.bus_bytes)),
-            **{f"w_{b.name.lower()}": Out(WritePort(*shapes[b])) for b in Buffer}})
+            **{f"w_{b.name.lower()}": Out(WritePort(*shapes[b])) for b in Buffer}, **index})
 
     def elaborate(self, platform):
         m = Module()
@@ -115,7 +250,8 @@ class LoadUnit(_Unit):
         with m.If(self.cmd.valid & self.cmd.ready):
             m.d.sync += [word.eq(self.cmd.payload), busy.eq(1)]
             at.start(m, data.View(layout(Op.LOAD), self.cmd.payload))
-        _issue_commands(m, d, busy, self.cmd, self.ext_cmd, "load")
+        index = self._index_list(m, word, busy, "load")
+        _issue_commands(m, d, busy, self.cmd, self.ext_cmd, "load", index)
 
         beat = Signal(8 * p.bus_bytes)
         have = Signal()
@@ -151,11 +287,16 @@ class StoreUnit(_Unit):
 
     Throughput: a vector read per cycle while ``ext_data`` takes the beats.
     One descriptor at a time; ``done`` pulses when its last beat is taken.
+    DiscCore's ``SCATTER`` first reads and checks its index list
+    (:class:`_IndexList`) through ``r_acc``, and reads its rows after.
 
     Members
     -------
     cmd : In(stream.Signature(DESCRIPTOR_BITS))
     done : Out(1)
+    fault : Out(Error)
+        Pulses with ``BAD_INDEX`` or ``DUPLICATE`` when a scatter's list is
+        bad (DiscCore).
     finished : Out(1)
         A ``FINISH`` has run.
     ext_cmd : Out(stream.Signature(ExternalCommand))
@@ -190,7 +331,10 @@ class StoreUnit(_Unit):
         with m.If(finish):
             m.d.sync += [finish.eq(0), self.done.eq(1)]
         m.d.comb += self.cmd.ready.eq(~busy & ~finish)
-        _issue_commands(m, d, busy, self.cmd, self.ext_cmd, "store")
+        index = self._index_list(m, word, busy, "store")
+        checking = index.checking if index is not None else Const(0, 1)
+        commanded, all_commanded = _issue_commands(m, d, busy, self.cmd, self.ext_cmd, "store",
+                                                   index)
 
         # reads, as far as the queue behind them has room
         wide = 8 * p.bus_bytes
@@ -202,12 +346,15 @@ class StoreUnit(_Unit):
         m.d.comb += issued.eq(0)
         for b in Buffer:
             port = getattr(self, f"r_{b.name.lower()}")
-            m.d.comb += [port.valid.eq(reading & (held < self.QUEUE_DEPTH) & (d.buffer == b)),
-                         port.row.eq(d.row + read_at.row), port.col.eq(read_at.col),
-                         port.vertical.eq(0)]
-            with m.If(port.ready):
+            # a scatter's index list, read through r_acc, comes first
+            with m.If(~checking):
+                m.d.comb += [port.valid.eq(reading & (held < self.QUEUE_DEPTH) &
+                                           (d.buffer == b)),
+                             port.row.eq(d.row + read_at.row), port.col.eq(read_at.col),
+                             port.vertical.eq(0)]
+            with m.If(port.ready & ~checking):
                 m.d.comb += issued.eq(1)
-            with m.If(port.rvalid):
+            with m.If(port.rvalid & ~checking):
                 m.d.comb += [q.w.valid.eq(1), q.w.payload.eq(port.rdata.as_value())]
         with m.If(self.cmd.valid & self.cmd.ready & (self.cmd.payload[:4] != Op.FINISH.value)):
             m.d.sync += reading.eq(1)
@@ -215,14 +362,19 @@ class StoreUnit(_Unit):
             read_at.advance(m)
             with m.If(read_at.last):
                 m.d.sync += reading.eq(0)
+        with m.If(self.fault != Error.NONE):
+            m.d.sync += reading.eq(0)
         m.d.sync += held.eq(held + issued - (q.r.valid & q.r.ready))
 
         # vectors packed into beats
         beat = Signal(wide)
         merged = Signal(wide)
         out, out_valid, out_final = Signal(wide), Signal(), Signal()
-        m.d.comb += [self.ext_data.valid.eq(out_valid), self.ext_data.payload.eq(out)]
-        room = ~out_valid | self.ext_data.ready
+        # a row's beats follow its command (a scatter's commands can lag)
+        out_row = Signal(12)
+        m.d.comb += [self.ext_data.valid.eq(out_valid & ((out_row < commanded) | all_commanded)),
+                     self.ext_data.payload.eq(out)]
+        room = ~out_valid | (self.ext_data.valid & self.ext_data.ready)
         m.d.comb += [q.r.ready.eq(busy & room), merged.eq(beat)]
         for b in Buffer:
             bits = ELEMENT_BITS[b] * p.banks
@@ -236,7 +388,7 @@ class StoreUnit(_Unit):
             pack_at.advance(m)
             with m.If(pack_at.end_of_beat):
                 m.d.sync += [out.eq(merged), out_valid.eq(1), beat.eq(0),
-                             out_final.eq(pack_at.last)]
+                             out_final.eq(pack_at.last), out_row.eq(pack_at.row)]
             with m.Else():
                 m.d.sync += beat.eq(merged)
         return m

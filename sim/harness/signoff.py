@@ -21,6 +21,7 @@ TESTBENCHES = {
     "nonlinear": "exdisc.sim.testbenches.nonlinear",
     "core": "exdisc.sim.testbenches.core",
     "exion": "exdisc.sim.testbenches.exion",
+    "disc": "exdisc.sim.testbenches.disc",
 }
 
 

@@ -6,11 +6,13 @@ import dataclasses
 import numpy as np
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import FIELDS, QUEUE_OF, Buffer, Init, Op, decode, encode, tokens
+from exdisc.golden.core_isa import (DISC_OPS, EXION_OPS, FIELDS, QUEUE_OF, Buffer, Init, Op, decode,
+                                    encode, tokens)
 from exdisc.hw.core.params import CoreParams
 
 
 __all__ = ["golden_config", "random_descriptor", "random_program", "transfer_gemm_program",
+           "indexed_program",
            "dump_bytes", "random_dram", "serial", "descriptor_times"]
 
 
@@ -21,7 +23,8 @@ def golden_config(p):
     return gcore.CoreConfig(width=p.width, act_rows=p.act_rows, wgt_rows=p.wgt_rows,
                             acc_rows=p.acc_rows, mask_rows=p.mask_rows, max_len=p.max_len,
                             token_depth=p.token_depth, queue_depth=p.queue_depth,
-                            dram_bytes=p.dram_bytes, exion=p.exion, array_rows=p.array_rows)
+                            dram_bytes=p.dram_bytes, exion=p.exion, disc=p.disc,
+                            array_rows=p.array_rows)
 
 
 def _value(rng, name, bits, p, wild):
@@ -53,8 +56,9 @@ def _value(rng, name, bits, p, wild):
 def random_descriptor(rng, p, wild_prob=0.05):
     """One descriptor: any operation code (mostly the core's), fields near
     ``p``'s limits, now and then one field anything at all."""
-    top = max(int(o) for o in Op) if p.exion else int(Op.FINISH)
-    code = int(rng.integers(1, top + 1)) if rng.random() < 0.95 else int(rng.integers(0, 16))
+    ops = [int(o) for o in Op if o <= Op.FINISH or (p.exion and o in EXION_OPS) or
+           (p.disc and o in DISC_OPS)]
+    code = int(rng.choice(ops)) if rng.random() < 0.95 else int(rng.integers(0, 16))
     if code not in {int(o) for o in Op}:
         return code | (int(rng.integers(0, 1 << 60)) << 8)
     op = Op(code)
@@ -205,6 +209,75 @@ def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most
         at += p.rows(b) * nbytes
     out.append(encode(Op.FINISH))
     return gcore.with_tokens(out)
+
+
+def indexed_program(rng, p, length, fault=None, window=None):
+    """DiscCore's gathers and scatters among loads and stores: ``(program,
+    dram)``, as :func:`transfer_gemm_program` (buffers cleared, ``length``
+    random descriptors, every buffer stored, ``FINISH``), each gather or
+    scatter after a ``LOAD`` of its index list into a random row of
+    ``ACC``. The lists lie in external memory below the buffer dump, where
+    nothing else writes: a gather's any indices of its table, a scatter's
+    rising. Tables of random rows, strides and places overlap the random
+    transfers. ``fault``: the last gather or scatter gets a list with an
+    index at or past its table's end (``"range"``) or, a scatter, a
+    repeated index (``"duplicate"``). ``window``: as for
+    :func:`transfer_gemm_program`."""
+    if window is not None:
+        p = dataclasses.replace(window, dram_bytes=p.dram_bytes)
+    low = p.dram_bytes - dump_bytes(p)
+    lists = low - 4 * p.width * length
+    if lists < 256:
+        raise ValueError(f"p: dram_bytes {p.dram_bytes} leaves no room for {length} index lists")
+    dram = random_dram(rng, p)
+    room = dataclasses.replace(p, dram_bytes=lists)
+    out = [encode(Op.LOAD, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width,
+                  dram=low, stride=0) for b in Buffer]
+    out += [_transfer(rng, room, Op.LOAD, 8) for _ in range(4)]
+    ops = (Op.LOAD, Op.STORE, Op.GATHER, Op.SCATTER, Op.GATHER, Op.SCATTER)
+    kinds = [ops[int(rng.integers(0, len(ops)))] for _ in range(length)]
+    if fault is not None:
+        kinds[-1] = Op.SCATTER if fault == "duplicate" else kinds[-1]
+        if kinds[-1] not in DISC_OPS:
+            kinds[-1] = Op.GATHER
+    last = max(n for n, op in enumerate(kinds) if op in DISC_OPS) if fault else -1
+    for n, op in enumerate(kinds):
+        if op not in DISC_OPS:
+            out.append(_transfer(rng, room, op, 8))
+            continue
+        buffer = Buffer(int(rng.integers(0, 4)))
+        row, col, rows, cols = _region(rng, p, buffer, 8)
+        nbytes = cols // 8 if buffer == Buffer.MASK else cols * (4 if buffer == Buffer.ACC else 1)
+        stride = nbytes + int(rng.integers(0, 8))
+        limit = int(rng.integers(rows if op == Op.SCATTER else 1, rows + 12))
+        at = int(rng.integers(0, lists - (limit - 1) * stride - nbytes + 1))
+        if op == Op.SCATTER:
+            index = np.sort(rng.choice(limit, rows, replace=False))
+        else:
+            index = rng.integers(0, limit, rows)
+        if n == last:
+            if fault == "duplicate" and rows > 1:
+                r = int(rng.integers(1, rows))
+                index[r] = index[r - 1]
+            else:
+                index[int(rng.integers(0, rows))] = limit if rng.random() < 0.5 else -1
+        # a gather into ACC leaves its own list alone
+        idx_row = int(rng.choice([r for r in range(p.acc_rows) if op == Op.SCATTER or
+                                  buffer != Buffer.ACC or not row <= r < row + rows]))
+        put = lists + 4 * p.width * n
+        dram[put:put + 4 * rows] = np.asarray(index, "<i4").view(np.uint8)
+        out.append(encode(Op.LOAD, buffer=int(Buffer.ACC), row=idx_row, col=0, rows=1, cols=rows,
+                          dram=put, stride=0))
+        out.append(encode(op, buffer=int(buffer), row=row, col=col, rows=rows, cols=cols,
+                          dram=at, stride=stride, idx_row=idx_row, limit=limit))
+    at = low
+    for b in Buffer:
+        nbytes = _row_bytes(p, b)
+        out.append(encode(Op.STORE, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width,
+                          dram=at, stride=nbytes))
+        at += p.rows(b) * nbytes
+    out.append(encode(Op.FINISH))
+    return gcore.with_tokens(out), dram
 
 
 def random_dram(rng, p):

@@ -12,16 +12,19 @@ from cocotb.triggers import ReadOnly
 
 from exdisc.golden import core as gcore, core_compile as cc, trace
 from exdisc.golden.core_isa import Op
+from exdisc.hw.core.isa import Error
 from exdisc.sim.harness.runner import design_params
 from exdisc.sim.harness.streams import Tick, cycle_now, reset, start_clock, test_rng
 from exdisc.sim.host.memory import ExternalMemory
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 
 __all__ = ["run_program", "check_program", "window", "trace_block", "trace_reuse_steps",
-           "reuse_threshold"]
+           "trace_ctr_steps", "reuse_threshold"]
 
 #: Cycles the core may stay busy after an error before the test stops waiting.
 SETTLE = 2000
+#: Bits of the error code, below its index in ``error``.
+CODE_BITS = Error.as_shape().width
 
 
 def window(p):
@@ -59,6 +62,25 @@ def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0, sparse=True):
     sparse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, scales, chunk_rows=8,
                               reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
     return dense, sparse
+
+
+def trace_ctr_steps(p, tokens=16, layer=1, step=3):
+    """CTR on block ``layer`` of the recorded run, compiled for DiscCore
+    ``p``: the full step at sampling step ``step`` (every token computed,
+    the token cache filled) and the reuse step at ``step + 1`` on the cache
+    the golden core model's full step leaves, with the full step's scales
+    and the fresh tokens the float CTR chooses at ``step + 1``
+    (:func:`exdisc.golden.trace.ctr_steps`, on the first ``tokens``)."""
+    cfg, model = golden_config(p), trace.model()
+    x, c = trace.block_input(step=step, layer=layer)
+    full = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, chunk_rows=8,
+                            tokens=cc.TokenStep())
+    k, v, out = cc.token_cache(full, gcore.run(full.program, full.dram, cfg))
+    fresh = trace.ctr_steps()[step + 1][3][None, :tokens]
+    x, c = trace.block_input(step=step + 1, layer=layer)
+    reuse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, full.scales,
+                             chunk_rows=8, tokens=cc.TokenStep(fresh=fresh, k=k, v=v, out=out))
+    return full, reuse
 
 
 def reuse_threshold(p, sparsity, tokens=16, layer=1, step=3):
@@ -135,7 +157,7 @@ async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=
             host.store_beat(dut.store_data__payload.value.to_unsigned())
         finished = bool(dut.finished.value)
         error = dut.error.value.to_unsigned()
-        code, index = error & 0x7, error >> 3
+        code, index = error & ((1 << CODE_BITS) - 1), error >> CODE_BITS
         error_for = error_for + 1 if code else 0
         done = finished or error_for > (50 if not dut.busy.value else SETTLE)
         await tick()

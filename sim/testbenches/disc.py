@@ -1,0 +1,50 @@
+"""cocotb sign-off of DiscCore (:class:`exdisc.hw.core.core.Core` on
+:class:`~exdisc.hw.core.params.DiscParams`) on its emitted Verilog: random
+gathers and scatters by index lists among loads and stores, a bad list, and
+CTR's full and reuse steps on a block of the project's DiT from the recorded
+run, with random gaps and backpressure on all four outside streams; every
+byte of external memory afterwards against the golden core model."""
+
+import dataclasses
+
+import cocotb
+import numpy as np
+
+from exdisc.sim.harness.runner import design_params
+from exdisc.sim.harness.streams import start_clock, test_rng
+from exdisc.sim.stimulus.core import indexed_program
+from exdisc.sim.testbenches.core import check_program, trace_ctr_steps, window
+
+__all__ = []
+
+
+@cocotb.test()
+async def disc_random(dut):
+    """Gathers and scatters of every buffer by random lists (a gather's
+    repeating and out of order, a scatter's rising), into and out of tables
+    that overlap random loads and stores, in a corner of the buffers, which
+    are then stored whole; then a program whose last scatter repeats an
+    index, which stops the core with nothing of it written."""
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "disc-random")
+    await start_clock(dut)
+    nprng = np.random.default_rng(seed)
+    view = dataclasses.replace(window(p), acc_rows=min(p.acc_rows, 24))
+    for n, fault in enumerate((None, None, "duplicate")):
+        program, dram = indexed_program(nprng, p, 10, fault=fault, window=view)
+        await check_program(dut, p, program, dram, rng, seed,
+                            f"indexed program {n}" + (f" ({fault})" if fault else ""))
+
+
+@cocotb.test()
+async def disc_ctr_steps(dut):
+    """CTR on a block of the recorded run (16 tokens): the full step, which
+    fills the token cache, then the next sampling step's reuse step on it,
+    its fresh tokens as the float CTR chose them."""
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "disc-ctr")
+    await start_clock(dut)
+    full, reuse = trace_ctr_steps(p)
+    for comp, what in ((full, "full step"), (reuse, "reuse step")):
+        await check_program(dut, p, comp.program, comp.dram[0], rng, seed,
+                            f"CTR {what} (16 tokens)")
