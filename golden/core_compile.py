@@ -36,7 +36,7 @@ from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
-           "token_cache", "Compiled", "ReuseStep", "TokenStep"]
+           "token_cache", "keep_masks", "Compiled", "ReuseStep", "TokenStep", "MaskStep"]
 
 #: The residual stream's full scale: block values up to this many units.
 RESIDUAL_TOP = 1 << 30
@@ -46,14 +46,17 @@ def _amax(x):
     return float(np.max(np.abs(x))) if np.size(x) else 0.0
 
 
-def float_block(model, layer, x, c):
-    """The float block (as :class:`.execution.Dense`), with its intermediates."""
+def float_block(model, layer, x, c, keep=None):
+    """The float block (as :class:`.execution.Dense`), with its intermediates;
+    with ``keep`` (``[B, H, T, T]`` bool), each query attends only to the
+    keys it keeps (ST's reuse step, as :class:`.softmax_threshold.SoftmaxThreshold`)."""
     t = {"x": x}
     sh1, sc1, g1, sh2, sc2, g2 = model.modulation(layer, c)
     t["h1"] = modulate(layer_norm(x), sh1, sc1)
     q, k, v = model.qkv(layer, t["h1"])
     t.update(q=q, k=k, v=v)
-    t["o"] = model.merge_heads(softmax(model.scores(q, k)) @ v)
+    s = model.scores(q, k)
+    t["o"] = model.merge_heads(softmax(s if keep is None else np.where(keep, s, -np.inf)) @ v)
     t["attn"] = model.linear(f"blocks.{layer}.proj", t["o"])
     t["x_mid"] = x + g1[:, None] * t["attn"]
     t["h2"] = modulate(layer_norm(t["x_mid"]), sh2, sc2)
@@ -157,7 +160,9 @@ class Compiled:
     accumulators stay in ``ACC`` (``"fc1": (row, col, rows, cols)``); for a
     CTR step (:class:`TokenStep`), where the token cache's keys and values
     are (``cache``: ``{"k": (address, rows, cols), "v": ...}``, int8 rows;
-    the block outputs are ``out``)."""
+    the block outputs are ``out``); for ST's mask generation step
+    (:class:`MaskStep`), where each head's keep masks are (``masks``:
+    ``(address, heads, rows, bytes a row)``)."""
     program: list
     dram: np.ndarray
     out: tuple            # (dram byte address, rows, cols): int32 rows
@@ -166,6 +171,8 @@ class Compiled:
     cfg: CoreConfig
     reuse: dict = None
     cache: dict = None
+    masks: tuple = None
+    used: dict = None     # rows of each buffer and bytes of external memory the program takes
 
 
 @dataclass(frozen=True)
@@ -266,6 +273,37 @@ class TokenStep:
         return self.fresh is not None
 
 
+@dataclass(frozen=True)
+class MaskStep:
+    """ST on the block's attention, for DiscCore (``CoreConfig.disc`` and
+    ``exion``, whose output-sparse GEMM masks the scores).
+
+    A *generate* step (``keep`` None) is the dense block, and it also stores
+    each head's keep masks, as the softmax makes them (probabilities above
+    ``theta`` and each row's maximum), to external memory
+    (:func:`keep_masks` reads them back). A *reuse* step attends each
+    query only to the keys ``keep`` names: every token's key and value is
+    stored to a table in external memory; then per head and row tile of
+    ``CoreConfig.array_rows`` queries, the keys some query of the tile keeps
+    (in any sample: the program is the batch's) are gathered back as a
+    dense tile, with their values; the scores start at the least int32
+    and an output-sparse GEMM writes only the kept ones, so that the
+    softmax gives the others nothing; ``P V`` runs over the gathered
+    values. The host turns the masks into each tile's list of keys and its
+    mask over them (as it knows them, from the generate step's).
+
+    Members
+    -------
+    keep : numpy.ndarray or None
+        Reuse: ``[B, H, T, T]`` bool, the generate step's masks.
+    """
+    keep: np.ndarray = None
+
+    @property
+    def reuse(self):
+        return self.keep is not None
+
+
 def _fixed(scale, fmt):
     return nl.fixed_multiplier(float(scale), fmt)
 
@@ -292,12 +330,13 @@ class _Program:
 
 
 def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_rows=64,
-                  reuse=None, tokens=None):
+                  reuse=None, tokens=None, masks=None):
     """The program of block ``layer`` for the batch ``x [B, T, d]``, ``c [B, d]``.
 
     ``scales``: from :func:`calibrate` (default: calibrated on this batch).
     ``reuse``: a :class:`ReuseStep` (ExionCore) for the FFN. ``tokens``: a
-    :class:`TokenStep` (DiscCore), CTR's token cache. Raises
+    :class:`TokenStep` (DiscCore), CTR's token cache. ``masks``: a
+    :class:`MaskStep` (DiscCore), ST's keep masks. Raises
     ``ValueError`` when the block does not fit ``cfg``'s buffers."""
     cfg = cfg or CoreConfig()
     if not isinstance(cfg, CoreConfig):
@@ -335,6 +374,17 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             raise ValueError(f"fresh, k, v, out: expected [{B}, {T}] and [{B}, {T}, {d}], got "
                              f"{np.shape(tokens.fresh)}, {np.shape(tokens.k)}, "
                              f"{np.shape(tokens.v)}, {np.shape(tokens.out)}")
+    if masks is not None:
+        if not isinstance(masks, MaskStep):
+            raise TypeError(f"masks: expected a MaskStep, got {masks!r}")
+        if not (cfg.disc and cfg.exion):
+            raise ValueError("masks: ST's reuse runs on DiscCore with output-sparse GEMMs; "
+                             "cfg.disc and cfg.exion must both be set")
+        if reuse is not None or tokens is not None:
+            raise ValueError("masks: ST's steps take neither FFN-Reuse nor CTR")
+        if masks.reuse and np.shape(masks.keep) != (B, H, T, T):
+            raise ValueError(f"keep: expected [{B}, {H}, {T}, {T}], got {np.shape(masks.keep)}")
+    st = masks is not None and masks.reuse
     ctr = tokens is not None and tokens.reuse
     # the rows the block computes: every token, or a CTR step's fresh ones
     R = int(np.asarray(tokens.fresh).sum(axis=1)[0]) if ctr else T
@@ -401,6 +451,13 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     # a CTR step's fresh keys and values, on their way to the cache
     KF, VF = (wgt(R, d), wgt(R, d)) if ctr else (K, V)
     mask_rows = 3 * R if reuse is not None else 2 * R
+    if st:
+        # two tiles' keep masks over their gathered keys, beside their row scales
+        Rt = cfg.array_rows
+        mask_rows = max(mask_rows, 4 * Rt)
+        KU = [wgt(T, dh), wgt(T, dh)]
+        VU = [wgt(T, dh), wgt(T, dh)]
+        MU = [(2 * Rt, 0), (3 * Rt, 0)]
     if mask_rows > cfg.mask_rows:
         raise ValueError(f"mask_rows: {mask_rows} rows needed (two heads' keep masks and row "
                          f"scales{', the FFN-Reuse mask' if reuse else ''}), the buffer has "
@@ -428,10 +485,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         lists = [acc.row() for _ in chunks]
         x_table = img.put(x_int, "<i4")
 
-    def indexed(op, buffer, at, rows, cols, table, n):
-        """A gather or scatter of chunk ``n``'s tokens, by its list."""
+    def indexed(op, buffer, at, rows, cols, table, list_row):
+        """A gather or scatter of the tokens the list in ``ACC[list_row]`` names."""
         prog(op, buffer=buffer, row=at[0], col=at[1], rows=rows, cols=cols, dram=table[0],
-             stride=table[1], idx_row=lists[n], limit=T)
+             stride=table[1], idx_row=list_row, limit=T)
 
     def load_x(n):
         """The residual stream's chunk ``n``: loaded, or a CTR step's fresh
@@ -441,7 +498,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             load(Buffer.ACC, down(X, rows.start), x_int[:, rows], "<i4")
             return
         load(Buffer.ACC, (lists[n], 0), index[:, None, rows], "<i4")
-        indexed(Op.GATHER, Buffer.ACC, down(X, rows.start), len(rows), d, x_table, n)
+        indexed(Op.GATHER, Buffer.ACC, down(X, rows.start), len(rows), d, x_table, lists[n])
     groups = [
         [(Buffer.ACC, params["gain1"], row(gain1), "<i4"),
          (Buffer.ACC, params["bias1"], row(bias1), "<i4"),
@@ -472,7 +529,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         out_addr, out_stride = img.put(tokens.out, "<i4")
     else:
         out_addr, out_stride = img.reserve(T, 4 * d)
-        kv_tables = [img.reserve(T, d) for _ in range(2)] if tokens is not None else []
+        # CTR's cache, or the table ST's reuse step gathers kept keys and values from
+        kv_tables = [img.reserve(T, d) for _ in range(2)] if tokens is not None or st else []
+    if masks is not None and not st:
+        mask_table = img.reserve(H * T, T // 8)
     if reuse is not None and reuse.kind == "dense":
         mask_addr, mask_stride = img.reserve(T, f_dim // 8)
         part_addr, part_stride = img.reserve(T, 4 * d)
@@ -523,7 +583,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         for region, table in zip((KF, VF), kv_tables):
             # into the token cache: a full step's every row, a reuse step's fresh ones
             if ctr:
-                indexed(Op.SCATTER, Buffer.WGT, down(region, at), n, d, table, c_n)
+                indexed(Op.SCATTER, Buffer.WGT, down(region, at), n, d, table, lists[c_n])
             else:
                 prog(Op.STORE, buffer=Buffer.WGT, row=region[0] + at, col=region[1], rows=n,
                      cols=d, dram=table[0] + at * table[1], stride=table[1])
@@ -540,16 +600,59 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     def scores(h):
         gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], R, T, dh, b_t=1)
         nonlinear(Fn.SOFTMAX, S[h % 2], Buffer.ACT, P[h % 2], R, T, aux_row=(h % 2) * R)
+        if masks is not None:
+            # ST's generate step: the head's keep masks, as the softmax made them
+            prog(Op.STORE, buffer=Buffer.MASK, row=(h % 2) * R, col=0, rows=R, cols=T,
+                 dram=mask_table[0] + h * T * mask_table[1], stride=mask_table[1])
 
     def attend(h):
         gemm(P[h % 2], off(V, h * dh), off(O_ACC, h * dh), R, dh, T)
         nonlinear(Fn.REQUANT, off(O_ACC, h * dh), Buffer.ACT, off(O, h * dh), R, dh,
                   row_scale=1, aux_row=(h % 2) * R)
 
-    events = [("scores", 0)] + ([("scores", 1)] if H > 1 else [])
-    for h in range(2, H):
+    if st:
+        # per head and row tile of queries: the keys some query keeps, a list each
+        units = []
+        keep = np.asarray(masks.keep, bool)
+        low = img.put(np.full((1, 1, T), np.iinfo(np.int32).min), "<i4")[0]
+        for h in range(H):
+            for u in range(0, T, Rt):
+                tile = range(u, min(u + Rt, T))
+                union = np.flatnonzero(keep[:, h, u:tile.stop].any(axis=(0, 1)))
+                units.append((h, tile, union, acc.row()))
+
+        def scores(n):
+            """Unit ``n``'s kept keys and values gathered, its scores under its mask."""
+            h, tile, union, list_row = units[n]
+            b, U = n % 2, len(union)
+            load(Buffer.ACC, (list_row, 0), np.broadcast_to(union, (B, 1, U)), "<i4")
+            for region, (addr, stride) in zip((KU[b], VU[b]), kv_tables):
+                indexed(Op.GATHER, Buffer.WGT, region, U, dh, (addr + h * dh, stride), list_row)
+            kept = np.zeros((B, len(tile), -(-U // 8) * 8), bool)
+            kept[:, :, :U] = keep[:, h, tile.start:tile.stop][:, :, union]
+            load(Buffer.MASK, MU[b], np.packbits(kept, axis=-1, bitorder="little"), np.uint8,
+                 bits=kept.shape[-1])
+            # the scores the mask drops stay the least int32: the softmax gives them 0
+            prog(Op.LOAD, buffer=Buffer.ACC, row=S[b][0], col=S[b][1], rows=len(tile), cols=U,
+                 dram=low, stride=0)
+            prog(Op.GEMM_OS, a_row=Q[0] + tile.start, a_col=Q[1] + h * dh, b_row=KU[b][0],
+                 b_col=KU[b][1], b_t=1, c_row=S[b][0], c_col=S[b][1], m=len(tile), n=U, k=dh,
+                 init=Init.ZERO, mask_row=MU[b][0], mask_col=MU[b][1])
+            nonlinear(Fn.SOFTMAX, S[b], Buffer.ACT, P[b], len(tile), U, aux_row=b * Rt)
+
+        def attend(n):
+            h, tile, union, _ = units[n]
+            b = n % 2
+            at = down(off(O_ACC, h * dh), tile.start)
+            gemm(P[b], VU[b], at, len(tile), dh, len(union))
+            nonlinear(Fn.REQUANT, at, Buffer.ACT, down(off(O, h * dh), tile.start), len(tile),
+                      dh, row_scale=1, aux_row=b * Rt)
+
+    count = len(units) if st else H
+    events = [("scores", 0)] + ([("scores", 1)] if count > 1 else [])
+    for h in range(2, count):
         events += [("attend", h - 2), ("scores", h)]
-    events += [("attend", h) for h in range(max(0, H - 2), H)]
+    events += [("attend", h) for h in range(max(0, count - 2), count)]
     for kind, h in events:
         (scores if kind == "scores" else attend)(h)
 
@@ -644,7 +747,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         add(FC2_ACC, "gate2", gs2, rows)
         if ctr:
             indexed(Op.SCATTER, Buffer.ACC, down(X, rows.start), len(rows), d,
-                    (out_addr, out_stride), rows.start // chunk_rows)
+                    (out_addr, out_stride), lists[rows.start // chunk_rows])
         else:
             prog(Op.STORE, buffer=Buffer.ACC, row=X[0] + rows.start, col=X[1], rows=len(rows),
                  cols=d, dram=out_addr + rows.start * out_stride, stride=out_stride)
@@ -667,8 +770,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         kept = {"mask": (mask_addr, T, mask_stride), "partial": (part_addr, T, d),
                 "fc1": (*FC1_ACC, T, f_dim)}
     cache = {name: (addr, T, d) for name, (addr, _) in zip("kv", kv_tables)} or None
+    stored = (mask_table[0], H, T, mask_table[1]) if masks is not None and not st else None
+    used = {"act_rows": act.top, "wgt_rows": wgt.top, "acc_rows": acc.top,
+            "mask_rows": mask_rows, "dram_bytes": img.top}
     return Compiled(program=prog.words, dram=img.mem, out=(out_addr, T, d), out_scale=s_x,
-                    scales=scales, cfg=cfg, reuse=kept, cache=cache)
+                    scales=scales, cfg=cfg, reuse=kept, cache=cache, masks=stored, used=used)
 
 
 def _amax_int_residual(s_residual_cal, s_x):
@@ -694,6 +800,16 @@ def token_cache(compiled, result):
     addr, rows, cols = compiled.out
     out = result.dram[:, addr:addr + rows * cols * 4].copy().view("<i4")
     return k, v, out.reshape(-1, rows, cols)
+
+
+def keep_masks(compiled, result):
+    """ST's generate step's keep masks ``[B, H, T, T]`` (bool), from
+    :func:`.core.run`'s result (what the reuse step's :class:`MaskStep` takes)."""
+    if not compiled.masks:
+        raise ValueError("compiled: not an ST generate step")
+    addr, heads, rows, nbytes = compiled.masks
+    raw = result.dram[:, addr:addr + heads * rows * nbytes].reshape(-1, heads, rows, nbytes)
+    return np.unpackbits(raw, axis=-1, bitorder="little").astype(bool)
 
 
 def fc1_accumulators(compiled, result):

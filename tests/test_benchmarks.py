@@ -262,3 +262,48 @@ def test_core_plot_draws_the_stored_record(monkeypatch, tmp_path):
     groups, series, _ = drawn.pop()
     assert len(series) == len(record["cycles"]["rows"])
     assert all(v[-1] == x["total"] for v, x in zip(series.values(), record["cycles"]["rows"]))
+
+
+def test_bench_disc_parts_and_sampling_run():
+    """CTR's and ST's programs of a block: every descriptor but SET in a
+    part; CTR's reuse step gathers its fresh rows and scatters their keys,
+    values and outputs, and its row-wise GEMMs are the dense block's on
+    fewer rows; ST's reuse step gathers each head's and row tile's kept keys
+    and values, as many as the tile's union of kept keys; the buffers sized
+    for the block hold all five programs; sampling runs whose cycles are the
+    steps' cycles weighed by CTR's full and reuse steps and ST's generate
+    and reuse steps."""
+    from exdisc.golden.core_isa import Op, decode
+    from exdisc.sim.benchmarks import disc
+    p = disc.params_for(16)
+    comps, keep = disc._programs(p, 1, 3, 16)
+    dims = disc._dims()
+    fresh = disc._fresh(comps["ctr reuse step"])
+    assert fresh == 8                   # half of them, as the float CTR's share of fresh tokens
+    assert 0.3 < keep.mean() < 1
+    for kind, comp in comps.items():
+        decoded = [decode(int(w)) for w in comp.program]
+        parts = [disc._part(op, f, dims) for op, f in decoded]
+        assert all(part is not None or op in (Op.SET, Op.FINISH)
+                   for part, (op, _) in zip(parts, decoded)), kind
+        gemm_rows = sum(f["m"] for (op, f), part in zip(decoded, parts)
+                        if op == Op.GEMM and part == "row-wise")
+        # QKV, projection, FC1, FC2: each on every computed row
+        assert gemm_rows == 4 * (fresh if kind == "ctr reuse step" else 16), kind
+        moved = {part: sum(f["rows"] for (op, f), x in zip(decoded, parts)
+                           if x == part and op in (Op.GATHER, Op.SCATTER))
+                 for part in ("token cache", "kept-key gathers")}
+        union = disc._union(keep, p.array_rows) * 16 * keep.shape[1] * 16 // p.array_rows
+        assert moved == {"token cache": 4 * fresh if kind == "ctr reuse step" else 0,
+                         "kept-key gathers": 2 * union if kind == "st reuse step" else 0}, kind
+    runs = {k: {"cycles": 2 * (n + 1), "model": {"total": n + 1}} for n, k in enumerate(disc.KINDS)}
+    record = {"step": 3, "tokens": 16, "runs": runs}
+    s = disc.sampling_run(p, record, sampling_steps=10, layers=(0, 2))
+    assert [x["layer"] for x in s["layers"]] == [0, 2]
+    assert (s["full_steps"], s["generate_steps"]) == (3, 3)
+    assert s["calibration"]["ctr reuse step"] == 2.0
+    assert s["cycles"] == sum(3 * x["ctr full step"] + 7 * x["ctr reuse step"]
+                              for x in s["layers"])
+    assert s["st_cycles"] == sum(3 * x["st generate step"] + 7 * x["st reuse step"]
+                                 for x in s["layers"])
+    assert s["dense_cycles"] == sum(10 * x["dense block"] for x in s["layers"])

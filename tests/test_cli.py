@@ -76,6 +76,8 @@ def test_generate_differs_with_parameters(tmp_path):
     (["bench", "ffn", "--sizes", "16"], "argument --sizes: expected sizes such as 16x16"),
     (["bench", "exion", "--sparsity", "1.5"], "argument --sparsity: expected a number in [0, 1)"),
     (["bench", "exion", "--layer", "4"], "argument --layer: invalid choice: 4"),
+    (["bench", "disc", "--tokens", "8"], "argument --tokens: expected 16 to 256 tokens, not '8'"),
+    (["bench", "disc", "--rows", "0"], "argument --rows: expected a positive integer"),
     (["synth", "lod", "--attribute", "0"], "argument --attribute: expected a positive integer"),
     (["synth", "lod", "--speed", "9"], "argument --speed: invalid choice: 9 (choose from 6, 7, 8)"),
     (["prove", "systolic"], "argument UNIT: invalid choice: 'systolic'"),

@@ -15,4 +15,4 @@ def test_disc_signoff():
     """DiscCore at the disc preset's sizes."""
     [(_, disc)] = get_preset("disc")
     run = signoff("disc", disc)
-    assert run.passed == ["disc_random", "disc_ctr_steps"]
+    assert run.passed == ["disc_random", "disc_ctr_steps", "disc_st_steps"]

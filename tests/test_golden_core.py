@@ -777,3 +777,55 @@ def test_ctr_steps_reject_what_they_cannot_run():
             fresh=fresh, k=np.zeros((2, 256, 5)), v=0, out=0))
     with pytest.raises(TypeError, match="tokens: expected a TokenStep"):
         cc.compile_block(model, 0, x, c, CoreConfig(disc=True), tokens=fresh)
+
+
+def test_st_steps_against_the_float_st_block():
+    """ST on the project's DiT at full shape, on recorded block inputs: the
+    generate step is the dense block and stores each head's keep masks (each
+    row keeping at least its maximum); the next step's reuse step, under
+    those masks, is within 3 % (relative, L2, of the block's update) of the
+    float block whose queries attend only to the keys they keep, and its
+    attention GEMMs run each row tile over the keys some query of the tile
+    keeps; program order and another queue priority agree word for word."""
+    layer, step = 1, 3
+    model = trace.model()
+    cfg = CoreConfig(disc=True, exion=True)
+    x, c = trace.block_input(step=step, layer=layer)
+    gen = cc.compile_block(model, layer, x, c, cfg, masks=cc.MaskStep())
+    r = core.run(gen.program, gen.dram, cfg, check=True)
+    dense = cc.compile_block(model, layer, x, c, cfg)
+    np.testing.assert_array_equal(cc.block_output(gen, r), cc.block_output(
+        dense, core.run(dense.program, dense.dram, cfg)))
+    keep = cc.keep_masks(gen, r)
+    assert keep.any(axis=-1).all() and 0.3 < keep.mean() < 0.95
+    x2, c2 = trace.block_input(step=step + 1, layer=layer)
+    st = cc.compile_block(model, layer, x2, c2, cfg, gen.scales, masks=cc.MaskStep(keep=keep))
+    r2 = core.run(st.program, st.dram, cfg, check=True)
+    for order in ("program", REVERSED):
+        assert np.array_equal(r2.dram, core.run(st.program, st.dram, cfg, order=order).dram)
+    want = cc.float_block(model, layer, x2, c2, keep=keep)["x_out"]
+    got = cc.block_output(st, r2)
+    err = np.linalg.norm(got - want) / np.linalg.norm(want - x2)
+    print(f"relative error of the block's update under ST's masks {err:.4f}")
+    assert err < 0.03
+    # the scores and P V of each head's row tiles over their kept keys' union
+    T, d, H, dh = x.shape[1], model.cfg.hidden, model.cfg.heads, model.cfg.head_dim
+    R = cfg.array_rows
+    union = sum(keep[:, h, u:u + R].any(axis=(0, 1)).sum() * R
+                for h in range(H) for u in range(0, T, R))
+    scores = keep.sum() / len(keep) * dh          # GEMM_OS counts the kept outputs
+    assert r2.stats["macs"] == T * d * d * 4 + 2 * T * d * d * 4 + scores + union * dh
+
+
+def test_st_steps_reject_what_they_cannot_run():
+    model = trace.model()
+    x, c = trace.block_input(step=3, layer=0)
+    with pytest.raises(ValueError, match="cfg.disc and cfg.exion must both be set"):
+        cc.compile_block(model, 0, x, c, CoreConfig(disc=True), masks=cc.MaskStep())
+    both = CoreConfig(disc=True, exion=True)
+    with pytest.raises(ValueError, match=r"keep: expected \[2, 4, 256, 256\]"):
+        cc.compile_block(model, 0, x, c, both, masks=cc.MaskStep(keep=np.ones((2, 4, 8, 8))))
+    with pytest.raises(ValueError, match="ST's steps take neither FFN-Reuse nor CTR"):
+        cc.compile_block(model, 0, x, c, both, masks=cc.MaskStep(), tokens=cc.TokenStep())
+    with pytest.raises(TypeError, match="masks: expected a MaskStep"):
+        cc.compile_block(model, 0, x, c, both, masks=True)

@@ -165,6 +165,13 @@ def _steps(text):
     return value
 
 
+def _tokens(text):
+    value = positive_int(text)
+    if not 16 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"expected 16 to 256 tokens, not {text!r}")
+    return value
+
+
 def _fraction(text):
     try:
         value = float(text)
@@ -204,6 +211,17 @@ def bench_exion(args):
     record["quality"] = exion.workload_quality()
     return finish(args, "exion", record, exion.tables(record), exion.failures(record),
                   plot=exion.plot)
+
+
+def bench_disc(args):
+    from exdisc.sim.benchmarks import disc
+    p = disc.params_for(args.tokens, rows=args.rows, cols=args.cols, lanes=args.lanes)
+    record = {"steps": disc.steps(p, layer=args.layer, tokens=args.tokens, seed=args.seed)}
+    record["sampling_run"] = disc.sampling_run(p, record["steps"],
+                                               sampling_steps=args.sampling_steps)
+    record["quality"] = disc.workload_quality()
+    return finish(args, "disc", record, disc.tables(record), disc.failures(record),
+                  plot=disc.plot)
 
 
 def add_commands(sub):
@@ -308,6 +326,23 @@ def add_commands(sub):
                         "preset's buffers hold)")
     q.add_argument("--sparsity", type=_fraction, default=0.9, metavar="S",
                    help="FFN-Reuse's quantile policy: FC1's target sparsity (default: 0.9)")
+    q.add_argument("--sampling-steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
+                   help="steps of the modelled sampling run (default: %(default)s)")
+
+    q = bench("disc", "DiscCore: CTR's full and reuse steps of a DiT block on the RTL against "
+              "the dense block, and a whole sampling run from the calibrated cycle model",
+              bench_disc, default_seed=0)
+    q.add_argument("--layer", type=int, choices=range(4), default=1,
+                   help="the DiT block of the RTL runs (default: 1)")
+    q.add_argument("--tokens", type=_tokens, default=64, metavar="T",
+                   help="the block on its first T tokens, 16 to 256 (default: 64; the core's "
+                        "buffers are sized for them)")
+    q.add_argument("--rows", type=positive_int, default=8, metavar="R",
+                   help="engine rows (default: 8)")
+    q.add_argument("--cols", type=positive_int, default=8, metavar="C",
+                   help="engine columns (default: 8)")
+    q.add_argument("--lanes", type=positive_int, default=4, metavar="L",
+                   help="non-linear lanes (default: 4)")
     q.add_argument("--sampling-steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                    help="steps of the modelled sampling run (default: %(default)s)")
 

@@ -190,13 +190,13 @@ def baselines_table():
 
 def all_tables(results):
     """Every table: the baselines, then each reference record's."""
-    from exdisc.sim.benchmarks import (conmerge, core, ctr_select, eager, exion, ffn, nonlinear,
-                                       router, systolic, workload)
+    from exdisc.sim.benchmarks import (conmerge, core, ctr_select, disc, eager, exion, ffn,
+                                       nonlinear, router, systolic, workload)
     from exdisc.synth import area
     tables = [baselines_table()]
     for name, module in (("systolic", systolic), ("ffn", ffn), ("conmerge", conmerge),
                          ("ctr", ctr_select), ("nonlinear", nonlinear), ("core", core),
-                         ("exion", exion)):
+                         ("exion", exion), ("disc", disc)):
         rec = _load(results, name)
         if rec:
             tables += module.tables(rec)

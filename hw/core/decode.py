@@ -19,6 +19,20 @@ __all__ = ["Decoder", "INDEX_BITS"]
 INDEX_BITS = 16
 
 
+def _first(cases, default):
+    """The value of the first ``(flag, value)`` whose flag is set, else
+    ``default``: a balanced tree of multiplexers, as deep as the log of the
+    cases (a chain as long as the checks is too deep for Amaranth's
+    Python simulator to compile)."""
+    if not cases:
+        return default
+    if len(cases) == 1:
+        return Mux(cases[0][0], cases[0][1], default)
+    half = len(cases) // 2
+    low = functools.reduce(operator.or_, (flag for flag, _ in cases[:half]))
+    return Mux(low, _first(cases[:half], default), _first(cases[half:], default))
+
+
 class Decoder(wiring.Component):
     """Checks each descriptor of a program against the core's buffers and
     hands it, with its index in the program, to the load, GEMM, vector or
@@ -85,9 +99,8 @@ class Decoder(wiring.Component):
         m.d.sync += flags.eq(Cat(bad for bad, _ in checks))
 
         # the first failed check of the descriptor's operation names the error
-        code = Const(Error.NONE.value, Error.as_shape())
-        for n in reversed(range(len(checks))):
-            code = Mux(flags[n], checks[n][1].value, code)
+        code = _first([(flags[n], c.value) for n, (_, c) in enumerate(checks)],
+                      Const(Error.NONE.value, Error.as_shape()))
         op = word[:4]
         queue = Mux(self._load_queue(op), Queue.LOAD.value,
                     Mux(self._store_queue(op), Queue.STORE.value,

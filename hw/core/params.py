@@ -108,12 +108,17 @@ class ExionParams(CoreParams):
 class DiscParams(CoreParams):
     """DiscCore's parameters: the core's, and a core that also runs DiscCore's
     operations (``GATHER``, ``SCATTER``: rows of external memory by a list
-    of token indices in ``ACC``).
+    of token indices in ``ACC``) and ExionCore's sparse GEMMs (ST's reuse
+    step masks its scores with the output-sparse one).
 
     Members
     -------
     (those of :class:`CoreParams`)
     """
+
+    @property
+    def exion(self):
+        return True
 
     @property
     def disc(self):

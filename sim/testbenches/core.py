@@ -19,7 +19,7 @@ from exdisc.sim.host.memory import ExternalMemory
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 
 __all__ = ["run_program", "check_program", "window", "trace_block", "trace_reuse_steps",
-           "trace_ctr_steps", "reuse_threshold"]
+           "trace_ctr_steps", "trace_st_steps", "st_theta", "reuse_threshold"]
 
 #: Cycles the core may stay busy after an error before the test stops waiting.
 SETTLE = 2000
@@ -69,18 +69,49 @@ def trace_ctr_steps(p, tokens=16, layer=1, step=3):
     ``p``: the full step at sampling step ``step`` (every token computed,
     the token cache filled) and the reuse step at ``step + 1`` on the cache
     the golden core model's full step leaves, with the full step's scales
-    and the fresh tokens the float CTR chooses at ``step + 1``
-    (:func:`exdisc.golden.trace.ctr_steps`, on the first ``tokens``)."""
+    and the float CTR's choice at ``step + 1``
+    (:func:`exdisc.golden.trace.ctr_steps`): on the first ``tokens``, those
+    its scores rank most changed, as many as its share of fresh tokens over
+    all 256 (the first tokens alone may hold more or fewer)."""
     cfg, model = golden_config(p), trace.model()
     x, c = trace.block_input(step=step, layer=layer)
     full = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, chunk_rows=8,
                             tokens=cc.TokenStep())
     k, v, out = cc.token_cache(full, gcore.run(full.program, full.dram, cfg))
-    fresh = trace.ctr_steps()[step + 1][3][None, :tokens]
+    _, _, _, chosen, score = trace.ctr_steps()[step + 1]
+    # CTR reuses the lowest scores: the window's highest are fresh
+    count = max(1, int(round(chosen.mean() * tokens)))
+    fresh = np.zeros((1, tokens), bool)
+    fresh[0, np.argsort(-np.asarray(score[:tokens]), kind="stable")[:count]] = True
     x, c = trace.block_input(step=step + 1, layer=layer)
     reuse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, full.scales,
                              chunk_rows=8, tokens=cc.TokenStep(fresh=fresh, k=k, v=v, out=out))
     return full, reuse
+
+
+def st_theta(tokens, theta=1e-3):
+    """ST's threshold for a block of ``tokens`` of the DiT's 256 tokens: the
+    same share of a uniform row's probability as ``theta`` is of 1/256 (a
+    row of fewer tokens has larger probabilities; 1e-3 would keep them all)."""
+    return theta * 256 / tokens
+
+
+def trace_st_steps(p, tokens=16, layer=1, step=3, theta=None):
+    """ST on block ``layer`` of the recorded run, compiled for DiscCore
+    ``p``: the generate step at sampling step ``step`` (the dense block,
+    storing its keep masks at ``theta``, default :func:`st_theta`) and the
+    reuse step at ``step + 1`` under the masks the golden core model's
+    generate step leaves, with the generate step's scales."""
+    cfg, model = golden_config(p), trace.model()
+    theta = st_theta(tokens) if theta is None else theta
+    x, c = trace.block_input(step=step, layer=layer)
+    gen = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, chunk_rows=8, theta=theta,
+                           masks=cc.MaskStep())
+    keep = cc.keep_masks(gen, gcore.run(gen.program, gen.dram, cfg))
+    x, c = trace.block_input(step=step + 1, layer=layer)
+    reuse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, gen.scales,
+                             chunk_rows=8, theta=theta, masks=cc.MaskStep(keep=keep))
+    return gen, reuse, keep
 
 
 def reuse_threshold(p, sparsity, tokens=16, layer=1, step=3):

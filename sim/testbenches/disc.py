@@ -1,7 +1,7 @@
 """cocotb sign-off of DiscCore (:class:`exdisc.hw.core.core.Core` on
 :class:`~exdisc.hw.core.params.DiscParams`) on its emitted Verilog: random
-gathers and scatters by index lists among loads and stores, a bad list, and
-CTR's full and reuse steps on a block of the project's DiT from the recorded
+gathers and scatters by index lists among loads and stores, a bad list,
+and CTR's and ST's steps on a block of the project's DiT from the recorded
 run, with random gaps and backpressure on all four outside streams; every
 byte of external memory afterwards against the golden core model."""
 
@@ -13,7 +13,8 @@ import numpy as np
 from exdisc.sim.harness.runner import design_params
 from exdisc.sim.harness.streams import start_clock, test_rng
 from exdisc.sim.stimulus.core import indexed_program
-from exdisc.sim.testbenches.core import check_program, trace_ctr_steps, window
+from exdisc.sim.testbenches.core import (check_program, trace_ctr_steps, trace_st_steps,
+                                         window)
 
 __all__ = []
 
@@ -48,3 +49,19 @@ async def disc_ctr_steps(dut):
     for comp, what in ((full, "full step"), (reuse, "reuse step")):
         await check_program(dut, p, comp.program, comp.dram[0], rng, seed,
                             f"CTR {what} (16 tokens)")
+
+
+@cocotb.test()
+async def disc_st_steps(dut):
+    """ST on a block of the recorded run (16 tokens): the generate step,
+    which stores each head's keep masks, then the next sampling step's reuse
+    step under them: kept keys and values gathered per head and row tile,
+    scores masked by the output-sparse GEMM."""
+    _, p = design_params()
+    rng, seed = test_rng(dut._log, "disc-st")
+    await start_clock(dut)
+    gen, reuse, keep = trace_st_steps(p)
+    dut._log.info("ST's masks keep %.3f of the scores", keep.mean())
+    for comp, what in ((gen, "generate step"), (reuse, "reuse step")):
+        await check_program(dut, p, comp.program, comp.dram[0], rng, seed,
+                            f"ST {what} (16 tokens)")
