@@ -36,7 +36,8 @@ from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
-           "token_cache", "keep_masks", "Compiled", "ReuseStep", "TokenStep", "MaskStep"]
+           "token_cache", "keep_masks", "Compiled", "ReuseStep", "TokenStep", "MaskStep",
+           "GATHER_BELOW"]
 
 #: The residual stream's full scale: block values up to this many units.
 RESIDUAL_TOP = 1 << 30
@@ -273,6 +274,11 @@ class TokenStep:
         return self.fresh is not None
 
 
+#: :class:`MaskStep`'s default: the share of keys below which a head's row
+#: tiles gather theirs (``exdisc bench disc`` measures both sides of it).
+GATHER_BELOW = 0.75
+
+
 @dataclass(frozen=True)
 class MaskStep:
     """ST on the block's attention, for DiscCore (``CoreConfig.disc`` and
@@ -289,15 +295,29 @@ class MaskStep:
     dense tile, with their values; the scores start at the least int32
     and an output-sparse GEMM writes only the kept ones, so that the
     softmax gives the others nothing; ``P V`` runs over the gathered
-    values. The host turns the masks into each tile's list of keys and its
-    mask over them (as it knows them, from the generate step's).
+    values. A head whose row tiles keep, on average, at least
+    ``gather_below`` of the keys runs whole instead, over every key under
+    its masks, without gathers (what a tile would skip does not pay for its
+    gathers and its descriptors). The host turns the masks into each
+    tile's list of keys and its mask over them (as it knows them, from the
+    generate step's).
 
     Members
     -------
     keep : numpy.ndarray or None
         Reuse: ``[B, H, T, T]`` bool, the generate step's masks.
+    gather_below : float
+        Reuse: the share of keys a head's row tiles keep below which they
+        are gathered (0 never gathers, above 1 always).
     """
     keep: np.ndarray = None
+    gather_below: float = GATHER_BELOW
+
+    def __post_init__(self):
+        if not isinstance(self.gather_below, (int, float)) or isinstance(self.gather_below, bool) \
+                or self.gather_below < 0:
+            raise ValueError(f"gather_below: expected a number of at least 0, got "
+                             f"{self.gather_below!r}")
 
     @property
     def reuse(self):
@@ -452,12 +472,26 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     KF, VF = (wgt(R, d), wgt(R, d)) if ctr else (K, V)
     mask_rows = 3 * R if reuse is not None else 2 * R
     if st:
-        # two tiles' keep masks over their gathered keys, beside their row scales
+        # per head and row tile of queries, the keys some query keeps (in any
+        # sample); a head whose tiles keep most keys runs whole, ungathered
         Rt = cfg.array_rows
-        mask_rows = max(mask_rows, 4 * Rt)
+        keep = np.asarray(masks.keep, bool)
+        units = []
+        for h in range(H):
+            tiles = [range(u, min(u + Rt, T)) for u in range(0, T, Rt)]
+            unions = [np.flatnonzero(keep[:, h, t.start:t.stop].any(axis=(0, 1)))
+                      for t in tiles]
+            if np.mean([u.size for u in unions]) >= masks.gather_below * T:
+                units.append((h, range(T), None))
+            else:
+                units += [(h, t, u) for t, u in zip(tiles, unions)]
+        # two units' keep masks over their keys, then the softmax's own over
+        # them, and their row scales
+        span = max(len(tile) for _, tile, _ in units)
+        mask_rows = max(mask_rows, 2 * span)
+        MU = [(0, 0), (span, 0)]
         KU = [wgt(T, dh), wgt(T, dh)]
         VU = [wgt(T, dh), wgt(T, dh)]
-        MU = [(2 * Rt, 0), (3 * Rt, 0)]
     if mask_rows > cfg.mask_rows:
         raise ValueError(f"mask_rows: {mask_rows} rows needed (two heads' keep masks and row "
                          f"scales{', the FFN-Reuse mask' if reuse else ''}), the buffer has "
@@ -611,23 +645,28 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                   row_scale=1, aux_row=(h % 2) * R)
 
     if st:
-        # per head and row tile of queries: the keys some query keeps, a list each
-        units = []
-        keep = np.asarray(masks.keep, bool)
         low = img.put(np.full((1, 1, T), np.iinfo(np.int32).min), "<i4")[0]
-        for h in range(H):
-            for u in range(0, T, Rt):
-                tile = range(u, min(u + Rt, T))
-                union = np.flatnonzero(keep[:, h, u:tile.stop].any(axis=(0, 1)))
-                units.append((h, tile, union, acc.row()))
+        st_lists = [acc.row() if union is not None else None for _, _, union in units]
+
+        def operands(n):
+            """Unit ``n``'s keys and values: gathered, or the head's own."""
+            h, _, union = units[n]
+            if union is None:
+                return off(K, h * dh), off(V, h * dh), T
+            return KU[n % 2], VU[n % 2], union.size
 
         def scores(n):
             """Unit ``n``'s kept keys and values gathered, its scores under its mask."""
-            h, tile, union, list_row = units[n]
-            b, U = n % 2, len(union)
-            load(Buffer.ACC, (list_row, 0), np.broadcast_to(union, (B, 1, U)), "<i4")
-            for region, (addr, stride) in zip((KU[b], VU[b]), kv_tables):
-                indexed(Op.GATHER, Buffer.WGT, region, U, dh, (addr + h * dh, stride), list_row)
+            h, tile, union = units[n]
+            b = n % 2
+            ku, vu, U = operands(n)
+            if union is None:
+                union = np.arange(T)
+            else:
+                load(Buffer.ACC, (st_lists[n], 0), np.broadcast_to(union, (B, 1, U)), "<i4")
+                for region, (addr, stride) in zip((ku, vu), kv_tables):
+                    indexed(Op.GATHER, Buffer.WGT, region, U, dh, (addr + h * dh, stride),
+                            st_lists[n])
             kept = np.zeros((B, len(tile), -(-U // 8) * 8), bool)
             kept[:, :, :U] = keep[:, h, tile.start:tile.stop][:, :, union]
             load(Buffer.MASK, MU[b], np.packbits(kept, axis=-1, bitorder="little"), np.uint8,
@@ -635,18 +674,20 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             # the scores the mask drops stay the least int32: the softmax gives them 0
             prog(Op.LOAD, buffer=Buffer.ACC, row=S[b][0], col=S[b][1], rows=len(tile), cols=U,
                  dram=low, stride=0)
-            prog(Op.GEMM_OS, a_row=Q[0] + tile.start, a_col=Q[1] + h * dh, b_row=KU[b][0],
-                 b_col=KU[b][1], b_t=1, c_row=S[b][0], c_col=S[b][1], m=len(tile), n=U, k=dh,
+            prog(Op.GEMM_OS, a_row=Q[0] + tile.start, a_col=Q[1] + h * dh, b_row=ku[0],
+                 b_col=ku[1], b_t=1, c_row=S[b][0], c_col=S[b][1], m=len(tile), n=U, k=dh,
                  init=Init.ZERO, mask_row=MU[b][0], mask_col=MU[b][1])
-            nonlinear(Fn.SOFTMAX, S[b], Buffer.ACT, P[b], len(tile), U, aux_row=b * Rt)
+            # the softmax's keep mask over the one the GEMM has read
+            nonlinear(Fn.SOFTMAX, S[b], Buffer.ACT, P[b], len(tile), U, aux_row=MU[b][0])
 
         def attend(n):
-            h, tile, union, _ = units[n]
+            h, tile, _ = units[n]
             b = n % 2
+            _, vu, U = operands(n)
             at = down(off(O_ACC, h * dh), tile.start)
-            gemm(P[b], VU[b], at, len(tile), dh, len(union))
+            gemm(P[b], vu, at, len(tile), dh, U)
             nonlinear(Fn.REQUANT, at, Buffer.ACT, down(off(O, h * dh), tile.start), len(tile),
-                      dh, row_scale=1, aux_row=b * Rt)
+                      dh, row_scale=1, aux_row=MU[b][0])
 
     count = len(units) if st else H
     events = [("scores", 0)] + ([("scores", 1)] if count > 1 else [])

@@ -808,13 +808,23 @@ def test_st_steps_against_the_float_st_block():
     err = np.linalg.norm(got - want) / np.linalg.norm(want - x2)
     print(f"relative error of the block's update under ST's masks {err:.4f}")
     assert err < 0.03
-    # the scores and P V of each head's row tiles over their kept keys' union
+    # gathering each row tile's kept keys, or none, gives the same block to
+    # the bit; P V runs over the tiles' unions of kept keys, or every key
     T, d, H, dh = x.shape[1], model.cfg.hidden, model.cfg.heads, model.cfg.head_dim
     R = cfg.array_rows
     union = sum(keep[:, h, u:u + R].any(axis=(0, 1)).sum() * R
                 for h in range(H) for u in range(0, T, R))
     scores = keep.sum() / len(keep) * dh          # GEMM_OS counts the kept outputs
-    assert r2.stats["macs"] == T * d * d * 4 + 2 * T * d * d * 4 + scores + union * dh
+    rows = T * d * d * 4 + 2 * T * d * d * 4
+    macs = {}
+    for below, pv in ((np.inf, union * dh), (0, H * T * T * dh)):
+        comp = cc.compile_block(model, layer, x2, c2, cfg, gen.scales,
+                                masks=cc.MaskStep(keep=keep, gather_below=below))
+        again = core.run(comp.program, comp.dram, cfg, check=True)
+        np.testing.assert_array_equal(cc.block_output(comp, again), got)
+        assert again.stats["macs"] == rows + scores + pv, below
+        macs[below] = pv
+    assert macs[np.inf] < r2.stats["macs"] - rows - scores <= macs[0]
 
 
 def test_st_steps_reject_what_they_cannot_run():
@@ -829,3 +839,5 @@ def test_st_steps_reject_what_they_cannot_run():
         cc.compile_block(model, 0, x, c, both, masks=cc.MaskStep(), tokens=cc.TokenStep())
     with pytest.raises(TypeError, match="masks: expected a MaskStep"):
         cc.compile_block(model, 0, x, c, both, masks=True)
+    with pytest.raises(ValueError, match="gather_below: expected a number of at least 0, got -1"):
+        cc.MaskStep(keep=np.ones((2, 4, 256, 256), bool), gather_below=-1)

@@ -329,14 +329,14 @@ def add_commands(sub):
     q.add_argument("--sampling-steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                    help="steps of the modelled sampling run (default: %(default)s)")
 
-    q = bench("disc", "DiscCore: CTR's full and reuse steps of a DiT block on the RTL against "
-              "the dense block, and a whole sampling run from the calibrated cycle model",
+    q = bench("disc", "DiscCore: CTR's and ST's steps of a DiT block on the RTL against the "
+              "dense block, and whole sampling runs from the calibrated cycle model",
               bench_disc, default_seed=0)
     q.add_argument("--layer", type=int, choices=range(4), default=1,
                    help="the DiT block of the RTL runs (default: 1)")
-    q.add_argument("--tokens", type=_tokens, default=64, metavar="T",
-                   help="the block on its first T tokens, 16 to 256 (default: 64; the core's "
-                        "buffers are sized for them)")
+    q.add_argument("--tokens", type=_tokens, default=256, metavar="T",
+                   help="the block on its first T tokens, 16 to 256 (default: 256, the DiT's "
+                        "full shape; the core's buffers are sized for them)")
     q.add_argument("--rows", type=positive_int, default=8, metavar="R",
                    help="engine rows (default: 8)")
     q.add_argument("--cols", type=positive_int, default=8, metavar="C",

@@ -23,8 +23,8 @@ from exdisc.golden.core_dit import IntegerCore
 from exdisc.common.tables import Table
 from .workload import paired
 
-__all__ = ["TARGETS", "cycles", "rtl_cycles", "run_on_rtl", "by_operation", "timing", "op_name",
-           "quality", "tables", "plot", "failures"]
+__all__ = ["TARGETS", "cycles", "rtl_cycles", "run_on_rtl", "by_operation", "model_cycles",
+           "measure", "timing", "op_name", "quality", "tables", "plot", "failures"]
 
 #: The issue's targets: the integer datapath's quality, the engine's share of a block.
 TARGETS = {"digits_changed": 0.02, "engine_busy": 0.9}
@@ -82,6 +82,31 @@ def run_on_rtl(unit, p, comp, name, seed=0, log=None):
                    log=log or default_log, run_name=name,
                    env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
     return dict(json.loads(out.read_text()), seed=run.seed)
+
+
+def model_cycles(comp, t):
+    """The cycle model of ``comp``'s program on a core of timing ``t``, with
+    the masks the golden core model's run meets (what ``GEMM_IS`` skips)."""
+    from exdisc.golden import core as gcore
+    result = gcore.run(comp.program, comp.dram, comp.cfg)
+    masks = {i: kept[0] for i, kept in result.masks.items()}
+    return core_cycles.estimate(comp.program, t, masks)
+
+
+def measure(unit, name, comp, p, t, what, key, seed=0, log=None):
+    """``comp`` on the RTL of ``unit`` at ``p`` (:func:`run_on_rtl`) and in
+    the cycle model (:func:`model_cycles`): cycles, by operation, and by
+    what ``what(op, fields)`` names (as ``key``), the engine's beats and busy
+    fraction, and per operation the cycles lost to port conflicts."""
+    got = run_on_rtl(unit, p, comp, name.replace(" ", "_"), seed, log)
+    model = model_cycles(comp, t)
+    by_op, lost, parts, model_parts = by_operation(comp.program, got["times"], model["schedule"],
+                                                   what)
+    return {"cycles": got["cycles"], "seed": got["seed"], "descriptors": len(comp.program),
+            "by_op": by_op, key: parts, "engine_beats": model["engine_beats"],
+            "engine_busy": model["engine_beats"] / got["cycles"],
+            "model": {"total": model["total"], "by_op": model["by_op"], key: model_parts,
+                      "lost": lost}}
 
 
 def by_operation(program, times, schedule, what=None):

@@ -28,7 +28,7 @@ import json
 import numpy as np
 
 from exdisc.common.tables import Table
-from exdisc.golden import core as gcore, core_cycles
+from exdisc.golden import core as gcore
 
 __all__ = ["TARGETS", "KINDS", "PARTS", "params_for", "steps", "sampling_run", "tables", "plot",
            "failures"]
@@ -49,10 +49,11 @@ def params_for(tokens, rows=8, cols=8, lanes=4):
     them out), on an ``rows x cols`` engine with ``lanes`` non-linear lanes."""
     from exdisc.golden import core_compile as cc, trace
     from exdisc.hw.core.params import DiscParams
+    from exdisc.sim.testbenches.core import chunk_rows
     big = gcore.CoreConfig(disc=True, exion=True, array_rows=rows)
     x, c = trace.block_input(step=3, layer=1)
-    full = cc.compile_block(trace.model(), 1, x[:1, :tokens], c[:1], big, chunk_rows=8,
-                            tokens=cc.TokenStep())
+    full = cc.compile_block(trace.model(), 1, x[:1, :tokens], c[:1], big,
+                            chunk_rows=chunk_rows(tokens), tokens=cc.TokenStep())
     used = full.used
     heads, dh = trace.model().cfg.heads, trace.model().cfg.head_dim
     # the reuse steps hold at most the full step's rows, and besides: CTR's
@@ -116,22 +117,10 @@ def _fresh(comp):
     return sum(f["rows"] for op, f in map(decode, comp.program) if op == Op.GATHER)
 
 
-def _model(comp, timing):
-    return core_cycles.estimate(comp.program, timing)
-
-
 def _measure(name, comp, p, timing, dims, seed, log):
-    from .core import by_operation, run_on_rtl
-    got = run_on_rtl("disc", p, comp, name.replace(" ", "_"), seed, log)
-    model = _model(comp, timing)
-    by_op, lost, parts, model_parts = by_operation(comp.program, got["times"],
-                                                   model["schedule"],
-                                                   lambda op, f: _part(op, f, dims))
-    return {"cycles": got["cycles"], "seed": got["seed"], "descriptors": len(comp.program),
-            "by_op": by_op, "parts": parts, "engine_beats": model["engine_beats"],
-            "engine_busy": model["engine_beats"] / got["cycles"],
-            "model": {"total": model["total"], "by_op": model["by_op"], "parts": model_parts,
-                      "lost": lost}}
+    from .core import measure
+    return measure("disc", name, comp, p, timing, lambda op, f: _part(op, f, dims), "parts",
+                   seed, log)
 
 
 def steps(p, layer=1, step=3, tokens=64, seed=0, log=None):
@@ -144,6 +133,7 @@ def steps(p, layer=1, step=3, tokens=64, seed=0, log=None):
     of queries: what the engine computes), and its reuse step's attention
     against the kept fraction of the dense block's."""
     from exdisc.common.progress import log as default_log
+    from exdisc.golden.core_isa import Op, decode
     from .core import timing
     comps, keep = _programs(p, layer, step, tokens)
     t, dims = timing(p), _dims()
@@ -156,10 +146,13 @@ def steps(p, layer=1, step=3, tokens=64, seed=0, log=None):
                for part in ("row-wise", "attention")}
     st = runs["st reuse step"]
     kept, union = float(keep.mean()), _union(keep, p.array_rows)
+    gathered = sum(op == Op.GATHER for op, _ in map(decode, comps["st reuse step"].program)) // 2
     return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": tokens,
             "fresh": fresh, "fresh_fraction": fraction, "runs": runs,
             "against_fraction": against, "cut": 1 - reuse["cycles"] / dense["cycles"],
             "st": {"theta": _theta(tokens), "kept": kept, "union": union,
+                   "tiles_gathered": gathered,
+                   "tiles": keep.shape[1] * -(-tokens // p.array_rows),
                    "attention_against_kept": st["parts"]["attention"]
                    / (kept * dense["parts"]["attention"]),
                    "attention_against_union": st["parts"]["attention"]
@@ -197,7 +190,7 @@ def sampling_run(p, record, sampling_steps=25, tokens=None, layers=None):
     RTL's cycles over the model's on ``record``'s block; each run's cycles
     against an all-dense run, and its speedup."""
     from exdisc.golden import trace
-    from .core import timing
+    from .core import model_cycles, timing
     tokens = tokens or record["tokens"]
     full_steps, generate_steps, reuse = _schedules(sampling_steps)
     scale = {k: r["cycles"] / r["model"]["total"] for k, r in record["runs"].items()}
@@ -207,7 +200,7 @@ def sampling_run(p, record, sampling_steps=25, tokens=None, layers=None):
         comps, keep = _programs(p, layer, record["step"], tokens)
         blocks.append({"layer": layer, "fresh": _fresh(comps["ctr reuse step"]),
                        "kept": float(keep.mean()), "union": _union(keep, p.array_rows),
-                       **{k: _model(c, t)["total"] * scale[k] for k, c in comps.items()}})
+                       **{k: model_cycles(c, t)["total"] * scale[k] for k, c in comps.items()}})
     dense = sum(sampling_steps * x["dense block"] for x in blocks)
     ctr = sum(full_steps * x["ctr full step"]
               + (sampling_steps - full_steps) * x["ctr reuse step"] for x in blocks)
@@ -285,15 +278,17 @@ def tables(record):
          ["attention / (per-query kept x dense)", f"{st['attention_against_kept']:.3f}",
           f"<= {1 + TARGETS['attention_excess']:.2f}"],
          ["attention / (per-tile kept x dense)", f"{st['attention_against_union']:.3f}", ""],
+         ["row tiles gathered", f"{st['tiles_gathered']} of {st['tiles']}", ""],
          ["kept-key gathers, cycles", st["gathers"], ""],
          ["block (wall), cut", f"{st['cut']:.1%}", ""]],
         title="ST's reuse step's attention against its kept fraction of the dense block's "
               "(exdisc bench disc)",
         caption="attention: the scores (an output-sparse GEMM of each row tile over the keys "
-                "some query of it keeps), softmax, P V and its requantization; the gathers of "
-                "the kept keys and values from the table of every token's (in external memory) "
-                "apart; per row tile: what a dense engine computes, a row tile of queries "
-                "over the union of their keys."))
+                "some query of it keeps, or of a whole head over every key where its tiles "
+                "keep at least golden.core_compile.GATHER_BELOW of them), softmax, P V and its "
+                "requantization; the gathers of the kept keys and values from the table of "
+                "every token's (in external memory) apart; per row tile: what a dense engine "
+                "computes, a row tile of queries over the union of their keys."))
     if "sampling_run" in record:
         s = record["sampling_run"]
         q = record.get("quality")

@@ -18,7 +18,6 @@ the measured block, and weighs them by the policy's dense and sparse steps.
 import json
 
 from exdisc.common.tables import Table
-from exdisc.golden import core as gcore, core_cycles
 
 __all__ = ["TARGETS", "KINDS", "steps", "sampling_run", "tables", "plot", "failures"]
 
@@ -52,24 +51,10 @@ def _part(op, f, dims, kind):
     return None
 
 
-def _model(comp, p, timing):
-    """The cycle model of ``comp``'s program with the masks the golden model meets."""
-    result = gcore.run(comp.program, comp.dram, comp.cfg)
-    masks = {i: kept[0] for i, kept in result.masks.items()}
-    return core_cycles.estimate(comp.program, timing, masks)
-
-
 def _measure(name, comp, p, timing, dims, seed, log):
-    from .core import by_operation, run_on_rtl
-    got = run_on_rtl("exion", p, comp, name.replace(" ", "_"), seed, log)
-    model = _model(comp, p, timing)
-    by_op, lost, ffn, model_ffn = by_operation(comp.program, got["times"], model["schedule"],
-                                               lambda op, f: _part(op, f, dims, name))
-    return {"cycles": got["cycles"], "seed": got["seed"], "descriptors": len(comp.program),
-            "by_op": by_op, "ffn": ffn, "engine_beats": model["engine_beats"],
-            "engine_busy": model["engine_beats"] / got["cycles"],
-            "model": {"total": model["total"], "by_op": model["by_op"], "ffn": model_ffn,
-                      "lost": lost}}
+    from .core import measure
+    return measure("exion", name, comp, p, timing, lambda op, f: _part(op, f, dims, name), "ffn",
+                   seed, log)
 
 
 def _dims():
@@ -109,7 +94,7 @@ def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, la
     cycles against an all-dense run, and the speedup."""
     from exdisc.golden import trace
     from exdisc.golden.ffn_reuse import FFNReuse
-    from .core import timing
+    from .core import model_cycles, timing
     policy = FFNReuse(period=period, warmup=warmup, sparsity=record["sparsity_policy"])
     dense_steps = sum(policy.is_dense_step(s) for s in range(sampling_steps))
     scale = {k: r["cycles"] / r["model"]["total"] for k, r in record["runs"].items()}
@@ -118,7 +103,7 @@ def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, la
     for layer in range(trace.model().cfg.depth) if layers is None else layers:
         comps, mask = _programs(p, layer, record["step"], tokens, record["sparsity_policy"])
         blocks.append({"layer": layer, "mask": mask,
-                       **{k: _model(c, p, t)["total"] * scale[k] for k, c in comps.items()}})
+                       **{k: model_cycles(c, t)["total"] * scale[k] for k, c in comps.items()}})
     reuse = sum(dense_steps * x["reuse dense step"]
                 + (sampling_steps - dense_steps) * x["reuse sparse step"] for x in blocks)
     dense = sum(sampling_steps * x["dense block"] for x in blocks)

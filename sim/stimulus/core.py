@@ -201,13 +201,7 @@ def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most
             out.append(_maskgen(rng, p, most_rows))
         else:
             out.append(_transfer(rng, room, op, most_rows))
-    at = low
-    for b in Buffer:
-        nbytes = _row_bytes(p, b)
-        out.append(encode(Op.STORE, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width,
-                          dram=at, stride=nbytes))
-        at += p.rows(b) * nbytes
-    out.append(encode(Op.FINISH))
+    out += _dump(p, low)
     return gcore.with_tokens(out)
 
 
@@ -270,14 +264,19 @@ def indexed_program(rng, p, length, fault=None, window=None):
                           dram=put, stride=0))
         out.append(encode(op, buffer=int(buffer), row=row, col=col, rows=rows, cols=cols,
                           dram=at, stride=stride, idx_row=idx_row, limit=limit))
-    at = low
+    out += _dump(p, low)
+    return gcore.with_tokens(out), dram
+
+
+def _dump(p, low):
+    """Every buffer stored whole from external byte ``low`` on, then ``FINISH``."""
+    out, at = [], low
     for b in Buffer:
         nbytes = _row_bytes(p, b)
         out.append(encode(Op.STORE, buffer=int(b), row=0, col=0, rows=p.rows(b), cols=p.width,
                           dram=at, stride=nbytes))
         at += p.rows(b) * nbytes
-    out.append(encode(Op.FINISH))
-    return gcore.with_tokens(out), dram
+    return out + [encode(Op.FINISH)]
 
 
 def random_dram(rng, p):

@@ -19,7 +19,7 @@ from exdisc.sim.host.memory import ExternalMemory
 from exdisc.sim.stimulus.core import golden_config, random_dram, transfer_gemm_program
 
 __all__ = ["run_program", "check_program", "window", "trace_block", "trace_reuse_steps",
-           "trace_ctr_steps", "trace_st_steps", "st_theta", "reuse_threshold"]
+           "trace_ctr_steps", "trace_st_steps", "st_theta", "chunk_rows", "reuse_threshold"]
 
 #: Cycles the core may stay busy after an error before the test stops waiting.
 SETTLE = 2000
@@ -34,12 +34,19 @@ def window(p):
                                mask_rows=min(p.mask_rows, 8), max_len=min(p.max_len, 32))
 
 
+def chunk_rows(tokens):
+    """The compiler's row chunks for a block of ``tokens``: 8, so that a
+    small block's row-wise operations overlap; from 128 tokens on, the
+    compiler's 64 (more chunks give more tokens than the queues hold)."""
+    return 8 if tokens <= 64 else 64
+
+
 def trace_block(p, tokens=16, layer=1, step=3):
     """Block ``layer`` of the project's DiT at sampling step ``step`` of the
     recorded run, on its first ``tokens`` tokens, compiled for ``p``."""
     x, c = trace.block_input(step=step, layer=layer)
     return cc.compile_block(trace.model(), layer, x[:1, :tokens], c[:1], golden_config(p),
-                            chunk_rows=8)
+                            chunk_rows=chunk_rows(tokens))
 
 
 def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0, sparse=True):
@@ -75,8 +82,8 @@ def trace_ctr_steps(p, tokens=16, layer=1, step=3):
     all 256 (the first tokens alone may hold more or fewer)."""
     cfg, model = golden_config(p), trace.model()
     x, c = trace.block_input(step=step, layer=layer)
-    full = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, chunk_rows=8,
-                            tokens=cc.TokenStep())
+    full = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg,
+                            chunk_rows=chunk_rows(tokens), tokens=cc.TokenStep())
     k, v, out = cc.token_cache(full, gcore.run(full.program, full.dram, cfg))
     _, _, _, chosen, score = trace.ctr_steps()[step + 1]
     # CTR reuses the lowest scores: the window's highest are fresh
@@ -85,7 +92,8 @@ def trace_ctr_steps(p, tokens=16, layer=1, step=3):
     fresh[0, np.argsort(-np.asarray(score[:tokens]), kind="stable")[:count]] = True
     x, c = trace.block_input(step=step + 1, layer=layer)
     reuse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, full.scales,
-                             chunk_rows=8, tokens=cc.TokenStep(fresh=fresh, k=k, v=v, out=out))
+                             chunk_rows=chunk_rows(tokens),
+                             tokens=cc.TokenStep(fresh=fresh, k=k, v=v, out=out))
     return full, reuse
 
 
@@ -96,21 +104,24 @@ def st_theta(tokens, theta=1e-3):
     return theta * 256 / tokens
 
 
-def trace_st_steps(p, tokens=16, layer=1, step=3, theta=None):
+def trace_st_steps(p, tokens=16, layer=1, step=3, theta=None, gather_below=None):
     """ST on block ``layer`` of the recorded run, compiled for DiscCore
     ``p``: the generate step at sampling step ``step`` (the dense block,
     storing its keep masks at ``theta``, default :func:`st_theta`) and the
     reuse step at ``step + 1`` under the masks the golden core model's
-    generate step leaves, with the generate step's scales."""
+    generate step leaves, with the generate step's scales (``gather_below``:
+    :class:`~exdisc.golden.core_compile.MaskStep`'s, default its default)."""
     cfg, model = golden_config(p), trace.model()
     theta = st_theta(tokens) if theta is None else theta
     x, c = trace.block_input(step=step, layer=layer)
-    gen = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, chunk_rows=8, theta=theta,
-                           masks=cc.MaskStep())
+    gen = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg,
+                           chunk_rows=chunk_rows(tokens), theta=theta, masks=cc.MaskStep())
     keep = cc.keep_masks(gen, gcore.run(gen.program, gen.dram, cfg))
     x, c = trace.block_input(step=step + 1, layer=layer)
     reuse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, gen.scales,
-                             chunk_rows=8, theta=theta, masks=cc.MaskStep(keep=keep))
+                             chunk_rows=chunk_rows(tokens), theta=theta,
+                             masks=cc.MaskStep(keep=keep, gather_below=cc.GATHER_BELOW
+                                               if gather_below is None else gather_below))
     return gen, reuse, keep
 
 

@@ -55,13 +55,15 @@ async def disc_ctr_steps(dut):
 async def disc_st_steps(dut):
     """ST on a block of the recorded run (16 tokens): the generate step,
     which stores each head's keep masks, then the next sampling step's reuse
-    step under them: kept keys and values gathered per head and row tile,
-    scores masked by the output-sparse GEMM."""
+    step under them, scores masked by the output-sparse GEMM: with kept keys
+    and values gathered per head and row tile, and with every head whole."""
     _, p = design_params()
     rng, seed = test_rng(dut._log, "disc-st")
     await start_clock(dut)
-    gen, reuse, keep = trace_st_steps(p)
+    gen, reuse, keep = trace_st_steps(p, gather_below=float("inf"))
+    _, whole, _ = trace_st_steps(p, gather_below=0)
     dut._log.info("ST's masks keep %.3f of the scores", keep.mean())
-    for comp, what in ((gen, "generate step"), (reuse, "reuse step")):
+    for comp, what in ((gen, "generate step"), (reuse, "reuse step, every row tile gathered"),
+                       (whole, "reuse step, every head whole")):
         await check_program(dut, p, comp.program, comp.dram[0], rng, seed,
                             f"ST {what} (16 tokens)")
