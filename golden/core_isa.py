@@ -32,7 +32,8 @@ each operation does, and ``docs/core.md`` for a worked example.
 
 import enum
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED", "Buffer", "Fn", "Init", "Queue",
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED", "Buffer",
+           "Fn", "Init", "Queue",
            "HEADER", "FIELDS",
            "QUEUE_OF", "tokens", "encode", "decode", "field_offsets"]
 

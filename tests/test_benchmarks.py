@@ -302,7 +302,8 @@ def test_bench_disc_parts_and_sampling_run():
                  for part in ("token cache", "kept-key gathers")}
         assert moved == {"token cache": 4 * fresh if kind == "ctr reuse step" else 0,
                          "kept-key gathers": 2 * gathered if kind == "st reuse step" else 0}, kind
-    runs = {k: {"cycles": 2 * (n + 1), "model": {"total": n + 1}} for n, k in enumerate(disc.KINDS)}
+    runs = {k: {"cycles": 2 * (n + 1), "model": {"total": n + 1}}
+            for n, k in enumerate(disc.KINDS)}
     record = {"step": 3, "tokens": 16, "runs": runs}
     s = disc.sampling_run(p, record, sampling_steps=10, layers=(0, 2))
     assert [x["layer"] for x in s["layers"]] == [0, 2]

@@ -165,6 +165,17 @@ def _steps(text):
     return value
 
 
+def _share(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, not {text!r}") \
+            from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, not {text!r}")
+    return value
+
+
 def _tokens(text):
     value = positive_int(text)
     if not 16 <= value <= 256:
@@ -216,7 +227,8 @@ def bench_exion(args):
 def bench_disc(args):
     from exdisc.sim.benchmarks import disc
     p = disc.params_for(args.tokens, rows=args.rows, cols=args.cols, lanes=args.lanes)
-    record = {"steps": disc.steps(p, layer=args.layer, tokens=args.tokens, seed=args.seed)}
+    record = {"steps": disc.steps(p, layer=args.layer, tokens=args.tokens, seed=args.seed,
+                                  gather_below=args.gather_below)}
     record["sampling_run"] = disc.sampling_run(p, record["steps"],
                                                sampling_steps=args.sampling_steps)
     record["quality"] = disc.workload_quality()
@@ -343,6 +355,10 @@ def add_commands(sub):
                    help="engine columns (default: 8)")
     q.add_argument("--lanes", type=positive_int, default=4, metavar="L",
                    help="non-linear lanes (default: 4)")
+    q.add_argument("--gather-below", type=_share, default=None, metavar="S",
+                   help="ST's reuse step gathers a head's row tiles' kept keys when they keep "
+                        "below this share of the keys on average (0: never; inf: always; "
+                        "default: the compiler's, golden.core_compile.GATHER_BELOW)")
     q.add_argument("--sampling-steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                    help="steps of the modelled sampling run (default: %(default)s)")
 

@@ -102,7 +102,6 @@ class _IndexList:
         op = payload[:4]
         is_indexed = (op == Op.GATHER.value) | (op == Op.SCATTER.value)
         m.d.sync += [self.indexed.eq(is_indexed), self.checking.eq(is_indexed)]
-        return is_indexed
 
     def check(self, m, port, busy):
         """The list's vectors requested on ``port`` (``ACC``) and checked as
@@ -112,14 +111,16 @@ class _IndexList:
         wr = self.mem.write_port()
         shift = ceil_log2(p.banks)
         vec_bits = max(1, ceil_log2(self.vectors + 1))
-        asked, got = Signal(vec_bits, name=f"{name}_ix_asked"), Signal(vec_bits, name=f"{name}_ix_got")
+        asked = Signal(vec_bits, name=f"{name}_ix_asked")
+        got = Signal(vec_bits, name=f"{name}_ix_got")
         count = (v.rows + p.banks - 1) >> shift
         with m.If(self.checking):
             m.d.comb += [port.valid.eq(busy & (asked < count)), port.row.eq(v.idx_row),
                          port.col.eq(asked << shift), port.vertical.eq(0)]
         with m.If(port.valid & port.ready):
             m.d.sync += asked.eq(asked + 1)
-        out_of_range, not_rising = Signal(name=f"{name}_ix_range"), Signal(name=f"{name}_ix_order")
+        out_of_range = Signal(name=f"{name}_ix_range")
+        not_rising = Signal(name=f"{name}_ix_order")
         last = Signal(32, name=f"{name}_ix_last")
         scatter = v.op == Op.SCATTER.value
         m.d.comb += self.fault.eq(Error.NONE)

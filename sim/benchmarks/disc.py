@@ -67,11 +67,11 @@ def params_for(tokens, rows=8, cols=8, lanes=4):
                       array_rows=rows, array_cols=cols, nl_lanes=lanes, **size)
 
 
-def _programs(p, layer, step, tokens):
+def _programs(p, layer, step, tokens, gather_below=None):
     """The block's programs (:data:`KINDS`), and ST's keep masks."""
     from exdisc.sim.testbenches.core import trace_block, trace_ctr_steps, trace_st_steps
     full, reuse = trace_ctr_steps(p, tokens, layer, step)
-    gen, st, keep = trace_st_steps(p, tokens, layer, step)
+    gen, st, keep = trace_st_steps(p, tokens, layer, step, gather_below=gather_below)
     return dict(zip(KINDS, (trace_block(p, tokens, layer, step), full, reuse, gen, st))), keep
 
 
@@ -123,7 +123,7 @@ def _measure(name, comp, p, timing, dims, seed, log):
                    seed, log)
 
 
-def steps(p, layer=1, step=3, tokens=64, seed=0, log=None):
+def steps(p, layer=1, step=3, tokens=256, seed=0, log=None, gather_below=None):
     """The block's programs (:data:`KINDS`) on DiscCore ``p``'s emitted
     Verilog and in the cycle model: cycles, cycles by operation and by part
     (:data:`PARTS`), the engine's beats and busy fraction, the cycles lost
@@ -131,11 +131,14 @@ def steps(p, layer=1, step=3, tokens=64, seed=0, log=None):
     fraction, and its row-wise and attention cycles against that fraction
     of the dense block's; ST's kept fraction (per query, and per row tile
     of queries: what the engine computes), and its reuse step's attention
-    against the kept fraction of the dense block's."""
+    against the kept fraction of the dense block's (``gather_below``: ST's
+    :class:`~exdisc.golden.core_compile.MaskStep`'s, default its default)."""
     from exdisc.common.progress import log as default_log
     from exdisc.golden.core_isa import Op, decode
     from .core import timing
-    comps, keep = _programs(p, layer, step, tokens)
+    from exdisc.golden.core_compile import GATHER_BELOW
+    gather_below = GATHER_BELOW if gather_below is None else gather_below
+    comps, keep = _programs(p, layer, step, tokens, gather_below)
     t, dims = timing(p), _dims()
     runs = {name: _measure(name, comp, p, t, dims, seed, log or default_log)
             for name, comp in comps.items()}
@@ -151,7 +154,7 @@ def steps(p, layer=1, step=3, tokens=64, seed=0, log=None):
             "fresh": fresh, "fresh_fraction": fraction, "runs": runs,
             "against_fraction": against, "cut": 1 - reuse["cycles"] / dense["cycles"],
             "st": {"theta": _theta(tokens), "kept": kept, "union": union,
-                   "tiles_gathered": gathered,
+                   "tiles_gathered": gathered, "gather_below": gather_below,
                    "tiles": keep.shape[1] * -(-tokens // p.array_rows),
                    "attention_against_kept": st["parts"]["attention"]
                    / (kept * dense["parts"]["attention"]),
@@ -197,7 +200,8 @@ def sampling_run(p, record, sampling_steps=25, tokens=None, layers=None):
     t = timing(p)
     blocks = []
     for layer in range(trace.model().cfg.depth) if layers is None else layers:
-        comps, keep = _programs(p, layer, record["step"], tokens)
+        comps, keep = _programs(p, layer, record["step"], tokens,
+                                record.get("st", {}).get("gather_below"))
         blocks.append({"layer": layer, "fresh": _fresh(comps["ctr reuse step"]),
                        "kept": float(keep.mean()), "union": _union(keep, p.array_rows),
                        **{k: model_cycles(c, t)["total"] * scale[k] for k, c in comps.items()}})
@@ -251,9 +255,10 @@ def tables(record):
         caption=f"layer {r['layer']}, steps {r['step']} (full, generate) and {r['step'] + 1} "
                 f"(reuse) of the recorded run, {r['tokens']} tokens; CTR: {r['fresh']} fresh "
                 f"(the float CTR's ranking of them, at its share of fresh tokens); ST at theta "
-                f"{r['st']['theta']:.3g} (1e-3 scaled by 256 / tokens); the emitted Verilog on Verilator, every "
-                f"outside stream always offered and ready, every byte of external memory equal "
-                f"to the golden core model; cycles by operation and part: each descriptor's "
+                f"{r['st']['theta']:.3g} (1e-3 scaled by 256 / tokens); the emitted Verilog on "
+                f"Verilator, every outside stream always offered and ready, every byte of "
+                f"external memory equal to the golden core model; cycles by operation and "
+                f"part: each descriptor's "
                 f"start to end, summed (queues overlap); the cycle model: "
                 f"golden/core_cycles.py; lost: RTL less model, summed over descriptors."))
     a = r["against_fraction"]
@@ -278,7 +283,8 @@ def tables(record):
          ["attention / (per-query kept x dense)", f"{st['attention_against_kept']:.3f}",
           f"<= {1 + TARGETS['attention_excess']:.2f}"],
          ["attention / (per-tile kept x dense)", f"{st['attention_against_union']:.3f}", ""],
-         ["row tiles gathered", f"{st['tiles_gathered']} of {st['tiles']}", ""],
+         [f"row tiles gathered (below {st['gather_below']} kept)",
+          f"{st['tiles_gathered']} of {st['tiles']}", ""],
          ["kept-key gathers, cycles", st["gathers"], ""],
          ["block (wall), cut", f"{st['cut']:.1%}", ""]],
         title="ST's reuse step's attention against its kept fraction of the dense block's "

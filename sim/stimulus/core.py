@@ -6,8 +6,8 @@ import dataclasses
 import numpy as np
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import (DISC_OPS, EXION_OPS, FIELDS, QUEUE_OF, Buffer, Init, Op, decode,
-                                    encode, tokens)
+from exdisc.golden.core_isa import (DISC_OPS, EXION_OPS, FIELDS, QUEUE_OF, Buffer, Init, Op,
+                                    decode, encode, tokens)
 from exdisc.hw.core.params import CoreParams
 
 
