@@ -183,12 +183,12 @@ def test_reference_records_render():
     report --all` prints), so a record and its reader cannot drift apart."""
     import json
     from exdisc.common.workdir import reference_dir
-    from exdisc.sim.benchmarks import (conmerge, core, ctr_select, eager, exion, ffn, nonlinear,
-                                       router, systolic, workload)
+    from exdisc.sim.benchmarks import (conmerge, core, ctr_select, disc, eager, exion, ffn,
+                                       nonlinear, router, systolic, workload)
     from exdisc.synth import area
     readers = {"systolic": systolic.tables, "ffn": ffn.tables, "conmerge": conmerge.tables,
                "nonlinear": nonlinear.tables, "core": core.tables, "exion": exion.tables,
-               "ctr": ctr_select.tables}
+               "ctr": ctr_select.tables, "disc": disc.tables}
     seen = 0
     for path in sorted(reference_dir().glob("*.json")):
         record = json.loads(path.read_text())

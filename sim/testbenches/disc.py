@@ -31,7 +31,7 @@ async def disc_random(dut):
     await start_clock(dut)
     nprng = np.random.default_rng(seed)
     view = dataclasses.replace(window(p), acc_rows=min(p.acc_rows, 24))
-    for n, fault in enumerate((None, None, "duplicate")):
+    for n, fault in enumerate((None, "duplicate")):
         program, dram = indexed_program(nprng, p, 10, fault=fault, window=view)
         await check_program(dut, p, program, dram, rng, seed,
                             f"indexed program {n}" + (f" ({fault})" if fault else ""))
