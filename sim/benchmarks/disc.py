@@ -23,8 +23,6 @@ RTL's cycles over the model's on the measured block, and weighs them by
 CTR's full and reuse steps and by ST's generate and reuse steps.
 """
 
-import json
-
 import numpy as np
 
 from exdisc.common.tables import Table
@@ -220,13 +218,9 @@ def workload_quality():
     """CTR's and ST's quality costs at their defaults in the stored workload
     record (``exdisc workload``: the float algorithms against the dense
     run), or None when it is not there."""
-    from exdisc.common.workdir import reference_dir
-    ref = reference_dir()
-    path = ref / "workload.json" if ref else None
-    if path is None or not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    runs = {r["label"]: r for r in record["results"]}
+    from .common import reference_record
+    record = reference_record("workload")
+    runs = {r["label"]: r for r in record["results"]} if record else {}
     if "ctr" not in runs or "st" not in runs:
         return None
     return {"accuracy": runs["ctr"]["accuracy"], "latent_error": runs["ctr"]["latent_error"],

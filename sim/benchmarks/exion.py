@@ -15,8 +15,6 @@ block of the DiT, scales each kind by the RTL's cycles over the model's on
 the measured block, and weighs them by the policy's dense and sparse steps.
 """
 
-import json
-
 from exdisc.common.tables import Table
 
 __all__ = ["TARGETS", "KINDS", "steps", "sampling_run", "tables", "plot", "failures"]
@@ -116,13 +114,9 @@ def workload_quality():
     """FFN-Reuse's quality cost at the same policy in the stored workload
     record (``exdisc workload``: the float algorithm against the dense run),
     or None when it is not there."""
-    from exdisc.common.workdir import reference_dir
-    ref = reference_dir()
-    path = ref / "workload.json" if ref else None
-    if path is None or not path.exists():
-        return None
-    record = json.loads(path.read_text())
-    runs = [r for r in record["results"] if r["label"] == "ffn_reuse"]
+    from .common import reference_record
+    record = reference_record("workload")
+    runs = [r for r in record["results"] if r["label"] == "ffn_reuse"] if record else []
     if not runs:
         return None
     r = runs[0]
@@ -134,13 +128,10 @@ def workload_quality():
 def engine_cuts():
     """FC1's and FC2's cycle cuts of the engine alone at D = 4 merge lanes,
     from the stored ``exdisc bench ffn`` record (None without one)."""
-    from exdisc.common.workdir import reference_dir
-    ref = reference_dir()
-    path = ref / "ffn.json" if ref else None
-    if path is None or not path.exists():
-        return None
-    arrays = [a for a in json.loads(path.read_text())["arrays"]
-              if a["params"]["lanes"] == TARGETS["ffn_lanes"]]
+    from .common import reference_record
+    record = reference_record("ffn")
+    arrays = [a for a in record["arrays"]
+              if a["params"]["lanes"] == TARGETS["ffn_lanes"]] if record else []
     if not arrays:
         return None
     runs = arrays[0]["runs"]
