@@ -14,9 +14,8 @@ from amaranth.lib import data, enum
 from ..nonlinear import Op as Fn
 
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED",
-           "SPARSE_GEMMS", "Buffer", "Fn",
-           "Init", "Queue", "Error", "HEADER", "FIELDS", "QUEUE_OF", "layout"]
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "SPARSE_GEMMS",
+           "Buffer", "Fn", "Init", "Queue", "Error", "HEADER", "FIELDS", "QUEUE_OF", "layout"]
 
 DESCRIPTOR_BITS = 128
 
@@ -40,7 +39,7 @@ class Op(enum.Enum, shape=4):
 DENSE_OPS = (Op.LOAD, Op.STORE, Op.GEMM, Op.NONLINEAR, Op.SET, Op.ADD, Op.FINISH)
 EXION_OPS = (Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN)
 #: DiscCore's operations: transfers by an index list.
-DISC_OPS = INDEXED = (Op.GATHER, Op.SCATTER)
+DISC_OPS = (Op.GATHER, Op.SCATTER)
 #: The GEMM queue's sparse operations: a GEMM's fields up to ``init``, then the mask's.
 SPARSE_GEMMS = (Op.GEMM_OS, Op.GEMM_IS)
 

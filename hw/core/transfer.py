@@ -9,7 +9,7 @@ from amaranth.utils import ceil_log2
 
 from ..fifo import StreamFIFO
 from .buffer import READ_LATENCY, ReadPort, WritePort
-from .isa import DESCRIPTOR_BITS, INDEXED, Buffer, Error, Op, layout
+from .isa import DESCRIPTOR_BITS, Buffer, Error, Op, layout
 from .walk import RegionWalk, lane_enables
 
 
