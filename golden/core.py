@@ -77,6 +77,15 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
     that does not (a row the scatter would write twice, or a list out of
     order) is ``DUPLICATE``. Either stops the core at that descriptor with
     nothing of its transfer done.
+``KV_GATHER`` / ``KV_SCATTER`` (DiscCore, both in the load queue)
+    The same by a list of token indices, but on chip: row ``r`` of the
+    region (``ACT`` or ``WGT``) from or to the K/V store's elements ``base +
+    t_r * stride`` to ``+ cols - 1`` (the store is :attr:`CoreConfig.kv_bytes`
+    int8 elements, banked behind the hash bank router in the RTL). The
+    stride is a power of two, and a scatter's at least ``cols``, so that
+    with strictly rising indices no element is written twice and the
+    router's lanes may write in any order. The index list is checked as a
+    gather's or a scatter's.
 
 A malformed descriptor sets a sticky :class:`Error` with the descriptor's
 index; the core takes no descriptor after it (those before it still run), so
@@ -115,7 +124,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from . import nonlinear as nl
-from .core_isa import (DENSE_OPS, DISC_OPS, EXION_OPS, FIELDS, INDEXED, QUEUE_OF, Buffer, Fn,
+from .core_isa import (DENSE_OPS, DISC_OPS, EXION_OPS, FIELDS, INDEXED, KV_OPS, QUEUE_OF, Buffer, Fn,
                        Init, Op, Queue, decode, encode)
 
 __all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "footprint", "with_tokens",
@@ -183,6 +192,9 @@ class CoreConfig:
     array_rows : int
         The engine's rows ``R`` (1 to 64): the row tiles of a condensed
         sparse GEMM.
+    kv_bytes : int
+        DiscCore's K/V store: int8 elements on chip (a power of two, 64 to
+        2**16), which ``KV_GATHER`` and ``KV_SCATTER`` read and write.
     fmt : nonlinear.Format
     """
     width: int = 256
@@ -197,6 +209,7 @@ class CoreConfig:
     exion: bool = False
     disc: bool = False
     array_rows: int = 16
+    kv_bytes: int = 1 << 15
     fmt: nl.Format = field(default=nl.DEFAULT)
 
     def __post_init__(self):
@@ -208,6 +221,9 @@ class CoreConfig:
         _pos_int("queue_depth", self.queue_depth, 1, 64)
         _pos_int("dram_bytes", self.dram_bytes, 1, 1 << 32)
         _pos_int("array_rows", self.array_rows, 1, 64)
+        _pos_int("kv_bytes", self.kv_bytes, 64, 1 << 16)
+        if self.kv_bytes & (self.kv_bytes - 1):
+            raise ValueError(f"kv_bytes: expected a power of two, got {self.kv_bytes!r}")
         for name in ("exion", "disc"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name}: expected a bool, got {getattr(self, name)!r}")
@@ -232,7 +248,8 @@ class Result:
     error and the descriptor it names, whether FINISH was reached, the work
     done, and ``masks``: the inputs each ``GEMM_IS`` kept (``{index: [samples,
     m, k] booleans}``), which its cycles depend on
-    (:func:`exdisc.golden.core_cycles.estimate`)."""
+    (:func:`exdisc.golden.core_cycles.estimate`), and DiscCore's K/V store
+    (``kv``, ``int8 [samples, kv_bytes]``)."""
     dram: np.ndarray
     buffers: dict
     error: Error
@@ -240,6 +257,7 @@ class Result:
     finished: bool
     stats: dict
     masks: dict
+    kv: np.ndarray = None
 
 
 # -- checking descriptors -------------------------------------------------
@@ -280,6 +298,8 @@ def _check(cfg, op, f):
         end = f["dram"] + _span(f)
         _require(end <= cfg.dram_bytes, Error.BAD_RANGE,
                  f"{op.name}: external bytes up to {end}, beyond {cfg.dram_bytes}")
+    elif op in KV_OPS:
+        _check_kv(cfg, op, f)
     elif op == Op.GEMM:
         m, n = f["m"], f["n"]
         _gemm_regions(cfg, "GEMM", f)
@@ -338,7 +358,7 @@ def _row_bytes(f):
 def _span(f):
     """Bytes of external memory from a transfer's ``dram`` to its last byte's
     end: its rows, or an indexed transfer's whole table."""
-    rows = f["limit"] if f["op"] in INDEXED else f["rows"]
+    rows = f["limit"] if f["op"] in INDEXED + KV_OPS else f["rows"]
     return (rows - 1) * f["stride"] + _row_bytes(f)
 
 
@@ -354,6 +374,25 @@ def _check_indexed(cfg, op, f):
     _require(op != Op.GATHER or f["buffer"] != Buffer.ACC or
              not f["row"] <= f["idx_row"] < f["row"] + f["rows"] or f["col"] >= f["rows"],
              Error.OVERLAP, "GATHER into its own index list")
+
+
+def _check_kv(cfg, op, f):
+    """A transfer of the K/V store: int8 rows (``ACT`` or ``WGT``), an index
+    list as a gather's, a stride that is a power of two (the router's
+    addresses are shifts, not products), a scatter's rows that do not
+    overlap in the store, and the table inside the store."""
+    _require(f["buffer"] in (Buffer.ACT, Buffer.WGT), Error.BAD_BUFFER,
+             f"{op.name}: int8 rows of ACT or WGT, not {Buffer(f['buffer']).name}")
+    _region(cfg, Buffer(f["buffer"]), f["row"], f["col"], f["rows"], f["cols"], op.name)
+    _check_indexed(cfg, op, f)
+    stride = f["stride"]
+    _require(stride >= 1 and not stride & (stride - 1), Error.BAD_SHAPE,
+             f"{op.name}: stride {stride}, not a power of two")
+    _require(op != Op.KV_SCATTER or stride >= f["cols"], Error.BAD_SHAPE,
+             f"KV_SCATTER: stride {stride} below its {f['cols']} columns (rows would overlap)")
+    end = f["base"] + _span(f)
+    _require(end <= cfg.kv_bytes, Error.BAD_RANGE,
+             f"{op.name}: K/V store elements up to {end}, beyond {cfg.kv_bytes}")
 
 
 def _gemm_regions(cfg, name, f):
@@ -411,6 +450,11 @@ def footprint(op, f):
         (r, w) = ([ext], [rect]) if op in (Op.LOAD, Op.GATHER) else ([rect], [ext])
         if op in INDEXED:
             r.append((Buffer.ACC, f["idx_row"], 1, 0, f["rows"]))
+    elif op in KV_OPS:
+        rect = (Buffer(f["buffer"]), f["row"], f["rows"], f["col"], f["cols"])
+        kv = ("kv", 0, 1, f["base"], _span(dict(f, op=op)))
+        (r, w) = ([kv], [rect]) if op == Op.KV_GATHER else ([rect], [kv])
+        r.append((Buffer.ACC, f["idx_row"], 1, 0, f["rows"]))
     elif op in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
         m, n, k = f["m"], f["n"], f["k"]
         b = (n, k) if f["b_t"] else (k, n)
@@ -541,8 +585,10 @@ class _Machine:
         self.bias = np.zeros((b, cfg.max_len), np.int64)
         self.const = dict.fromkeys((name for name, _ in FIELDS[Op.SET]), 0)
         self.stats = {"macs": 0, "nonlinear_rows": 0, "load_bytes": 0, "store_bytes": 0,
-                      "add_values": 0, "descriptors": {op.name: 0 for op in Op}}
+                      "add_values": 0, "kv_elements": 0,
+                      "descriptors": {op.name: 0 for op in Op}}
         self.masks = {}
+        self.kv = np.zeros((b, cfg.kv_bytes), np.int8)
 
     def execute(self, index, op, f):
         self.stats["descriptors"][op.name] += 1
@@ -566,11 +612,11 @@ class _Machine:
             s, r = np.argwhere(bad)[0]
             raise _Bad(Error.BAD_INDEX, f"{op.name}: sample {s}, index {r} is {t[s, r]}, "
                                         f"the table has {f['limit']} rows")
-        if op == Op.SCATTER:
+        if op in (Op.SCATTER, Op.KV_SCATTER):
             bad = np.diff(t, axis=1) <= 0
             if bad.any():
                 s, r = np.argwhere(bad)[0]
-                raise _Bad(Error.DUPLICATE, f"SCATTER: sample {s}, index {r + 1} is "
+                raise _Bad(Error.DUPLICATE, f"{op.name}: sample {s}, index {r + 1} is "
                                             f"{t[s, r + 1]}, not above {t[s, r]}")
         return t
 
@@ -579,6 +625,24 @@ class _Machine:
 
     def _scatter(self, f):
         self._store(f, self._index(Op.SCATTER, f))
+
+    def _kv_elements(self, op, f):
+        """The region (a view) and ``[samples, rows, cols]`` the K/V store's
+        elements of a ``KV_GATHER`` or ``KV_SCATTER``."""
+        t = self._index(op, f)
+        at = f["base"] + f["stride"] * t[..., None] + np.arange(f["cols"])
+        region = self.buf[Buffer(f["buffer"])][:, f["row"]:f["row"] + f["rows"],
+                                                f["col"]:f["col"] + f["cols"]]
+        self.stats["kv_elements"] += f["rows"] * f["cols"]
+        return region, at
+
+    def _kv_gather(self, f):
+        region, at = self._kv_elements(Op.KV_GATHER, f)
+        region[...] = np.take_along_axis(self.kv[:, None], at, axis=2)
+
+    def _kv_scatter(self, f):
+        region, at = self._kv_elements(Op.KV_SCATTER, f)
+        np.put_along_axis(self.kv[:, None], at, region.copy(), axis=2)
 
     def _load(self, f, index=None):
         buf, nbytes, at = self._transfer_bytes(f, index)
@@ -853,4 +917,4 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
     if check and error != Error.NONE:
         raise CoreError(error, index, detail)
     return Result(dram=machine.dram, buffers=machine.buf, error=error, index=index,
-                  finished=finished, stats=machine.stats, masks=machine.masks)
+                  finished=finished, stats=machine.stats, masks=machine.masks, kv=machine.kv)

@@ -42,6 +42,16 @@ ceil(cols / banks)``):
     cycle and checked, and the first row's address computed:
     ``+ ceil(rows / banks) + GATHER_CHECK`` / ``SCATTER_CHECK``. The
     addresses then come one a cycle, ahead of the data.
+``KV_GATHER`` / ``KV_SCATTER`` (DiscCore)
+    The index list checked as a gather's (``ceil(rows / banks)``), then
+    ``g = ceil(rows / banks)`` groups of ``banks`` rows, a column of a group
+    a cycle (a group at least :data:`KV_GROUP` cycles, its bases' read from
+    the list), and :data:`KV_GATHER_OVERHEAD` / :data:`KV_SCATTER_OVERHEAD`
+    cycles through the router: ``ceil(rows / banks) + (g - 1) * max(cols,
+    KV_GROUP) + cols + overhead``. That is the router without bank
+    conflicts (each column's elements in different banks); lanes that meet
+    at a bank wait, and the RTL takes longer (``exdisc bench disc`` reports
+    the router's requests per lane per cycle).
 ``SET`` / ``FINISH``
     One cycle / two.
 ``GEMM_OS`` (ExionCore)
@@ -116,6 +126,11 @@ STORE_OVERHEAD = 6
 MASKGEN_OVERHEAD = 6
 GATHER_CHECK = 7
 SCATTER_CHECK = 4
+#: The K/V store's transfers (``hw.core.kv.KVUnit``): cycles a group of
+#: rows takes at least, and beyond the list's check and the columns.
+KV_GROUP = 3
+KV_GATHER_OVERHEAD = 16
+KV_SCATTER_OVERHEAD = 19
 #: A gain or bias row: the unit takes it in without an output.
 LOAD_ROW_OVERHEAD = 6
 FINISH_CYCLES = 2
@@ -239,6 +254,10 @@ def _cost(op, f, t, kept=None):
         check = math.ceil(f["rows"] / t.banks)
         plain = _cost(Op.LOAD if op == Op.GATHER else Op.STORE, f, t)[0]
         return plain + check + (GATHER_CHECK if op == Op.GATHER else SCATTER_CHECK), 0
+    if op in (Op.KV_GATHER, Op.KV_SCATTER):
+        groups = math.ceil(f["rows"] / t.banks)
+        overhead = KV_GATHER_OVERHEAD if op == Op.KV_GATHER else KV_SCATTER_OVERHEAD
+        return groups + (groups - 1) * max(f["cols"], KV_GROUP) + f["cols"] + overhead, 0
     if op in (Op.LOAD, Op.STORE):
         v = _vectors(f["rows"], f["cols"], t.banks)
         if op == Op.STORE:

@@ -32,7 +32,7 @@ each operation does, and ``docs/core.md`` for a worked example.
 
 import enum
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED", "Buffer",
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "INDEXED", "KV_OPS", "Buffer",
            "Fn", "Init", "Queue",
            "HEADER", "FIELDS",
            "QUEUE_OF", "tokens", "encode", "decode", "field_offsets"]
@@ -60,14 +60,21 @@ class Op(enum.IntEnum):
     GATHER = 11
     #: DiscCore: rows of a buffer to external memory, by a list of token indices
     SCATTER = 12
+    #: DiscCore: rows of the on-chip K/V store into a buffer, by a list of
+    #: token indices, through the hash bank router
+    KV_GATHER = 13
+    #: DiscCore: rows of a buffer into the K/V store, by a list of token indices
+    KV_SCATTER = 14
 
 
 #: The dense core's operations; :data:`EXION_OPS` are ExionCore's.
 DENSE_OPS = frozenset(op for op in Op if op <= Op.FINISH)
 EXION_OPS = frozenset((Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN))
-DISC_OPS = frozenset((Op.GATHER, Op.SCATTER))
-#: The transfers by an index list (a region's fields, then the list's).
+DISC_OPS = frozenset((Op.GATHER, Op.SCATTER, Op.KV_GATHER, Op.KV_SCATTER))
+#: The transfers of external memory by an index list (a region's fields, then the list's).
 INDEXED = (Op.GATHER, Op.SCATTER)
+#: The transfers of the K/V store by an index list (both in the load queue).
+KV_OPS = (Op.KV_GATHER, Op.KV_SCATTER)
 
 
 class Buffer(enum.IntEnum):
@@ -107,7 +114,8 @@ class Queue(enum.IntEnum):
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
             Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
             Op.FINISH: Queue.STORE, Op.GEMM_OS: Queue.GEMM, Op.GEMM_IS: Queue.GEMM,
-            Op.MASKGEN: Queue.VECTOR, Op.GATHER: Queue.LOAD, Op.SCATTER: Queue.STORE}
+            Op.MASKGEN: Queue.VECTOR, Op.GATHER: Queue.LOAD, Op.SCATTER: Queue.STORE,
+            Op.KV_GATHER: Queue.LOAD, Op.KV_SCATTER: Queue.LOAD}
 
 #: Bits ``[11:0]`` of every descriptor.
 HEADER = (("op", 4), ("pop", 4), ("push", 4))
@@ -124,6 +132,8 @@ _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols",
 # a LOAD's or STORE's region with a 16-bit stride (a token's row), then the
 # index list: ACC[idx_row, 0:rows], each index below ``limit``
 _INDEXED = _REGION[:-1] + (("stride", 16), ("idx_row", _ROW), ("limit", _ROW))
+# the same bits, with the K/V store's element address ``base`` for ``dram``
+_KV = tuple(("base", bits) if name == "dram" else (name, bits) for name, bits in _INDEXED)
 
 _SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
                 ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
@@ -172,6 +182,13 @@ FIELDS = {
     # no row of the table is written twice
     Op.GATHER: _INDEXED,
     Op.SCATTER: _INDEXED,
+    # DiscCore's K/V store (``CoreConfig.kv_bytes`` int8 elements on chip,
+    # banked behind the hash bank router): row r of the region (ACT or WGT)
+    # from or to the store's elements ``base + ACC[idx_row, r] * stride``
+    # onwards. ``stride`` is a power of two; a scatter's is at least ``cols``
+    # and its indices rise strictly, so that no element is written twice
+    Op.KV_GATHER: _KV,
+    Op.KV_SCATTER: _KV,
 }
 
 

@@ -219,7 +219,7 @@ def test_malformed_descriptor_stops_the_core(seed):
 
 # -- DiscCore's gathers and scatters ------------------------------------------
 
-DISC = DiscParams(**dict(SMALL.as_dict(), dram_bytes=8192))
+DISC = DiscParams(**dict(SMALL.as_dict(), dram_bytes=8192), kv_bytes=2048)
 
 
 @pytest.mark.parametrize("seed", [6, 9])
@@ -230,6 +230,18 @@ def test_gathers_and_scatters(seed):
     print(f"seed {seed}")
     program, dram = indexed_program(np.random.default_rng(seed), DISC, 10)
     assert {Op.GATHER, Op.SCATTER} <= {Op(w & 0xF) for w in program}
+    _check(DISC, program, dram, seed)
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_kv_gathers_and_scatters(seed):
+    """The K/V store's gathers and scatters through the router (rows of
+    ``ACT`` and ``WGT`` by random index lists, random power-of-two strides
+    and tables), among external gathers, scatters, loads and stores: every
+    buffer word at the end as the golden model's."""
+    print(f"seed {seed}")
+    program, dram = indexed_program(np.random.default_rng(seed), DISC, 12, kv=True)
+    assert {Op.KV_GATHER, Op.KV_SCATTER} <= {Op(w & 0xF) for w in program}
     _check(DISC, program, dram, seed)
 
 
@@ -244,16 +256,20 @@ def _written_elsewhere(program, index, dram_bytes):
     return out
 
 
-@pytest.mark.parametrize("seed,fault", [(7, "range"), (10, "range"), (5, "duplicate"),
-                                        (11, "duplicate")])
-def test_bad_index_list_stops_the_core(seed, fault):
+@pytest.mark.parametrize("seed,fault,kv", [(7, "range", False), (10, "range", False),
+                                           (5, "duplicate", False), (11, "duplicate", False),
+                                           (3, "range", True), (5, "range", True),
+                                           (5, "duplicate", True)])
+def test_bad_index_list_stops_the_core(seed, fault, kv):
     """A list with an index outside its table, or a scatter's list with a
     repeated index: the core stops with the golden model's code at the
     golden model's descriptor; neither it nor the golden model changes a
     byte of external memory that no other descriptor of the program writes."""
     print(f"seed {seed}")
-    program, dram = indexed_program(np.random.default_rng(seed), DISC, 10, fault=fault)
+    program, dram = indexed_program(np.random.default_rng(seed), DISC, 10, fault=fault, kv=kv)
     want = gcore.run(program, dram, golden_config(DISC))
+    # with kv, the faulting descriptor is a transfer of the K/V store
+    assert not kv or Op(program[want.index] & 0xF) in (Op.KV_GATHER, Op.KV_SCATTER)
     code = gcore.Error.BAD_INDEX if fault == "range" else gcore.Error.DUPLICATE
     assert want.error in (code, gcore.Error.BAD_INDEX)
     got = run_core(DISC, program, dram, seed)
@@ -340,6 +356,65 @@ def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape, kind):
     want = core_cycles.estimate(program, timing, masks)
     assert [(s, e) for *_, s, e in want["schedule"]] == got
     assert want["total"] == cycles
+
+
+def _kv_core(hash):
+    return DiscParams(width=64, act_rows=32, wgt_rows=32, acc_rows=64, mask_rows=8, max_len=64,
+                      dram_bytes=1 << 15, array_rows=4, array_cols=4, nl_lanes=4,
+                      kv_bytes=4096, kv_hash=hash)
+
+
+def test_cycle_model_times_kv_transfers_without_bank_conflicts():
+    """``KV_GATHER`` and ``KV_SCATTER`` of tokens ``0, 1, ...`` at strides that
+    put each column's elements in different banks of the modulo hash (one
+    to many groups of rows, groups shorter and longer than their bases'
+    read): the cycle model gives every descriptor's cycles."""
+    from exdisc.golden import core_cycles
+    from exdisc.sim.stimulus.core import serial
+    p = _kv_core("modulo")
+    dram = np.zeros(p.dram_bytes, np.uint8)
+    dram[:4 * 64] = np.arange(64, dtype="<i4").view(np.uint8)
+    program = [encode(Op.LOAD, buffer=int(Buffer.ACC), rows=1, cols=64)]
+    for rows, cols in ((1, 1), (4, 2), (5, 4), (8, 3), (13, 4), (32, 2), (17, 1)):
+        program.append(encode(Op.KV_GATHER, buffer=int(Buffer.ACT), rows=rows, cols=cols,
+                              stride=1, limit=64))
+        # each column's tokens a stride apart: P * stride <= banks
+        program.append(encode(Op.KV_SCATTER, buffer=int(Buffer.WGT), rows=rows, cols=cols,
+                              stride=1 << (cols - 1).bit_length(), limit=64))
+    program = serial(program + [encode(Op.FINISH)])
+    got, cycles = timed_run(p, program, dram)
+    want = core_cycles.estimate(program, _timing(p))
+    assert [(s, e) for *_, s, e in want["schedule"]] == got
+    assert want["total"] == cycles
+
+
+def test_cycle_model_is_a_bound_on_contended_kv_transfers():
+    """Random ``KV_GATHER`` and ``KV_SCATTER`` (random lists, so lanes meet at
+    banks) among other transfers, one at a time: every other descriptor
+    takes the model's cycles, and each of the K/V store's at least its
+    model's; some of them more (the test sees contention)."""
+    from exdisc.golden import core_cycles
+    from exdisc.sim.stimulus.core import serial
+    p = _kv_core("xor")
+    program, dram = indexed_program(np.random.default_rng(21), p, 10, kv=True)
+    program = serial([w for w in program if Op(w & 0xF) != Op.FINISH] + [encode(Op.FINISH)])
+    got, _ = timed_run(p, program, dram)
+    want = core_cycles.estimate(program, _timing(p))
+    late = 0
+    for (i, _, name, start, end), (s, e) in zip(want["schedule"], got):
+        if name in ("KV_GATHER", "KV_SCATTER"):
+            assert e - s >= end - start, (i, name)
+            late += e - s > end - start
+        else:
+            assert e - s == end - start, (i, name)
+    assert late
+
+
+def _timing(p):
+    from exdisc.golden import core_cycles
+    return core_cycles.Timing(rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes,
+                              banks=p.banks, bus_bytes=p.bus_bytes,
+                              nonlinear_latency=nonlinear_latency(p), queue_depth=p.queue_depth)
 
 
 @pytest.mark.parametrize("depth", [1, 3])

@@ -164,6 +164,20 @@ def _disc_edges():
         # the list ACC[4, 0:2] against a gather into rows row..row+1 from col
         out.append(E(O.GATHER, buffer=B.ACC, row=row, col=col, rows=2, cols=2, stride=8,
                      limit=3, idx_row=4))
+    # the K/V store's: each buffer, strides around powers of two and a
+    # scatter's columns, a table ending on the store's end and past it
+    for op in (O.KV_GATHER, O.KV_SCATTER):
+        for buf in B:
+            out.append(E(op, buffer=buf, rows=2, cols=3, stride=4, limit=4))
+        for stride in (0, 1, 2, 3, 4, 6, 8, 1 << 15):
+            out.append(E(op, buffer=B.WGT, rows=2, cols=4, stride=stride, limit=4))
+        for rows in (DISC.width, DISC.width + 1):
+            out.append(E(op, buffer=B.ACT, rows=min(rows, DISC.act_rows), cols=1, stride=1,
+                         limit=4))
+        out.append(E(op, buffer=B.ACT, rows=2, cols=3, stride=4, limit=0))
+        for extra in (0, 1):
+            out.append(E(op, buffer=B.ACT, rows=2, cols=3, stride=16, limit=5,
+                         base=DISC.kv_bytes - (4 * 16 + 3) + extra))
     return out
 
 
@@ -171,7 +185,8 @@ def _disc_edges():
 def test_disc_edges(request, p):
     errors = _run_singly(p, _disc_edges(), _seed(request, 11))
     want = {gcore.Error.BAD_OP} if not p.disc else \
-        {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE, gcore.Error.OVERLAP}
+        {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE, gcore.Error.OVERLAP,
+         gcore.Error.BAD_BUFFER}
     assert errors == want
 
 

@@ -44,7 +44,7 @@ def test_encode_rejects_bad_fields():
     with pytest.raises(ValueError, match="LOAD: no field 'fn'"):
         encode(Op.LOAD, fn=1)
     with pytest.raises(ValueError, match="op: expected one of"):
-        encode(13)
+        encode(15)
     with pytest.raises(TypeError, match="SET.mult: expected an integer, got 1.5"):
         encode(Op.SET, mult=1.5)
     with pytest.raises(ValueError, match="descriptor: expected a 128-bit"):
@@ -58,6 +58,10 @@ def test_config_validation():
         CoreConfig(act_rows=2.0)
     with pytest.raises(ValueError, match="max_len"):
         CoreConfig(width=64, max_len=128)
+    with pytest.raises(ValueError, match="kv_bytes: expected a power of two, got 3000"):
+        CoreConfig(kv_bytes=3000)
+    with pytest.raises(ValueError, match=r"kv_bytes: expected an integer in \[64, 65536\], got 32"):
+        CoreConfig(kv_bytes=32)
 
 
 # -- programs by hand, against NumPy --
@@ -715,6 +719,75 @@ def test_disc_operations_are_checked():
                              encode(Op.LOAD, buffer=Buffer.ACT, rows=1, cols=4, dram=172),
                              encode(Op.FINISH)])
     assert decode(prog[1])[1]["pop"] == S
+
+
+def test_kv_store_rows_by_token(request):
+    """A scatter puts each sample's rows at its own tokens' elements of the
+    K/V store, a power-of-two stride apart, and a gather brings tokens'
+    rows back (repeated and out of order) into another buffer; the store
+    is per sample, and nothing of external memory changes but the dump."""
+    rng = _rng(request)
+    dram = rng.integers(0, 256, (2, DISC.dram_bytes), dtype=np.uint8)
+    rows = rng.integers(-128, 128, (2, 3, 5)).astype(np.int8)
+    _put(dram, 500, rows, "i1")
+    scatter = np.array([[0, 2, 7], [4, 5, 6]])
+    gather = np.array([[7, 0, 7, 2], [6, 4, 5, 4]])
+    _put(dram, 0, scatter, "<i4")
+    _put(dram, 16, gather, "<i4")
+    prog = core.with_tokens([
+        encode(Op.LOAD, buffer=Buffer.ACT, row=4, rows=3, cols=5, dram=500, stride=5),
+        encode(Op.LOAD, buffer=Buffer.ACC, row=5, rows=2, cols=4, dram=0, stride=16),
+        encode(Op.KV_SCATTER, buffer=Buffer.ACT, row=4, col=0, rows=3, cols=5, base=64,
+               stride=8, idx_row=5, limit=8),
+        encode(Op.KV_GATHER, buffer=Buffer.WGT, row=1, col=2, rows=4, cols=5, base=64,
+               stride=8, idx_row=6, limit=8),
+        encode(Op.STORE, buffer=Buffer.WGT, row=1, rows=4, cols=8, dram=3000, stride=8),
+        encode(Op.FINISH)])
+    r = core.run(prog, dram, DISC, check=True)
+    for s in range(2):
+        for i, t in enumerate(scatter[s]):
+            np.testing.assert_array_equal(r.kv[s, 64 + 8 * t:64 + 8 * t + 5], rows[s, i])
+        at = {t: i for i, t in enumerate(scatter[s])}
+        for i, t in enumerate(gather[s]):
+            np.testing.assert_array_equal(r.buffers[Buffer.WGT][s, 1 + i, 2:7],
+                                          rows[s, at[t]])
+    assert r.stats["kv_elements"] == 3 * 5 + 4 * 5
+    want = dram.copy()
+    want[:, 3000:3032] = r.buffers[Buffer.WGT][:, 1:5, :8].reshape(2, -1).view(np.uint8)
+    np.testing.assert_array_equal(r.dram, want)
+
+
+def test_kv_operations_are_checked():
+    """The K/V store's transfers: BAD_OP off DiscCore; int8 buffers only; a
+    power-of-two stride, a scatter's at least its columns; the table inside
+    the store; the index list as a gather's, its bad indices at run time."""
+    word = encode(Op.KV_GATHER, buffer=Buffer.ACT, rows=2, cols=4, stride=4, limit=4)
+    assert core.validate(CoreConfig(), word)[0] == Error.BAD_OP
+    assert core.validate(DISC, word)[0] == Error.NONE
+    assert core.validate(DISC, word | L << 4)[0] == Error.BAD_TOKEN
+    kv = DISC.kv_bytes
+    for op, f, error in (
+            (Op.KV_GATHER, dict(buffer=Buffer.ACC), Error.BAD_BUFFER),
+            (Op.KV_SCATTER, dict(buffer=Buffer.MASK), Error.BAD_BUFFER),
+            (Op.KV_GATHER, dict(stride=0), Error.BAD_SHAPE),
+            (Op.KV_GATHER, dict(stride=6), Error.BAD_SHAPE),
+            (Op.KV_GATHER, dict(stride=2), Error.NONE),
+            (Op.KV_SCATTER, dict(stride=2), Error.BAD_SHAPE),
+            (Op.KV_SCATTER, dict(stride=4), Error.NONE),
+            (Op.KV_GATHER, dict(rows=33), Error.BAD_SHAPE),
+            (Op.KV_GATHER, dict(limit=0), Error.BAD_SHAPE),
+            (Op.KV_GATHER, dict(idx_row=16), Error.BAD_RANGE),
+            (Op.KV_GATHER, dict(base=kv - 16), Error.NONE),
+            (Op.KV_GATHER, dict(base=kv - 15), Error.BAD_RANGE)):
+        fields = dict(dict(buffer=Buffer.ACT, rows=2, cols=4, stride=4, limit=4), **f)
+        assert core.validate(DISC, encode(op, **fields))[0] == error, (op, f)
+    # a bad index stops the core there, with the store and memory untouched
+    dram = np.zeros(DISC.dram_bytes, np.uint8)
+    _put(dram[None], 0, np.array([[1, 4]]), "<i4")
+    r = core.run(_indexed(np.array([[1, 4]]), Op.KV_SCATTER, buffer=Buffer.ACT, cols=4,
+                          stride=4, limit=4), dram, DISC)
+    assert (r.error, r.index, r.finished) == (Error.BAD_INDEX, 1, False)
+    assert not r.kv.any()
 
 
 def test_ctr_steps_against_the_float_ctr_block():

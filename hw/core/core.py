@@ -10,7 +10,8 @@ from ..params import resolve_params
 from .buffer import BankedBuffer
 from .decode import Decoder
 from .gemm import GemmUnit
-from .isa import DESCRIPTOR_BITS, Buffer, Error, Op, Queue
+from .isa import DESCRIPTOR_BITS, KV_OPS, Buffer, Error, Op, Queue
+from .kv import KVUnit
 from .params import CoreParams
 from .tokens import TokenQueues
 from .transfer import ELEMENT_BITS, ExternalCommand, LoadUnit, StoreUnit
@@ -85,7 +86,8 @@ class Core(wiring.Component):
                                                 "gemm.wb_tiles")),
         ("GEMM control", ("gemm.",)),
         ("residual add and vector control", ("vector.",)),
-        ("load and store", ("load.", "store.")),
+        ("K/V store and its router", ("kv.",)),
+        ("load and store", ("load.", "store.", "load_or_kv.")),
         ("decoder, queues, tokens", ("decoder.", "queue_", "tokens.")),
     )
 
@@ -107,11 +109,13 @@ class Core(wiring.Component):
         """The four buffers, not yet elaborated, with their clients in
         priority order."""
         p = self.params
+        # DiscCore's K/V unit, last in every priority
+        kv = ("kv",) if p.disc else ()
         clients = {
-            Buffer.ACT: (("gemm", "store"), ("vector", "load")),
-            Buffer.WGT: (("gemm", "store"), ("vector", "load")),
-            # DiscCore's load unit reads its gathers' index lists
-            Buffer.ACC: (("gemm", "vector", "store") + (("load",) if p.disc else ()),
+            Buffer.ACT: (("gemm", "store") + kv, ("vector", "load") + kv),
+            Buffer.WGT: (("gemm", "store") + kv, ("vector", "load") + kv),
+            # DiscCore's load and K/V units read their index lists
+            Buffer.ACC: (("gemm", "vector", "store") + (("load", "kv") if p.disc else ()),
                          ("gemm", "vector", "load")),
             Buffer.MASK: (("gemm", "store") if p.exion else ("store",), ("vector", "load")),
         }
@@ -132,6 +136,16 @@ class Core(wiring.Component):
         m.submodules.store = store = StoreUnit(p, shapes)
         m.submodules.gemm = gemm = GemmUnit(p, shapes)
         m.submodules.vector = vector = VectorUnit(p, shapes)
+        by_name = {"gemm": gemm, "store": store, "vector": vector, "load": load}
+        first = load
+        if p.disc:
+            # the K/V store's transfers share the load queue with the loads
+            m.submodules.kv = by_name["kv"] = kv = KVUnit(p, shapes)
+            m.submodules.load_or_kv = first = _Dispatch(KV_OPS)
+            wiring.connect(m, first.a, load.cmd)
+            wiring.connect(m, first.b, kv.cmd)
+            m.d.comb += [first.a_done.eq(load.done), first.b_done.eq(kv.done),
+                         first.a_fault.eq(load.fault), first.b_fault.eq(kv.fault)]
 
         wiring.connect(m, wiring.flipped(self.descriptors), dec.i)
         wiring.connect(m, load.ext_cmd, wiring.flipped(self.load_cmd))
@@ -141,16 +155,14 @@ class Core(wiring.Component):
         for b, buf in bufs.items():
             name = b.name.lower()
             for c in buf.reads:
-                unit = {"gemm": gemm, "store": store, "vector": vector, "load": load}[c]
-                wiring.connect(m, getattr(unit, f"r_{name}"), getattr(buf, f"r_{c}"))
+                wiring.connect(m, getattr(by_name[c], f"r_{name}"), getattr(buf, f"r_{c}"))
             for c in buf.writes:
-                unit = {"gemm": gemm, "load": load, "vector": vector}[c]
-                wiring.connect(m, getattr(unit, f"w_{name}"), getattr(buf, f"w_{c}"))
+                wiring.connect(m, getattr(by_name[c], f"w_{name}"), getattr(buf, f"w_{c}"))
 
         heads, running = {}, {}
         fault = Signal(Decoder.error_layout)
         halt = fault.code != Error.NONE
-        units = {Queue.LOAD: (dec.load, load), Queue.GEMM: (dec.gemm, gemm),
+        units = {Queue.LOAD: (dec.load, first), Queue.GEMM: (dec.gemm, gemm),
                  Queue.VECTOR: (dec.vector, vector), Queue.STORE: (dec.store, store)}
         for q, (src, unit) in units.items():
             valid, index, running[q] = _sequence(m, q, src, tok.q[q], unit, p.queue_depth, halt)
@@ -208,6 +220,43 @@ class Core(wiring.Component):
         with m.If((count == self.DEADLOCK_CYCLES) & (out.code == Error.NONE)):
             m.d.sync += [out.code.eq(Error.DEADLOCK), out.index.eq(earliest)]
         return out
+
+
+class _Dispatch(wiring.Component):
+    """One queue's descriptors to two units: those whose operation is one of
+    ``ops`` to ``b``, the others to ``a``, each only when both are idle, so
+    that the queue's descriptors still run one after another.
+
+    Members
+    -------
+    cmd : In(stream.Signature(DESCRIPTOR_BITS))
+    done, fault : Out
+        Either unit's.
+    a, b : Out(stream.Signature(DESCRIPTOR_BITS))
+    a_done, b_done : In(1)
+    a_fault, b_fault : In(Error)
+    """
+
+    def __init__(self, ops):
+        self.ops = tuple(ops)
+        cmd = stream.Signature(DESCRIPTOR_BITS)
+        super().__init__({"cmd": In(cmd), "done": Out(1), "fault": Out(Error),
+                          "a": Out(cmd), "b": Out(cmd), "a_done": In(1), "b_done": In(1),
+                          "a_fault": In(Error), "b_fault": In(Error)})
+
+    def elaborate(self, platform):
+        m = Module()
+        to_b = Const(0, 1)
+        for o in self.ops:
+            to_b = to_b | (self.cmd.payload[:4] == o.value)
+        idle = self.a.ready & self.b.ready
+        m.d.comb += [self.cmd.ready.eq(idle),
+                     self.a.valid.eq(self.cmd.valid & idle & ~to_b),
+                     self.b.valid.eq(self.cmd.valid & idle & to_b),
+                     self.a.payload.eq(self.cmd.payload), self.b.payload.eq(self.cmd.payload),
+                     self.done.eq(self.a_done | self.b_done),
+                     self.fault.eq(Mux(self.b_fault != Error.NONE, self.b_fault, self.a_fault))]
+        return m
 
 
 def _sequence(m, q, src, port, unit, depth, halt):

@@ -8,8 +8,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..params import resolve_params
-from .isa import (DENSE_OPS, DESCRIPTOR_BITS, DISC_OPS, EXION_OPS, SPARSE_GEMMS, Buffer, Error,
-                  Fn, Init, Op, Queue, layout)
+from .isa import (DENSE_OPS, DESCRIPTOR_BITS, DISC_OPS, EXION_OPS, KV_OPS, SPARSE_GEMMS, Buffer,
+                  Error, Fn, Init, Op, Queue, layout)
 from .params import CoreParams
 
 
@@ -125,7 +125,10 @@ class Decoder(wiring.Component):
     def _load_queue(self, op):
         """Whether ``op`` is one of the load queue's operations."""
         out = op == Op.LOAD.value
-        return out | (op == Op.GATHER.value) if self.params.disc else out
+        if self.params.disc:
+            for o in (Op.GATHER,) + KV_OPS:
+                out = out | (op == o.value)
+        return out
 
     def _store_queue(self, op):
         """Whether ``op`` is one of the store queue's operations."""
@@ -171,7 +174,7 @@ class Decoder(wiring.Component):
 
         # LOAD and STORE (and DiscCore's GATHER and SCATTER): the region, whole
         # bytes of a mask, (the index list,) external memory
-        for o in (Op.LOAD, Op.STORE) + (DISC_OPS if p.disc else ()):
+        for o in (Op.LOAD, Op.STORE) + ((Op.GATHER, Op.SCATTER) if p.disc else ()):
             v = views[o]
             rows_of = Mux(v.buffer == Buffer.ACT, p.act_rows,
                           Mux(v.buffer == Buffer.WGT, p.wgt_rows,
@@ -239,8 +242,32 @@ class Decoder(wiring.Component):
                                           a.dst_col), Error.OVERLAP))
         out.append((add & overlap(a.gate_row, 1, a.gate_col, a.dst_row, a.rows, a.dst_col),
                     Error.OVERLAP))
+        if p.disc:
+            for o in KV_OPS:
+                out += self._kv_checks(m, o, views[o], is_op[o], region)
         if p.exion:
             out += self._exion_checks(views, is_op, region)
+        return out
+
+    def _kv_checks(self, m, o, v, is_op, region):
+        """A transfer of the K/V store: int8 rows, the region, the index
+        list, a stride that is a power of two (a scatter's at least its
+        columns), and the table inside the store."""
+        p = self.params
+        out = [(is_op & ~((v.buffer == Buffer.ACT) | (v.buffer == Buffer.WGT)),
+                Error.BAD_BUFFER)]
+        out += region(is_op, Mux(v.buffer == Buffer.ACT, p.act_rows, p.wgt_rows),
+                      v.row, v.col, v.rows, v.cols)
+        out += self._index_checks(o, v, is_op, region)
+        out.append((is_op & ((v.stride == 0) | ((v.stride & (v.stride - 1)) != 0)),
+                    Error.BAD_SHAPE))
+        if o == Op.KV_SCATTER:
+            out.append((is_op & (v.stride < v.cols), Error.BAD_SHAPE))
+        # the table's last element, as a sum of registered products
+        span = Signal(unsigned(29), name=f"{o.name.lower()}_span_q")
+        end = Signal(unsigned(33), name=f"{o.name.lower()}_end_q")
+        m.d.sync += [span.eq((v.limit - 1) * v.stride), end.eq(v.base + v.cols)]
+        out.append((is_op & (end + span > p.kv_bytes), Error.BAD_RANGE))
         return out
 
     def _index_checks(self, o, v, is_op, region):

@@ -14,7 +14,7 @@ from amaranth.lib import data, enum
 from ..nonlinear import Op as Fn
 
 
-__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "SPARSE_GEMMS",
+__all__ = ["DESCRIPTOR_BITS", "Op", "DENSE_OPS", "EXION_OPS", "DISC_OPS", "KV_OPS", "SPARSE_GEMMS",
            "Buffer", "Fn", "Init", "Queue", "Error", "HEADER", "FIELDS", "QUEUE_OF", "layout"]
 
 DESCRIPTOR_BITS = 128
@@ -33,13 +33,17 @@ class Op(enum.Enum, shape=4):
     MASKGEN = 10
     GATHER = 11
     SCATTER = 12
+    KV_GATHER = 13
+    KV_SCATTER = 14
 
 
 #: The dense core's operations; ExionCore runs :data:`EXION_OPS` too.
 DENSE_OPS = (Op.LOAD, Op.STORE, Op.GEMM, Op.NONLINEAR, Op.SET, Op.ADD, Op.FINISH)
 EXION_OPS = (Op.GEMM_OS, Op.GEMM_IS, Op.MASKGEN)
-#: DiscCore's operations: transfers by an index list.
-DISC_OPS = (Op.GATHER, Op.SCATTER)
+#: DiscCore's operations: transfers by an index list, of external memory and
+#: of the K/V store.
+DISC_OPS = (Op.GATHER, Op.SCATTER, Op.KV_GATHER, Op.KV_SCATTER)
+KV_OPS = (Op.KV_GATHER, Op.KV_SCATTER)
 #: The GEMM queue's sparse operations: a GEMM's fields up to ``init``, then the mask's.
 SPARSE_GEMMS = (Op.GEMM_OS, Op.GEMM_IS)
 
@@ -82,7 +86,8 @@ class Error(enum.Enum, shape=4):
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,
             Op.NONLINEAR: Queue.VECTOR, Op.SET: Queue.VECTOR, Op.ADD: Queue.VECTOR,
             Op.FINISH: Queue.STORE, Op.GEMM_OS: Queue.GEMM, Op.GEMM_IS: Queue.GEMM,
-            Op.MASKGEN: Queue.VECTOR, Op.GATHER: Queue.LOAD, Op.SCATTER: Queue.STORE}
+            Op.MASKGEN: Queue.VECTOR, Op.GATHER: Queue.LOAD, Op.SCATTER: Queue.STORE,
+            Op.KV_GATHER: Queue.LOAD, Op.KV_SCATTER: Queue.LOAD}
 
 HEADER = (("op", 4), ("pop", 4), ("push", 4))
 
@@ -90,6 +95,7 @@ _ROW, _COL, _DIM = 12, 9, 9
 _REGION = (("buffer", 2), ("row", _ROW), ("col", _COL), ("rows", _ROW), ("cols", _COL),
            ("dram", 32), ("stride", 20))
 _INDEXED = _REGION[:-1] + (("stride", 16), ("idx_row", _ROW), ("limit", _ROW))
+_KV = tuple(("base", bits) if name == "dram" else (name, bits) for name, bits in _INDEXED)
 _SPARSE_GEMM = (("a_row", _ROW), ("a_col", _COL), ("b_row", _ROW), ("b_col", _COL), ("b_t", 1),
                 ("c_row", _ROW), ("c_col", _COL), ("m", _DIM), ("n", _DIM), ("k", _DIM),
                 ("init", 2), ("mask_row", _ROW), ("mask_col", _COL), ("invert", 1),
@@ -116,6 +122,8 @@ FIELDS = {
                  ("rows", _ROW), ("length", _DIM), ("threshold", 32)),
     Op.GATHER: _INDEXED,
     Op.SCATTER: _INDEXED,
+    Op.KV_GATHER: _KV,
+    Op.KV_SCATTER: _KV,
 }
 
 _SHAPES = {"buffer": Buffer, "init": Init, "fn": unsigned(3)}

@@ -2,7 +2,8 @@
 
 import dataclasses
 
-from ..params import Params, check_int, param
+from ..params import Params, check_choice, check_int, param
+from ..router import HASHES, RouterParams
 
 
 __all__ = ["CoreParams", "ExionParams", "DiscParams"]
@@ -108,13 +109,47 @@ class ExionParams(CoreParams):
 class DiscParams(CoreParams):
     """DiscCore's parameters: the core's, and a core that also runs DiscCore's
     operations (``GATHER``, ``SCATTER``: rows of external memory by a list
-    of token indices in ``ACC``) and ExionCore's sparse GEMMs (ST's reuse
-    step masks its scores with the output-sparse one).
+    of token indices in ``ACC``; ``KV_GATHER``, ``KV_SCATTER``: rows of the
+    on-chip K/V store, through the hash bank router) and ExionCore's sparse
+    GEMMs (ST's reuse step masks its scores with the output-sparse one).
 
     Members
     -------
-    (those of :class:`CoreParams`)
+    (those of :class:`CoreParams`, and)
+    kv_bytes : int
+        int8 elements of the K/V store (a power of two, 64 to 2**16).
+    kv_banks : int
+        The router's single-port banks (a power of two, 1 to 64); its lanes
+        are :attr:`banks`, one per element of a buffer's vector.
+    kv_hash : str
+        The router's bank hash, ``"xor"`` or ``"modulo"``.
     """
+    kv_bytes: int = param(1 << 15, "int8 elements of the K/V store (a power of two)")
+    kv_banks: int = param(16, "the K/V store's router banks (a power of two)")
+    kv_hash: str = param("xor", "the K/V store's bank hash", choices=HASHES)
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_int("kv_bytes", self.kv_bytes, min=64, max=1 << 16)
+        if self.kv_bytes & (self.kv_bytes - 1):
+            raise ValueError(f"parameter 'kv_bytes' must be a power of two, "
+                             f"not {self.kv_bytes!r}")
+        check_int("kv_banks", self.kv_banks, min=1, max=64)
+        if self.kv_banks & (self.kv_banks - 1):
+            raise ValueError(f"parameter 'kv_banks' must be a power of two, "
+                             f"not {self.kv_banks!r}")
+        if self.kv_bytes < 2 * self.kv_banks:
+            raise ValueError(f"parameter 'kv_bytes' must hold two rows of each of the "
+                             f"{self.kv_banks} banks, not {self.kv_bytes!r}")
+        check_choice("kv_hash", self.kv_hash, HASHES)
+
+    @property
+    def kv_router(self):
+        """The K/V store's :class:`~exdisc.hw.router.RouterParams`: a lane per
+        element of a vector, a byte a word."""
+        return RouterParams(lanes=self.banks, banks=self.kv_banks,
+                            addr_width=self.kv_bytes.bit_length() - 1, data_width=8,
+                            tag_width=1, hash=self.kv_hash)
 
     @property
     def exion(self):

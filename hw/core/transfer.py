@@ -10,6 +10,10 @@ from amaranth.utils import ceil_log2
 from ..fifo import StreamFIFO
 from .buffer import READ_LATENCY, ReadPort, WritePort
 from .isa import DESCRIPTOR_BITS, Buffer, Error, Op, layout
+
+#: The operations whose rows go by an index list (:class:`_IndexList`); a
+#: ``KV_*`` descriptor's ``base`` lies where a ``GATHER``'s ``dram`` does.
+INDEXED_OPS = (Op.GATHER, Op.SCATTER, Op.KV_GATHER, Op.KV_SCATTER)
 from .walk import RegionWalk, lane_enables
 
 
@@ -100,7 +104,9 @@ class _IndexList:
     def start(self, m, payload):
         """From the descriptor ``payload`` arriving."""
         op = payload[:4]
-        is_indexed = (op == Op.GATHER.value) | (op == Op.SCATTER.value)
+        is_indexed = Const(0, 1)
+        for o in INDEXED_OPS:
+            is_indexed = is_indexed | (op == o.value)
         m.d.sync += [self.indexed.eq(is_indexed), self.checking.eq(is_indexed)]
 
     def check(self, m, port, busy):
@@ -122,7 +128,7 @@ class _IndexList:
         out_of_range = Signal(name=f"{name}_ix_range")
         not_rising = Signal(name=f"{name}_ix_order")
         last = Signal(32, name=f"{name}_ix_last")
-        scatter = v.op == Op.SCATTER.value
+        scatter = (v.op == Op.SCATTER.value) | (v.op == Op.KV_SCATTER.value)
         m.d.comb += self.fault.eq(Error.NONE)
         with m.If(self.checking & port.rvalid):
             bad, order = Const(0, 1), Const(0, 1)

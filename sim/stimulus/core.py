@@ -24,7 +24,8 @@ def golden_config(p):
                             acc_rows=p.acc_rows, mask_rows=p.mask_rows, max_len=p.max_len,
                             token_depth=p.token_depth, queue_depth=p.queue_depth,
                             dram_bytes=p.dram_bytes, exion=p.exion, disc=p.disc,
-                            array_rows=p.array_rows)
+                            array_rows=p.array_rows,
+                            **({"kv_bytes": p.kv_bytes} if p.disc else {}))
 
 
 def _value(rng, name, bits, p, wild):
@@ -44,7 +45,7 @@ def _value(rng, name, bits, p, wild):
         return int(rng.choice(edges))
     near = {"row": rows, "rows": rows, "col": p.width, "cols": p.width, "m": p.width,
             "n": p.width, "k": p.width, "length": p.max_len + 2, "dram": p.dram_bytes,
-            "stride": p.dram_bytes // 8}
+            "stride": p.dram_bytes // 8, "base": getattr(p, "kv_bytes", 1 << 15)}
     for key, hi in near.items():
         if name == key or name.endswith("_" + key):
             return int(min(rng.integers(0, hi // 2 + 2), (1 << bits) - 1))
@@ -205,7 +206,7 @@ def transfer_gemm_program(rng, p, length, ops=(Op.LOAD, Op.GEMM, Op.STORE), most
     return gcore.with_tokens(out)
 
 
-def indexed_program(rng, p, length, fault=None, window=None):
+def indexed_program(rng, p, length, fault=None, window=None, kv=False):
     """DiscCore's gathers and scatters among loads and stores: ``(program,
     dram)``, as :func:`transfer_gemm_program` (buffers cleared, ``length``
     random descriptors, every buffer stored, ``FINISH``), each gather or
@@ -216,7 +217,9 @@ def indexed_program(rng, p, length, fault=None, window=None):
     transfers. ``fault``: the last gather or scatter gets a list with an
     index at or past its table's end (``"range"``) or, a scatter, a
     repeated index (``"duplicate"``). ``window``: as for
-    :func:`transfer_gemm_program`."""
+    :func:`transfer_gemm_program`. ``kv``: also ``KV_GATHER`` and
+    ``KV_SCATTER`` of ``ACT`` and ``WGT`` rows, into and out of random tables
+    of the K/V store, a gather's stride any power of two."""
     if window is not None:
         p = dataclasses.replace(window, dram_bytes=p.dram_bytes)
     low = p.dram_bytes - dump_bytes(p)
@@ -229,9 +232,12 @@ def indexed_program(rng, p, length, fault=None, window=None):
                   dram=low, stride=0) for b in Buffer]
     out += [_transfer(rng, room, Op.LOAD, 8) for _ in range(4)]
     ops = (Op.LOAD, Op.STORE, Op.GATHER, Op.SCATTER, Op.GATHER, Op.SCATTER)
+    if kv:
+        ops = (Op.LOAD, Op.STORE, Op.GATHER, Op.SCATTER) + (Op.KV_SCATTER, Op.KV_GATHER) * 2
     kinds = [ops[int(rng.integers(0, len(ops)))] for _ in range(length)]
     if fault is not None:
-        kinds[-1] = Op.SCATTER if fault == "duplicate" else kinds[-1]
+        scatter = Op.KV_SCATTER if kv else Op.SCATTER
+        kinds[-1] = scatter if fault == "duplicate" else kinds[-1]
         if kinds[-1] not in DISC_OPS:
             kinds[-1] = Op.GATHER
     last = max(n for n, op in enumerate(kinds) if op in DISC_OPS) if fault else -1
@@ -239,13 +245,21 @@ def indexed_program(rng, p, length, fault=None, window=None):
         if op not in DISC_OPS:
             out.append(_transfer(rng, room, op, 8))
             continue
-        buffer = Buffer(int(rng.integers(0, 4)))
+        on_chip = op in (Op.KV_GATHER, Op.KV_SCATTER)
+        buffer = Buffer(int(rng.integers(0, 2 if on_chip else 4)))
         row, col, rows, cols = _region(rng, p, buffer, 8)
         nbytes = cols // 8 if buffer == Buffer.MASK else cols * (4 if buffer == Buffer.ACC else 1)
-        stride = nbytes + int(rng.integers(0, 8))
-        limit = int(rng.integers(rows if op == Op.SCATTER else 1, rows + 12))
-        at = int(rng.integers(0, lists - (limit - 1) * stride - nbytes + 1))
-        if op == Op.SCATTER:
+        scatter = op in (Op.SCATTER, Op.KV_SCATTER)
+        limit = int(rng.integers(rows if scatter else 1, rows + 12))
+        if on_chip:
+            least = (nbytes - 1).bit_length() if op == Op.KV_SCATTER else 0
+            stride = 1 << int(rng.integers(least, least + 2))
+            space = p.kv_bytes
+        else:
+            stride = nbytes + int(rng.integers(0, 8))
+            space = lists
+        at = int(rng.integers(0, max(1, space - (limit - 1) * stride - nbytes + 1)))
+        if scatter:
             index = np.sort(rng.choice(limit, rows, replace=False))
         else:
             index = rng.integers(0, limit, rows)
@@ -263,7 +277,8 @@ def indexed_program(rng, p, length, fault=None, window=None):
         out.append(encode(Op.LOAD, buffer=int(Buffer.ACC), row=idx_row, col=0, rows=1, cols=rows,
                           dram=put, stride=0))
         out.append(encode(op, buffer=int(buffer), row=row, col=col, rows=rows, cols=cols,
-                          dram=at, stride=stride, idx_row=idx_row, limit=limit))
+                          stride=stride, idx_row=idx_row, limit=limit,
+                          **{"base" if on_chip else "dram": at}))
     out += _dump(p, low)
     return gcore.with_tokens(out), dram
 
