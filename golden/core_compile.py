@@ -289,10 +289,12 @@ class MaskStep:
     ``theta`` and each row's maximum), to external memory
     (:func:`keep_masks` reads them back). A *reuse* step attends each
     query only to the keys ``keep`` names: every token's key and value is
-    stored to a table in external memory; then per head and row tile of
+    scattered into the K/V store on chip (``on_chip``; else stored to a
+    table in external memory); then per head and row tile of
     ``CoreConfig.array_rows`` queries, the keys some query of the tile keeps
     (in any sample: the program is the batch's) are gathered back as a
-    dense tile, with their values; the scores start at the least int32
+    dense tile, with their values (``KV_GATHER`` through the hash bank
+    router; else ``GATHER``); the scores start at the least int32
     and an output-sparse GEMM writes only the kept ones, so that the
     softmax gives the others nothing; ``P V`` runs over the gathered
     values. A head whose row tiles keep, on average, at least
@@ -309,15 +311,21 @@ class MaskStep:
     gather_below : float
         Reuse: the share of keys a head's row tiles keep below which they
         are gathered (0 never gathers, above 1 always).
+    on_chip : bool
+        Reuse: gather from the K/V store (``CoreConfig.kv_bytes`` must hold
+        every token's key and value), else from external memory.
     """
     keep: np.ndarray = None
     gather_below: float = GATHER_BELOW
+    on_chip: bool = True
 
     def __post_init__(self):
         if not isinstance(self.gather_below, (int, float)) or isinstance(self.gather_below, bool) \
                 or self.gather_below < 0:
             raise ValueError(f"gather_below: expected a number of at least 0, got "
                              f"{self.gather_below!r}")
+        if not isinstance(self.on_chip, bool):
+            raise TypeError(f"on_chip: expected a bool, got {self.on_chip!r}")
 
     @property
     def reuse(self):
@@ -404,6 +412,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             raise ValueError("masks: ST's steps take neither FFN-Reuse nor CTR")
         if masks.reuse and np.shape(masks.keep) != (B, H, T, T):
             raise ValueError(f"keep: expected [{B}, {H}, {T}, {T}], got {np.shape(masks.keep)}")
+
     st = masks is not None and masks.reuse
     ctr = tokens is not None and tokens.reuse
     # the rows the block computes: every token, or a CTR step's fresh ones
@@ -492,6 +501,14 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         MU = [(0, 0), (span, 0)]
         KU = [wgt(T, dh), wgt(T, dh)]
         VU = [wgt(T, dh), wgt(T, dh)]
+    # the K/V store takes every key and value when some tile gathers from it,
+    # a token's row a power of two (the router shifts)
+    kv_row = 1 << (d - 1).bit_length()
+    kv_on = st and masks.on_chip and any(union is not None for _, _, union in units)
+    if kv_on and 2 * T * kv_row > cfg.kv_bytes:
+        raise ValueError(f"kv_bytes: {cfg.kv_bytes} holds less than every token's key and "
+                         f"value ({2 * T * kv_row} bytes); MaskStep(on_chip=False) gathers "
+                         f"from external memory")
     if mask_rows > cfg.mask_rows:
         raise ValueError(f"mask_rows: {mask_rows} rows needed (two heads' keep masks and row "
                          f"scales{', the FFN-Reuse mask' if reuse else ''}), the buffer has "
@@ -518,6 +535,8 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         index = np.stack([np.flatnonzero(f) for f in np.asarray(tokens.fresh)])
         lists = [acc.row() for _ in chunks]
         x_table = img.put(x_int, "<i4")
+    # ST's reuse step on chip: each chunk's token indices, for its scatters
+    kv_lists = [acc.row() for _ in chunks] if kv_on else []
 
     def indexed(op, buffer, at, rows, cols, table, list_row):
         """A gather or scatter of the tokens the list in ``ACC[list_row]`` names."""
@@ -564,7 +583,8 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     else:
         out_addr, out_stride = img.reserve(T, 4 * d)
         # CTR's cache, or the table ST's reuse step gathers kept keys and values from
-        kv_tables = [img.reserve(T, d) for _ in range(2)] if tokens is not None or st else []
+        kv_tables = [img.reserve(T, d) for _ in range(2)] \
+            if tokens is not None or (st and not masks.on_chip) else []
     if masks is not None and not st:
         mask_table = img.reserve(H * T, T // 8)
     if reuse is not None and reuse.kind == "dense":
@@ -614,6 +634,14 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         requant(down(off(QKV_ACC, d), at), Buffer.WGT, down(KF, at), n, d, unit["qkv"] / s["k"])
         requant(down(off(QKV_ACC, 2 * d), at), Buffer.WGT, down(VF, at), n, d,
                 unit["qkv"] / s["v"])
+        if kv_on:
+            # into the K/V store, a token's key at kv_row * t, its value T * kv_row beyond
+            load(Buffer.ACC, (kv_lists[c_n], 0), np.broadcast_to(np.asarray(rows), (B, 1, n)),
+                 "<i4")
+            for region, base in ((KF, 0), (VF, T * kv_row)):
+                prog(Op.KV_SCATTER, buffer=Buffer.WGT, row=region[0] + at, col=region[1],
+                     rows=n, cols=d, base=base, stride=kv_row, idx_row=kv_lists[c_n],
+                     limit=T)
         for region, table in zip((KF, VF), kv_tables):
             # into the token cache: a full step's every row, a reuse step's fresh ones
             if ctr:
@@ -664,6 +692,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                 union = np.arange(T)
             else:
                 load(Buffer.ACC, (st_lists[n], 0), np.broadcast_to(union, (B, 1, U)), "<i4")
+                if kv_on:
+                    for region, base in ((ku, h * dh), (vu, T * kv_row + h * dh)):
+                        prog(Op.KV_GATHER, buffer=Buffer.WGT, row=region[0], col=region[1],
+                             rows=U, cols=dh, base=base, stride=kv_row,
+                             idx_row=st_lists[n], limit=T)
                 for region, (addr, stride) in zip((ku, vu), kv_tables):
                     indexed(Op.GATHER, Buffer.WGT, region, U, dh, (addr + h * dh, stride),
                             st_lists[n])

@@ -11,7 +11,7 @@ from exdisc.golden import core as gcore
 from exdisc.golden.core_isa import DENSE_OPS, Buffer, Op, decode, encode
 from exdisc.hw.core.params import CoreParams, DiscParams, ExionParams
 from exdisc.sim.stimulus.core import (golden_config, indexed_program, random_dram,
-                                      transfer_gemm_program)
+                                      transfer_gemm_program, written_elsewhere)
 from exdisc.sim.testbenches.core_pysim import nonlinear_latency, run_core, timed_run
 
 SMALL = CoreParams(width=32, act_rows=16, wgt_rows=16, acc_rows=16, mask_rows=8, max_len=32,
@@ -245,17 +245,6 @@ def test_kv_gathers_and_scatters(seed):
     _check(DISC, program, dram, seed)
 
 
-def _written_elsewhere(program, index, dram_bytes):
-    """Bytes of external memory some descriptor other than ``index`` may write."""
-    out = np.zeros(dram_bytes, bool)
-    for n, word in enumerate(program):
-        if n != index:
-            for space, _, _, at, size in gcore.footprint(*decode(int(word)))[1]:
-                if space == "dram":
-                    out[at:at + size] = True
-    return out
-
-
 @pytest.mark.parametrize("seed,fault,kv", [(7, "range", False), (10, "range", False),
                                            (5, "duplicate", False), (11, "duplicate", False),
                                            (3, "range", True), (5, "range", True),
@@ -274,7 +263,7 @@ def test_bad_index_list_stops_the_core(seed, fault, kv):
     assert want.error in (code, gcore.Error.BAD_INDEX)
     got = run_core(DISC, program, dram, seed)
     assert (got.error, got.index, got.finished) == (int(want.error), want.index, False)
-    allowed = _written_elsewhere(program, want.index, DISC.dram_bytes)
+    allowed = written_elsewhere(program, want.index, DISC.dram_bytes)
     for name, after in (("RTL", got.dram), ("golden", want.dram[0])):
         changed = np.flatnonzero((after != dram) & ~allowed)
         assert not changed.size, f"{name} changed {changed.size} bytes, first {changed[:8]}"

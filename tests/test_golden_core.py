@@ -890,12 +890,21 @@ def test_st_steps_against_the_float_st_block():
     scores = keep.sum() / len(keep) * dh          # GEMM_OS counts the kept outputs
     rows = T * d * d * 4 + 2 * T * d * d * 4
     macs = {}
-    for below, pv in ((np.inf, union * dh), (0, H * T * T * dh)):
+    for below, pv, on_chip in ((np.inf, union * dh, True), (np.inf, union * dh, False),
+                               (0, H * T * T * dh, True)):
         comp = cc.compile_block(model, layer, x2, c2, cfg, gen.scales,
-                                masks=cc.MaskStep(keep=keep, gather_below=below))
+                                masks=cc.MaskStep(keep=keep, gather_below=below,
+                                                  on_chip=on_chip))
         again = core.run(comp.program, comp.dram, cfg, check=True)
         np.testing.assert_array_equal(cc.block_output(comp, again), got)
         assert again.stats["macs"] == rows + scores + pv, below
+        # the K/V store takes every key and value, and gives each gathered tile's
+        ops = again.stats["descriptors"]
+        # (only when some tile gathers)
+        assert again.stats["kv_elements"] == (2 * T * d + 2 * dh * union // R
+                                              if on_chip and below else 0)
+        assert (ops["KV_GATHER"] > 0) == (on_chip and below > 0) and \
+            (ops["GATHER"] > 0) == (not on_chip and below > 0)
         macs[below] = pv
     assert macs[np.inf] < r2.stats["macs"] - rows - scores <= macs[0]
 
@@ -912,5 +921,11 @@ def test_st_steps_reject_what_they_cannot_run():
         cc.compile_block(model, 0, x, c, both, masks=cc.MaskStep(), tokens=cc.TokenStep())
     with pytest.raises(TypeError, match="masks: expected a MaskStep"):
         cc.compile_block(model, 0, x, c, both, masks=True)
+    with pytest.raises(ValueError, match="kv_bytes: 16384 holds less than every token's key"):
+        cc.compile_block(model, 0, x, c, CoreConfig(disc=True, exion=True, kv_bytes=1 << 14),
+                         masks=cc.MaskStep(keep=np.ones((2, 4, 256, 256), bool),
+                                           gather_below=np.inf))
+    with pytest.raises(TypeError, match="on_chip: expected a bool, got 1"):
+        cc.MaskStep(on_chip=1)
     with pytest.raises(ValueError, match="gather_below: expected a number of at least 0, got -1"):
         cc.MaskStep(keep=np.ones((2, 4, 256, 256), bool), gather_below=-1)

@@ -231,6 +231,7 @@ def bench_disc(args):
                                   gather_below=args.gather_below)}
     record["sampling_run"] = disc.sampling_run(p, record["steps"],
                                                sampling_steps=args.sampling_steps)
+    record["router"] = disc.router(p, layer=args.layer, tokens=args.tokens, seed=args.seed)
     record["quality"] = disc.workload_quality()
     return finish(args, "disc", record, disc.tables(record), disc.failures(record),
                   plot=disc.plot)

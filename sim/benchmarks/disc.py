@@ -28,8 +28,8 @@ import numpy as np
 from exdisc.common.tables import Table
 from exdisc.golden import core as gcore
 
-__all__ = ["TARGETS", "KINDS", "PARTS", "params_for", "steps", "sampling_run", "tables", "plot",
-           "failures"]
+__all__ = ["TARGETS", "KINDS", "PARTS", "params_for", "steps", "sampling_run", "router",
+           "router_params", "tables", "plot", "failures"]
 
 #: The block's programs, by name.
 KINDS = ("dense block", "ctr full step", "ctr reuse step", "st generate step", "st reuse step")
@@ -38,7 +38,7 @@ PARTS = ("row-wise", "attention", "token cache", "kept-key gathers", "other tran
 #: The issue's targets: CTR's reuse step's row-wise operations within 15 % of
 #: the fresh fraction times the dense block's; ST's reuse step's attention
 #: within 15 % of the kept fraction times the dense block's (its gathers apart).
-TARGETS = {"row_wise_excess": 0.15, "attention_excess": 0.15}
+TARGETS = {"row_wise_excess": 0.15, "attention_excess": 0.15, "router_rate": 0.95}
 
 
 def params_for(tokens, rows=8, cols=8, lanes=4):
@@ -88,6 +88,9 @@ def _part(op, f, dims):
     if op in (Op.GATHER, Op.SCATTER):
         # ST's gathers take one head's columns; CTR's whole token rows
         return "kept-key gathers" if f["cols"] == dh else "token cache"
+    if op in (Op.KV_GATHER, Op.KV_SCATTER):
+        # ST's: the K/V store filled, and its kept keys and values gathered
+        return "kept-key gathers"
     if op in (Op.LOAD, Op.STORE):
         return "other transfers"
     if op == Op.GEMM_OS:
@@ -147,7 +150,8 @@ def steps(p, layer=1, step=3, tokens=256, seed=0, log=None, gather_below=None):
                for part in ("row-wise", "attention")}
     st = runs["st reuse step"]
     kept, union = float(keep.mean()), _union(keep, p.array_rows)
-    gathered = sum(op == Op.GATHER for op, _ in map(decode, comps["st reuse step"].program)) // 2
+    gathered = sum(op in (Op.GATHER, Op.KV_GATHER)
+                   for op, _ in map(decode, comps["st reuse step"].program)) // 2
     return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": tokens,
             "fresh": fresh, "fresh_fraction": fraction, "runs": runs,
             "against_fraction": against, "cut": 1 - reuse["cycles"] / dense["cycles"],
@@ -161,6 +165,108 @@ def steps(p, layer=1, step=3, tokens=256, seed=0, log=None, gather_below=None):
                    "gathers": st["parts"].get("kept-key gathers", 0),
                    "cut": 1 - st["cycles"] / dense["cycles"]},
             "nonlinear_latency": t.nonlinear_latency}
+
+
+def router_params(p, hash="xor"):
+    """The DiscCore :func:`router` measures: ``p``'s engine, lanes, K/V store
+    and router (``hash``), with buffers for one token row per list entry."""
+    import dataclasses
+    return dataclasses.replace(p, act_rows=256, wgt_rows=256, acc_rows=8, mask_rows=8,
+                               dram_bytes=1 << 20, kv_hash=hash)
+
+
+def _router_lists(p, layer, step, tokens):
+    """The index lists of the real gathers: CTR's fresh tokens of every
+    reuse step of the recorded run, and ST's kept keys of each head's row
+    tiles of ``p.array_rows`` queries (the lists of ST's reuse step with
+    every tile gathered), with the columns and base each gathers."""
+    from exdisc.golden import trace
+    from exdisc.sim.testbenches.core import trace_st_steps
+    cfg = trace.model().cfg
+    ctr = [t for t in trace.fresh_tokens().values() if 0 < len(t) < cfg.tokens]
+    _, _, keep = trace_st_steps(p, tokens, layer, step)
+    rows = p.array_rows
+    st = [(np.flatnonzero(keep[:, h, u:u + rows].any(axis=(0, 1))), h)
+          for h in range(cfg.heads) for u in range(0, tokens, rows)]
+    return {"ctr": [(t, 0, cfg.hidden) for t in ctr],
+            "st": [(t, h * cfg.head_dim, cfg.head_dim) for t, h in st if len(t)]}
+
+
+def _router_program(p, lists, tokens, seed):
+    """Every token's key row scattered into the K/V store, then each list's
+    rows gathered (``(indices, base, cols)``) and stored: a compiled
+    program (``program``, ``dram``, ``cfg``), one transfer at a time."""
+    from types import SimpleNamespace
+    from exdisc.golden.core_isa import Buffer, Op, encode
+    from exdisc.sim.stimulus.core import golden_config
+    d = 64
+    rng = np.random.default_rng(seed)
+    dram = np.zeros(p.dram_bytes, np.uint8)
+    dram[:tokens * d] = rng.integers(0, 256, tokens * d, dtype=np.uint8)
+    at = tokens * d
+    dram[at:at + 4 * tokens] = np.arange(tokens, dtype="<i4").view(np.uint8)
+    prog = [encode(Op.LOAD, buffer=int(Buffer.WGT), rows=tokens, cols=d, stride=d),
+            encode(Op.LOAD, buffer=int(Buffer.ACC), rows=1, cols=tokens, dram=at),
+            encode(Op.KV_SCATTER, buffer=int(Buffer.WGT), rows=tokens, cols=d, stride=d,
+                   limit=tokens)]
+    at += 4 * tokens
+    out = at + 4 * tokens * len(lists)
+    for n, (index, base, cols) in enumerate(lists):
+        dram[at:at + 4 * len(index)] = np.asarray(index, "<i4").view(np.uint8)
+        row = 1 + n % 2
+        prog += [encode(Op.LOAD, buffer=int(Buffer.ACC), row=row, rows=1, cols=len(index),
+                        dram=at),
+                 encode(Op.KV_GATHER, buffer=int(Buffer.ACT), col=(n % 2) * d, rows=len(index),
+                        cols=cols, base=base, stride=d, idx_row=row, limit=tokens),
+                 encode(Op.STORE, buffer=int(Buffer.ACT), col=(n % 2) * d, rows=len(index),
+                        cols=cols, dram=out, stride=cols)]
+        at += 4 * tokens
+        out += len(index) * cols
+    if out > p.dram_bytes:
+        raise ValueError(f"dram_bytes: {p.dram_bytes} holds fewer than the {out} bytes of "
+                         f"the router's lists and results")
+    from exdisc.golden import core as gcore
+    return SimpleNamespace(program=gcore.with_tokens(prog + [encode(Op.FINISH)]),
+                           dram=dram[None], cfg=golden_config(p))
+
+
+def router(p, layer=1, step=3, tokens=256, hashes=("xor", "modulo"), seed=0, log=None):
+    """The hash bank router inside DiscCore on the real gathers
+    (:func:`_router_lists`), per hash: each ``KV_GATHER`` on the RTL against
+    the cycle model's conflict-free time. A gather's lanes issue for
+    ``ideal`` cycles without conflicts (``(g - 1) * max(cols, 3) + cols``);
+    on the RTL for that less the model's other cycles. ``rate``: requests
+    per lane per cycle over the lanes a group uses (``ideal / actual``,
+    summed over the gathers: 1 when no lanes meet at a bank)."""
+    from exdisc.common.progress import log as default_log
+    from exdisc.golden.core_cycles import KV_GROUP
+    from exdisc.golden.core_isa import Op, decode
+    from .core import model_cycles, run_on_rtl, timing
+    lists = _router_lists(p, layer, step, tokens)
+    out = {}
+    for hash in hashes:
+        q = router_params(p, hash)
+        t = timing(q)
+        for kind, entries in lists.items():
+            comp = _router_program(q, entries, tokens, seed)
+            got = run_on_rtl("disc", q, comp, f"router_{kind}_{hash}", seed, log or default_log)
+            model = model_cycles(comp, t)["schedule"]
+            ideal = actual = requests = 0
+            for word, (s, e), (*_, m_s, m_e) in zip(comp.program, got["times"], model):
+                op, f = decode(int(word))
+                if op != Op.KV_GATHER:
+                    continue
+                g = -(-f["rows"] // q.banks)
+                walk = (g - 1) * max(f["cols"], KV_GROUP) + f["cols"]
+                ideal += walk
+                actual += (e - s) - (m_e - m_s - walk)
+                requests += f["rows"] * f["cols"]
+            out[f"{kind} {hash}"] = {
+                "kind": kind, "hash": hash, "gathers": len(entries), "requests": requests,
+                "ideal_cycles": ideal, "cycles": actual, "rate": ideal / actual,
+                "rate_all_lanes": requests / (q.banks * actual), "seed": got["seed"]}
+    return {"params": router_params(p).as_dict(), "lanes": p.banks, "banks": p.kv_banks,
+            "layer": layer, "step": step, "tokens": tokens, "results": out}
 
 
 def _theta(tokens):
@@ -289,6 +395,24 @@ def tables(record):
                 "requantization; the gathers of the kept keys and values from the table of "
                 "every token's (in external memory) apart; per row tile: what a dense engine "
                 "computes, a row tile of queries over the union of their keys."))
+    if "router" in record:
+        rr = record["router"]
+        out.append(Table(
+            ["gathers", "hash", "lists", "requests", "cycles (no conflicts)", "cycles (RTL)",
+             "requests / active lane / cycle", "requests / lane / cycle", "target"],
+            [[x["kind"].upper(), x["hash"], x["gathers"], x["requests"], x["ideal_cycles"],
+              x["cycles"], f"{x['rate']:.3f}", f"{x['rate_all_lanes']:.3f}",
+              f">= {TARGETS['router_rate']}" if x["hash"] == "xor" else ""]
+             for x in rr["results"].values()],
+            title=f"The hash bank router inside DiscCore: {rr['lanes']} lanes, {rr['banks']} "
+                  f"banks, on the real gathers (exdisc bench disc)",
+            caption=f"KV_GATHER on the RTL from the K/V store (every token's key row scattered "
+                    f"into it first), {rr['tokens']} tokens: CTR's fresh tokens of each reuse "
+                    f"step of the recorded run (whole 64-byte rows), ST's kept keys of each "
+                    f"head's row tiles of {rr['params']['array_rows']} queries at layer "
+                    f"{rr['layer']}, step {rr['step']} (one head's 16 bytes of a row); "
+                    f"cycles: the lanes' issue, the RTL's less the cycle model's other cycles "
+                    f"(list check, fill); active lanes: a group's last rows leave lanes idle."))
     if "sampling_run" in record:
         s = record["sampling_run"]
         q = record.get("quality")

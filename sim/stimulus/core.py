@@ -13,7 +13,7 @@ from exdisc.hw.core.params import CoreParams
 
 __all__ = ["golden_config", "random_descriptor", "random_program", "transfer_gemm_program",
            "indexed_program",
-           "dump_bytes", "random_dram", "serial", "descriptor_times"]
+           "dump_bytes", "random_dram", "written_elsewhere", "serial", "descriptor_times"]
 
 
 def golden_config(p):
@@ -292,6 +292,20 @@ def _dump(p, low):
                           dram=at, stride=nbytes))
         at += p.rows(b) * nbytes
     return out + [encode(Op.FINISH)]
+
+
+def written_elsewhere(program, index, dram_bytes):
+    """Bytes of external memory some descriptor of ``program`` other than
+    ``index`` may write: where a run stopped by a bad index list at
+    ``index`` may differ from the golden model's, since which descriptors
+    the other queues had started is timing-dependent."""
+    out = np.zeros(dram_bytes, bool)
+    for n, word in enumerate(program):
+        if n != index:
+            for space, _, _, at, size in gcore.footprint(*decode(int(word)))[1]:
+                if space == "dram":
+                    out[at:at + size] = True
+    return out
 
 
 def random_dram(rng, p):

@@ -1,6 +1,7 @@
 """cocotb sign-off of DiscCore (:class:`exdisc.hw.core.core.Core` on
 :class:`~exdisc.hw.core.params.DiscParams`) on its emitted Verilog: random
-gathers and scatters by index lists among loads and stores, a bad list,
+gathers and scatters by index lists (of external memory and of the K/V
+store) among loads and stores, a bad list,
 and CTR's and ST's steps on a block of the project's DiT from the recorded
 run, with random gaps and backpressure on all four outside streams; every
 byte of external memory afterwards against the golden core model."""
@@ -23,16 +24,18 @@ __all__ = []
 async def disc_random(dut):
     """Gathers and scatters of every buffer by random lists (a gather's
     repeating and out of order, a scatter's rising), into and out of tables
-    that overlap random loads and stores, in a corner of the buffers, which
-    are then stored whole; then a program whose last scatter repeats an
-    index, which stops the core with nothing of it written."""
+    that overlap random loads and stores, and of ``ACT`` and ``WGT`` rows
+    into and out of the K/V store through the router, in a corner of the
+    buffers, which are then stored whole; then a program whose last K/V
+    scatter repeats an index, which stops the core with nothing of it
+    written."""
     _, p = design_params()
     rng, seed = test_rng(dut._log, "disc-random")
     await start_clock(dut)
     nprng = np.random.default_rng(seed)
     view = dataclasses.replace(window(p), acc_rows=min(p.acc_rows, 24))
     for n, fault in enumerate((None, "duplicate")):
-        program, dram = indexed_program(nprng, p, 10, fault=fault, window=view)
+        program, dram = indexed_program(nprng, p, 12, fault=fault, window=view, kv=True)
         await check_program(dut, p, program, dram, rng, seed,
                             f"indexed program {n}" + (f" ({fault})" if fault else ""))
 
