@@ -17,14 +17,16 @@ __all__ = ["PRESETS", "get_preset"]
 
 PRESETS = {
     # The main job: the core, sized for the LFE5U-85F (docs/core.md, "The default
-    # core"): an 8 x 8 engine (64 DSPs), a 4-lane non-linear unit (47 DSPs), the
-    # add's 8 lanes (16 DSPs); buffers for a 16-token block of the DiT (256-wide
-    # rows: the FFN's 256 columns; 256 weight rows: every weight of a block, K
-    # and V) and no more, so that block RAM stays near half the part's.
+    # core"): an 8 x 8 engine (64 DSPs), a 1-lane non-linear unit, the add's 8
+    # lanes (16 DSPs); buffers for a 16-token block of the DiT (256-wide rows:
+    # the FFN's 256 columns; 256 weight rows: every weight of a block, K and V)
+    # and no more, so that block RAM stays near half the part's. It is the
+    # largest core measured to route: with 2 or 4 non-linear lanes nextpnr's
+    # router does not converge.
     "default": [
         ("core", CoreParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                            nl_lanes=4)),
+                            nl_lanes=1)),
     ],
     # ExionCore at the default core's sizes, with mask rows for FFN-Reuse's
     # mask beside two heads' keep masks (3 x 16 tokens), and accumulator rows
@@ -32,14 +34,15 @@ PRESETS = {
     "exion": [
         ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=80, mask_rows=64,
                               max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                              nl_lanes=4)),
+                              nl_lanes=1)),
     ],
     # DiscCore at the default core's sizes: a CTR step of 16 tokens fits them
-    # (the reuse step's fresh keys and values and its index lists included).
+    # (the reuse step's fresh keys and values and its index lists included),
+    # and the K/V store every key and value of a 256-token layer (32 KB).
     "disc": [
         ("disc", DiscParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                            nl_lanes=4)),
+                            nl_lanes=1)),
     ],
     # The first units at their default sizes: small enough for `make test` to run
     # the whole flow, synthesis included.
