@@ -41,6 +41,13 @@ def test_params_validation():
         CoreParams(width=32, max_len=64)
     with pytest.raises(TypeError, match="parameter 'acc_rows' must be an integer, not '8'"):
         CoreParams(acc_rows="8")
+    with pytest.raises(ValueError, match="parameter 'kv_bytes' must be a power of two, not 3000"):
+        DiscParams(kv_bytes=3000)
+    with pytest.raises(ValueError, match="parameter 'kv_banks' must be a power of two, not 3"):
+        DiscParams(kv_banks=3)
+    with pytest.raises(ValueError, match="parameter 'kv_hash' must be one of 'modulo', 'xor'"):
+        DiscParams(kv_hash="crc")
+    assert DiscParams(kv_banks=32, kv_hash="modulo").kv_router.banks == 32
 
 
 def _seed(request, base):

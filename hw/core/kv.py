@@ -2,8 +2,10 @@
 router, gathered into the buffers and scattered from them by a list of
 token indices."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, wiring
+from types import SimpleNamespace
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import data
 from amaranth.lib.wiring import Out
 from amaranth.utils import ceil_log2
 
@@ -39,9 +41,12 @@ class KVUnit(_Unit):
     column waits for its slowest lane.
 
     Throughput: up to a request per lane per cycle, a vector a cycle, when
-    the tokens' elements of one column fall in different banks (the hash's
-    work). Latency: the list's check (``ceil(rows / banks) + 4`` cycles),
-    then :attr:`FILL` cycles to the first write without contention.
+    the lanes' elements of a column fall in different banks (the hash's
+    work, and the lanes' queues': lanes that meet fall a column apart).
+    Cycles without bank conflicts: ``ceil(rows / banks)`` for the list,
+    ``(g - 1) * max(cols, 3) + cols`` for the ``g`` groups' columns (a
+    group's bases take 3 cycles to read), and 16 (gather) or 19 (scatter)
+    through the router (:mod:`exdisc.golden.core_cycles`).
 
     Members
     -------
@@ -59,9 +64,6 @@ class KVUnit(_Unit):
 
     #: Requests each lane holds before the router takes them.
     LANE_DEPTH = 8
-    #: Cycles from a group's bases to its first column's write, without
-    #: contention: the lane queue, the router, the collector.
-    FILL = 1 + 1 + 7 + 1
 
     def __init__(self, p, shapes):
         ports = {"r_acc": Out(ReadPort(*shapes[Buffer.ACC]))}
@@ -91,9 +93,10 @@ class KVUnit(_Unit):
         groups = (d.rows + n - 1) >> shift
         starting = self.cmd.valid & self.cmd.ready
 
-        cur, cur_ok = self._bases(m, d, index, walking, groups, starting)
+        bases = self._bases(m, d, index, walking, groups, starting)
+        cur, cur_ok = bases.cur, bases.cur_ok
         lanes = self._lane_queues(m, rp, router, scatter)
-        step, wg, wc = self._walk(m, d, walking, groups, cur_ok, cur, starting)
+        step, wg, wc = self._walk(m, d, bases, starting)
         active = lane_enables(d.rows - (wg << shift), n)
         addrs = [(cur[j] + wc)[:rp.addr_width] for j in range(n)]
 
@@ -112,8 +115,9 @@ class KVUnit(_Unit):
 
     def _bases(self, m, d, index, walking, groups, starting):
         """Each lane's row of the current group as its token's first element
-        (``cur``, valid with ``cur_ok``), and the next group's read from the
-        list ahead of it, so that a group follows the last without a gap."""
+        (``cur``, valid with ``cur_ok``), and the next group's (``nxt``,
+        ``nxt_ok``) read from the list ahead of it, so that a group follows
+        the last without a gap."""
         p, n = self.p, self.lanes
         a = p.kv_router.addr_width
         rd = index.mem.read_port(transparent_for=())
@@ -121,11 +125,10 @@ class KVUnit(_Unit):
         amount = Signal(4)
         m.d.comb += amount.eq(Cat(Cat(d.stride[i] for i in range(16) if i >> k & 1).any()
                                   for k in range(4)))
-        cur = Array(Signal(a, name=f"kv_cur{j}") for j in range(n))
+        cur = [Signal(a, name=f"kv_cur{j}") for j in range(n)]
         nxt = [Signal(a, name=f"kv_next{j}") for j in range(n)]
         cur_ok, nxt_ok, reading = Signal(), Signal(), Signal()
         loaded = Signal(12)
-        self._cur_ok, self._nxt_ok, self._nxt = cur_ok, nxt_ok, nxt
         load = walking & (loaded < groups) & ~nxt_ok & ~reading
         m.d.comb += rd.addr.eq(loaded)
         m.d.sync += reading.eq(load)
@@ -138,24 +141,23 @@ class KVUnit(_Unit):
                 nxt[j].eq((d.base + (rd.data[j] << amount))[:a]) for j in range(n)]
         with m.If(starting):
             m.d.sync += [loaded.eq(0), cur_ok.eq(0), nxt_ok.eq(0), reading.eq(0)]
-        return cur, cur_ok
+        return SimpleNamespace(cur=cur, cur_ok=cur_ok, nxt=nxt, nxt_ok=nxt_ok)
 
-    def _walk(self, m, d, walking, groups, cur_ok, cur, starting):
+    def _walk(self, m, d, bases, starting):
         """The group ``wg`` and column ``wc`` the lanes are asked for next;
         ``step`` (driven by the caller) moves on, to the next group's bases
         after a group's last column."""
-        n = self.lanes
         step = Signal()
         wg, wc = Signal(12), Signal(9)
         with m.If(step):
             m.d.sync += wc.eq(wc + 1)
             with m.If(wc == d.cols - 1):
                 m.d.sync += [wc.eq(0), wg.eq(wg + 1)]
-                with m.If(self._nxt_ok):
-                    m.d.sync += [self._nxt_ok.eq(0)] + [cur[j].eq(self._nxt[j])
-                                                        for j in range(n)]
+                with m.If(bases.nxt_ok):
+                    m.d.sync += [bases.nxt_ok.eq(0)] + [c.eq(x) for c, x in
+                                                         zip(bases.cur, bases.nxt)]
                 with m.Else():
-                    m.d.sync += cur_ok.eq(0)
+                    m.d.sync += bases.cur_ok.eq(0)
         with m.If(starting):
             m.d.sync += [wg.eq(0), wc.eq(0)]
         return step, wg, wc
