@@ -298,7 +298,7 @@ def test_bench_disc_parts_and_sampling_run():
         # QKV, projection, FC1, FC2: each on every computed row
         assert gemm_rows == 4 * (fresh if kind == "ctr reuse step" else 16), kind
         moved = {part: sum(f["rows"] for (op, f), x in zip(decoded, parts)
-                           if x == part and op in (Op.GATHER, Op.SCATTER))
+                           if x == part and op in (Op.GATHER, Op.SCATTER, Op.KV_GATHER))
                  for part in ("token cache", "kept-key gathers")}
         assert moved == {"token cache": 4 * fresh if kind == "ctr reuse step" else 0,
                          "kept-key gathers": 2 * gathered if kind == "st reuse step" else 0}, kind
@@ -314,3 +314,27 @@ def test_bench_disc_parts_and_sampling_run():
     assert s["st_cycles"] == sum(3 * x["st generate step"] + 7 * x["st reuse step"]
                                  for x in s["layers"])
     assert s["dense_cycles"] == sum(10 * x["dense block"] for x in s["layers"])
+
+
+def test_bench_disc_router_programs_gather_the_real_lists():
+    """The router's measurement: CTR's fresh lists of the recorded run and
+    ST's row tiles' kept keys; its program scatters every key row into the
+    K/V store and gathers and stores each list's rows, which the golden
+    core model finds are the lists' tokens' rows (its columns, from its base)."""
+    import numpy as np
+    from exdisc.golden import core as gcore
+    from exdisc.sim.benchmarks import disc
+    big = disc.params_for(16)
+    p = disc.router_params(big)
+    lists = disc._router_lists(big, 1, 3, 16)
+    assert lists["ctr"] and all(0 < len(t) < 256 and cols == 64 for t, _, cols in lists["ctr"])
+    assert {cols for _, _, cols in lists["st"]} == {16}
+    entries = lists["ctr"][:2] + lists["st"][:3]
+    comp = disc._router_program(p, entries, 256, seed=1)
+    r = gcore.run(comp.program, comp.dram, comp.cfg, check=True)
+    keys = comp.dram[0, :256 * 64].reshape(256, 64)
+    at = 256 * 64 + 4 * 256 + 4 * 256 * len(entries)
+    for index, base, cols in entries:
+        got = r.dram[0, at:at + len(index) * cols].reshape(len(index), cols)
+        np.testing.assert_array_equal(got, keys[index, base:base + cols])
+        at += len(index) * cols
