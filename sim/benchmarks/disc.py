@@ -392,9 +392,10 @@ def tables(record):
         caption="attention: the scores (an output-sparse GEMM of each row tile over the keys "
                 "some query of it keeps, or of a whole head over every key where its tiles "
                 "keep at least golden.core_compile.GATHER_BELOW of them), softmax, P V and its "
-                "requantization; the gathers of the kept keys and values from the table of "
-                "every token's (in external memory) apart; per row tile: what a dense engine "
-                "computes, a row tile of queries over the union of their keys."))
+                "requantization; apart from it, the K/V store's fill and the gathers of "
+                "the kept keys and values from it (the part 'kept-key gathers'); per row "
+                "tile: what a dense engine computes, a row tile of queries over the union of "
+                "their keys."))
     if "router" in record:
         rr = record["router"]
         out.append(Table(
