@@ -278,6 +278,10 @@ def test_bench_disc_parts_and_sampling_run():
     from exdisc.sim.benchmarks import disc
     p = disc.params_for(16)
     comps, keep = disc._programs(p, 1, 3, 16)
+    # the buffers hold ST's reuse step with every tile gathered from the K/V
+    # store too (at 64 tokens: eight chunks' lists for its scatters)
+    everything, _ = disc._programs(disc.params_for(64), 1, 3, 64, gather_below=np.inf)
+    assert any(op == Op.KV_GATHER for op, _ in map(decode, everything["st reuse step"].program))
     dims = disc._dims()
     fresh = disc._fresh(comps["ctr reuse step"])
     assert fresh == 8                   # half of them, as the float CTR's share of fresh tokens

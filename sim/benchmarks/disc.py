@@ -56,8 +56,10 @@ def params_for(tokens, rows=8, cols=8, lanes=4):
     heads, dh = trace.model().cfg.heads, trace.model().cfg.head_dim
     # the reuse steps hold at most the full step's rows, and besides: CTR's
     # fresh keys, values and lists; ST's gathered keys and values, two row
-    # tiles' masks and a list per head and row tile
-    extra = {"act_rows": 0, "wgt_rows": 2 * tokens, "acc_rows": heads * -(-tokens // rows),
+    # tiles' masks, a list per head and row tile, and a list per chunk of
+    # rows for the K/V store's scatters
+    extra = {"act_rows": 0, "wgt_rows": 2 * tokens,
+             "acc_rows": heads * -(-tokens // rows) + -(-tokens // chunk_rows(tokens)),
              "mask_rows": max(0, 4 * rows - used["mask_rows"])}
     size = {k: -(-(used[k] + extra[k]) // 8) * 8 for k in extra}
     return DiscParams(width=256, max_len=256, dram_bytes=1 << max(18, used["dram_bytes"]
