@@ -202,10 +202,11 @@ def test_area_parts_name_submodules(make):
     """Every part a unit lists names a submodule of its design, so that a
     renamed submodule cannot silently move its cells to 'other'."""
     from exdisc.hw.core.core import Core
-    from exdisc.hw.core.params import ExionParams
+    from exdisc.hw.core.params import DiscParams
     from exdisc.hw.nonlinear import NonLinearParams, NonLinearUnit
-    # ExionCore: the dense core's submodules and the sparse GEMMs' memories
-    component = {"core": lambda: Core(ExionParams(array_rows=2, array_cols=2, nl_lanes=2)),
+    # DiscCore: the dense core's submodules, the sparse GEMMs' memories, the K/V store's
+    component = {"core": lambda: Core(DiscParams(array_rows=2, array_cols=2, nl_lanes=2,
+                                                 kv_bytes=1024)),
                  "nonlinear": lambda: NonLinearUnit(NonLinearParams(lanes=2, max_len=16))}[make]()
     paths = _submodule_paths(component)
     for label, prefixes in component.area_parts:
