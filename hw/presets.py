@@ -20,9 +20,9 @@ PRESETS = {
     # core"): an 8 x 8 engine (64 DSPs), a 1-lane non-linear unit, the add's 8
     # lanes (16 DSPs); buffers for a 16-token block of the DiT (256-wide rows:
     # the FFN's 256 columns; 256 weight rows: every weight of a block, K and V)
-    # and no more, so that block RAM stays near half the part's. It is the
-    # largest core measured to route: with 2 or 4 non-linear lanes nextpnr's
-    # router does not converge.
+    # and no more, so that block RAM stays near half the part's. One
+    # non-linear lane, so that nextpnr's router converges (docs/core.md, "The
+    # default core").
     "default": [
         ("core", CoreParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
