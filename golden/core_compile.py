@@ -412,7 +412,6 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             raise ValueError("masks: ST's steps take neither FFN-Reuse nor CTR")
         if masks.reuse and np.shape(masks.keep) != (B, H, T, T):
             raise ValueError(f"keep: expected [{B}, {H}, {T}, {T}], got {np.shape(masks.keep)}")
-
     st = masks is not None and masks.reuse
     ctr = tokens is not None and tokens.reuse
     # the rows the block computes: every token, or a CTR step's fresh ones

@@ -95,7 +95,7 @@ import numpy as np
 from .core_isa import QUEUE_OF, Fn, Op, Queue, decode
 from .systolic import cycle_model
 
-__all__ = ["Timing", "estimate", "input_steps", "DECODE_CYCLES"]
+__all__ = ["Timing", "estimate", "input_steps", "kv_walk", "DECODE_CYCLES"]
 
 #: Cycles between two descriptors out of the decoder (``hw.core.decode.Decoder``).
 DECODE_CYCLES = 5
@@ -225,6 +225,14 @@ def _condensed_cost(f, t, kept):
             sum(ks))
 
 
+def kv_walk(rows, cols, banks):
+    """Cycles a ``KV_GATHER`` or ``KV_SCATTER`` of ``rows x cols`` issues to
+    the router's ``banks`` lanes without bank conflicts: its groups of
+    ``banks`` rows a column a cycle, a group at least :data:`KV_GROUP`."""
+    groups = math.ceil(rows / banks)
+    return (groups - 1) * max(cols, KV_GROUP) + cols
+
+
 def _cost(op, f, t, kept=None):
     """``(cycles, engine beats)`` of one descriptor, alone on the core
     (``kept``: a ``GEMM_IS``'s kept inputs, if known)."""
@@ -255,9 +263,9 @@ def _cost(op, f, t, kept=None):
         plain = _cost(Op.LOAD if op == Op.GATHER else Op.STORE, f, t)[0]
         return plain + check + (GATHER_CHECK if op == Op.GATHER else SCATTER_CHECK), 0
     if op in (Op.KV_GATHER, Op.KV_SCATTER):
-        groups = math.ceil(f["rows"] / t.banks)
         overhead = KV_GATHER_OVERHEAD if op == Op.KV_GATHER else KV_SCATTER_OVERHEAD
-        return groups + (groups - 1) * max(f["cols"], KV_GROUP) + f["cols"] + overhead, 0
+        return math.ceil(f["rows"] / t.banks) + kv_walk(f["rows"], f["cols"], t.banks) \
+            + overhead, 0
     if op in (Op.LOAD, Op.STORE):
         v = _vectors(f["rows"], f["cols"], t.banks)
         if op == Op.STORE:

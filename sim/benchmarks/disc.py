@@ -200,8 +200,9 @@ def _router_program(p, lists, tokens, seed):
     program (``program``, ``dram``, ``cfg``), one transfer at a time."""
     from types import SimpleNamespace
     from exdisc.golden.core_isa import Buffer, Op, encode
+    from exdisc.golden import trace
     from exdisc.sim.stimulus.core import golden_config
-    d = 64
+    d = trace.model().cfg.hidden
     rng = np.random.default_rng(seed)
     dram = np.zeros(p.dram_bytes, np.uint8)
     dram[:tokens * d] = rng.integers(0, 256, tokens * d, dtype=np.uint8)
@@ -236,12 +237,12 @@ def router(p, layer=1, step=3, tokens=256, hashes=("xor", "modulo"), seed=0, log
     """The hash bank router inside DiscCore on the real gathers
     (:func:`_router_lists`), per hash: each ``KV_GATHER`` on the RTL against
     the cycle model's conflict-free time. A gather's lanes issue for
-    ``ideal`` cycles without conflicts (``(g - 1) * max(cols, 3) + cols``);
+    ``ideal`` cycles without conflicts (:func:`~exdisc.golden.core_cycles.kv_walk`);
     on the RTL for that less the model's other cycles. ``rate``: requests
     per lane per cycle over the lanes a group uses (``ideal / actual``,
     summed over the gathers: 1 when no lanes meet at a bank)."""
     from exdisc.common.progress import log as default_log
-    from exdisc.golden.core_cycles import KV_GROUP
+    from exdisc.golden.core_cycles import kv_walk
     from exdisc.golden.core_isa import Op, decode
     from .core import model_cycles, run_on_rtl, timing
     lists = _router_lists(p, layer, step, tokens)
@@ -258,8 +259,7 @@ def router(p, layer=1, step=3, tokens=256, hashes=("xor", "modulo"), seed=0, log
                 op, f = decode(int(word))
                 if op != Op.KV_GATHER:
                     continue
-                g = -(-f["rows"] // q.banks)
-                walk = (g - 1) * max(f["cols"], KV_GROUP) + f["cols"]
+                walk = kv_walk(f["rows"], f["cols"], q.banks)
                 ideal += walk
                 actual += (e - s) - (m_e - m_s - walk)
                 requests += f["rows"] * f["cols"]
