@@ -88,7 +88,13 @@ What each operation does (fields in :data:`.core_isa.FIELDS`):
     gather's or a scatter's.
 
 A malformed descriptor sets a sticky :class:`Error` with the descriptor's
-index; the core takes no descriptor after it (those before it still run), so
+index. Beside each descriptor's own checks (:func:`validate`), the decoder
+keeps one fact about the program so far: which ``MASK`` rows some earlier
+descriptor writes (a ``LOAD`` or ``GATHER`` into ``MASK``, ``MASKGEN``, a
+softmax's keep mask). A sparse GEMM whose mask rows are not all among them
+is ``NO_MASK``: a program that would skip work by whatever a mask buffer
+held before it (:func:`accepted`). The core takes no descriptor after a
+malformed one; the core takes no descriptor after it (those before it still run), so
 nothing is written outside the program's regions. A bad index list is found
 only when its descriptor runs: the core then starts no other descriptor, so
 it too writes nothing outside the program's regions, but which of the
@@ -127,8 +133,8 @@ from . import nonlinear as nl
 from .core_isa import (DENSE_OPS, DISC_OPS, EXION_OPS, FIELDS, INDEXED, KV_OPS, QUEUE_OF, Buffer, Fn,
                        Init, Op, Queue, decode, encode)
 
-__all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "footprint", "with_tokens",
-           "deadlock", "run"]
+__all__ = ["CoreConfig", "Error", "CoreError", "Result", "validate", "accepted", "footprint",
+           "with_tokens", "deadlock", "run"]
 
 ACC_BITS = 32
 GATE_BITS = 18
@@ -145,6 +151,7 @@ class Error(enum.IntEnum):
     OVERLAP = 7       # a descriptor would read what it has itself written
     BAD_INDEX = 8     # a gather's or scatter's token index outside its table
     DUPLICATE = 9     # a scatter's index not above the one before it
+    NO_MASK = 10      # a sparse GEMM's mask rows, written by no descriptor before it
 
 
 class CoreError(Exception):
@@ -434,6 +441,36 @@ def validate(cfg, word):
     except _Bad as bad:
         return bad.error, bad.detail
     return Error.NONE, ""
+
+
+def accepted(program, cfg=None):
+    """What the decoder makes of ``program`` (descriptors as integers):
+    ``(decoded, (error, index, detail))``, ``decoded`` the ``(index, op,
+    fields)`` it hands on, in program order, and
+    the first malformed descriptor's error (``Error.NONE``, ``-1`` and ``""``
+    if none). A descriptor is malformed by :func:`validate`, or, if it passes
+    that, when it is a sparse GEMM whose mask rows no descriptor before it
+    writes (``NO_MASK``; whole rows: a write of some of a row's columns
+    counts for the row)."""
+    cfg = cfg or CoreConfig()
+    written = np.zeros(cfg.mask_rows, dtype=bool)
+    decoded = []
+    for i, word in enumerate(program):
+        bad, why = validate(cfg, int(word))
+        op, f = decode(int(word))
+        if bad == Error.NONE and op in (Op.GEMM_OS, Op.GEMM_IS):
+            rows = slice(f["mask_row"], f["mask_row"] + f["m"])
+            if not written[rows].all():
+                missing = rows.start + int(np.argmin(written[rows]))
+                bad, why = Error.NO_MASK, (f"{op.name}: mask row {missing}, which no "
+                                           "descriptor before it writes")
+        if bad != Error.NONE:
+            return decoded, (bad, i, why)
+        for space, row, rows, _, _ in footprint(op, f)[1]:
+            if space == Buffer.MASK:
+                written[row:row + rows] = True
+        decoded.append((i, op, f))
+    return decoded, (Error.NONE, -1, "")
 
 
 def footprint(op, f):
@@ -879,21 +916,11 @@ def run(program, dram, cfg=None, *, order=tuple(Queue), check=False):
                          f"got {order!r}")
     program = [int(d) for d in program]
     machine = _Machine(cfg, dram)
-    decoded = []                        # the descriptors the decoder accepts
-    error, index, detail, finished_at = Error.NONE, -1, "", None
-    for i, word in enumerate(program):
-        bad, why = validate(cfg, word)
-        if bad != Error.NONE:
-            error, index, detail = bad, i, why
-            break
-        op, f = decode(word)
-        decoded.append((i, op, f))
-        if op == Op.FINISH:
-            finished_at = i
-            if i != len(program) - 1:
-                raise ValueError(f"program: FINISH at descriptor {i} of {len(program)}; "
-                                 "a program ends with its FINISH")
-            break
+    decoded, (error, index, detail) = accepted(program, cfg)
+    finished_at = next((i for i, op, _ in decoded if op == Op.FINISH), None)
+    if finished_at is not None and finished_at != len(program) - 1:
+        raise ValueError(f"program: FINISH at descriptor {finished_at} of {len(program)}; "
+                         "a program ends with its FINISH")
 
     try:
         if in_order:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import nonlinear as nl
-from .core import GATE_BITS, CoreConfig, deadlock, with_tokens
+from .core import GATE_BITS, CoreConfig, Error, accepted, deadlock, with_tokens
 from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
@@ -832,6 +832,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     fc2(chunks[-1])
     prog(Op.FINISH)
     prog.words = with_tokens(prog.words)
+    # the core would refuse it: a mistake of this compiler, named before it runs
+    _, (bad, at, why) = accepted(prog.words, cfg)
+    if bad != Error.NONE:
+        raise ValueError(f"the block's program is malformed at descriptor {at}: "
+                         f"{bad.name}: {why}")
     stuck = deadlock(prog.words, cfg)
     if stuck is not None:
         raise ValueError(f"cfg: the block's program deadlocks at descriptor {stuck} with "

@@ -18,10 +18,11 @@ operation's fields follow from bit 12 upwards in the order :data:`FIELDS`
 lists them (the first field in the lowest bits); unused high bits are zero.
 Operations ``8..10`` are ExionCore's (:data:`EXION_OPS`: output-sparse and
 input-sparse GEMM tiles under a mask, the FFN-Reuse mask), which a core
-runs only when it is configured for them (``CoreConfig.exion``); ``11`` and
-``12`` are DiscCore's (:data:`DISC_OPS`: rows of external memory gathered
-and scattered by a list of token indices, ``CoreConfig.disc``); the dense
-core implements :data:`DENSE_OPS`. ``13..15`` are reserved.
+runs only when it is configured for them (``CoreConfig.exion``); ``11`` to
+``14`` are DiscCore's (:data:`DISC_OPS`: rows of external memory, and of the
+on-chip K/V store, gathered and scattered by a list of token indices,
+``CoreConfig.disc``); the dense core implements :data:`DENSE_OPS`. ``15`` is
+reserved.
 
 Buffers are two-dimensional: rows of :attr:`CoreConfig.width` elements,
 addressed by ``(row, col)``. ``ACT`` and ``WGT`` hold int8 operands, ``ACC``

@@ -333,8 +333,11 @@ def test_cycle_model_times_descriptors_that_do_not_overlap(seed, shape, kind):
         # index lists that pass: the program's own
         program, dram = indexed_program(rng, p, 8)
     if p.exion:
+        # random masks first: a sparse GEMM needs its mask rows written (NO_MASK)
+        program.insert(0, encode(Op.LOAD, buffer=Buffer.MASK, rows=p.mask_rows, cols=p.width,
+                                 stride=p.width // 8))
         for op in (Op.GEMM_IS, Op.GEMM_OS, Op.GEMM_IS):
-            program.insert(int(rng.integers(0, len(program) + 1)), random_gemm(rng, p, op))
+            program.insert(int(rng.integers(1, len(program) + 1)), random_gemm(rng, p, op))
     program = serial([w for w in program if Op(w & 0xF) != Op.FINISH] + [encode(Op.FINISH)])
     dram = dram if p.disc else random_dram(rng, p)
     # GEMM_IS's cycles depend on the masks it meets

@@ -214,9 +214,58 @@ def _run_singly(p, words, seed):
 @pytest.mark.parametrize("p", [SMALL, EXION], ids=["dense", "exion"])
 def test_exion_edges(request, p):
     errors = _run_singly(p, _exion_edges(), _seed(request, 9))
+    # alone in its program, a well-formed sparse GEMM has no mask written
     want = {gcore.Error.BAD_OP} if not p.exion else \
-        {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE}
+        {gcore.Error.NONE, gcore.Error.BAD_SHAPE, gcore.Error.BAD_RANGE, gcore.Error.NO_MASK}
     assert errors == want
+
+
+def _mask_programs(p):
+    """Sparse GEMMs after the writes of ``MASK`` rows (each kind of writer,
+    some of a row's columns, a malformed writer, a writer after the GEMM),
+    with the golden model's verdict on each: ``NO_MASK`` exactly when some
+    of the GEMM's mask rows were not written before it."""
+    E, O, B = gisa.encode, gisa.Op, gisa.Buffer
+    writers = {
+        "load": lambda row, rows: E(O.LOAD, buffer=B.MASK, row=row, rows=rows, cols=8,
+                                    stride=1),
+        "load_cols": lambda row, rows: E(O.LOAD, buffer=B.MASK, row=row, col=8, rows=rows,
+                                         cols=8, stride=1),
+        "maskgen": lambda row, rows: E(O.MASKGEN, dst_row=row, rows=rows, length=4),
+        "softmax": lambda row, rows: E(O.NONLINEAR, fn=int(gisa.Fn.SOFTMAX), rows=rows,
+                                       length=4, aux_row=row),
+    }
+    out = []
+    for name, write in writers.items():
+        for op in (O.GEMM_OS, O.GEMM_IS):
+            for row, m in ((2, 3), (1, 3), (2, 4), (4, 1), (5, 1), (p.mask_rows - 1, 1)):
+                gemm = E(op, m=m, n=4, k=4, mask_row=row)
+                out.append((name, [write(2, 3), gemm]))
+            # two writes that together cover the rows; the later write is too late
+            out.append((name, [write(0, 2), write(3, 2), E(op, m=5, n=4, k=4), write(2, 1)]))
+            out.append((name, [write(0, 2), write(2, 1), write(3, 2), E(op, m=5, n=4, k=4)]))
+    # a malformed writer writes nothing: the error is its own
+    out.append(("bad_load", [E(O.LOAD, buffer=B.MASK, row=0, rows=2, cols=4, stride=1),
+                             E(O.GEMM_IS, m=2, n=4, k=4)]))
+    return out
+
+
+def test_sparse_gemm_needs_its_mask_written(request):
+    """``NO_MASK``: the decoder's bit per ``MASK`` row against the golden
+    model's :func:`accepted`, for each kind of writer."""
+    cases = _mask_programs(EXION)
+    programs = [program for _, program in cases]
+    seen = set()
+    for (name, program), (got, err, _) in zip(cases, run_programs(EXION, programs,
+                                                                   _seed(request, 13))):
+        want, (error, bad) = expected(EXION, program)
+        assert got == want, name
+        assert (err[0].value, err[1] if bad is not None else None) == (error.value, bad), name
+        seen.add((name, error))
+    # every writer counts, and every writer leaves some GEMM short of its rows
+    for name in ("load", "load_cols", "maskgen", "softmax"):
+        assert {(name, gcore.Error.NONE), (name, gcore.Error.NO_MASK)} <= seen, name
+    assert ("bad_load", gcore.Error.BAD_SHAPE) in seen
 
 
 def test_edges(request):

@@ -621,6 +621,35 @@ def test_ffn_reuse_steps_reject_what_they_cannot_run(request):
         cc.ReuseStep("sparse", mask=np.zeros(1), partial=np.zeros(1), condensed=1)
 
 
+def test_sparse_gemm_without_its_mask_is_refused(request, monkeypatch):
+    """``NO_MASK``: the core stops at a sparse GEMM whose mask rows no earlier
+    descriptor writes, with nothing of it done; the compiler names the
+    mistake before anything runs (here a compiler that forgot the sparse
+    step's mask)."""
+    rng, model, x, c, ccfg, s = _reuse_case(request)
+    dram = rng.integers(0, 256, (1, ccfg.dram_bytes), dtype=np.uint8)
+    store = encode(Op.STORE, buffer=Buffer.ACC, rows=4, cols=4, dram=100, stride=16)
+    for writes in ([], [encode(Op.MASKGEN, rows=3, length=8)]):
+        prog = core.with_tokens(writes + [_sparse_gemm(Op.GEMM_IS, 0, 0, 0, 4, 4, 8),
+                                          store, encode(Op.FINISH)])
+        r = core.run(prog, dram, ccfg)
+        assert (r.error, r.index) == (Error.NO_MASK, len(writes))
+        np.testing.assert_array_equal(r.dram, dram)            # the store after it never ran
+    prog[0] = encode(Op.MASKGEN, rows=4, length=8)
+    assert core.run(core.with_tokens(prog), dram, ccfg).error == Error.NONE
+
+    dense = cc.compile_block(model, 0, x, c, ccfg, s, chunk_rows=8,
+                             reuse=cc.ReuseStep("dense", threshold=0))
+    mask, partial = cc.reuse_outputs(dense, core.run(dense.program, dense.dram, ccfg))
+    tokens_for = cc.with_tokens
+    monkeypatch.setattr(cc, "with_tokens", lambda words: tokens_for(
+        [w for w in words if not (core_isa.decode(w)[0] == Op.LOAD and
+                                  core_isa.decode(w)[1]["buffer"] == Buffer.MASK)]))
+    with pytest.raises(ValueError, match="malformed at descriptor [0-9]+: NO_MASK: GEMM_OS"):
+        cc.compile_block(model, 0, x, c, ccfg, s, chunk_rows=8,
+                         reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
+
+
 # -- DiscCore's gathers and scatters ------------------------------------------
 DISC = CoreConfig(width=32, act_rows=64, wgt_rows=16, acc_rows=16, mask_rows=8, max_len=32,
                   dram_bytes=1 << 12, disc=True)

@@ -41,8 +41,9 @@ class Decoder(wiring.Component):
     A malformed descriptor (an unknown operation or non-linear function, a
     token bit for the descriptor's own queue, a rectangle outside its
     buffer, a load or store outside external memory, a zero or too large
-    dimension, a descriptor that would read what it has written) sets the
-    sticky ``error`` with the descriptor's index, and no
+    dimension, a descriptor that would read what it has written; on
+    ExionCore, a sparse GEMM whose mask rows no descriptor before it writes)
+    sets the sticky ``error`` with the descriptor's index, and no
     descriptor is taken after it: the ones before it are handed on, it and
     those after it never are. When several checks fail, the code is that of
     the first in the order :func:`exdisc.golden.core.validate` makes them.
@@ -94,7 +95,8 @@ class Decoder(wiring.Component):
         with m.If((stage == 1) | (stage == 2)):
             m.d.sync += stage.eq(stage + 1)
 
-        checks = self._checks(m, word)
+        accept = Signal()               # stage 3's descriptor passed every check
+        checks = self._checks(m, word, accept)
         flags = Signal(len(checks))
         m.d.sync += flags.eq(Cat(bad for bad, _ in checks))
 
@@ -105,6 +107,7 @@ class Decoder(wiring.Component):
         queue = Mux(self._load_queue(op), Queue.LOAD.value,
                     Mux(self._store_queue(op), Queue.STORE.value,
                         Mux(self._gemm_queue(op), Queue.GEMM.value, Queue.VECTOR.value)))
+        m.d.comb += accept.eq((stage == 3) & (code == Error.NONE.value))
         with m.If(stage == 3):
             with m.If(code != Error.NONE.value):
                 m.d.sync += [self.error.code.eq(code), self.error.index.eq(index),
@@ -143,7 +146,7 @@ class Decoder(wiring.Component):
                 out = out | (op == o.value)
         return out
 
-    def _checks(self, m, word):
+    def _checks(self, m, word, accept):
         """``(bad, code)`` of every check, each ``bad`` true only for the
         operation it belongs to, in the golden model's order per operation;
         the products and sums behind them registered (``*_q``) a stage before
@@ -247,7 +250,39 @@ class Decoder(wiring.Component):
                 out += self._kv_checks(m, o, views[o], is_op[o], region)
         if p.exion:
             out += self._exion_checks(views, is_op, region)
+            out += self._mask_checks(m, views, is_op, accept)
         return out
+
+    def _mask_checks(self, m, views, is_op, accept):
+        """ExionCore's one check of the program so far, last of all: a sparse
+        GEMM's mask rows must all be written by descriptors before it (a
+        ``LOAD`` or ``GATHER`` into ``MASK``, ``MASKGEN``, a softmax's keep
+        mask). ``mask_written`` holds a bit per row, set by each accepted
+        writer over its rows; the rows a descriptor names are registered a
+        stage before the flag, as the other checks' sums."""
+        p = self.params
+        load, gen, nl = views[Op.LOAD], views[Op.MASKGEN], views[Op.NONLINEAR]
+        writers = [(is_op[Op.LOAD] & (load.buffer == Buffer.MASK), load.row, load.rows),
+                   (is_op[Op.MASKGEN], gen.dst_row, gen.rows),
+                   (is_op[Op.NONLINEAR] & (nl.fn == Fn.SOFTMAX.value), nl.aux_row, nl.rows)]
+        if p.disc:
+            g = views[Op.GATHER]
+            writers.append((is_op[Op.GATHER] & (g.buffer == Buffer.MASK), g.row, g.rows))
+        readers = [(is_op[o], views[o].mask_row, views[o].m) for o in SPARSE_GEMMS]
+        cases = [(flag, Cat(row, rows)) for flag, row, rows in writers + readers]
+        row_rows = _first(cases, Const(0, 2 * len(load.row)))
+        row, rows = row_rows[:len(load.row)], row_rows[len(load.row):]
+        end = row + rows
+
+        span_q = Signal(p.mask_rows, name="mask_span_q")
+        writes_q = Signal(name="mask_writes_q")
+        m.d.sync += [span_q.eq(Cat((row <= i) & (end > i) for i in range(p.mask_rows))),
+                     writes_q.eq(functools.reduce(operator.or_, (f for f, _, _ in writers)))]
+        written = Signal(p.mask_rows, name="mask_written")
+        with m.If(accept & writes_q):
+            m.d.sync += written.eq(written | span_q)
+        reads = functools.reduce(operator.or_, (f for f, _, _ in readers))
+        return [(reads & ((span_q & ~written) != 0), Error.NO_MASK)]
 
     def _kv_checks(self, m, o, v, is_op, region):
         """A transfer of the K/V store: int8 rows, the region, the index

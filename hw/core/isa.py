@@ -81,6 +81,7 @@ class Error(enum.Enum, shape=4):
     OVERLAP = 7
     BAD_INDEX = 8
     DUPLICATE = 9
+    NO_MASK = 10
 
 
 QUEUE_OF = {Op.LOAD: Queue.LOAD, Op.STORE: Queue.STORE, Op.GEMM: Queue.GEMM,

@@ -79,11 +79,13 @@ def random_descriptor(rng, p, wild_prob=0.05):
 
 def random_program(rng, p, length, well_formed=False):
     """``length`` random descriptors; with ``well_formed``, only those the
-    golden model accepts."""
+    golden model accepts after the ones before (a sparse GEMM only after
+    writes of its mask rows)."""
     cfg, out = golden_config(p), []
     while len(out) < length:
         word = random_descriptor(rng, p)
-        if not well_formed or gcore.validate(cfg, word)[0] == gcore.Error.NONE:
+        if not well_formed or (gcore.validate(cfg, word)[0] == gcore.Error.NONE and
+                               gcore.accepted(out + [word], cfg)[1][0] == gcore.Error.NONE):
             out.append(word)
     return out
 

@@ -5,7 +5,7 @@ model's checks."""
 import random
 
 from exdisc.golden import core as gcore
-from exdisc.golden.core_isa import QUEUE_OF, decode
+from exdisc.golden.core_isa import QUEUE_OF
 from exdisc.hw.core.decode import Decoder
 from exdisc.sim.harness.payload import unpack
 from amaranth.hdl import Module, ResetInserter, Signal
@@ -27,14 +27,11 @@ def expected(p, program):
     ``(index, word)`` it hands on; and ``(error, index)`` of the first
     malformed descriptor (``(Error.NONE, None)`` if none), after which
     nothing more is handed on."""
-    cfg = golden_config(p)
     queues = {"load": [], "gemm": [], "vector": [], "store": []}
-    for i, word in enumerate(program):
-        error, _ = gcore.validate(cfg, word)
-        if error != gcore.Error.NONE:
-            return queues, (error, i)
-        queues[QUEUE_OF[decode(word)[0]].name.lower()].append((i, word))
-    return queues, (gcore.Error.NONE, None)
+    handed, (error, index, _) = gcore.accepted(program, golden_config(p))
+    for i, op, _ in handed:
+        queues[QUEUE_OF[op].name.lower()].append((i, program[i]))
+    return queues, (error, None if error == gcore.Error.NONE else index)
 
 
 def run_programs(p, programs, seed, *, valid_prob=0.6, ready_prob=0.6):
