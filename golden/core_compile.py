@@ -33,10 +33,11 @@ from . import nonlinear as nl
 from .core import GATE_BITS, CoreConfig, Error, accepted, deadlock, with_tokens
 from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
+from .eager import EagerPrediction
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
-           "token_cache", "keep_masks", "Compiled", "ReuseStep", "TokenStep", "MaskStep",
+           "token_cache", "keep_masks", "eager_masks", "Compiled", "ReuseStep", "TokenStep", "MaskStep",
            "GATHER_BELOW"]
 
 #: The residual stream's full scale: block values up to this many units.
@@ -66,6 +67,18 @@ def float_block(model, layer, x, c, keep=None):
     t["ffn"] = model.linear(f"blocks.{layer}.fc2", t["g"])
     t["x_out"] = t["x_mid"] + g2[:, None] * t["ffn"]
     return t
+
+
+def eager_masks(model, layer, x, c, predictor=None):
+    """Eager prediction's keep masks ``[B, H, T, T]`` for block ``layer`` on
+    ``x``, ``c``: :meth:`.eager.EagerPrediction.predict` (default settings, or
+    ``predictor``'s) on the attention's input, as the float block has it.
+    The masks :class:`MaskStep` takes on ExionCore; the predictor's own RTL
+    (:mod:`exdisc.hw.eager_predictor`) computes the same masks, but is not
+    yet in the core, so the host computes them here."""
+    predictor = predictor or EagerPrediction()
+    sh1, sc1, *_ = model.modulation(layer, c)
+    return predictor.predict(model, layer, modulate(layer_norm(x), sh1, sc1))[0]
 
 
 def _smoothing(h, w):
@@ -281,8 +294,10 @@ GATHER_BELOW = 0.75
 
 @dataclass(frozen=True)
 class MaskStep:
-    """ST on the block's attention, for DiscCore (``CoreConfig.disc`` and
-    ``exion``, whose output-sparse GEMM masks the scores).
+    """Attention under keep masks: ST's on DiscCore, eager prediction's on
+    ExionCore (``CoreConfig.exion``: the output-sparse GEMM masks the scores,
+    the input-sparse GEMM skips what ``P V`` does not need; gathers need
+    ``CoreConfig.disc``).
 
     A *generate* step (``keep`` None) is the dense block, and it also stores
     each head's keep masks, as the softmax makes them (probabilities above
@@ -297,12 +312,15 @@ class MaskStep:
     router; else ``GATHER``); the scores start at the least int32
     and an output-sparse GEMM writes only the kept ones, so that the
     softmax gives the others nothing; ``P V`` runs over the gathered
-    values. A head whose row tiles keep, on average, at least
-    ``gather_below`` of the keys runs whole instead, over every key under
-    its masks, without gathers (what a tile would skip does not pay for its
-    gathers and its descriptors). The host turns the masks into each
-    tile's list of keys and its mask over them (as it knows them, from the
-    generate step's).
+    values, input-sparse under the softmax's own mask at threshold 0 (the
+    probabilities that are not 0: the same sums, without the reduction
+    steps no query of a row tile needs). A head whose row tiles keep, on
+    average, at least ``gather_below`` of the keys runs whole instead, over
+    every key under its masks, without gathers (what a tile would skip does
+    not pay for its gathers and its descriptors); on a core without
+    gathers (ExionCore) every head runs whole. The host turns the masks
+    into each tile's list of keys and its mask over them (as it knows them,
+    from the generate step's, or from eager prediction's).
 
     Members
     -------
@@ -364,7 +382,8 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     ``scales``: from :func:`calibrate` (default: calibrated on this batch).
     ``reuse``: a :class:`ReuseStep` (ExionCore) for the FFN. ``tokens``: a
     :class:`TokenStep` (DiscCore), CTR's token cache. ``masks``: a
-    :class:`MaskStep` (DiscCore), ST's keep masks. Raises
+    :class:`MaskStep`, ST's or eager prediction's keep masks (with
+    ``reuse``: EXION's two mechanisms in one block). Raises
     ``ValueError`` when the block does not fit ``cfg``'s buffers."""
     cfg = cfg or CoreConfig()
     if not isinstance(cfg, CoreConfig):
@@ -405,11 +424,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     if masks is not None:
         if not isinstance(masks, MaskStep):
             raise TypeError(f"masks: expected a MaskStep, got {masks!r}")
-        if not (cfg.disc and cfg.exion):
-            raise ValueError("masks: ST's reuse runs on DiscCore with output-sparse GEMMs; "
-                             "cfg.disc and cfg.exion must both be set")
-        if reuse is not None or tokens is not None:
-            raise ValueError("masks: ST's steps take neither FFN-Reuse nor CTR")
+        if not cfg.exion:
+            raise ValueError("masks: masked attention runs on the sparse GEMMs of ExionCore "
+                             "or DiscCore; cfg.exion is False")
+        if tokens is not None:
+            raise ValueError("masks: attention under keep masks does not take CTR's tokens")
         if masks.reuse and np.shape(masks.keep) != (B, H, T, T):
             raise ValueError(f"keep: expected [{B}, {H}, {T}, {T}], got {np.shape(masks.keep)}")
     st = masks is not None and masks.reuse
@@ -489,7 +508,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             tiles = [range(u, min(u + Rt, T)) for u in range(0, T, Rt)]
             unions = [np.flatnonzero(keep[:, h, t.start:t.stop].any(axis=(0, 1)))
                       for t in tiles]
-            if np.mean([u.size for u in unions]) >= masks.gather_below * T:
+            if not cfg.disc or np.mean([u.size for u in unions]) >= masks.gather_below * T:
                 units.append((h, range(T), None))
             else:
                 units += [(h, t, u) for t, u in zip(tiles, unions)]
@@ -656,7 +675,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     sm_mult, sm_shift = nl.softmax_params(s["q"] * s["k"] / np.sqrt(dh), fmt)
     out_mult, out_shift = _fixed(s["v"] / (QMAX * s["o"]), fmt)
     prog(Op.SET, mult=sm_mult, shift=sm_shift, mult2=out_mult, shift2=out_shift,
-         theta=nl.theta_fixed(theta))
+         theta=0 if st else nl.theta_fixed(theta))
 
     def scores(h):
         gemm(off(Q, h * dh), off(K, h * dh), S[h % 2], R, T, dh, b_t=1)
@@ -717,7 +736,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             b = n % 2
             _, vu, U = operands(n)
             at = down(off(O_ACC, h * dh), tile.start)
-            gemm(P[b], vu, at, len(tile), dh, U)
+            # the softmax's keep mask at threshold 0: every probability that is not 0
+            prog(Op.GEMM_IS, a_row=P[b][0], a_col=P[b][1], b_row=vu[0], b_col=vu[1],
+                 c_row=at[0], c_col=at[1], m=len(tile), n=dh, k=U, init=Init.ZERO,
+                 mask_row=MU[b][0], mask_col=MU[b][1])
             nonlinear(Fn.REQUANT, at, Buffer.ACT, down(off(O, h * dh), tile.start), len(tile),
                       dh, row_scale=1, aux_row=MU[b][0])
 

@@ -101,14 +101,16 @@ def test_bench_core():
 
 def test_bench_exion_parts_and_sampling_run():
     """The FFN-Reuse programs of a block: FC1 and FC2 found in each (FC1
-    output-sparse and FC2 input-sparse on the sparse step, the cached
-    partial on the dense step), the mask at the policy's sparsity, and a
-    sampling run whose cycles are the steps' cycles weighed by the policy."""
+    output-sparse and FC2 input-sparse on the sparse steps, the cached
+    partial on the dense steps), the mask at the policy's sparsity;
+    attention found in each, under eager prediction's masks in the eager
+    and EXION programs (scores output-sparse, P V input-sparse); sampling
+    runs whose cycles are the steps' cycles weighed by the policy."""
     from exdisc.golden.core_isa import Op, decode
     from exdisc.hw.presets import get_preset
     from exdisc.sim.benchmarks import exion
     (_, p), = get_preset("exion")
-    comps, mask = exion._programs(p, 1, 3, 8, 0.9)
+    comps, mask, keep = exion._programs(p, 1, 3, 8, 0.9)
     assert abs(mask["fc1_sparsity"] - 0.9) < 0.01 < mask["fc1_sparsity"] - mask["fc1_sparsity_tau0"]
     # a tile holds a set bit when any of its columns does
     assert 1 - mask["fc1_sparsity"] < mask["columns_kept"] < mask["tiles_kept"] <= 1
@@ -120,6 +122,15 @@ def test_bench_exion_parts_and_sampling_run():
     assert parts["reuse dense step"].count(("fc2 partial", Op.GEMM_IS)) == 2 * chunks
     assert parts["reuse sparse step"].count(("fc1", Op.GEMM_OS)) == chunks
     assert parts["reuse sparse step"].count(("fc2", Op.GEMM_IS)) == chunks
+    assert parts["exion dense step"].count(("fc2 partial", Op.GEMM_IS)) == 2 * chunks
+    heads = 4
+    for kind in exion.KINDS:
+        eager = kind.startswith(("eager", "exion"))
+        assert parts[kind].count(("attention", Op.GEMM_OS)) == (heads if eager else 0)
+        assert parts[kind].count(("attention", Op.GEMM_IS)) == (heads if eager else 0)
+        assert parts[kind].count(("attention", Op.GEMM)) == (0 if eager else 2 * heads)
+    # the masks of 8 tokens, as the eager block's GEMM_OS reads them
+    assert 0 < keep["kept"] <= keep["union"] <= 1 and keep["theta"] == exion.EAGER_THETA
     runs = {k: {"cycles": 2 * (n + 1), "model": {"total": n + 1}} for n, k in enumerate(exion.KINDS)}
     record = {"step": 3, "sparsity_policy": 0.9, "runs": runs}
     s = exion.sampling_run(p, record, sampling_steps=7, period=3, warmup=1, tokens=8,
@@ -128,7 +139,10 @@ def test_bench_exion_parts_and_sampling_run():
     assert s["dense_steps"] == 3 and s["calibration"]["reuse sparse step"] == 2.0
     assert s["cycles"] == sum(3 * x["reuse dense step"] + 4 * x["reuse sparse step"]
                               for x in s["layers"])
+    assert s["exion_cycles"] == sum(3 * x["exion dense step"] + 4 * x["exion sparse step"]
+                                    for x in s["layers"])
     assert s["dense_cycles"] == sum(7 * x["dense block"] for x in s["layers"])
+    assert s["eager_cycles"] == sum(7 * x["eager block"] for x in s["layers"])
 
 
 def test_bench_ctr_decisions_and_cycles():

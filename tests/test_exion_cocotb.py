@@ -12,7 +12,8 @@ from exdisc.sim.harness.signoff import signoff
 @pytest.mark.cocotb
 def test_exion_signoff():
     """ExionCore at the exion preset's sizes: random sparse programs, and
-    FFN-Reuse's dense and sparse steps on a block of the recorded run."""
+    FFN-Reuse's dense and sparse steps on a block of the recorded run, without
+    and with eager prediction's masks on attention."""
     [(_, exion)] = get_preset("exion")
     run = signoff("exion", exion)
-    assert run.passed == ["exion_random", "exion_ffn_reuse"]
+    assert run.passed == ["exion_random", "exion_ffn_reuse", "exion_eager"]

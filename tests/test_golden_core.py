@@ -886,9 +886,10 @@ def test_st_steps_against_the_float_st_block():
     generate step is the dense block and stores each head's keep masks (each
     row keeping at least its maximum); the next step's reuse step, under
     those masks, is within 3 % (relative, L2, of the block's update) of the
-    float block whose queries attend only to the keys they keep, and its
-    attention GEMMs run each row tile over the keys some query of the tile
-    keeps; program order and another queue priority agree word for word."""
+    float block whose queries attend only to the keys they keep; its scores
+    are computed for the kept keys only, and ``P V`` only for the
+    probabilities that are not 0; program order and another queue priority
+    agree word for word."""
     layer, step = 1, 3
     model = trace.model()
     cfg = CoreConfig(disc=True, exion=True)
@@ -911,16 +912,16 @@ def test_st_steps_against_the_float_st_block():
     print(f"relative error of the block's update under ST's masks {err:.4f}")
     assert err < 0.03
     # gathering each row tile's kept keys, or none, gives the same block to
-    # the bit; P V runs over the tiles' unions of kept keys, or every key
+    # the bit, with the same products
     T, d, H, dh = x.shape[1], model.cfg.hidden, model.cfg.heads, model.cfg.head_dim
     R = cfg.array_rows
     union = sum(keep[:, h, u:u + R].any(axis=(0, 1)).sum() * R
                 for h in range(H) for u in range(0, T, R))
-    scores = keep.sum() / len(keep) * dh          # GEMM_OS counts the kept outputs
+    scores = keep.sum() / len(keep) * dh          # the sparse GEMMs count the kept outputs
     rows = T * d * d * 4 + 2 * T * d * d * 4
-    macs = {}
-    for below, pv, on_chip in ((np.inf, union * dh, True), (np.inf, union * dh, False),
-                               (0, H * T * T * dh, True)):
+    pv = r2.stats["macs"] - rows - scores         # P V's probabilities that are not 0
+    assert 0.5 * scores < pv <= scores
+    for below, on_chip in ((np.inf, True), (np.inf, False), (0, True)):
         comp = cc.compile_block(model, layer, x2, c2, cfg, gen.scales,
                                 masks=cc.MaskStep(keep=keep, gather_below=below,
                                                   on_chip=on_chip))
@@ -934,19 +935,51 @@ def test_st_steps_against_the_float_st_block():
                                               if on_chip and below else 0)
         assert (ops["KV_GATHER"] > 0) == (on_chip and below > 0) and \
             (ops["GATHER"] > 0) == (not on_chip and below > 0)
-        macs[below] = pv
-    assert macs[np.inf] < r2.stats["macs"] - rows - scores <= macs[0]
+
+
+def test_eager_attention_on_exion_core():
+    """Eager prediction's masks on ExionCore at full shape (no gathers: every
+    head runs whole under its masks): within 3 % of the float block whose
+    queries attend only to their predicted keys, with only the kept scores
+    computed; with FFN-Reuse's dense step in the same block, the same block
+    output to the bit."""
+    layer, step = 1, 3
+    model = trace.model()
+    cfg = CoreConfig(exion=True)
+    x, c = trace.block_input(step=step, layer=layer)
+    keep = cc.eager_masks(model, layer, x, c)
+    assert keep.any(axis=-1).all() and 0.05 < keep.mean() < 0.95
+    print(f"eager prediction keeps {keep.mean():.3f} of the scores")
+    comp = cc.compile_block(model, layer, x, c, cfg, masks=cc.MaskStep(keep=keep))
+    r = core.run(comp.program, comp.dram, cfg, check=True)
+    got = cc.block_output(comp, r)
+    want = cc.float_block(model, layer, x, c, keep=keep)["x_out"]
+    err = np.linalg.norm(got - want) / np.linalg.norm(want - x)
+    print(f"relative error of the block's update under eager prediction's masks {err:.4f}")
+    assert err < 0.03
+    T, d, dh = x.shape[1], model.cfg.hidden, model.cfg.head_dim
+    scores = keep.sum() / len(keep) * dh
+    rows = T * d * d * 4 + 2 * T * d * d * 4
+    assert scores < r.stats["macs"] - rows <= 2 * scores
+    assert r.stats["descriptors"]["GEMM_OS"] == r.stats["descriptors"]["GEMM_IS"] == \
+        model.cfg.heads
+    # FFN-Reuse's mask beside two heads' keep masks
+    cfg = CoreConfig(exion=True, mask_rows=3 * T)
+    both = cc.compile_block(model, layer, x, c, cfg, comp.scales, masks=cc.MaskStep(keep=keep),
+                            reuse=cc.ReuseStep("dense", threshold=0))
+    np.testing.assert_array_equal(
+        cc.block_output(both, core.run(both.program, both.dram, cfg, check=True)), got)
 
 
 def test_st_steps_reject_what_they_cannot_run():
     model = trace.model()
     x, c = trace.block_input(step=3, layer=0)
-    with pytest.raises(ValueError, match="cfg.disc and cfg.exion must both be set"):
+    with pytest.raises(ValueError, match="masks: masked attention runs on the sparse GEMMs"):
         cc.compile_block(model, 0, x, c, CoreConfig(disc=True), masks=cc.MaskStep())
     both = CoreConfig(disc=True, exion=True)
     with pytest.raises(ValueError, match=r"keep: expected \[2, 4, 256, 256\]"):
         cc.compile_block(model, 0, x, c, both, masks=cc.MaskStep(keep=np.ones((2, 4, 8, 8))))
-    with pytest.raises(ValueError, match="ST's steps take neither FFN-Reuse nor CTR"):
+    with pytest.raises(ValueError, match="does not take CTR's tokens"):
         cc.compile_block(model, 0, x, c, both, masks=cc.MaskStep(), tokens=cc.TokenStep())
     with pytest.raises(TypeError, match="masks: expected a MaskStep"):
         cc.compile_block(model, 0, x, c, both, masks=True)

@@ -214,7 +214,9 @@ def bench_exion(args):
     from exdisc.sim.benchmarks import exion
     (_, p), = get_preset("exion")
     record = {"steps": exion.steps(p, layer=args.layer, tokens=args.tokens,
-                                   sparsity=args.sparsity, seed=args.seed)}
+                                   sparsity=args.sparsity, seed=args.seed,
+                                   eager_theta=exion.EAGER_THETA if args.eager_theta is None
+                                   else args.eager_theta)}
     record["sampling_run"] = exion.sampling_run(p, record["steps"],
                                                 sampling_steps=args.sampling_steps,
                                                 tokens=args.tokens)
@@ -329,8 +331,9 @@ def add_commands(sub):
     q.add_argument("--no-rtl", action="store_true",
                    help="skip the RTL run (with --update the stored one is kept)")
 
-    q = bench("exion", "ExionCore: FFN-Reuse's dense and sparse steps of a DiT block on the "
-              "RTL against the dense block, and a whole sampling run from the calibrated cycle "
+    q = bench("exion", "ExionCore: FFN-Reuse's dense and sparse steps of a DiT block, its "
+              "attention under eager prediction's masks, and EXION's steps (both) on the RTL "
+              "against the dense block, and whole sampling runs from the calibrated cycle "
               "model", bench_exion, default_seed=0)
     q.add_argument("--layer", type=int, choices=range(4), default=1,
                    help="the DiT block of the RTL runs (default: 1)")
@@ -339,6 +342,10 @@ def add_commands(sub):
                         "preset's buffers hold)")
     q.add_argument("--sparsity", type=_fraction, default=0.9, metavar="S",
                    help="FFN-Reuse's quantile policy: FC1's target sparsity (default: 0.9)")
+    q.add_argument("--eager-theta", type=_share, default=None, metavar="THETA",
+                   help="eager prediction's threshold in logits below each row's predicted "
+                        "maximum (default: 1, for 16 tokens; the predictor's own default, 4, "
+                        "keeps almost every key of so few)")
     q.add_argument("--sampling-steps", type=_steps, default=DEFAULTS["steps"], metavar="N",
                    help="steps of the modelled sampling run (default: %(default)s)")
 

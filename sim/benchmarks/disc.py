@@ -95,7 +95,7 @@ def _part(op, f, dims):
         return "kept-key gathers"
     if op in (Op.LOAD, Op.STORE):
         return "other transfers"
-    if op == Op.GEMM_OS:
+    if op in (Op.GEMM_OS, Op.GEMM_IS):
         return "attention"
     if op == Op.GEMM:
         row_wise = (f["n"], f["k"]) in ((3 * d, d), (d, d), (ffn, d), (d, ffn))

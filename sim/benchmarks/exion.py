@@ -1,11 +1,14 @@
 """ExionCore: FFN-Reuse's two kinds of step of a DiT block on the RTL,
-against the dense block on the same core, and a whole sampling run's
-cycles from the cycle model calibrated by those runs.
+attention under eager prediction's masks, and EXION's steps (both), against
+the dense block on the same core, and whole sampling runs' cycles from the
+cycle model calibrated by those runs.
 
 :func:`steps` compiles one block of the recorded run (``tokens`` of its
-tokens) three ways for an ExionCore: the dense block, FFN-Reuse's dense
-step (FC1's mask at the quantile policy's threshold, the cached partial)
-and the sparse step of the next sampling step on that mask and partial. Each
+tokens) six ways for an ExionCore (:data:`KINDS`): the dense block,
+FFN-Reuse's dense step (FC1's mask at the quantile policy's threshold, the
+cached partial) and the sparse step of the next sampling step on that mask
+and partial; the dense block with its attention under eager prediction's
+masks; and FFN-Reuse's two steps with that attention (EXION's). Each
 runs on the core's emitted Verilog with every outside stream always offered
 and ready, every byte of external memory checked against the golden core
 model, beside the cycle model of the same program
@@ -13,46 +16,83 @@ model, beside the cycle model of the same program
 ``GEMM_IS`` meets). :func:`sampling_run` models the three programs of every
 block of the DiT, scales each kind by the RTL's cycles over the model's on
 the measured block, and weighs them by the policy's dense and sparse steps.
+
+Eager prediction's masks come from the host (:func:`exdisc.golden.core_compile.eager_masks`):
+the predictor's RTL is verified on its own but is not in the core yet.
 """
 
 from exdisc.common.tables import Table
 
 __all__ = ["TARGETS", "KINDS", "steps", "sampling_run", "tables", "plot", "failures"]
 
-#: The block's three programs, by name.
-KINDS = ("dense block", "reuse dense step", "reuse sparse step")
+#: The block's programs, by name: FFN-Reuse's, eager prediction's, EXION's (both).
+KINDS = ("dense block", "reuse dense step", "reuse sparse step", "eager block",
+         "exion dense step", "exion sparse step")
 #: The issue's targets: FC1's and FC2's cycle cuts on the sparse step within
-#: 10 % of the engine's own (``exdisc bench ffn`` at D = 4, read from its record).
-TARGETS = {"cut_share": 0.9, "ffn_lanes": 4}
+#: 10 % of the engine's own (``exdisc bench ffn`` at D = 4, read from its record);
+#: attention's cut at least 0.8 of the share of scores eager prediction skips.
+TARGETS = {"cut_share": 0.9, "ffn_lanes": 4, "attention_share": 0.8}
+#: Eager prediction's threshold (logits below each row's predicted maximum)
+#: for a block of 16 tokens: the predictor's default, 4, keeps almost every
+#: key of so few (0.99 on the measured block, 0.74 at 256 tokens); 1 keeps 0.43.
+EAGER_THETA = 1.0
 
 
-def _programs(p, layer, step, tokens, sparsity):
+def _programs(p, layer, step, tokens, sparsity, eager_theta=EAGER_THETA):
+    """The block's programs (:data:`KINDS`), FFN-Reuse's mask and eager
+    prediction's masks of the eager block."""
+    from exdisc.golden.eager import EagerPrediction
     from exdisc.sim.testbenches.core import reuse_threshold, trace_block, trace_reuse_steps
     mask = reuse_threshold(p, sparsity, tokens, layer, step)
     dense, sparse = trace_reuse_steps(p, tokens, layer, step, threshold=mask["threshold"])
-    return dict(zip(KINDS, (trace_block(p, tokens, layer, step), dense, sparse))), mask
+    predictor = EagerPrediction(theta=eager_theta)
+    eager = trace_block(p, tokens, layer, step, eager=predictor)
+    e_dense, e_sparse = trace_reuse_steps(p, tokens, layer, step, threshold=mask["threshold"],
+                                          eager=predictor)
+    comps = (trace_block(p, tokens, layer, step), dense, sparse, eager, e_dense, e_sparse)
+    return dict(zip(KINDS, comps)), mask, _keep(eager, eager_theta)
+
+
+def _keep(comp, theta):
+    """Eager prediction's masks in an eager block's program, as the core
+    reads them: the kept share of the scores (``GEMM_OS``'s outputs) and of
+    ``P V``'s reduction steps that some query of a row tile needs."""
+    from exdisc.golden import core as gcore
+    from exdisc.golden.core_isa import Op, decode
+    r = gcore.run(comp.program, comp.dram, comp.cfg)
+    kept = [m for i, m in r.masks.items() if decode(int(comp.program[i]))[0] == Op.GEMM_OS]
+    R = comp.cfg.array_rows
+    union = [m[:, u:u + R].any(axis=(0, 1)).mean() for m in kept for u in range(0, m.shape[1], R)]
+    return {"theta": theta, "kept": float(sum(m.sum() for m in kept) / sum(m.size for m in kept)),
+            "union": float(sum(union) / len(union))}
 
 
 def _part(op, f, dims, kind):
-    """Which part of the FFN a GEMM of a ``kind`` of program is (``None``:
-    not the FFN's); on the dense step, the sparse GEMMs that subtract the
-    masked inputs' part of FC2 for the cached partial and add it back are
-    ``fc2 partial``."""
-    from exdisc.golden.core_isa import Op
+    """Which part of the block a descriptor of a ``kind`` of program is:
+    ``fc1``, ``fc2``, ``attention`` (its GEMMs, the softmax and ``P V``'s
+    requantization), or ``None``; on FFN-Reuse's dense steps, the sparse
+    GEMMs that subtract the masked inputs' part of FC2 for the cached
+    partial and add it back are ``fc2 partial``."""
+    from exdisc.golden.core_isa import Fn, Op
     d, ffn = dims
+    if op == Op.NONLINEAR:
+        return "attention" if f["fn"] == Fn.SOFTMAX or f["row_scale"] else None
     if op not in (Op.GEMM, Op.GEMM_OS, Op.GEMM_IS):
         return None
     if (f["n"], f["k"]) == (ffn, d):
         return "fc1"
     if (f["n"], f["k"]) == (d, ffn):
-        return "fc2 partial" if op == Op.GEMM_IS and kind == "reuse dense step" else "fc2"
-    return None
+        dense_step = kind in ("reuse dense step", "exion dense step")
+        return "fc2 partial" if op == Op.GEMM_IS and dense_step else "fc2"
+    if (f["n"], f["k"]) in ((3 * d, d), (d, d)):
+        return None
+    return "attention"
 
 
 def _measure(name, comp, p, timing, dims, seed, log):
     from .core import measure
-    return measure("exion", name, comp, p, timing, lambda op, f: _part(op, f, dims, name), "ffn",
-                   seed, log)
+    return measure("exion", name, comp, p, timing, lambda op, f: _part(op, f, dims, name),
+                   "parts", seed, log)
 
 
 def _dims():
@@ -61,25 +101,32 @@ def _dims():
     return cfg.hidden, cfg.ffn_dim
 
 
-def steps(p, layer=1, step=3, tokens=16, sparsity=0.9, seed=0, log=None):
-    """The block's three programs (:data:`KINDS`) on ExionCore ``p``'s
-    emitted Verilog and in the cycle model: cycles, cycles by operation and
-    by part of the FFN (``fc1``, ``fc2``, the dense step's ``fc2 partial``),
-    the engine's beats and busy fraction, and per operation the cycles lost
-    to buffer port conflicts (RTL less model); FC1's sparsity at the
-    quantile policy's threshold (``sparsity``) and at 0, GELU's sign."""
+def steps(p, layer=1, step=3, tokens=16, sparsity=0.9, seed=0, log=None,
+          eager_theta=EAGER_THETA):
+    """The block's programs (:data:`KINDS`) on ExionCore ``p``'s emitted
+    Verilog and in the cycle model: cycles, cycles by operation and by part
+    (``fc1``, ``fc2``, the dense steps' ``fc2 partial``, ``attention``), the
+    engine's beats and busy fraction, and per operation the cycles lost to
+    buffer port conflicts (RTL less model); FC1's sparsity at the quantile
+    policy's threshold (``sparsity``) and at 0, GELU's sign; eager
+    prediction's kept share of the scores at ``eager_theta``, and the eager
+    block's attention cycles against the dense block's."""
     from exdisc.common.progress import log as default_log
     from .core import timing
-    comps, mask = _programs(p, layer, step, tokens, sparsity)
+    comps, mask, keep = _programs(p, layer, step, tokens, sparsity, eager_theta)
     t, dims = timing(p), _dims()
     runs = {name: _measure(name, comp, p, t, dims, seed, log or default_log)
             for name, comp in comps.items()}
     dense, sparse = runs["dense block"], runs["reuse sparse step"]
-    cuts = {part: 1 - sparse["ffn"][part] / dense["ffn"][part] for part in ("fc1", "fc2")}
+    cuts = {part: 1 - sparse["parts"][part] / dense["parts"][part] for part in ("fc1", "fc2")}
     cuts["block"] = 1 - sparse["cycles"] / dense["cycles"]
+    eager = runs["eager block"]
+    keep.update(cut=1 - eager["parts"]["attention"] / dense["parts"]["attention"],
+                block_cut=1 - eager["cycles"] / dense["cycles"],
+                exion_cut=1 - runs["exion sparse step"]["cycles"] / dense["cycles"])
     return {"params": p.as_dict(), "layer": layer, "step": step, "tokens": tokens,
-            "sparsity_policy": sparsity, "mask": mask, "runs": runs, "cuts": cuts,
-            "nonlinear_latency": t.nonlinear_latency}
+            "sparsity_policy": sparsity, "mask": mask, "eager": keep, "runs": runs,
+            "cuts": cuts, "nonlinear_latency": t.nonlinear_latency}
 
 
 def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, layers=None):
@@ -99,15 +146,23 @@ def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, la
     t = timing(p)
     blocks = []
     for layer in range(trace.model().cfg.depth) if layers is None else layers:
-        comps, mask = _programs(p, layer, record["step"], tokens, record["sparsity_policy"])
-        blocks.append({"layer": layer, "mask": mask,
+        comps, mask, keep = _programs(p, layer, record["step"], tokens,
+                                      record["sparsity_policy"],
+                                      record.get("eager", {}).get("theta", EAGER_THETA))
+        blocks.append({"layer": layer, "mask": mask, "eager": keep,
                        **{k: model_cycles(c, t)["total"] * scale[k] for k, c in comps.items()}})
-    reuse = sum(dense_steps * x["reuse dense step"]
-                + (sampling_steps - dense_steps) * x["reuse sparse step"] for x in blocks)
+
+    def run(prefix):
+        return sum(dense_steps * x[f"{prefix} dense step"]
+                   + (sampling_steps - dense_steps) * x[f"{prefix} sparse step"] for x in blocks)
+    reuse, exion = run("reuse"), run("exion")
     dense = sum(sampling_steps * x["dense block"] for x in blocks)
+    eager = sum(sampling_steps * x["eager block"] for x in blocks)
     return {"sampling_steps": sampling_steps, "period": period, "warmup": warmup,
             "dense_steps": dense_steps, "calibration": scale, "layers": blocks,
-            "cycles": reuse, "dense_cycles": dense, "speedup": dense / reuse}
+            "cycles": reuse, "dense_cycles": dense, "speedup": dense / reuse,
+            "eager_cycles": eager, "eager_speedup": dense / eager,
+            "exion_cycles": exion, "exion_speedup": dense / exion}
 
 
 def workload_quality():
@@ -150,19 +205,23 @@ def tables(record):
     out.append(Table(
         ["operation", *KINDS],
         [[o, *(runs[k]["by_op"].get(o, 0) for k in KINDS)] for o in ops] +
-        [[f"FFN {part}", *(runs[k]["ffn"].get(part, 0) for k in KINDS)]
+        [[f"FFN {part}", *(runs[k]["parts"].get(part, 0) for k in KINDS)]
          for part in ("fc1", "fc2", "fc2 partial")] +
+        [["attention", *(runs[k]["parts"].get("attention", 0) for k in KINDS)]] +
         [["block (wall)", *(runs[k]["cycles"] for k in KINDS)],
          ["cycle model", *(runs[k]["model"]["total"] for k in KINDS)],
          ["engine busy", *(f"{runs[k]['engine_busy']:.3f}" for k in KINDS)],
          ["lost to port conflicts", *(sum(runs[k]["model"]["lost"].values()) for k in KINDS)]],
-        title=f"FFN-Reuse on the RTL ExionCore, {p['array_rows']} x {p['array_cols']} engine, "
+        title=f"FFN-Reuse and eager prediction on the RTL ExionCore, "
+              f"{p['array_rows']} x {p['array_cols']} engine, "
               f"{p['nl_lanes']} non-linear lanes: cycles (exdisc bench exion)",
         caption=f"layer {r['layer']}, steps {r['step']} (dense) and {r['step'] + 1} (sparse) "
                 f"of the recorded run, {r['tokens']} tokens; FC1 sparsity "
                 f"{r['mask']['fc1_sparsity']:.3f} at the quantile policy's threshold "
                 f"({r['sparsity_policy']}), {r['mask']['fc1_sparsity_tau0']:.3f} at tau = 0 "
-                f"(GELU's sign); the emitted Verilog on Verilator, every outside stream always "
+                f"(GELU's sign); eager prediction at theta {r['eager']['theta']:g} keeps "
+                f"{r['eager']['kept']:.3f} of the scores; the emitted Verilog on Verilator, "
+                f"every outside stream always "
                 f"offered and ready, every byte of external memory equal to the golden core "
                 f"model; cycles by operation: each descriptor's start to end, summed (queues "
                 f"overlap); the cycle model: golden/core_cycles.py with the masks each "
@@ -179,6 +238,22 @@ def tables(record):
                 + (f"exdisc bench ffn at D = {eng['lanes']} merge lanes, {eng['rows']} x "
                    f"{eng['cols']}, {eng['tokens']} tokens" if eng else "")
                 + f"; target: at least {TARGETS['cut_share']:.0%} of the engine's cut."))
+    e = r["eager"]
+    out.append(Table(
+        ["theta", "scores kept", "row tiles' union", "attention cut", "target",
+         "eager block cut", "EXION sparse step cut"],
+        [[f"{e['theta']:g}", f"{e['kept']:.3f}", f"{e['union']:.3f}", f"{e['cut']:.1%}",
+          f"{TARGETS['attention_share'] * (1 - e['kept']):.1%}", f"{e['block_cut']:.1%}",
+          f"{e['exion_cut']:.1%}"]],
+        title="Attention under eager prediction's masks against the dense block "
+              "(exdisc bench exion)",
+        caption=f"the masks from the host (golden.core_compile.eager_masks: the predictor's "
+                f"RTL is not in the core yet); scores output-sparse (GEMM_OS writes only the "
+                f"kept ones, but computes every tile), P V input-sparse under the softmax's "
+                f"non-zero probabilities (GEMM_IS skips the keys no query of a "
+                f"{p['array_rows']}-row tile needs: the union bounds it); attention: its "
+                f"GEMMs, softmax and requantization, start to end, summed; target: a cut of "
+                f"at least {TARGETS['attention_share']:g} x the share of scores skipped."))
     if "sampling_run" in record:
         s = record["sampling_run"]
         q = record.get("quality")
@@ -187,13 +262,17 @@ def tables(record):
             [["all dense", f"{s['dense_cycles']:.0f}", "1.00",
               f"{q['dense_accuracy']:.3f}" if q else "", "0" if q else ""],
              ["FFN-Reuse", f"{s['cycles']:.0f}", f"{s['speedup']:.3f}",
-              f"{q['accuracy']:.3f}" if q else "", f"{q['latent_error']:.4f}" if q else ""]],
+              f"{q['accuracy']:.3f}" if q else "", f"{q['latent_error']:.4f}" if q else ""],
+             ["eager prediction", f"{s['eager_cycles']:.0f}", f"{s['eager_speedup']:.3f}",
+              "", ""],
+             ["EXION (both)", f"{s['exion_cycles']:.0f}", f"{s['exion_speedup']:.3f}", "", ""]],
             title="A whole sampling run on ExionCore, from the RTL-calibrated cycle model "
                   "(exdisc bench exion)",
             caption=f"{s['sampling_steps']} steps, {s['dense_steps']} dense (every "
                     f"{s['period']}th and the first {s['warmup']}); every block of the DiT "
                     f"at {r['tokens']} tokens, each kind scaled by RTL / model on the measured "
-                    f"block; attention runs dense (no eager prediction yet); quality: "
+                    f"block; eager prediction at theta {r['eager']['theta']:g} on every step "
+                    f"(its quality at this theta and 16 tokens is not measured); quality: "
                     + (f"the float FFN-Reuse run of exdisc workload ({q['samples']} samples, "
                        f"{q['steps']} steps, FC1 sparsity {q['fc1_sparsity']:.3f})" if q
                        else "no workload record")))
@@ -221,13 +300,15 @@ def plot(record, path):
     runs = r["runs"]
     ops = sorted({o for x in runs.values() for o in x["by_op"]},
                  key=lambda o: (-runs["dense block"]["by_op"].get(o, 0), o))
-    groups = ops + ["FFN fc1", "FFN fc2", "block (wall)"]
+    parts = ("fc1", "fc2", "attention")
+    groups = ops + [f"part: {x}" for x in parts] + ["block (wall)"]
     series = {k: [runs[k]["by_op"].get(o, 0) for o in ops]
-              + [runs[k]["ffn"].get("fc1", 0), runs[k]["ffn"].get("fc2", 0), runs[k]["cycles"]]
+              + [runs[k]["parts"].get(x, 0) for x in parts] + [runs[k]["cycles"]]
               for k in KINDS}
     p = r["params"]
     return grouped_bars(path, groups, series,
-                        title=f"FFN-Reuse on ExionCore ({p['array_rows']} x {p['array_cols']}, "
+                        title=f"FFN-Reuse and eager prediction on ExionCore "
+                              f"({p['array_rows']} x {p['array_cols']}, "
                               f"{r['tokens']} tokens): cycles by operation, RTL",
                         ylabel="cycles, start to end", xlabel="operation")
 

@@ -42,33 +42,51 @@ def chunk_rows(tokens):
     return 8 if tokens <= 64 else 64
 
 
-def trace_block(p, tokens=16, layer=1, step=3):
+def trace_block(p, tokens=16, layer=1, step=3, eager=False):
     """Block ``layer`` of the project's DiT at sampling step ``step`` of the
-    recorded run, on its first ``tokens`` tokens, compiled for ``p``."""
+    recorded run, on its first ``tokens`` tokens, compiled for ``p``; with
+    ``eager``, its attention under eager prediction's masks (ExionCore)."""
     x, c = trace.block_input(step=step, layer=layer)
-    return cc.compile_block(trace.model(), layer, x[:1, :tokens], c[:1], golden_config(p),
-                            chunk_rows=chunk_rows(tokens))
+    x, c = x[:1, :tokens], c[:1]
+    return cc.compile_block(trace.model(), layer, x, c, golden_config(p),
+                            chunk_rows=chunk_rows(tokens), masks=_eager(layer, x, c, eager))
 
 
-def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0, sparse=True):
+def _eager(layer, x, c, eager):
+    """Eager prediction's :class:`~exdisc.golden.core_compile.MaskStep` on
+    the block input ``x``, ``c``: None without ``eager``; ``True`` for the
+    predictor's default settings, else an
+    :class:`~exdisc.golden.eager.EagerPrediction` with others."""
+    if eager is False or eager is None:
+        return None
+    predictor = None if eager is True else eager
+    return cc.MaskStep(keep=cc.eager_masks(trace.model(), layer, x, c, predictor))
+
+
+def trace_reuse_steps(p, tokens=16, layer=1, step=3, threshold=0, sparse=True, eager=False):
     """FFN-Reuse on block ``layer`` of the recorded run, compiled for
     ExionCore ``p``: the dense step at sampling step ``step`` (FC1's
     accumulators above ``threshold`` recomputed; 0 is GELU's sign) and the
     sparse step at ``step + 1`` on the mask and cached partial the golden
     core model's dense step leaves, with the dense step's scales (without
-    ``sparse``: None)."""
+    ``sparse``: None). With ``eager`` (``True`` or an
+    :class:`~exdisc.golden.eager.EagerPrediction`), EXION's steps: each
+    also attends under eager prediction's masks on its own input."""
     cfg, model = golden_config(p), trace.model()
     x, c = trace.block_input(step=step, layer=layer)
     x, c = x[:1, :tokens], c[:1]
     scales = cc.calibrate(model, layer, x, c)
     dense = cc.compile_block(model, layer, x, c, cfg, scales, chunk_rows=8,
-                             reuse=cc.ReuseStep("dense", threshold=threshold))
+                             reuse=cc.ReuseStep("dense", threshold=threshold),
+                             masks=_eager(layer, x, c, eager))
     if not sparse:
         return dense, None
     mask, partial = cc.reuse_outputs(dense, gcore.run(dense.program, dense.dram, cfg))
     x, c = trace.block_input(step=step + 1, layer=layer)
-    sparse = cc.compile_block(model, layer, x[:1, :tokens], c[:1], cfg, scales, chunk_rows=8,
-                              reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
+    x, c = x[:1, :tokens], c[:1]
+    sparse = cc.compile_block(model, layer, x, c, cfg, scales, chunk_rows=8,
+                              reuse=cc.ReuseStep("sparse", mask=mask, partial=partial),
+                              masks=_eager(layer, x, c, eager))
     return dense, sparse
 
 
