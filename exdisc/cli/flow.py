@@ -26,7 +26,7 @@ def synth_args(args, unit_name, params):
     """The synthesis options of a point, ``(args, generic)``: as its baseline
     was measured, so that the two compare (a unit recorded without generic
     synthesis, or at another target clock, runs so here), unless ``--freq``
-    says otherwise. A point without a baseline has nothing to be compared
+    (or ``--placer``) says otherwise. A point without a baseline has nothing to be compared
     with: it is placed and routed only with ``--place-and-route``, and
     synthesized generically unless its unit says that takes too long
     (``generic_synthesis = False``)."""
@@ -35,6 +35,8 @@ def synth_args(args, unit_name, params):
     how = argparse.Namespace(**vars(args))
     if how.freq is None:
         how.freq = recorded.get("freq_mhz", DEFAULT_FREQ_MHZ)
+    if getattr(how, "placer", None) is None:
+        how.placer = recorded.get("placer", "heap")
     how.no_pnr = base is None and not getattr(args, "place_and_route", False)
     default = getattr(get_unit(unit_name).component, "generic_synthesis", True)
     return how, recorded.get("generic", default)

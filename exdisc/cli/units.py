@@ -137,7 +137,8 @@ def run_synth(unit_name, params, args, log=None, generic=None):
     result = synthesize(unit_name, params, pnr=not getattr(args, "no_pnr", False),
                         freq_mhz=args.freq, seed=args.pnr_seed, speed=args.speed,
                         floorplan=not getattr(args, "no_floorplan", False),
-                        generic=generic, **kwargs)
+                        generic=generic, placer=getattr(args, "placer", None) or "heap",
+                        **kwargs)
     if getattr(args, "update_baseline", False):
         return result, Verdict("within", f"baseline written: {save_baseline(result)}")
     return result, verdict(result, params)
@@ -209,7 +210,7 @@ def _unit_parsers(sub, name, help, units, add_options=None):
 def synth_options(p, freq_from_baseline=False):
     """The synthesis options; with ``freq_from_baseline``, ``--freq`` defaults
     to None: the target clock each point's baseline was measured at."""
-    from exdisc.synth.flow import DEFAULT_FREQ_MHZ, DEVICE, SPEED_GRADES
+    from exdisc.synth.flow import DEFAULT_FREQ_MHZ, DEVICE, PLACERS, SPEED_GRADES
     g = p.add_argument_group("synthesis")
     g.add_argument("--freq", type=float, default=None if freq_from_baseline else DEFAULT_FREQ_MHZ,
                    metavar="MHZ",
@@ -219,6 +220,11 @@ def synth_options(p, freq_from_baseline=False):
     g.add_argument("--pnr-seed", type=int, default=1, metavar="N", help="nextpnr placer seed")
     g.add_argument("--speed", type=int, default=DEVICE["speed"], choices=SPEED_GRADES,
                    help="speed grade nextpnr times (6 is the slowest, the baselines' grade)")
+    g.add_argument("--placer", choices=PLACERS, default=None if freq_from_baseline else "heap",
+                   help="nextpnr's placer: heap (its default) or static, which spreads a "
+                        "congested design better" +
+                        (" (default: the one each point's baseline was measured with, else "
+                         "heap)" if freq_from_baseline else ""))
 
 
 def add_commands(sub):
