@@ -17,26 +17,27 @@ __all__ = ["PRESETS", "get_preset"]
 
 PRESETS = {
     # The main job: the core, sized for the LFE5U-85F (docs/core.md, "The default
-    # core"): an 8 x 8 engine (64 DSPs), a 1-lane non-linear unit, the add's 8
+    # core"): an 8 x 8 engine (64 DSPs), a 4-lane non-linear unit, the add's 8
     # lanes (16 DSPs); buffers for a 16-token block of the DiT (256-wide rows:
     # the FFN's 256 columns; 256 weight rows: every weight of a block, K and V)
-    # and no more, so that block RAM stays near half the part's. One
-    # non-linear lane, so that nextpnr's router converges (docs/core.md, "The
-    # default core").
+    # and no more, so that block RAM stays near half the part's. It routes
+    # with nextpnr's static placer (its baseline records it), not with heap.
     "default": [
         ("core", CoreParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                            nl_lanes=1)),
+                            nl_lanes=4)),
     ],
     # ExionCore at the default core's sizes, with mask rows for FFN-Reuse's
     # mask beside two heads' keep masks (3 x 16 tokens), and accumulator rows
-    # for the dense step's cached partial.
+    # for the dense step's cached partial; one non-linear lane, its best
+    # chance of routing (it does not yet, docs/core.md).
     "exion": [
         ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=80, mask_rows=64,
                               max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
                               nl_lanes=1)),
     ],
-    # DiscCore at the default core's sizes: a CTR step of 16 tokens fits them
+    # DiscCore at the default core's sizes, one non-linear lane as ExionCore's:
+    # a CTR step of 16 tokens fits them
     # (the reuse step's fresh keys and values and its index lists included),
     # and the K/V store every key and value of a 256-token layer (32 KB).
     "disc": [

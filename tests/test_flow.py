@@ -48,23 +48,24 @@ def test_flow_default_signs_off_the_core(tmp_path):
 
 def test_flow_synthesizes_each_point_as_its_baseline_was(monkeypatch):
     """`exdisc flow` runs a point's synthesis with its baseline's options
-    (generic synthesis or not, the target clock), and --freq overrides the
-    clock; a point without a baseline is not placed and routed unless
+    (generic synthesis or not, the target clock, the placer), and --freq and
+    --placer override them; a point without a baseline is not placed and routed unless
     asked, and its unit says whether generic synthesis is worth its time."""
     import argparse
     from exdisc.cli import flow
     from exdisc.hw.presets import get_preset
     from exdisc.synth.flow import DEFAULT_FREQ_MHZ
     [(unit, params)] = get_preset("default")
-    stored = {"options": {"freq_mhz": 50.0, "generic": False, "seed": 1}}
+    stored = {"options": {"freq_mhz": 50.0, "generic": False, "seed": 1, "placer": "static"}}
     monkeypatch.setattr(flow, "load_baseline", lambda u, p: stored if p == params else None)
-    args = argparse.Namespace(freq=None, pnr_seed=1, speed=6)
+    args = argparse.Namespace(freq=None, pnr_seed=1, speed=6, placer=None)
     how, generic = flow.synth_args(args, unit, params)
-    assert (how.freq, generic, args.freq) == (50.0, False, None)
-    how, _ = flow.synth_args(argparse.Namespace(freq=75.0, pnr_seed=1, speed=6), unit, params)
-    assert how.freq == 75.0
+    assert (how.freq, how.placer, generic, args.freq) == (50.0, "static", False, None)
+    how, _ = flow.synth_args(argparse.Namespace(freq=75.0, pnr_seed=1, speed=6, placer="heap"),
+                             unit, params)
+    assert (how.freq, how.placer) == (75.0, "heap")
     how, generic = flow.synth_args(args, "lod", get_preset("units")[0][1])
-    assert (how.freq, generic, how.no_pnr) == (DEFAULT_FREQ_MHZ, True, True)
+    assert (how.freq, how.placer, generic, how.no_pnr) == (DEFAULT_FREQ_MHZ, "heap", True, True)
     # the core without a baseline: its cells only, and no generic synthesis
     monkeypatch.setattr(flow, "load_baseline", lambda u, p: None)
     how, generic = flow.synth_args(args, unit, params)

@@ -168,16 +168,19 @@ def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, la
 def workload_quality():
     """FFN-Reuse's quality cost at the same policy in the stored workload
     record (``exdisc workload``: the float algorithm against the dense run),
-    or None when it is not there."""
+    and eager prediction's at its default settings (``eager``, None if not
+    there); None when there is no FFN-Reuse run."""
     from .common import reference_record
     record = reference_record("workload")
-    runs = [r for r in record["results"] if r["label"] == "ffn_reuse"] if record else []
-    if not runs:
+    runs = {r["label"]: r for r in record["results"]} if record else {}
+    if "ffn_reuse" not in runs:
         return None
-    r = runs[0]
+    r, e = runs["ffn_reuse"], runs.get("eager k2")
     return {"accuracy": r["accuracy"], "dense_accuracy": record["dense"]["accuracy"],
             "latent_error": r["latent_error"], "fc1_sparsity": r["fc1_sparsity"],
-            "samples": record["config"]["samples"], "steps": record["config"]["steps"]}
+            "samples": record["config"]["samples"], "steps": record["config"]["steps"],
+            "eager": e and {"accuracy": e["accuracy"], "latent_error": e["latent_error"],
+                            "attention_sparsity": e["attention_sparsity"]}}
 
 
 def engine_cuts():
@@ -257,6 +260,7 @@ def tables(record):
     if "sampling_run" in record:
         s = record["sampling_run"]
         q = record.get("quality")
+        qe = (q or {}).get("eager")
         out.append(Table(
             ["run", "cycles", "speedup", "class acc", "latent err"],
             [["all dense", f"{s['dense_cycles']:.0f}", "1.00",
@@ -264,7 +268,7 @@ def tables(record):
              ["FFN-Reuse", f"{s['cycles']:.0f}", f"{s['speedup']:.3f}",
               f"{q['accuracy']:.3f}" if q else "", f"{q['latent_error']:.4f}" if q else ""],
              ["eager prediction", f"{s['eager_cycles']:.0f}", f"{s['eager_speedup']:.3f}",
-              "", ""],
+              *((f"{qe['accuracy']:.3f}*", f"{qe['latent_error']:.4f}*") if qe else ("", ""))],
              ["EXION (both)", f"{s['exion_cycles']:.0f}", f"{s['exion_speedup']:.3f}", "", ""]],
             title="A whole sampling run on ExionCore, from the RTL-calibrated cycle model "
                   "(exdisc bench exion)",
@@ -272,7 +276,11 @@ def tables(record):
                     f"{s['period']}th and the first {s['warmup']}); every block of the DiT "
                     f"at {r['tokens']} tokens, each kind scaled by RTL / model on the measured "
                     f"block; eager prediction at theta {r['eager']['theta']:g} on every step "
-                    f"(its quality at this theta and 16 tokens is not measured); quality: "
+                    f"(* its quality is exdisc workload's at the predictor's default theta, 4, "
+                    f"on 256 tokens"
+                    + (f", where it skips {qe['attention_sparsity']:.3f} of the scores" if qe
+                       else "")
+                    + "; EXION's two mechanisms together have no quality run); quality: "
                     + (f"the float FFN-Reuse run of exdisc workload ({q['samples']} samples, "
                        f"{q['steps']} steps, FC1 sparsity {q['fc1_sparsity']:.3f})" if q
                        else "no workload record")))
