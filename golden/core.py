@@ -94,9 +94,9 @@ descriptor writes (a ``LOAD`` or ``GATHER`` into ``MASK``, ``MASKGEN``, a
 softmax's keep mask). A sparse GEMM whose mask rows are not all among them
 is ``NO_MASK``: a program that would skip work by whatever a mask buffer
 held before it (:func:`accepted`). The core takes no descriptor after a
-malformed one; the core takes no descriptor after it (those before it still run), so
-nothing is written outside the program's regions. A bad index list is found
-only when its descriptor runs: the core then starts no other descriptor, so
+malformed one (those before it still run), so nothing is written outside
+the program's regions. A bad index list is found only when its descriptor
+runs: the core then starts no other descriptor, so
 it too writes nothing outside the program's regions, but which of the
 descriptors the queues had already started run to their end depends on
 timing; the golden model, which runs one descriptor at a time, has run

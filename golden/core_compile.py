@@ -37,8 +37,8 @@ from .eager import EagerPrediction
 from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
-           "token_cache", "keep_masks", "eager_masks", "Compiled", "ReuseStep", "TokenStep", "MaskStep",
-           "GATHER_BELOW"]
+           "token_cache", "keep_masks", "eager_masks", "Compiled", "ReuseStep", "TokenStep",
+           "MaskStep", "GATHER_BELOW"]
 
 #: The residual stream's full scale: block values up to this many units.
 RESIDUAL_TOP = 1 << 30
