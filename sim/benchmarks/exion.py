@@ -252,11 +252,11 @@ def tables(record):
               "(exdisc bench exion)",
         caption=f"the masks from the host (golden.core_compile.eager_masks: the predictor's "
                 f"RTL is not in the core yet); scores output-sparse (GEMM_OS writes only the "
-                f"kept ones, but computes every tile), P V input-sparse under the softmax's "
-                f"non-zero probabilities (GEMM_IS skips the keys no query of a "
-                f"{p['array_rows']}-row tile needs: the union bounds it); attention: its "
-                f"GEMMs, softmax and requantization, start to end, summed; target: a cut of "
-                f"at least {TARGETS['attention_share']:g} x the share of scores skipped."))
+                f"kept ones, but computes every tile); P V dense (an input-sparse one could "
+                f"skip only the keys no query of a {p['array_rows']}-row tile keeps: the union); "
+                f"attention: its GEMMs, softmax and requantization, start to end, summed; "
+                f"target: a cut of at least {TARGETS['attention_share']:g} x the share of "
+                f"scores skipped."))
     if "sampling_run" in record:
         s = record["sampling_run"]
         q = record.get("quality")
