@@ -29,21 +29,21 @@ PRESETS = {
     ],
     # ExionCore at the default core's sizes, with mask rows for FFN-Reuse's
     # mask beside two heads' keep masks (3 x 16 tokens), and accumulator rows
-    # for the dense step's cached partial; one non-linear lane, its best
-    # chance of routing (it does not yet, docs/core.md).
+    # for the dense step's cached partial. It does not route yet, not even
+    # with one non-linear lane (docs/core.md).
     "exion": [
         ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=80, mask_rows=64,
                               max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                              nl_lanes=1)),
+                              nl_lanes=4)),
     ],
-    # DiscCore at the default core's sizes, one non-linear lane as ExionCore's:
-    # a CTR step of 16 tokens fits them
-    # (the reuse step's fresh keys and values and its index lists included),
-    # and the K/V store every key and value of a 256-token layer (32 KB).
+    # DiscCore at the default core's sizes (it does not route yet either): a
+    # CTR step of 16 tokens fits them (the reuse step's fresh keys and values
+    # and its index lists included), and the K/V store every key and value of
+    # a 256-token layer (32 KB).
     "disc": [
         ("disc", DiscParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                            nl_lanes=1)),
+                            nl_lanes=4)),
     ],
     # The first units at their default sizes: small enough for `make test` to run
     # the whole flow, synthesis included.
