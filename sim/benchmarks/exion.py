@@ -13,7 +13,7 @@ runs on the core's emitted Verilog with every outside stream always offered
 and ready, every byte of external memory checked against the golden core
 model, beside the cycle model of the same program
 (:func:`exdisc.golden.core_cycles.estimate`, given the masks each
-``GEMM_IS`` meets). :func:`sampling_run` models the three programs of every
+``GEMM_IS`` meets). :func:`sampling_run` models the programs of every
 block of the DiT, scales each kind by the RTL's cycles over the model's on
 the measured block, and weighs them by the policy's dense and sparse steps.
 
@@ -132,11 +132,12 @@ def steps(p, layer=1, step=3, tokens=16, sparsity=0.9, seed=0, log=None,
 def sampling_run(p, record, sampling_steps=25, period=5, warmup=2, tokens=16, layers=None):
     """Every block (of ``layers``, default all) of a sampling run of
     ``sampling_steps`` under FFN-Reuse's policy (a dense step every
-    ``period`` steps and the first ``warmup``): each layer's three programs
-    (dense step at step 3, sparse at step 4 of the recorded run, ``tokens``
-    tokens) in the cycle model, each kind scaled
-    by the RTL's cycles over the model's on ``record``'s block; the run's
-    cycles against an all-dense run, and the speedup."""
+    ``period`` steps and the first ``warmup``): each layer's programs
+    (:data:`KINDS`: dense steps at step 3, sparse at step 4 of the recorded
+    run, ``tokens`` tokens) in the cycle model, each kind scaled by the
+    RTL's cycles over the model's on ``record``'s block; the cycles of
+    FFN-Reuse's run, of eager prediction on every step and of EXION's (both)
+    against an all-dense run, and their speedups."""
     from exdisc.golden import trace
     from exdisc.golden.ffn_reuse import FFNReuse
     from .core import model_cycles, timing
