@@ -734,8 +734,8 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             _, vu, U = operands(n)
             at = down(off(O_ACC, h * dh), tile.start)
             # a dense GEMM: one under the softmax's mask would be as exact, but it
-            # holds the mask buffer until P V ends, so the next unit's mask load
-            # waits for it (measured: ST's reuse step 13 % slower at full shape)
+            # would hold the mask buffer until P V ends, and the next unit's mask
+            # load would wait for it (docs/core.md has the measurement)
             gemm(P[b], vu, at, len(tile), dh, U)
             nonlinear(Fn.REQUANT, at, Buffer.ACT, down(off(O, h * dh), tile.start), len(tile),
                       dh, row_scale=1, aux_row=MU[b][0])
