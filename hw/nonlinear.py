@@ -514,10 +514,12 @@ class _Ingest(Elaboratable):
         # a register after every compare: a compare and a select per cycle
         mx, cm = ar.tree(m, leaves, lambda a, b: _lane_max(a, b, ACC_WIDTH), "max", per_stage=1)
         c2 += squares[0][1]
-        depth = max(c1, c2, cm)
+        # the maximum tree ends at least a cycle early: its compare ahead
+        depth = max(c1, c2, cm + 1)
         s1 = ar.delay(m, s1, depth - c1, "s1")
         s2 = ar.delay(m, s2, depth - c2, "s2")
-        mx = ar.delay(m, mx, depth - cm, "max")
+        ahead = ar.delay(m, mx, depth - cm - 1, "max")
+        mx = ar.register(m, ahead, "max_beat")
         delay = depth + 1
         valid, first, last = (ar.delay(m, v, delay, n) for v, n in
                               ((valid, "valid"), (first, "first"), (last, "last")))
@@ -532,7 +534,17 @@ class _Ingest(Elaboratable):
         beat_arg = beat * p.lanes + mx[:lane_bits]
         new1 = Mux(first, 0, acc1) + s1
         new2 = Mux(first, 0, acc2) + s2
-        better = first | (beat_x > top)
+        # The running maximum's compare is kept out of its loop. A cycle
+        # ahead, the next beat is compared with the maximum before this
+        # beat (``top``) and with this beat itself; the loop then picks one
+        # of the two results by whether this beat became the maximum. After
+        # a gap, ``top`` already holds the maximum before the next beat.
+        ahead_x = ahead[lane_bits:lane_bits + ACC_WIDTH].as_signed()
+        above_top = ar.register(m, ahead_x > top, "above_top")
+        above_beat = ar.register(m, ahead_x > beat_x, "above_beat")
+        took = Signal()
+        better = first | Mux(took, above_beat, above_top)
+        m.d.sync += took.eq(valid & better)
         new_top = Mux(better, beat_x, top)
         new_arg = Mux(better, beat_arg, arg)
         with m.If(valid):
@@ -714,9 +726,12 @@ def _row_math(m, p, valid, row, total, platform):
     t_q = t_root + 3 + cd
     r = ar.delay(m, r, t_q - t_root, "row2", data=True)
     length = ar.delay(m, length, cd, "length", data=True)
-    root = ar.delay(m, root, t_q - t_root, "root", data=True)
+    # the test ahead of the ring, so that only a select stands before the
+    # multipliers' input registers
+    root_zero = ar.delay(m, ar.register(m, root == 0, "root_zero"), t_q - t_root - 1,
+                         "root_zero")
     # softmax: the P V multiplier; LayerNorm: a and b
-    ln_r = Mux(root == 0, 0, quotient >> 1)
+    ln_r = Mux(root_zero, 0, quotient >> 1)
     prod, c1 = ar.multiply(m, r.mult2, quotient, "pv", platform)
     a, c2 = ar.multiply(m, r.length, ln_r, "a", platform)
     b, c3 = ar.multiply(m, r.s1, ln_r, "b", platform)

@@ -26,9 +26,13 @@ class SimulationTimeout(AssertionError):
 
 
 async def stream_put(ctx, stream, items, rng, *, valid_prob=0.6):
-    """Send ``items`` (Python values accepted by ``ctx.set`` for the payload)."""
+    """Send ``items`` (Python values accepted by ``ctx.set`` for the payload).
+    While ``valid`` is low the payload carries random bits: a unit must not
+    read it then."""
+    payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
     for item in items:
         while rng.random() >= valid_prob:
+            ctx.set(payload, rng.getrandbits(len(payload)))
             await ctx.tick()
         ctx.set(stream.valid, 1)
         ctx.set(stream.payload, item)

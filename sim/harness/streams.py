@@ -157,7 +157,9 @@ class StreamDriver(_StreamEnd):
         for item in items:
             word = pack(self.layout, item)
             while self.rng.random() >= self.valid_prob:
+                # the payload is undefined while valid is low: random bits
                 self.valid.value = 0
+                self.payload.value = self.rng.getrandbits(len(self.payload))
                 await self.tick()
             self.valid.value = 1
             self.payload.value = word
