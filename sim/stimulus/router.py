@@ -225,7 +225,10 @@ def amaranth_testbench(dut, traffic):
         while not traffic.done:
             for n, (offer, ready) in enumerate(traffic.drive()):
                 ctx.set(dut.req[n].valid, offer is not None)
-                if offer is not None:
+                # a payload not offered is random bits
+                if offer is None:
+                    ctx.set(dut.req[n].payload.as_value(), traffic.rng.getrandbits(p.req_layout.size))
+                else:
                     ctx.set(dut.req[n].payload, offer)
                 ctx.set(dut.resp[n].ready, ready)
             values = (await ctx.tick().sample(*sampled))[2:]
@@ -266,8 +269,8 @@ async def cocotb_traffic(dut, traffic):
     while not traffic.done:
         for (valid, _, payload), (_, ready, _), (offer, take) in zip(req, resp, traffic.drive()):
             valid.value = int(offer is not None)
-            if offer is not None:
-                payload.value = pack(p.req_layout, offer)
+            payload.value = (pack(p.req_layout, offer) if offer is not None else
+                             traffic.rng.getrandbits(len(payload)))
             ready.value = int(take)
         await ReadOnly()
         req_ready = [bool(r.value) for _, r, _ in req]

@@ -191,14 +191,15 @@ async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=
         # drive, just after the edge
         if offered is None and todo and rng.random() < valid_prob:
             offered = todo.pop(0)
+        # a payload not offered is random bits
         dut.descriptors__valid.value = int(offered is not None)
-        if offered is not None:
-            dut.descriptors__payload.value = offered
+        dut.descriptors__payload.value = (offered if offered is not None else
+                                          rng.getrandbits(len(dut.descriptors__payload)))
         beat = host.next_load_beat()
         load_offer = beat is not None and rng.random() < valid_prob
         dut.load_data__valid.value = int(load_offer)
-        if load_offer:
-            dut.load_data__payload.value = beat
+        dut.load_data__payload.value = (beat if load_offer else
+                                        rng.getrandbits(len(dut.load_data__payload)))
         readies = {n: rng.random() < ready_prob for n in ("load_cmd", "store_cmd", "store_data")}
         for n, r in readies.items():
             getattr(dut, f"{n}__ready").value = int(r)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exdisc.hw.core.core import Core
-from exdisc.hw.core.isa import Error
+from exdisc.hw.core.isa import DESCRIPTOR_BITS, Error
 from exdisc.sim.harness.pysim import run_testbenches
 from exdisc.sim.host.memory import ExternalMemory
 
@@ -47,6 +47,7 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
     async def descriptors(ctx):
         for word in program:
             while rng.random() >= valid_prob:
+                ctx.set(dut.descriptors.payload, rng.getrandbits(DESCRIPTOR_BITS))
                 await ctx.tick()
             ctx.set(dut.descriptors.valid, 1)
             ctx.set(dut.descriptors.payload, int(word))
@@ -74,8 +75,8 @@ def run_core(p, program, dram, seed, *, valid_prob=0.7, ready_prob=0.7, max_cycl
             beat = host.next_load_beat()
             offer = beat is not None and rng.random() < valid_prob
             ctx.set(dut.load_data.valid, offer)
-            if offer:
-                ctx.set(dut.load_data.payload, beat)
+            # a payload not offered is random bits
+            ctx.set(dut.load_data.payload, beat if offer else rng.getrandbits(8 * p.bus_bytes))
             _, _, ready = await ctx.tick().sample(dut.load_data.ready)
             if offer and ready:
                 host.load_beat_taken()
