@@ -212,7 +212,9 @@ class VectorUnit(wiring.Component):
         for j in range(n):
             prod, cycles = ar.multiply(m, src[j].as_signed(), gate[j][:GATE_BITS].as_signed(),
                                        f"add_prod{j}")
-            shifted = ar.rshift_round(m, prod, d.shift, f"add_round{j}")
+            # the shift is the descriptor's, constant while its vectors
+            # flow: decoded into registers, it leaves the path to the shifter
+            shifted = ar.rshift_round(m, prod, d.shift, f"add_round{j}", early=True)
             dst = ar.delay(m, r.rdata[j].as_signed(), cycles + 2, f"add_dst{j}")
             results.append(ar.register(m, ar.saturate(dst + shifted, 32), f"add_sum{j}"))
         # the product starts from the source and gate registers in the cycle
