@@ -25,11 +25,16 @@ class SimulationTimeout(AssertionError):
     """A simulation ran past its cycle limit."""
 
 
+def _bits(payload):
+    """A payload as a plain value (a layout's view as its bits)."""
+    return payload.as_value() if hasattr(payload, "as_value") else payload
+
+
 async def stream_put(ctx, stream, items, rng, *, valid_prob=0.6):
     """Send ``items`` (Python values accepted by ``ctx.set`` for the payload).
     While ``valid`` is low the payload carries random bits: a unit must not
     read it then."""
-    payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
+    payload = _bits(stream.payload)
     for item in items:
         while rng.random() >= valid_prob:
             ctx.set(payload, rng.getrandbits(len(payload)))
@@ -46,7 +51,7 @@ async def stream_get(ctx, stream, count, rng, *, ready_prob=0.6, cycles=None):
     cycle of each transfer (counted from the call) is appended to it."""
     out = []
     cycle = 0
-    payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
+    payload = _bits(stream.payload)
     while len(out) < count:
         ready = rng.random() < ready_prob
         ctx.set(stream.ready, ready)
