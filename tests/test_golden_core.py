@@ -927,9 +927,9 @@ def test_st_steps_against_the_float_st_block():
         again = core.run(comp.program, comp.dram, cfg, check=True)
         np.testing.assert_array_equal(cc.block_output(comp, again), got)
         assert again.stats["macs"] == rows + scores + pv, below
-        # the K/V store takes every key and value, and gives each gathered tile's
         ops = again.stats["descriptors"]
-        # (only when some tile gathers)
+        # the K/V store takes every key and value, and gives each gathered
+        # tile's (only when some tile gathers)
         assert again.stats["kv_elements"] == (2 * T * d + 2 * dh * union // R
                                               if on_chip and below else 0)
         assert (ops["KV_GATHER"] > 0) == (on_chip and below > 0) and \
