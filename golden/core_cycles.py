@@ -74,7 +74,11 @@ ceil(cols / banks)``):
     when the engine takes the first beat of the row tile before it (its
     first beat at least ``k + SCAN_NEXT`` cycles after that one's). The
     steps come from the mask the descriptor meets (``masks``, below); a
-    descriptor without one is timed as if every step were kept.
+    descriptor without one is timed as if every step were kept. A row
+    tile whose list the unit kept from a descriptor before (the same region
+    of ``MASK``, not written since: :class:`_Lists`) is not scanned: it is
+    ready ``FOUND`` cycles sooner than a scan beyond the scan's columns, in
+    a condensed ``GEMM_OS`` as here.
 ``MASKGEN`` (ExionCore)
     A vector read and compared a cycle: ``V + MASKGEN_OVERHEAD``.
 
@@ -106,6 +110,9 @@ GEMM_OVERHEAD = 9
 #: a row tile's first beat to the next one's through the next scan.
 SCAN_FIRST = 4
 SCAN_NEXT = 9
+#: A row tile whose list is kept (:class:`_Lists`) is committed this many
+#: cycles sooner than its scan, beyond the scan's columns: the reads' latency.
+FOUND = 3
 #: A condensed ``GEMM_OS``'s fetch (``hw.core.condense.fetch``): the pass
 #: store holds ``STORE_PASSES`` passes; cycles from the first scan's end to
 #: the first beat beyond the fetch, from a fetch's start to its pass's
@@ -190,13 +197,14 @@ def input_steps(kept, rows):
     return [int(kept[u:u + rows].any(axis=0).sum()) for u in range(0, kept.shape[0], rows)]
 
 
-def _condensed_cost(f, t, kept):
+def _condensed_cost(f, t, kept, found=None):
     """A condensed ``GEMM_OS``'s ``(cycles, engine beats)``: the engine's
     tiles (its passes) as :func:`.systolic.cycle_model` times them, each
     first beat held for its pass's fetch, the fetches one after the other
     and each waiting for its row tile's list and its part of the pass store."""
     row_tiles = math.ceil(f["m"] / t.rows)
     steps = [f["n"]] * row_tiles if kept is None else input_steps(kept, t.rows)
+    found = found or [False] * row_tiles
     chunks = math.ceil(f["k"] / t.banks)
     ks, fetches, row_of, firsts = [], [], [], []
     for u, s in enumerate(steps):
@@ -216,13 +224,78 @@ def _condensed_cost(f, t, kept):
         if i >= STORE_PASSES - 1:
             start = max(start, first[i - STORE_PASSES + 1] + FETCH_CREDIT)
         if new_row:
-            start = max(start, first[firsts[row_of[i] - 1]] + f["n"] + FETCH_SCAN)
+            scan = FETCH_SCAN - FOUND if found[row_of[i]] else f["n"] + FETCH_SCAN
+            start = max(start, first[firsts[row_of[i] - 1]] + scan)
         starts.append(start)
         return start + fetches[i] + FETCH_FEED
 
     engine = cycle_model(t.rows, t.cols, ks, ready=ready)
-    return (f["n"] + SCAN_FIRST + fetches[0] + FETCH_FIRST + engine["total"] + GEMM_OVERHEAD,
-            sum(ks))
+    scan = SCAN_FIRST - FOUND if found[0] else f["n"] + SCAN_FIRST
+    return scan + fetches[0] + FETCH_FIRST + engine["total"] + GEMM_OVERHEAD, sum(ks)
+
+
+class _Lists:
+    """The GEMM unit's two halves of kept-column lists
+    (``hw.core.condense.scan``): each half's region (its tag) and when it
+    was listed, the latest row tile's half, and the writes into ``MASK``
+    (their start and the rectangle their vectors may touch), any of which,
+    after a half was listed and before a descriptor starts, drops the
+    half's tag. On a program whose writes into ``MASK`` are ordered against
+    the sparse GEMMs that read what they write (as the tokens must order
+    them), every such write has started by then in the schedule."""
+
+    def __init__(self, t):
+        self.t = t
+        self.tags, self.listed, self.cur = [None, None], [0, 0], 0
+        self.writes = []
+
+    def write(self, op, f, start):
+        """Note ``op``'s writes into ``MASK``, if it makes any."""
+        t = self.t
+        if op in (Op.LOAD, Op.GATHER) and f["buffer"] == 3:
+            rect = (f["row"], f["rows"], f["col"], math.ceil(f["cols"] / t.banks) * t.banks)
+        elif op == Op.MASKGEN:
+            rect = (f["dst_row"], f["rows"], f["dst_col"],
+                    math.ceil(f["length"] / t.banks) * t.banks)
+        elif op == Op.NONLINEAR and f["fn"] == Fn.SOFTMAX:
+            # the keep masks, a vector of the unit's lanes at a time from column 0
+            rect = (f["aux_row"], f["rows"], 0,
+                    (math.ceil(f["length"] / t.lanes) - 1) * t.lanes + t.banks)
+        else:
+            return
+        self.writes.append((start, rect))
+
+    def _kept(self, h, want, start):
+        if self.tags[h] != want:
+            return False
+        row, col, length = want[0], want[1], want[2]
+        for at, (r, rows, c, cols) in self.writes:
+            if self.listed[h] <= at < start and r < row + self.t.rows and row < r + rows \
+                    and c < col + length and col < c + cols:
+                return False
+        return True
+
+    def find(self, op, f, start):
+        """For each row tile of a sparse GEMM starting at ``start``, whether
+        its list is kept (and the halves as the descriptor leaves them)."""
+        R = self.t.rows
+        length = f["n"] if op == Op.GEMM_OS else f["k"]
+        found = []
+        for u in range(math.ceil(f["m"] / R)):
+            want = (f["mask_row"] + u * R, f["mask_col"], length, f["invert"],
+                    min(R, f["m"] - u * R))
+            kept = [self._kept(h, want, start) for h in range(2)]
+            if u == 0:
+                hit = any(kept)
+                half = (0 if kept[0] else 1) if hit else 1 - self.cur
+            else:
+                half = 1 - self.cur
+                hit = kept[half]
+            if not hit:
+                self.tags[half], self.listed[half] = want, start
+            self.cur = half
+            found.append(hit)
+        return found
 
 
 def kv_walk(rows, cols, banks):
@@ -233,19 +306,23 @@ def kv_walk(rows, cols, banks):
     return (groups - 1) * max(cols, KV_GROUP) + cols
 
 
-def _cost(op, f, t, kept=None):
+def _cost(op, f, t, kept=None, found=None):
     """``(cycles, engine beats)`` of one descriptor, alone on the core
-    (``kept``: a ``GEMM_IS``'s kept inputs, if known)."""
+    (``kept``: a sparse GEMM's kept inputs, if known; ``found``: for each of
+    its row tiles, whether its list was kept from a descriptor before)."""
     if op == Op.GEMM_IS:
         row_tiles, col_tiles = math.ceil(f["m"] / t.rows), math.ceil(f["n"] / t.cols)
         steps = [f["k"]] * row_tiles if kept is None else input_steps(kept, t.rows)
+        found = found or [False] * row_tiles
         ks = [max(s, 1) for s in steps for _ in range(col_tiles)]
-        after = {u * col_tiles: [((u - 1) * col_tiles, f["k"] + SCAN_NEXT)]
+        after = {u * col_tiles: [((u - 1) * col_tiles,
+                                  SCAN_NEXT - FOUND if found[u] else f["k"] + SCAN_NEXT)]
                  for u in range(1, row_tiles)}
         engine = cycle_model(t.rows, t.cols, ks, after=after)
-        return f["k"] + SCAN_FIRST + engine["total"] + GEMM_OVERHEAD, sum(ks)
+        first = SCAN_FIRST - FOUND if found[0] else f["k"] + SCAN_FIRST
+        return first + engine["total"] + GEMM_OVERHEAD, sum(ks)
     if op == Op.GEMM_OS and f["condensed"]:
-        return _condensed_cost(f, t, kept)
+        return _condensed_cost(f, t, kept, found)
     if op in (Op.GEMM, Op.GEMM_OS):
         # ExionCore's output-sparse GEMM runs dense tiles under its mask
         tiles = math.ceil(f["m"] / t.rows) * math.ceil(f["n"] / t.cols)
@@ -286,8 +363,9 @@ def estimate(program, timing=None, masks=None):
     :attr:`exdisc.golden.core.Result.masks` records them for one sample):
     ``total`` cycles, ``engine_beats`` and ``engine_busy``
     (beats over total), each queue's busy cycles, cycles by operation, the
-    cycles each queue spent waiting for tokens, and the ``schedule``: per
-    descriptor ``(index, queue, operation, start, end)``."""
+    cycles each queue spent waiting for tokens, the ``schedule``: per
+    descriptor ``(index, queue, operation, start, end)``, and ``found``:
+    per sparse GEMM, whether each row tile's list was kept from before."""
     t = timing or Timing()
     if not isinstance(t, Timing):
         raise TypeError(f"timing: expected a Timing, got {t!r}")
@@ -322,6 +400,7 @@ def estimate(program, timing=None, masks=None):
             arrival.append(at)
 
     free = dict.fromkeys(Queue, 0)
+    lists, found_lists = _Lists(t), {}
     tokens = defaultdict(deque)            # (from, to) -> times the tokens were given
     busy, waits = defaultdict(int), defaultdict(int)
     by_op = defaultdict(int)
@@ -343,7 +422,11 @@ def estimate(program, timing=None, masks=None):
                 waits[q.name.lower()] += max(0, ready - free[q])
                 for pair in pops:
                     tokens[pair].popleft()
-                cycles, b = _cost(op, f, t, masks.get(i))
+                found = None
+                if op == Op.GEMM_IS or (op == Op.GEMM_OS and f["condensed"]):
+                    found = found_lists[i] = lists.find(op, f, start)
+                lists.write(op, f, start)
+                cycles, b = _cost(op, f, t, masks.get(i), found)
                 free[q] = start + cycles
                 end = max(end, free[q])
                 busy[q.name.lower()] += cycles
@@ -362,4 +445,4 @@ def estimate(program, timing=None, masks=None):
                              "gives, or for room behind descriptors that wait for it")
     return {"total": end, "engine_beats": beats, "engine_busy": beats / end if end else 0.0,
             "busy": dict(busy), "token_waits": dict(waits), "by_op": dict(by_op),
-            "schedule": sorted(schedule), "timing": t.__dict__.copy()}
+            "schedule": sorted(schedule), "found": found_lists, "timing": t.__dict__.copy()}

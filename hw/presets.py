@@ -28,11 +28,10 @@ PRESETS = {
                             nl_lanes=4)),
     ],
     # ExionCore at the default core's sizes, with mask rows for FFN-Reuse's
-    # mask beside two heads' keep masks (3 x 16 tokens), and accumulator rows
-    # for the dense step's cached partial. It does not route yet, not even
-    # with one non-linear lane (docs/core.md).
+    # mask beside two heads' keep masks (3 x 16 tokens). It routes with the
+    # static placer, as the default core does (its baseline records it).
     "exion": [
-        ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=80, mask_rows=64,
+        ("exion", ExionParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=64,
                               max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
                               nl_lanes=4)),
     ],

@@ -141,6 +141,72 @@ def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
     assert model["engine_beats"] < dense["engine_beats"]
 
 
+@pytest.mark.parametrize("seed,shape", [(23, (4, 4)), (24, (3, 5)), (27, (5, 3)), (28, (2, 6))])
+def test_sparse_gemms_find_the_lists_kept_before(seed, shape):
+    """A sparse GEMM over the mask region of the one before it takes the
+    list of kept columns that one made instead of scanning again (FC2 after
+    FC1), row tile by row tile; an inverted region, or a write into
+    ``MASK`` over the region in between (new bits), is scanned again, and a
+    write elsewhere in ``MASK`` is not. Every word is the golden model's,
+    and every descriptor's cycles the model's, which finds the same lists
+    (fewer cycles than scanning every row tile)."""
+    from exdisc.golden import core_cycles
+    from exdisc.sim.stimulus.core import descriptor_times, serial
+    print(f"seed {seed}")
+    p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, wgt_rows=32, dram_bytes=8192,
+                           array_rows=shape[0], array_cols=shape[1]))
+    rng = np.random.default_rng(seed)
+    dram = random_dram(rng, p)
+    mask_bytes = p.mask_rows * p.width // 8
+    for part in (1, 2):
+        bits = rng.random((p.mask_rows, p.width)) < rng.choice([0.01, 0.05, 0.2])
+        dram[-part * mask_bytes:len(dram) - (part - 1) * mask_bytes] = \
+            np.packbits(bits, axis=1, bitorder="little").ravel()
+
+    def load_mask(part, row, rows):
+        return encode(Op.LOAD, buffer=int(Buffer.MASK), row=row, rows=rows, cols=p.width,
+                      dram=p.dram_bytes - part * mask_bytes + row * p.width // 8,
+                      stride=p.width // 8)
+
+    m = 2 * p.array_rows - 1                      # two row tiles, the second short
+    row, col = int(rng.integers(0, 3)), int(rng.integers(0, 8))
+    length = int(rng.integers(p.width // 2, p.width - col + 1))
+
+    def sparse(op, n=None, **kw):
+        n, k = (length, int(rng.integers(1, p.wgt_rows + 1))) if op == Op.GEMM_OS else \
+            (n or int(rng.integers(1, 12)), length)
+        return encode(op, m=m, n=n, k=k, b_t=int(op == Op.GEMM_IS), mask_row=row,
+                      mask_col=col, c_col=int(rng.integers(0, p.width - n + 1)),
+                      init=int(rng.choice([0, 2, 3])), condensed=int(op == Op.GEMM_OS or
+                                                                     rng.random() < 0.5), **kw)
+
+    program = [encode(Op.LOAD, buffer=int(b), rows=p.rows(b), cols=p.width, stride=p.width)
+               for b in (Buffer.ACT, Buffer.WGT)]
+    program += [load_mask(1, 0, p.mask_rows),
+                sparse(Op.GEMM_OS), sparse(Op.GEMM_IS),              # found
+                sparse(Op.GEMM_IS, invert=1), sparse(Op.GEMM_OS),    # scanned, scanned
+                load_mask(2, row + m + 1, p.mask_rows - row - m - 1),  # elsewhere
+                sparse(Op.GEMM_IS, n=1),                            # found
+                load_mask(2, row + 1, 1),                           # over it
+                sparse(Op.GEMM_IS), sparse(Op.GEMM_OS)]             # scanned, found
+    program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
+                          dram=0, stride=4 * p.width))
+    program = serial(program + [encode(Op.FINISH)])
+    want = gcore.run(program, dram, golden_config(p), check=True)
+    got = run_core(p, program, dram, seed, valid_prob=1.0, ready_prob=1.0)
+    assert got.finished and got.error == 0
+    assert np.array_equal(got.dram, want.dram[0])
+    timing = core_cycles.Timing(rows=shape[0], cols=shape[1], lanes=p.nl_lanes, banks=p.banks,
+                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
+                                queue_depth=p.queue_depth)
+    masks = {i: kept[0] for i, kept in want.masks.items()}
+    model = core_cycles.estimate(program, timing, masks)
+    assert [(s, e) for *_, s, e in model["schedule"]] == \
+        descriptor_times(program, got.starts, got.ends)
+    assert {i: f for i, f in model["found"].items() if any(f)} == \
+        {4: [True, True], 8: [True, True], 10: [False, True], 11: [True, True]}
+
+
 def test_maskgen_at_its_threshold():
     """Accumulators at the threshold, one below and one above, of both signs:
     only those above it are set."""

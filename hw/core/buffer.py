@@ -85,25 +85,36 @@ class BankedBuffer(wiring.Component):
         ``banks`` a power of two.
     reads, writes : sequence of str
         The clients' names, highest priority first.
+    watched : bool
+        Whether the buffer shows its writes (``written``).
 
     Members
     -------
     r_<name> : In(ReadPort)
     w_<name> : In(WritePort)
+    written : Out(StructLayout)
+        With ``watched``: the vector the banks write this cycle (``valid``,
+        ``row``, ``col``, ``vertical``), a write granted the cycle before. A
+        client that keeps what it has read (ExionCore's lists of kept
+        columns) watches it.
     """
 
-    def __init__(self, *, rows, width, elem_bits, banks, reads, writes):
+    def __init__(self, *, rows, width, elem_bits, banks, reads, writes, watched=False):
         check_int("rows", rows, min=1, max=1 << 16)
         check_int("width", width, min=1, max=1 << 12)
         check_int("elem_bits", elem_bits, min=1, max=64)
         check_int("banks", banks, min=1, max=256)
         if banks & (banks - 1):
             raise ValueError(f"banks: expected a power of two, got {banks!r}")
+        if not isinstance(watched, bool):
+            raise TypeError(f"watched: expected a bool, got {watched!r}")
         self.rows, self.width, self.elem_bits, self.banks = rows, width, elem_bits, banks
+        self.watched = watched
         self.reads, self.writes = tuple(reads), tuple(writes)
         shape = (self.row_bits, self.col_bits, elem_bits, banks)
         super().__init__({**{f"r_{n}": In(ReadPort(*shape)) for n in self.reads},
-                          **{f"w_{n}": In(WritePort(*shape)) for n in self.writes}})
+                          **{f"w_{n}": In(WritePort(*shape)) for n in self.writes},
+                          **({"written": Out(self.request_layout)} if watched else {})})
 
     @property
     def row_bits(self):
@@ -117,6 +128,12 @@ class BankedBuffer(wiring.Component):
     def word_bits(self):
         """Address bits of a row's words in a bank."""
         return ceil_log2(-(-self.width // self.banks))
+
+    @property
+    def request_layout(self):
+        """A granted request, registered: ``valid``, ``row``, ``col``, ``vertical``."""
+        return data.StructLayout({"valid": 1, "row": self.row_bits, "col": self.col_bits,
+                                  "vertical": 1})
 
     @property
     def depth(self):
@@ -137,6 +154,8 @@ class BankedBuffer(wiring.Component):
         # stage 1: the granted request registered
         rq = self._request(m, reads, "rq")
         wq = self._request(m, writes, "wq")
+        if self.watched:
+            m.d.comb += self.written.eq(wq)
         wdata = Signal(data.ArrayLayout(unsigned(self.elem_bits), n))
         wen = Signal(n)
         m.d.sync += wen.eq(0)
@@ -172,8 +191,7 @@ class BankedBuffer(wiring.Component):
 
     def _request(self, m, ports, name):
         """The granted request of ``ports``, registered."""
-        q = Signal(data.StructLayout({"valid": 1, "row": self.row_bits, "col": self.col_bits,
-                                      "vertical": 1}), name=name)
+        q = Signal(self.request_layout, name=name)
         m.d.sync += q.valid.eq(0)
         for p in ports:
             with m.If(p.ready):

@@ -26,19 +26,33 @@ def depth(p):
     return max(1 << ceil_log2(p.width), p.banks)
 
 
-def scan(m, p, d, start, on, length, port, s, go):
+def scan(m, p, d, start, on, head, length, port, s, go, written):
     """The scan: a column of a row tile's mask a cycle (``length`` columns
     from ``s.mask_col``, rows from ``s.mask_row``; kept where the mask,
     inverted with ``s.invert``, holds in a row below ``d.m``), into one half
     of a list of ``(k, rows)``: each kept column and the rows that keep it.
-    ``on``: at ``start``, whether the descriptor scans; ``go``: the engine
-    took the first beat of a row tile, so the next row tile may be scanned
-    into the half the one before it used.
+    ``on``: at ``start``, whether the descriptor scans (``head``: its
+    fields in that cycle, a ``GEMM_OS`` view and its columns ``length``);
+    ``go``: the engine took the first beat of a row tile, so the
+    next row tile may be scanned into the half the one before it used.
+
+    **A list is kept for the next descriptors.** Each half remembers the
+    region it lists (its tag: first row, column, length, inversion, rows
+    enabled). A row tile whose region a half lists is not scanned again:
+    the half is committed in the next cycle. FFN-Reuse's FC2 scans the
+    region FC1 scanned before it, so it finds FC1's lists. A write into
+    ``MASK`` that may touch a half's region (``written``, the buffer's
+    write, its row and column range by vector, whatever its enables) drops
+    the half's tag. A descriptor's first row tile is found in either half,
+    else scanned into the half its queue used less recently; the next row
+    tiles alternate, as the engine reads one half while the other is
+    filled.
 
     Returns ``rd`` (the list's read port, addressed ``Cat(entry, half)``),
-    ``count`` (the entries of each half) and ``committed`` (row tiles whose
-    list is complete and readable)."""
-    R = p.array_rows
+    ``count`` (the entries of each half), ``committed`` (row tiles whose
+    list is complete and readable) and ``first`` (in the cycle of
+    ``start``, the half of the first row tile)."""
+    R, nb = p.array_rows, p.banks
     n = depth(p)
     entry = data.StructLayout({"k": 9, "rows": R})
     m.submodules.step_list = mem = Memory(shape=entry, depth=2 * n, init=[])
@@ -46,6 +60,7 @@ def scan(m, p, d, start, on, length, port, s, go):
 
     scanning, waiting = Signal(), Signal()
     so, sj = Signal(12), Signal(9)
+    head, head_length = head
     sj_last = sj == length - 1
     m.d.comb += [port.valid.eq(scanning), port.vertical.eq(1),
                  port.row.eq(s.mask_row + so), port.col.eq(s.mask_col + sj)]
@@ -54,13 +69,38 @@ def scan(m, p, d, start, on, length, port, s, go):
         m.d.sync += sj.eq(Mux(sj_last, 0, sj + 1))
         with m.If(sj_last):
             m.d.sync += [scanning.eq(0), waiting.eq(so + R < d.m), so.eq(so + R)]
-    with m.If(go & waiting):
-        m.d.sync += [scanning.eq(1), waiting.eq(0)]
-    with m.If(start):
-        m.d.sync += [scanning.eq(on), waiting.eq(0), so.eq(0), sj.eq(0)]
 
-    tag = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R})
-    line = [Signal(tag, name=f"scan_tag{i}") for i in range(READ_LATENCY)]
+    # a row tile begins: the descriptor's first (the head's fields), or the
+    # next once the engine has taken the first beat of the one before
+    tag = data.StructLayout({"row": 13, "col": 9, "length": 9, "invert": 1, "en": R})
+    tags = [Signal(tag, name=f"list_tag{h}") for h in range(2)]
+    listed = [Signal(name=f"list_valid{h}") for h in range(2)]
+    cur, wh = Signal(), Signal()            # the latest row tile's half; the half scanned
+    want, rows_from, m_of = Signal(tag), Signal(12), Signal(9)
+    m.d.comb += [rows_from.eq(Mux(start, 0, so)), m_of.eq(Mux(start, head.m, d.m)),
+                 want.row.eq(Mux(start, head.mask_row, s.mask_row + so)),
+                 want.col.eq(Mux(start, head.mask_col, s.mask_col)),
+                 want.length.eq(Mux(start, head_length, length)), want.invert.eq(Mux(start, head.invert, s.invert)),
+                 want.en.eq(lane_enables(m_of - rows_from, R))]
+    match = [listed[h] & (tags[h].as_value() == want.as_value()) for h in range(2)]
+    begin, hit, half = Signal(), Signal(), Signal()
+    m.d.comb += [begin.eq(Mux(start, on, go & waiting)),
+                 hit.eq(Mux(start, match[0] | match[1], Mux(cur, match[0], match[1]))),
+                 half.eq(Mux(start & (match[0] | match[1]), ~match[0], ~cur))]
+    with m.If(start):
+        m.d.sync += [scanning.eq(0), waiting.eq(0), so.eq(0), sj.eq(0)]
+    with m.If(begin):
+        m.d.sync += [cur.eq(half), waiting.eq(0)]
+        with m.If(hit):
+            m.d.sync += [waiting.eq(rows_from + R < m_of), so.eq(rows_from + R)]
+        with m.Else():
+            m.d.sync += [scanning.eq(1), wh.eq(half)]
+            for h in range(2):
+                with m.If(half == h):
+                    m.d.sync += [tags[h].eq(want), listed[h].eq(0)]
+
+    stage = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R})
+    line = [Signal(stage, name=f"scan_tag{i}") for i in range(READ_LATENCY)]
     m.d.sync += [line[0].valid.eq(read), line[0].last.eq(sj_last), line[0].k.eq(sj),
                  line[0].en.eq(lane_enables(d.m - so, R))]
     m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
@@ -68,22 +108,34 @@ def scan(m, p, d, start, on, length, port, s, go):
     kept = Signal(R)
     m.d.comb += kept.eq(Cat(port.rdata[r] ^ s.invert for r in range(R)) & tail.en)
     put = tail.valid & kept.any()
-    wc, wh = Signal(range(n + 1)), Signal()
+    wc = Signal(range(n + 1))
     count = [Signal(range(n + 1), name=f"step_count{h}") for h in range(2)]
     m.d.comb += [wr.addr.eq(Cat(wc[:ceil_log2(n)], wh)), wr.data.k.eq(tail.k),
                  wr.data.rows.eq(kept), wr.en.eq(put)]
     m.d.sync += wc.eq(wc + put)
-    # a half is readable a cycle after its last write has settled
+    # a half is readable a cycle after its last write has settled, or after
+    # it was found
     done, committed = Signal(), Signal(12)
-    m.d.sync += [done.eq(tail.valid & tail.last), committed.eq(committed + done)]
+    m.d.sync += [done.eq((tail.valid & tail.last) | (begin & hit)),
+                 committed.eq(committed + done)]
     with m.If(tail.valid & tail.last):
-        m.d.sync += [wc.eq(0), wh.eq(~wh)]
+        m.d.sync += wc.eq(0)
         for h in range(2):
             with m.If(wh == h):
-                m.d.sync += count[h].eq(wc + put)
+                m.d.sync += [count[h].eq(wc + put), listed[h].eq(1)]
     with m.If(start):
-        m.d.sync += [wc.eq(0), wh.eq(0), committed.eq(0)]
-    return SimpleNamespace(rd=rd, count=count, committed=committed)
+        m.d.sync += [wc.eq(0), committed.eq(0)]
+
+    # a write that may touch a listed region drops its tag
+    w_rows = Mux(written.vertical, nb, 1)
+    w_cols = Mux(written.vertical, 1, nb)
+    for h in range(2):
+        t = tags[h]
+        touch = (written.valid & (written.row < t.row + R) & (t.row < written.row + w_rows) &
+                 (written.col < t.col + t.length) & (t.col < written.col + w_cols))
+        with m.If(touch):
+            m.d.sync += listed[h].eq(0)
+    return SimpleNamespace(rd=rd, count=count, committed=committed, first=half)
 
 
 def fetch(m, p, d, start, lst, port, go):
@@ -159,7 +211,7 @@ def fetch(m, p, d, start, lst, port, go):
         with m.If(row_end):
             m.d.sync += [th.eq(~th), trow.eq(trow + 1)]
     with m.If(start):
-        m.d.sync += [th.eq(0), trow.eq(0), credits.eq(STORE_PASSES - 1), armed.eq(0),
+        m.d.sync += [th.eq(lst.first), trow.eq(0), credits.eq(STORE_PASSES - 1), armed.eq(0),
                      running.eq(0), slot.eq(0), chunk.eq(0), base.eq(0), ph.eq(0)]
 
     # the read vector into the store, rotated to each memory's element

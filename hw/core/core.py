@@ -119,8 +119,10 @@ class Core(wiring.Component):
                          ("gemm", "vector", "load")),
             Buffer.MASK: (("gemm", "store") if p.exion else ("store",), ("vector", "load")),
         }
+        # ExionCore's GEMM unit keeps lists of what it read in MASK
         return {b: BankedBuffer(rows=p.rows(b.value), width=p.width, elem_bits=ELEMENT_BITS[b],
-                                banks=p.banks, reads=r, writes=w)
+                                banks=p.banks, reads=r, writes=w,
+                                watched=p.exion and b == Buffer.MASK)
                 for b, (r, w) in clients.items()}
 
     def elaborate(self, platform):
@@ -158,6 +160,9 @@ class Core(wiring.Component):
                 wiring.connect(m, getattr(by_name[c], f"r_{name}"), getattr(buf, f"r_{c}"))
             for c in buf.writes:
                 wiring.connect(m, getattr(by_name[c], f"w_{name}"), getattr(buf, f"w_{c}"))
+
+        if p.exion:
+            m.d.comb += gemm.mask_written.eq(bufs[Buffer.MASK].written)
 
         heads, running = {}, {}
         fault = Signal(Decoder.error_layout)

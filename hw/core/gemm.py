@@ -35,7 +35,9 @@ class GemmUnit(wiring.Component):
     * A scan (:func:`.condense.scan`) reads a row tile's mask a column a
       cycle and lists the columns some row of the tile keeps, each with the
       rows that keep it; double-buffered, the next row tile's scan starts
-      when the engine takes this one's first beat.
+      when the engine takes this one's first beat. Each half of the list
+      is kept with its region for the descriptors that follow: a row tile
+      whose region a half lists is not scanned again (FC2 after FC1).
     * ``GEMM_IS`` takes only the listed reduction steps in every output tile
       of the row tile (one step of zeros if none), feeding the engine zero
       for each input a row does not keep; condensed, step ``s`` reads
@@ -71,6 +73,9 @@ class GemmUnit(wiring.Component):
     w_acc : Out(WritePort)
     r_mask : Out(ReadPort)
         ExionCore only.
+    mask_written : In(StructLayout)
+        ExionCore only: ``MASK``'s write of the cycle
+        (:attr:`.BankedBuffer.written`), which may drop a kept list.
     """
 
     #: Beats read ahead of the engine.
@@ -81,6 +86,9 @@ class GemmUnit(wiring.Component):
 
     def __init__(self, p, shapes):
         self.p = p
+        row_bits, col_bits, _, _ = shapes[Buffer.MASK]
+        mask_written = data.StructLayout({"valid": 1, "row": row_bits, "col": col_bits,
+                                          "vertical": 1})
         self.engine_params = SystolicParams(rows=p.array_rows, cols=p.array_cols, width=8,
                                             acc_width=32)
         super().__init__({
@@ -89,7 +97,8 @@ class GemmUnit(wiring.Component):
             "r_wgt": Out(ReadPort(*shapes[Buffer.WGT])),
             "r_acc": Out(ReadPort(*shapes[Buffer.ACC])),
             "w_acc": Out(WritePort(*shapes[Buffer.ACC])),
-            **({"r_mask": Out(ReadPort(*shapes[Buffer.MASK]))} if p.exion else {})})
+            **({"r_mask": Out(ReadPort(*shapes[Buffer.MASK])),
+                "mask_written": In(mask_written)} if p.exion else {})})
         self._shapes = shapes
 
     def elaborate(self, platform):
@@ -242,8 +251,10 @@ class GemmUnit(wiring.Component):
         go_tile, go_row = Signal(), Signal()
         head = data.View(layout(Op.GEMM_OS), self.cmd.payload)
         op = self.cmd.payload[:4]
-        on = (op == Op.GEMM_IS.value) | ((op == Op.GEMM_OS.value) & head.condensed)
-        lst = condense.scan(m, self.p, d, start, on, Mux(os_c, d.n, d.k), mr, s, go_row)
+        head_os = (op == Op.GEMM_OS.value) & head.condensed
+        on = (op == Op.GEMM_IS.value) | head_os
+        lst = condense.scan(m, self.p, d, start, on, (head, Mux(head_os, head.n, head.k)),
+                            Mux(os_c, d.n, d.k), mr, s, go_row, self.mask_written)
 
         # the feed's row tile: its list's half and entries
         fh, frow = Signal(), Signal(12)
@@ -252,7 +263,7 @@ class GemmUnit(wiring.Component):
         mo, no, step, last_col, final = tiles
         row_done = issued & last & last_col
         next_fh = Signal()
-        m.d.comb += next_fh.eq(Mux(start, 0, fh ^ row_done))
+        m.d.comb += next_fh.eq(Mux(start, lst.first, fh ^ row_done))
         m.d.sync += [fh.eq(next_fh), frow.eq(Mux(start, 0, frow + row_done))]
 
         # GEMM_IS: the walk over the list, read a cycle ahead
