@@ -4,6 +4,7 @@ subcommands with their own options, JSON on stdout, determinism."""
 import json
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -116,6 +117,15 @@ def test_bench_help_shows_only_its_own_options():
         assert own in r.stdout, own
     for other in ("--ks", "--sizes", "--merge-lanes", "--no-quality", "--grid"):
         assert other not in r.stdout, other
+
+
+@pytest.mark.parametrize("bench", ["core", "exion", "disc"])
+def test_help_states_each_default_once(bench):
+    r = exdisc("bench", bench, "--help")
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "(default:" in text
+    assert not re.search(r"(\(default: [^)]*\)) \1", text), text
 
 
 def test_prove_offers_only_units_with_a_property():

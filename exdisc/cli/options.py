@@ -29,8 +29,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         default = action.default
+        # an option whose help states its default (in its own words) keeps it
         if (default is None or default is False or default is argparse.SUPPRESS
-                or "%(default)" in (action.help or "")):
+                or "%(default)" in (action.help or "") or "(default:" in (action.help or "")):
             return action.help
         return super()._get_help_string(action)
 
