@@ -108,7 +108,7 @@ TOKEN_CYCLES = 1
 GEMM_OVERHEAD = 9
 #: ``GEMM_IS``: cycles beyond ``k`` of the first row tile's scan, and from
 #: a row tile's first beat to the next one's through the next scan.
-SCAN_FIRST = 4
+SCAN_FIRST = 5
 SCAN_NEXT = 9
 #: A row tile whose list is kept (:class:`_Lists`) is committed this many
 #: cycles sooner than its scan, beyond the scan's columns: the reads' latency.

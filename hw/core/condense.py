@@ -26,14 +26,12 @@ def depth(p):
     return max(1 << ceil_log2(p.width), p.banks)
 
 
-def scan(m, p, d, start, on, head, length, port, s, go, written):
+def scan(m, p, d, start, on, length, port, s, go, written):
     """The scan: a column of a row tile's mask a cycle (``length`` columns
     from ``s.mask_col``, rows from ``s.mask_row``; kept where the mask,
     inverted with ``s.invert``, holds in a row below ``d.m``), into one half
     of a list of ``(k, rows)``: each kept column and the rows that keep it.
-    ``on``: at ``start``, whether the descriptor scans (``head``: its
-    fields in that cycle, a ``GEMM_OS`` view and its columns ``length``);
-    ``go``: the engine took the first beat of a row tile, so the
+    ``on``: at ``start``, whether the descriptor scans; ``go``: the engine took the first beat of a row tile, so the
     next row tile may be scanned into the half the one before it used.
 
     **A list is kept for the next descriptors.** Each half remembers the
@@ -46,12 +44,13 @@ def scan(m, p, d, start, on, head, length, port, s, go, written):
     the half's tag. A descriptor's first row tile is found in either half,
     else scanned into the half its queue used less recently; the next row
     tiles alternate, as the engine reads one half while the other is
-    filled.
+    filled. The first row tile is looked up in the cycle after ``start``,
+    on the registered descriptor.
 
     Returns ``rd`` (the list's read port, addressed ``Cat(entry, half)``),
     ``count`` (the entries of each half), ``committed`` (row tiles whose
-    list is complete and readable) and ``first`` (in the cycle of
-    ``start``, the half of the first row tile)."""
+    list is complete and readable), ``lookup`` (the cycle the first row
+    tile is looked up) and ``first`` (in that cycle, its half)."""
     R, nb = p.array_rows, p.banks
     n = depth(p)
     entry = data.StructLayout({"k": 9, "rows": R})
@@ -60,7 +59,6 @@ def scan(m, p, d, start, on, head, length, port, s, go, written):
 
     scanning, waiting = Signal(), Signal()
     so, sj = Signal(12), Signal(9)
-    head, head_length = head
     sj_last = sj == length - 1
     m.d.comb += [port.valid.eq(scanning), port.vertical.eq(1),
                  port.row.eq(s.mask_row + so), port.col.eq(s.mask_col + sj)]
@@ -70,29 +68,27 @@ def scan(m, p, d, start, on, head, length, port, s, go, written):
         with m.If(sj_last):
             m.d.sync += [scanning.eq(0), waiting.eq(so + R < d.m), so.eq(so + R)]
 
-    # a row tile begins: the descriptor's first (the head's fields), or the
-    # next once the engine has taken the first beat of the one before
+    # a row tile begins: the descriptor's first, or the next once the engine
+    # has taken the first beat of the one before
     tag = data.StructLayout({"row": 13, "col": 9, "length": 9, "invert": 1, "en": R})
     tags = [Signal(tag, name=f"list_tag{h}") for h in range(2)]
     listed = [Signal(name=f"list_valid{h}") for h in range(2)]
     cur, wh = Signal(), Signal()            # the latest row tile's half; the half scanned
-    want, rows_from, m_of = Signal(tag), Signal(12), Signal(9)
-    m.d.comb += [rows_from.eq(Mux(start, 0, so)), m_of.eq(Mux(start, head.m, d.m)),
-                 want.row.eq(Mux(start, head.mask_row, s.mask_row + so)),
-                 want.col.eq(Mux(start, head.mask_col, s.mask_col)),
-                 want.length.eq(Mux(start, head_length, length)), want.invert.eq(Mux(start, head.invert, s.invert)),
-                 want.en.eq(lane_enables(m_of - rows_from, R))]
+    lookup, want = Signal(), Signal(tag)
+    m.d.sync += lookup.eq(start & on)
+    m.d.comb += [want.row.eq(s.mask_row + so), want.col.eq(s.mask_col), want.length.eq(length),
+                 want.invert.eq(s.invert), want.en.eq(lane_enables(d.m - so, R))]
     match = [listed[h] & (tags[h].as_value() == want.as_value()) for h in range(2)]
     begin, hit, half = Signal(), Signal(), Signal()
-    m.d.comb += [begin.eq(Mux(start, on, go & waiting)),
-                 hit.eq(Mux(start, match[0] | match[1], Mux(cur, match[0], match[1]))),
-                 half.eq(Mux(start & (match[0] | match[1]), ~match[0], ~cur))]
+    m.d.comb += [begin.eq(lookup | (go & waiting)),
+                 hit.eq(Mux(lookup, match[0] | match[1], Mux(cur, match[0], match[1]))),
+                 half.eq(Mux(lookup & (match[0] | match[1]), ~match[0], ~cur))]
     with m.If(start):
         m.d.sync += [scanning.eq(0), waiting.eq(0), so.eq(0), sj.eq(0)]
     with m.If(begin):
         m.d.sync += [cur.eq(half), waiting.eq(0)]
         with m.If(hit):
-            m.d.sync += [waiting.eq(rows_from + R < m_of), so.eq(rows_from + R)]
+            m.d.sync += [waiting.eq(so + R < d.m), so.eq(so + R)]
         with m.Else():
             m.d.sync += [scanning.eq(1), wh.eq(half)]
             for h in range(2):
@@ -135,7 +131,7 @@ def scan(m, p, d, start, on, head, length, port, s, go, written):
                  (written.col < t.col + t.length) & (t.col < written.col + w_cols))
         with m.If(touch):
             m.d.sync += listed[h].eq(0)
-    return SimpleNamespace(rd=rd, count=count, committed=committed, first=half)
+    return SimpleNamespace(rd=rd, count=count, committed=committed, lookup=lookup, first=half)
 
 
 def fetch(m, p, d, start, lst, port, go):
@@ -211,8 +207,10 @@ def fetch(m, p, d, start, lst, port, go):
         with m.If(row_end):
             m.d.sync += [th.eq(~th), trow.eq(trow + 1)]
     with m.If(start):
-        m.d.sync += [th.eq(lst.first), trow.eq(0), credits.eq(STORE_PASSES - 1), armed.eq(0),
+        m.d.sync += [trow.eq(0), credits.eq(STORE_PASSES - 1), armed.eq(0),
                      running.eq(0), slot.eq(0), chunk.eq(0), base.eq(0), ph.eq(0)]
+    with m.If(lst.lookup):
+        m.d.sync += th.eq(lst.first)
 
     # the read vector into the store, rotated to each memory's element
     tag = data.StructLayout({"valid": 1, "last": 1, "slot": range(C + 1), "chunk": chunk.shape(),

@@ -251,10 +251,9 @@ class GemmUnit(wiring.Component):
         go_tile, go_row = Signal(), Signal()
         head = data.View(layout(Op.GEMM_OS), self.cmd.payload)
         op = self.cmd.payload[:4]
-        head_os = (op == Op.GEMM_OS.value) & head.condensed
-        on = (op == Op.GEMM_IS.value) | head_os
-        lst = condense.scan(m, self.p, d, start, on, (head, Mux(head_os, head.n, head.k)),
-                            Mux(os_c, d.n, d.k), mr, s, go_row, self.mask_written)
+        on = (op == Op.GEMM_IS.value) | ((op == Op.GEMM_OS.value) & head.condensed)
+        lst = condense.scan(m, self.p, d, start, on, Mux(os_c, d.n, d.k), mr, s, go_row,
+                            self.mask_written)
 
         # the feed's row tile: its list's half and entries
         fh, frow = Signal(), Signal(12)
@@ -263,8 +262,10 @@ class GemmUnit(wiring.Component):
         mo, no, step, last_col, final = tiles
         row_done = issued & last & last_col
         next_fh = Signal()
-        m.d.comb += next_fh.eq(Mux(start, lst.first, fh ^ row_done))
+        m.d.comb += next_fh.eq(Mux(start, 0, fh ^ row_done))
         m.d.sync += [fh.eq(next_fh), frow.eq(Mux(start, 0, frow + row_done))]
+        with m.If(lst.lookup):
+            m.d.sync += fh.eq(lst.first)
 
         # GEMM_IS: the walk over the list, read a cycle ahead
         idx = Signal(range(n))
