@@ -31,8 +31,9 @@ def scan(m, p, d, start, on, length, port, s, go, written):
     from ``s.mask_col``, rows from ``s.mask_row``; kept where the mask,
     inverted with ``s.invert``, holds in a row below ``d.m``), into one half
     of a list of ``(k, rows)``: each kept column and the rows that keep it.
-    ``on``: at ``start``, whether the descriptor scans; ``go``: the engine took the first beat of a row tile, so the
-    next row tile may be scanned into the half the one before it used.
+    ``on``: at ``start``, whether the descriptor scans; ``go``: the engine
+    took the first beat of a row tile, so the next row tile may be scanned
+    into the half the one before it used.
 
     **A list is kept for the next descriptors.** Each half remembers the
     region it lists (its tag: first row, column, length, inversion, rows
@@ -122,16 +123,21 @@ def scan(m, p, d, start, on, length, port, s, go, written):
     with m.If(start):
         m.d.sync += [wc.eq(0), committed.eq(0)]
 
-    # a write that may touch a listed region drops its tag
-    w_rows = Mux(written.vertical, nb, 1)
-    w_cols = Mux(written.vertical, 1, nb)
-    for h in range(2):
-        t = tags[h]
-        touch = (written.valid & (written.row < t.row + R) & (t.row < written.row + w_rows) &
+    _drop_touched(m, tags, listed, written, R, nb)
+    return SimpleNamespace(rd=rd, count=count, committed=committed, lookup=lookup, first=half)
+
+
+def _drop_touched(m, tags, listed, written, rows, banks):
+    """Clear ``listed`` of each half whose region (``rows`` rows from its
+    tag's) a write into ``MASK`` may touch: the vector's rows and columns,
+    ``banks`` long, whatever its enables."""
+    w_rows = Mux(written.vertical, banks, 1)
+    w_cols = Mux(written.vertical, 1, banks)
+    for t, ok in zip(tags, listed):
+        touch = (written.valid & (written.row < t.row + rows) & (t.row < written.row + w_rows) &
                  (written.col < t.col + t.length) & (t.col < written.col + w_cols))
         with m.If(touch):
-            m.d.sync += listed[h].eq(0)
-    return SimpleNamespace(rd=rd, count=count, committed=committed, lookup=lookup, first=half)
+            m.d.sync += ok.eq(0)
 
 
 def fetch(m, p, d, start, lst, port, go):
