@@ -93,6 +93,29 @@ def test_exion_operations(seed, shape):
     _check(p, program, random_dram(rng, p), seed)
 
 
+def _sparse_run(p, program, dram, seed):
+    """``program`` with a closing store of ``ACC``, serial (no two
+    descriptors at once), on the RTL: every byte the golden model's, every
+    descriptor's cycles the model's. Returns ``(program, timing, model)``."""
+    from exdisc.golden import core_cycles
+    from exdisc.sim.stimulus.core import descriptor_times, serial
+    program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
+                          dram=0, stride=4 * p.width))
+    program = serial(program + [encode(Op.FINISH)])
+    want = gcore.run(program, dram, golden_config(p), check=True)
+    got = run_core(p, program, dram, seed, valid_prob=1.0, ready_prob=1.0)
+    assert got.finished and got.error == 0
+    assert np.array_equal(got.dram, want.dram[0])
+    timing = core_cycles.Timing(rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes, banks=p.banks,
+                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
+                                queue_depth=p.queue_depth)
+    masks = {i: kept[0] for i, kept in want.masks.items()}
+    model = core_cycles.estimate(program, timing, masks)
+    assert [(s, e) for *_, s, e in model["schedule"]] == \
+        descriptor_times(program, got.starts, got.ends)
+    return program, timing, model
+
+
 @pytest.mark.parametrize("seed,shape", [(21, (4, 4)), (22, (3, 5))])
 def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
     """GEMM_IS, and GEMM_OS condensed, under masks from empty to full (rows
@@ -101,7 +124,6 @@ def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
     their cycles the model's, which take only the steps and columns a row
     tile keeps (fewer beats than dense GEMMs on the sparse masks)."""
     from exdisc.golden import core_cycles
-    from exdisc.sim.stimulus.core import descriptor_times, serial
     print(f"seed {seed}")
     p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, wgt_rows=32, dram_bytes=8192,
                            array_rows=shape[0], array_cols=shape[1]))
@@ -123,20 +145,7 @@ def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
                               mask_row=int(rng.integers(0, p.mask_rows - m + 1)),
                               invert=int(rng.random() < 0.2), init=int(rng.choice([0, 2, 3])),
                               condensed=int(op == Op.GEMM_OS or rng.random() < 0.5)))
-    program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
-                          dram=0, stride=4 * p.width))
-    program = serial(program + [encode(Op.FINISH)])
-    want = gcore.run(program, dram, golden_config(p), check=True)
-    got = run_core(p, program, dram, seed, valid_prob=1.0, ready_prob=1.0)
-    assert got.finished and got.error == 0
-    assert np.array_equal(got.dram, want.dram[0])
-    timing = core_cycles.Timing(rows=shape[0], cols=shape[1], lanes=p.nl_lanes, banks=p.banks,
-                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
-                                queue_depth=p.queue_depth)
-    masks = {i: kept[0] for i, kept in want.masks.items()}
-    model = core_cycles.estimate(program, timing, masks)
-    assert [(s, e) for *_, s, e in model["schedule"]] == \
-        descriptor_times(program, got.starts, got.ends)
+    program, timing, model = _sparse_run(p, program, dram, seed)
     dense = core_cycles.estimate(program, timing)
     assert model["engine_beats"] < dense["engine_beats"]
 
@@ -148,10 +157,7 @@ def test_sparse_gemms_find_the_lists_kept_before(seed, shape):
     FC1), row tile by row tile; an inverted region, or a write into
     ``MASK`` over the region in between (new bits), is scanned again, and a
     write elsewhere in ``MASK`` is not. Every word is the golden model's,
-    and every descriptor's cycles the model's, which finds the same lists
-    (fewer cycles than scanning every row tile)."""
-    from exdisc.golden import core_cycles
-    from exdisc.sim.stimulus.core import descriptor_times, serial
+    and every descriptor's cycles the model's, which finds the same lists."""
     print(f"seed {seed}")
     p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, wgt_rows=32, dram_bytes=8192,
                            array_rows=shape[0], array_cols=shape[1]))
@@ -189,20 +195,7 @@ def test_sparse_gemms_find_the_lists_kept_before(seed, shape):
                 sparse(Op.GEMM_IS, n=1),                            # found
                 load_mask(2, row + 1, 1),                           # over it
                 sparse(Op.GEMM_IS), sparse(Op.GEMM_OS)]             # scanned, found
-    program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
-                          dram=0, stride=4 * p.width))
-    program = serial(program + [encode(Op.FINISH)])
-    want = gcore.run(program, dram, golden_config(p), check=True)
-    got = run_core(p, program, dram, seed, valid_prob=1.0, ready_prob=1.0)
-    assert got.finished and got.error == 0
-    assert np.array_equal(got.dram, want.dram[0])
-    timing = core_cycles.Timing(rows=shape[0], cols=shape[1], lanes=p.nl_lanes, banks=p.banks,
-                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
-                                queue_depth=p.queue_depth)
-    masks = {i: kept[0] for i, kept in want.masks.items()}
-    model = core_cycles.estimate(program, timing, masks)
-    assert [(s, e) for *_, s, e in model["schedule"]] == \
-        descriptor_times(program, got.starts, got.ends)
+    _, _, model = _sparse_run(p, program, dram, seed)
     assert {i: f for i, f in model["found"].items() if any(f)} == \
         {4: [True, True], 8: [True, True], 10: [False, True], 11: [True, True]}
 
