@@ -35,14 +35,15 @@ PRESETS = {
                               max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
                               nl_lanes=4)),
     ],
-    # DiscCore at the default core's sizes (it does not route yet either): a
-    # CTR step of 16 tokens fits them (the reuse step's fresh keys and values
-    # and its index lists included), and the K/V store every key and value of
-    # a 256-token layer (32 KB).
+    # DiscCore at the default core's sizes: a CTR step of 16 tokens fits them
+    # (the reuse step's fresh keys and values and its index lists included),
+    # and the K/V store every key and value of a 256-token layer (32 KB). One
+    # non-linear lane: with the K/V store's router beside it, that is what
+    # routes on the part (with the static placer, which its baseline records).
     "disc": [
         ("disc", DiscParams(width=256, act_rows=64, wgt_rows=256, acc_rows=64, mask_rows=32,
                             max_len=256, dram_bytes=1 << 18, array_rows=8, array_cols=8,
-                            nl_lanes=4)),
+                            nl_lanes=1)),
     ],
     # The first units at their default sizes: small enough for `make test` to run
     # the whole flow, synthesis included.
