@@ -96,7 +96,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .core_isa import QUEUE_OF, Fn, Op, Queue, decode
+from .core_isa import QUEUE_OF, Buffer, Fn, Op, Queue, decode
 from .systolic import cycle_model
 
 __all__ = ["Timing", "estimate", "input_steps", "kv_walk", "DECODE_CYCLES"]
@@ -252,7 +252,7 @@ class _Lists:
     def write(self, op, f, start):
         """Note ``op``'s writes into ``MASK``, if it makes any."""
         t = self.t
-        if op in (Op.LOAD, Op.GATHER) and f["buffer"] == 3:
+        if op in (Op.LOAD, Op.GATHER) and f["buffer"] == Buffer.MASK:
             rect = (f["row"], f["rows"], f["col"], math.ceil(f["cols"] / t.banks) * t.banks)
         elif op == Op.MASKGEN:
             rect = (f["dst_row"], f["rows"], f["dst_col"],

@@ -10,11 +10,16 @@ from amaranth.utils import ceil_log2
 from ..params import check_int
 
 
-__all__ = ["BankedBuffer", "ReadPort", "WritePort", "READ_LATENCY"]
+__all__ = ["BankedBuffer", "ReadPort", "WritePort", "READ_LATENCY", "request_layout"]
 
 #: Cycles from a granted read request to its ``rvalid``: the request
 #: registered, the memories read, the vector rotated into a register.
 READ_LATENCY = 3
+
+
+def request_layout(row_bits, col_bits):
+    """A granted request, registered: ``valid``, ``row``, ``col``, ``vertical``."""
+    return data.StructLayout({"valid": 1, "row": row_bits, "col": col_bits, "vertical": 1})
 
 
 class ReadPort(wiring.Signature):
@@ -114,7 +119,8 @@ class BankedBuffer(wiring.Component):
         shape = (self.row_bits, self.col_bits, elem_bits, banks)
         super().__init__({**{f"r_{n}": In(ReadPort(*shape)) for n in self.reads},
                           **{f"w_{n}": In(WritePort(*shape)) for n in self.writes},
-                          **({"written": Out(self.request_layout)} if watched else {})})
+                          **({"written": Out(request_layout(self.row_bits, self.col_bits))}
+                             if watched else {})})
 
     @property
     def row_bits(self):
@@ -128,12 +134,6 @@ class BankedBuffer(wiring.Component):
     def word_bits(self):
         """Address bits of a row's words in a bank."""
         return ceil_log2(-(-self.width // self.banks))
-
-    @property
-    def request_layout(self):
-        """A granted request, registered: ``valid``, ``row``, ``col``, ``vertical``."""
-        return data.StructLayout({"valid": 1, "row": self.row_bits, "col": self.col_bits,
-                                  "vertical": 1})
 
     @property
     def depth(self):
@@ -191,7 +191,7 @@ class BankedBuffer(wiring.Component):
 
     def _request(self, m, ports, name):
         """The granted request of ``ports``, registered."""
-        q = Signal(self.request_layout, name=name)
+        q = Signal(request_layout(self.row_bits, self.col_bits), name=name)
         m.d.sync += q.valid.eq(0)
         for p in ports:
             with m.If(p.ready):

@@ -10,7 +10,7 @@ from amaranth.utils import ceil_log2
 from ..fifo import StreamFIFO
 from ..systolic import SystolicArray, SystolicParams
 from . import condense
-from .buffer import READ_LATENCY, ReadPort, WritePort
+from .buffer import READ_LATENCY, ReadPort, WritePort, request_layout
 from .isa import DESCRIPTOR_BITS, Buffer, Init, Op, layout
 from .walk import lane_enables
 
@@ -86,9 +86,7 @@ class GemmUnit(wiring.Component):
 
     def __init__(self, p, shapes):
         self.p = p
-        row_bits, col_bits, _, _ = shapes[Buffer.MASK]
-        mask_written = data.StructLayout({"valid": 1, "row": row_bits, "col": col_bits,
-                                          "vertical": 1})
+        mask_written = request_layout(*shapes[Buffer.MASK][:2])
         self.engine_params = SystolicParams(rows=p.array_rows, cols=p.array_cols, width=8,
                                             acc_width=32)
         super().__init__({
