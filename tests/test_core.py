@@ -99,16 +99,16 @@ def _sparse_run(p, program, dram, seed):
     descriptor's cycles the model's. Returns ``(program, timing, model)``."""
     from exdisc.golden import core_cycles
     from exdisc.sim.stimulus.core import descriptor_times, serial
-    program.append(encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows, cols=p.width,
-                          dram=0, stride=4 * p.width))
-    program = serial(program + [encode(Op.FINISH)])
+    program = serial(program + [encode(Op.STORE, buffer=int(Buffer.ACC), rows=p.acc_rows,
+                                       cols=p.width, dram=0, stride=4 * p.width),
+                                encode(Op.FINISH)])
     want = gcore.run(program, dram, golden_config(p), check=True)
     got = run_core(p, program, dram, seed, valid_prob=1.0, ready_prob=1.0)
     assert got.finished and got.error == 0
     assert np.array_equal(got.dram, want.dram[0])
-    timing = core_cycles.Timing(rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes, banks=p.banks,
-                                bus_bytes=p.bus_bytes, nonlinear_latency=nonlinear_latency(p),
-                                queue_depth=p.queue_depth)
+    timing = core_cycles.Timing(rows=p.array_rows, cols=p.array_cols, lanes=p.nl_lanes,
+                                banks=p.banks, bus_bytes=p.bus_bytes,
+                                nonlinear_latency=nonlinear_latency(p), queue_depth=p.queue_depth)
     masks = {i: kept[0] for i, kept in want.masks.items()}
     model = core_cycles.estimate(program, timing, masks)
     assert [(s, e) for *_, s, e in model["schedule"]] == \
