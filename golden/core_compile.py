@@ -34,7 +34,7 @@ from .core import GATE_BITS, CoreConfig, Error, accepted, deadlock, with_tokens
 from .core_isa import Buffer, Fn, Init, Op, encode
 from .dit import gelu, layer_norm, modulate, softmax
 from .eager import EagerPrediction
-from .quant import QMAX, quantize, tensor_scale as _scale, to_int32 as _int32
+from .quant import QMAX, quantize, smoothing, tensor_scale as _scale, to_int32 as _int32
 
 __all__ = ["calibrate", "compile_block", "block_output", "reuse_outputs", "fc1_accumulators",
            "token_cache", "keep_masks", "eager_masks", "Compiled", "ReuseStep", "TokenStep",
@@ -81,16 +81,6 @@ def eager_masks(model, layer, x, c, predictor=None):
     return predictor.predict(model, layer, modulate(layer_norm(x), sh1, sc1))[0]
 
 
-def _smoothing(h, w):
-    """SmoothQuant's per-channel factors (``alpha = 1/2``) for the input ``h``
-    of the GEMM with weights ``w [in, out]``: ``h / s`` and ``s * w`` have
-    their ranges balanced per input channel."""
-    hmax = np.max(np.abs(h), axis=tuple(range(h.ndim - 1)))
-    wmax = np.max(np.abs(w), axis=1)
-    s = np.sqrt(np.maximum(hmax, 1e-8) / np.maximum(wmax, 1e-8))
-    return np.clip(s, 1e-4, 1e4)
-
-
 def calibrate(model, layer, x, c):
     """The scales of the block's activations, from a float run on ``x [B, T,
     d]``, ``c [B, d]``: per tensor, but for the LayerNorm outputs per channel
@@ -100,7 +90,7 @@ def calibrate(model, layer, x, c):
     mod = model.modulation(layer, c)
     out = {name: _scale(t[name]) for name in ("q", "k", "v", "o", "g")}
     for n, (h, wname) in enumerate((("h1", "qkv"), ("h2", "fc1")), 1):
-        smooth = _smoothing(t[h], model.weight(layer, wname)[0])
+        smooth = smoothing(t[h], model.weight(layer, wname)[0])
         out[f"smooth{n}"] = smooth
         out[h] = _scale(t[h] / smooth)
     out["x"] = max(_amax(t[n]) for n in ("x", "x_mid", "x_out")) / RESIDUAL_TOP or 1.0

@@ -23,6 +23,16 @@ def quantize(x, axis=None):
     return q, scale
 
 
+def smoothing(h, w):
+    """SmoothQuant's per-channel factors (``alpha = 1/2``) for the input ``h``
+    of the GEMM with weights ``w [in, out]``: ``h / s`` and ``s * w`` have
+    their ranges balanced per input channel."""
+    hmax = np.max(np.abs(h), axis=tuple(range(h.ndim - 1)))
+    wmax = np.max(np.abs(w), axis=1)
+    s = np.sqrt(np.maximum(hmax, 1e-8) / np.maximum(wmax, 1e-8))
+    return np.clip(s, 1e-4, 1e4)
+
+
 def dequantize(q, scale):
     return q.astype(np.float64) * scale
 

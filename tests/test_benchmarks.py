@@ -85,6 +85,7 @@ def test_bench_core():
     """Every block of every step on the golden core model, paired with the
     float run; the work counted is the dense DiT's."""
     from exdisc.golden.execution import dense_macs
+    from exdisc.golden.quant_points import PER_TOKEN, POINTS
     from exdisc.golden.trace import model
     from exdisc.sim.benchmarks import core
     q = core.quality(per_class=1, steps=2)
@@ -94,9 +95,16 @@ def test_bench_core():
     # classifier-free guidance runs two sequences per sample
     assert q["core"]["macs"] == blocks * 2 * q["samples"] * sum(dense_macs(cfg).values())
     assert 0 < q["latent_error"] < 1 and 0 <= q["digits_changed"] <= 1
+    # the formats emulated on the same samples: each row as its executor was built
+    assert [f["label"] for f in q["formats"]] == [label for label, _ in core.EMULATED]
+    every, *alone, per_token, b16 = q["formats"]
+    assert [f["points"] for f in alone] == [[p] for p in POINTS]
+    assert per_token["per_token"] == list(PER_TOKEN) and b16["fmt"] == "bfloat16"
+    assert 0 < b16["latent_error"] < every["latent_error"] < 1
+    assert all(0 < f["latent_error"] < every["latent_error"] for f in alone)
     cycles = core.cycles(lanes=(8, 16))
     assert [r["lanes"] for r in cycles["rows"]] == [8, 16]
-    assert len(core.tables({"quality": q, "cycles": cycles})) == 2
+    assert len(core.tables({"quality": q, "cycles": cycles})) == 3
 
 
 def test_bench_exion_parts_and_sampling_run():

@@ -13,13 +13,17 @@ compiled to a descriptor program and run by the golden core model
 (:class:`exdisc.golden.core_dit.IntegerCore`: int8 GEMMs, the integer
 non-linear operations, an int32 residual stream), from the same labels and
 noise: class accuracy, latent error and the share of samples whose
-classified digit changes.
+classified digit changes. Beside it, on the same samples, the core's number
+formats emulated in float (:class:`exdisc.golden.quant_points.QuantPoints`):
+all of them, each alone, with a scale per token where the hardware has one
+per tensor, and in bfloat16, to show where the error enters.
 """
 
 import functools
 
 from exdisc.golden import core_compile, core_cycles, trace
 from exdisc.golden.core_dit import IntegerCore
+from exdisc.golden.quant_points import PER_TOKEN, POINTS, QuantPoints
 from exdisc.common.tables import Table
 from .workload import paired
 
@@ -166,21 +170,33 @@ def rtl_cycles(params=None, layer=0, step=3, tokens=None, seed=0, log=None):
                       "nonlinear_latency": model["timing"]["nonlinear_latency"]}}
 
 
+#: The emulated formats run beside the integer core: label, then QuantPoints' arguments.
+EMULATED = [("every point, int8", {}),
+            *[(f"{p} alone", {"points": (p,)}) for p in POINTS],
+            (f"every point, {', '.join(PER_TOKEN)} per token", {"per_token": PER_TOKEN}),
+            ("every point, bfloat16", {"fmt": "bfloat16"})]
+
+
 def _runs(theta):
-    return [("integer core", IntegerCore(theta=theta))]
+    return [("integer core", IntegerCore(theta=theta)),
+            *[(label, QuantPoints(**kw)) for label, kw in EMULATED]]
 
 
 def quality(*, per_class=20, steps=25, seed=0, theta=1e-3, jobs=1):
     """The integer core against the float run, paired sample by sample
-    (batches of ten digits, :func:`.workload.paired`)."""
+    (batches of ten digits, :func:`.workload.paired`), and the emulated
+    formats of :data:`EMULATED` on the same samples."""
     got = paired(functools.partial(_runs, theta), per_class=per_class, steps=steps, seed=seed,
-                 jobs=jobs, what="every block on the golden core model")
-    r = got["runs"][0]
+                 jobs=jobs, what="every block on the golden core model, and its formats in float")
+    r, *emulated = got["runs"]
     core = {k: sum(b["core"][k] for b in r["batches"]) for k in r["batches"][0]["core"]}
     return {"samples": len(got["labels"]), "steps": steps, "seed": seed, "theta": theta,
             "float_accuracy": got["float_accuracy"], "accuracy": r["accuracy"],
             "latent_error": r["latent_error"], "digits_changed": r["digits_changed"],
-            "core": core, "calibration": "per block and step, on each batch of ten digits"}
+            "core": core, "calibration": "per block and step, on each batch of ten digits",
+            "formats": [{"label": e["label"], **e["batches"][0]["params"],
+                         **{k: e[k] for k in ("accuracy", "latent_error", "digits_changed")}}
+                        for e in emulated]}
 
 
 def tables(record):
@@ -240,6 +256,22 @@ def tables(record):
                     f"{q['calibration']}; digits changed: samples whose classified digit "
                     f"differs from the float run's (target at most "
                     f"{TARGETS['digits_changed']:.0%})."))
+        if "formats" in q:
+            out.append(Table(
+                ["the core's formats, emulated in float", "class acc", "latent err",
+                 "digits changed"],
+                [["every block on the golden core model", f"{q['accuracy']:.3f}",
+                  f"{q['latent_error']:.4f}", f"{q['digits_changed']:.1%}"]] +
+                [[f["label"], f"{f['accuracy']:.3f}", f"{f['latent_error']:.4f}",
+                  f"{f['digits_changed']:.1%}"] for f in q["formats"]],
+                title="Where the integer datapath's error enters (exdisc bench core)",
+                caption=f"the same {q['samples']} samples; golden/quant_points.py: the block in "
+                        f"float with the tensors the core holds in int8 (or its probabilities' "
+                        f"width) rounded to their formats, scales per tensor on the batch as "
+                        f"the compiler's; h1, h2: the LayerNorm outputs, qkv: q, k and v, p: "
+                        f"the probabilities, o: attention's output, g: GELU's output, w_*: "
+                        f"the weights; per token: one scale per token for those activations, "
+                        f"which the core does not have; bfloat16: every point in bfloat16."))
     return out
 
 
