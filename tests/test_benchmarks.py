@@ -351,6 +351,9 @@ def test_bench_disc_router_programs_gather_the_real_lists():
     from exdisc.sim.benchmarks import disc
     big = disc.params_for(16)
     p = disc.router_params(big)
+    # the router measured is the one asked for (exdisc bench disc --kv-banks)
+    assert p.kv_banks == 16
+    assert disc.router_params(disc.params_for(16, kv_banks=8)).kv_banks == 8
     lists = disc._router_lists(big, 1, 3, 16)
     assert lists["ctr"] and all(0 < len(t) < 256 and cols == 64 for t, _, cols in lists["ctr"])
     assert {cols for _, _, cols in lists["st"]} == {16}

@@ -83,6 +83,8 @@ def test_generate_differs_with_parameters(tmp_path):
     (["bench", "exion", "--layer", "4"], "argument --layer: invalid choice: 4"),
     (["bench", "disc", "--tokens", "8"], "argument --tokens: expected 16 to 256 tokens, not '8'"),
     (["bench", "disc", "--rows", "0"], "argument --rows: expected a positive integer"),
+    (["bench", "disc", "--tokens", "16", "--kv-banks", "12"],
+     "parameter 'kv_banks' must be a power of two, not 12"),
     (["bench", "disc", "--gather-below", "-1"],
      "argument --gather-below: expected a number of at least 0, not '-1'"),
     (["bench", "disc", "--gather-below", "nan"],

@@ -228,7 +228,8 @@ def bench_exion(args):
 
 def bench_disc(args):
     from exdisc.sim.benchmarks import disc
-    p = disc.params_for(args.tokens, rows=args.rows, cols=args.cols, lanes=args.lanes)
+    p = disc.params_for(args.tokens, rows=args.rows, cols=args.cols, lanes=args.lanes,
+                        kv_banks=args.kv_banks)
     record = {"steps": disc.steps(p, layer=args.layer, tokens=args.tokens, seed=args.seed,
                                   gather_below=args.gather_below)}
     record["sampling_run"] = disc.sampling_run(p, record["steps"],
@@ -315,7 +316,8 @@ def add_commands(sub):
                        help="skip the DiT runs (with --update the stored ones are kept)")
 
     q = bench("core", "the core: estimated cycles of a DiT block's program, and the DiT sampled "
-              "with every block run by the golden core model against float", bench_core,
+              "with every block run by the golden core model against float, beside the core's "
+              "number formats emulated in float", bench_core,
               default_seed=0)
     dit_runs(q)
     q.add_argument("--rows", type=positive_int, default=16, metavar="R",
@@ -363,6 +365,8 @@ def add_commands(sub):
                    help="engine columns (default: 8)")
     q.add_argument("--lanes", type=positive_int, default=4, metavar="L",
                    help="non-linear lanes (default: 4)")
+    q.add_argument("--kv-banks", type=positive_int, default=16, metavar="B",
+                   help="banks of the K/V store's router, a power of two (default: 16)")
     q.add_argument("--gather-below", type=_share, default=None, metavar="S",
                    help="ST's reuse step gathers a head's row tiles' kept keys when they keep "
                         "below this share of the keys on average (0: never; inf: always; "

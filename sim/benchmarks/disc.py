@@ -41,10 +41,11 @@ PARTS = ("row-wise", "attention", "token cache", "kept-key gathers", "other tran
 TARGETS = {"row_wise_excess": 0.15, "attention_excess": 0.15, "router_rate": 0.95}
 
 
-def params_for(tokens, rows=8, cols=8, lanes=4):
+def params_for(tokens, rows=8, cols=8, lanes=4, kv_banks=16):
     """A :class:`~exdisc.hw.core.params.DiscParams` whose buffers hold the
     three programs of a block of ``tokens`` tokens (as the compiler lays
-    them out), on an ``rows x cols`` engine with ``lanes`` non-linear lanes."""
+    them out), on an ``rows x cols`` engine with ``lanes`` non-linear lanes
+    and a K/V store router of ``kv_banks`` banks."""
     from exdisc.golden import core_compile as cc, trace
     from exdisc.hw.core.params import DiscParams
     from exdisc.sim.testbenches.core import chunk_rows
@@ -64,7 +65,8 @@ def params_for(tokens, rows=8, cols=8, lanes=4):
     size = {k: -(-(used[k] + extra[k]) // 8) * 8 for k in extra}
     return DiscParams(width=256, max_len=256, dram_bytes=1 << max(18, used["dram_bytes"]
                                                                   .bit_length() + 1),
-                      array_rows=rows, array_cols=cols, nl_lanes=lanes, **size)
+                      array_rows=rows, array_cols=cols, nl_lanes=lanes, kv_banks=kv_banks,
+                      **size)
 
 
 def _programs(p, layer, step, tokens, gather_below=None):
