@@ -59,12 +59,17 @@ ceil(cols / banks)``):
     Condensed: each row tile's ``s`` kept columns (its mask scanned as
     ``GEMM_IS``'s) in passes of ``C``, ``ceil(s / C)`` passes of ``k``
     beats (one pass of one beat if ``s = 0``). A pass's weights are fetched
-    before its first beat, ``f = max(1, slots * ceil(k / banks))`` cycles,
-    the first pass's after the first scan (``n + SCAN_FIRST + f +
-    FETCH_FIRST`` cycles from the start). The fetches run one after another,
-    up to ``STORE_PASSES - 1`` passes ahead of the engine, a row tile's
-    first after the row tile's scan, which starts when the engine takes the
-    previous row tile's first beat (the constants ``FETCH_*`` below).
+    before its first beat, ``f = max(1, slots * ceil(k / banks))`` cycles.
+    The fetches run one after another, up to ``STORE_PASSES - 1`` passes
+    ahead of the engine, each once its entries of the row tile's list are
+    written: the pass's ``C`` and the next (the scan has reached column
+    ``j``, that of the row tile's ``(q + 1) C``-th kept column, for pass
+    ``q``), or the whole list (``j = n``) for the tile's last pass. The
+    first pass's fetch starts ``j + SCAN_FIRST`` cycles from the start and
+    its first beat ``f + FETCH_FIRST`` later. A row tile's scan starts
+    when the engine takes the previous row tile's first beat, or
+    ``n + SCAN_AFTER`` after the previous scan's start if later (the
+    constants ``FETCH_*`` below).
 ``GEMM_IS`` (ExionCore)
     A row tile's output tiles take only the reduction steps that its mask
     keeps for some row of the tile (``s``; one step if none), so the tiles
@@ -127,6 +132,9 @@ FETCH_GAP = 1
 FETCH_ROW_GAP = 2
 FETCH_CREDIT = 3
 FETCH_SCAN = 7
+#: A row tile's scan waits for the scan before it: from that one's start
+#: (the engine's time, as above) beyond its columns.
+SCAN_AFTER = 1
 ADD_OVERHEAD = 12
 LOAD_OVERHEAD = 2
 STORE_OVERHEAD = 6
@@ -201,37 +209,64 @@ def _condensed_cost(f, t, kept, found=None):
     """A condensed ``GEMM_OS``'s ``(cycles, engine beats)``: the engine's
     tiles (its passes) as :func:`.systolic.cycle_model` times them, each
     first beat held for its pass's fetch, the fetches one after the other
-    and each waiting for its row tile's list and its part of the pass store."""
-    row_tiles = math.ceil(f["m"] / t.rows)
-    steps = [f["n"]] * row_tiles if kept is None else input_steps(kept, t.rows)
+    and each waiting for its part of the pass store and for its entries of
+    its row tile's list: the whole list, or while the tile is scanned, the
+    pass's ``C`` entries and the next one (the scan has reached the column
+    of the entry after the pass)."""
+    R, C = t.rows, t.cols
+    row_tiles = math.ceil(f["m"] / R)
+    if kept is None:
+        cols = [np.arange(f["n"])] * row_tiles
+    else:
+        kept = np.asarray(kept, bool)
+        cols = [np.flatnonzero(kept[u:u + R].any(axis=0)) for u in range(0, kept.shape[0], R)]
     found = found or [False] * row_tiles
     chunks = math.ceil(f["k"] / t.banks)
-    ks, fetches, row_of, firsts = [], [], [], []
-    for u, s in enumerate(steps):
+    ks, fetches, row_of, pass_of, firsts = [], [], [], [], []
+    for u, c in enumerate(cols):
         firsts.append(len(ks))
-        for q in range(max(1, math.ceil(s / t.cols))):
-            ks.append(f["k"] if s else 1)
-            fetches.append(max(1, min(t.cols, s - q * t.cols) * chunks))
+        for q in range(max(1, math.ceil(len(c) / C))):
+            ks.append(f["k"] if len(c) else 1)
+            fetches.append(max(1, min(C, len(c) - q * C) * chunks))
             row_of.append(u)
-    starts = []                         # each fetch's first cycle, in the engine's time
+            pass_of.append(q)
+
+    def listed(u, q):
+        """Cycles from row tile ``u``'s scan to its pass ``q``'s entries."""
+        c = cols[u]
+        return int(c[(q + 1) * C]) if len(c) > (q + 1) * C else f["n"]
+
+    # the first pass's fetch from the descriptor's start; the engine's time
+    # begins at its first beat
+    fetch0 = SCAN_FIRST - FOUND if found[0] else listed(0, 0) + SCAN_FIRST
+    origin = fetch0 + fetches[0] + FETCH_FIRST
+    scans = [SCAN_FIRST - FETCH_SCAN - origin]    # each row tile's scan, in the engine's time
+    starts = []                                    # each fetch's first cycle
 
     def ready(i, first):
         if i == 0:
             starts.append(-fetches[0] - FETCH_FEED)
             return 0
-        new_row = row_of[i] != row_of[i - 1]
+        u, q = row_of[i], pass_of[i]
+        new_row = u != row_of[i - 1]
         start = starts[-1] + fetches[i - 1] + (FETCH_ROW_GAP if new_row else FETCH_GAP)
         if i >= STORE_PASSES - 1:
             start = max(start, first[i - STORE_PASSES + 1] + FETCH_CREDIT)
         if new_row:
-            scan = FETCH_SCAN - FOUND if found[row_of[i]] else f["n"] + FETCH_SCAN
-            start = max(start, first[firsts[row_of[i] - 1]] + scan)
+            # the scan begins when the engine has taken the row tile
+            # before's first beat, and the scan before it has ended
+            before = scans[-1] + f["n"] + SCAN_AFTER if not found[u - 1] else -math.inf
+            scans.append(max(first[firsts[u - 1]], before))
+        if found[u]:
+            if new_row:
+                start = max(start, scans[u] + FETCH_SCAN - FOUND)
+        else:
+            start = max(start, scans[u] + listed(u, q) + FETCH_SCAN)
         starts.append(start)
         return start + fetches[i] + FETCH_FEED
 
-    engine = cycle_model(t.rows, t.cols, ks, ready=ready)
-    scan = SCAN_FIRST - FOUND if found[0] else f["n"] + SCAN_FIRST
-    return scan + fetches[0] + FETCH_FIRST + engine["total"] + GEMM_OVERHEAD, sum(ks)
+    engine = cycle_model(R, C, ks, ready=ready)
+    return origin + engine["total"] + GEMM_OVERHEAD, sum(ks)
 
 
 class _Lists:

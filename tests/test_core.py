@@ -150,6 +150,38 @@ def test_sparse_gemms_skip_what_their_masks_clear(seed, shape):
     assert model["engine_beats"] < dense["engine_beats"]
 
 
+@pytest.mark.parametrize("seed,shape", [(25, (4, 4)), (26, (3, 5))])
+def test_condensed_passes_stream_from_the_scan(seed, shape):
+    """A condensed GEMM_OS's passes begin while their row tile's mask is
+    still scanned: row tiles whose first kept columns lie early in the row
+    (the first pass fetched, and the engine's first beat taken, before the
+    scan ends, so the next row tile's scan waits for this one's), late, or
+    few (the last pass waits for the scan's end). Every word is the golden
+    model's and every descriptor's cycles the model's."""
+    print(f"seed {seed}")
+    p = ExionParams(**dict(EXION.as_dict(), mask_rows=16, wgt_rows=32, dram_bytes=8192,
+                           array_rows=shape[0], array_cols=shape[1]))
+    rng = np.random.default_rng(seed)
+    dram = random_dram(rng, p)
+    R, C, n = p.array_rows, p.array_cols, p.width
+    bits = np.zeros((p.mask_rows, n), bool)
+    for u in range(0, p.mask_rows, R):
+        # the row tile's kept columns: a run from a random column, a few more after it
+        first = int(rng.integers(0, n // 2))
+        cols = list(range(first, min(n, first + int(rng.integers(1, 2 * C + 2)))))
+        cols += list(rng.integers(first, n, size=int(rng.integers(0, 4))))
+        bits[np.minimum(u + rng.integers(0, R, size=len(cols)), p.mask_rows - 1), cols] = True
+    dram[-p.mask_rows * n // 8:] = np.packbits(bits, axis=1, bitorder="little").ravel()
+    program = [encode(Op.LOAD, buffer=int(b), rows=p.rows(b), cols=n, stride=n)
+               for b in (Buffer.ACT, Buffer.WGT)]
+    program.append(encode(Op.LOAD, buffer=int(Buffer.MASK), rows=p.mask_rows, cols=n,
+                          dram=p.dram_bytes - p.mask_rows * n // 8, stride=n // 8))
+    for k in (int(rng.integers(1, p.banks + 1)), int(rng.integers(p.banks, p.wgt_rows + 1))):
+        program.append(encode(Op.GEMM_OS, m=p.mask_rows, n=n, k=k, b_t=int(rng.random() < 0.5),
+                              init=int(rng.choice([0, 2, 3])), condensed=1))
+    _sparse_run(p, program, dram, seed)
+
+
 @pytest.mark.parametrize("seed,shape", [(23, (4, 4)), (24, (3, 5)), (27, (5, 3)), (28, (2, 6))])
 def test_sparse_gemms_find_the_lists_kept_before(seed, shape):
     """A sparse GEMM over the mask region of the one before it takes the

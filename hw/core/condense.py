@@ -4,7 +4,7 @@ the pass store."""
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Mux, Signal
+from amaranth.hdl import Array, Cat, Mux, Signal
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 from amaranth.utils import ceil_log2
@@ -33,7 +33,9 @@ def scan(m, p, d, start, on, length, port, s, go, written):
     of a list of ``(k, rows)``: each kept column and the rows that keep it.
     ``on``: at ``start``, whether the descriptor scans; ``go``: the engine
     took the first beat of a row tile, so the next row tile may be scanned
-    into the half the one before it used.
+    into the half the one before it used, once this one's scan has ended
+    (a condensed ``GEMM_OS``'s engine may begin a row tile from a list
+    still being written: see :func:`fetch`).
 
     **A list is kept for the next descriptors.** Each half remembers the
     region it lists (its tag: first row, column, length, inversion, rows
@@ -50,7 +52,8 @@ def scan(m, p, d, start, on, length, port, s, go, written):
 
     Returns ``rd`` (the list's read port, addressed ``Cat(entry, half)``),
     ``count`` (the entries of each half), ``committed`` (row tiles whose
-    list is complete and readable), ``lookup`` (the cycle the first row
+    list is complete and readable), ``written`` (entries of the row tile
+    being scanned that are readable), ``lookup`` (the cycle the first row
     tile is looked up) and ``first`` (in that cycle, its half)."""
     R, nb = p.array_rows, p.banks
     n = depth(p)
@@ -80,10 +83,17 @@ def scan(m, p, d, start, on, length, port, s, go, written):
     m.d.comb += [want.row.eq(s.mask_row + so), want.col.eq(s.mask_col), want.length.eq(length),
                  want.invert.eq(s.invert), want.en.eq(lane_enables(d.m - so, R))]
     match = [listed[h] & (tags[h].as_value() == want.as_value()) for h in range(2)]
-    begin, hit, half = Signal(), Signal(), Signal()
-    m.d.comb += [begin.eq(lookup | (go & waiting)),
+    # a condensed GEMM_OS's engine may take a row tile's first beat while
+    # the tile is still being scanned (the fetch streams the list): the
+    # next row tile's scan then waits for this one's end
+    begin, hit, half, went = Signal(), Signal(), Signal(), Signal()
+    m.d.comb += [begin.eq(lookup | ((go | went) & waiting)),
                  hit.eq(Mux(lookup, match[0] | match[1], Mux(cur, match[0], match[1]))),
                  half.eq(Mux(lookup & (match[0] | match[1]), ~match[0], ~cur))]
+    with m.If(go & ~waiting):
+        m.d.sync += went.eq(1)
+    with m.If(start | begin):
+        m.d.sync += went.eq(0)
     with m.If(start):
         m.d.sync += [scanning.eq(0), waiting.eq(0), so.eq(0), sj.eq(0)]
     with m.If(begin):
@@ -96,10 +106,12 @@ def scan(m, p, d, start, on, length, port, s, go, written):
                 with m.If(half == h):
                     m.d.sync += [tags[h].eq(want), listed[h].eq(0)]
 
-    stage = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R})
+    # the half travels with the reads: the next row tile's scan may begin
+    # before this one's last reads are written
+    stage = data.StructLayout({"valid": 1, "last": 1, "k": 9, "en": R, "half": 1})
     line = [Signal(stage, name=f"scan_tag{i}") for i in range(READ_LATENCY)]
     m.d.sync += [line[0].valid.eq(read), line[0].last.eq(sj_last), line[0].k.eq(sj),
-                 line[0].en.eq(lane_enables(d.m - so, R))]
+                 line[0].en.eq(lane_enables(d.m - so, R)), line[0].half.eq(wh)]
     m.d.sync += [b.eq(a) for a, b in zip(line, line[1:])]
     tail = line[-1]
     kept = Signal(R)
@@ -107,7 +119,7 @@ def scan(m, p, d, start, on, length, port, s, go, written):
     put = tail.valid & kept.any()
     wc = Signal(range(n + 1))
     count = [Signal(range(n + 1), name=f"step_count{h}") for h in range(2)]
-    m.d.comb += [wr.addr.eq(Cat(wc[:ceil_log2(n)], wh)), wr.data.k.eq(tail.k),
+    m.d.comb += [wr.addr.eq(Cat(wc[:ceil_log2(n)], tail.half)), wr.data.k.eq(tail.k),
                  wr.data.rows.eq(kept), wr.en.eq(put)]
     m.d.sync += wc.eq(wc + put)
     # a half is readable a cycle after its last write has settled, or after
@@ -118,13 +130,14 @@ def scan(m, p, d, start, on, length, port, s, go, written):
     with m.If(tail.valid & tail.last):
         m.d.sync += wc.eq(0)
         for h in range(2):
-            with m.If(wh == h):
+            with m.If(tail.half == h):
                 m.d.sync += [count[h].eq(wc + put), listed[h].eq(1)]
     with m.If(start):
         m.d.sync += [wc.eq(0), committed.eq(0)]
 
     _drop_touched(m, tags, listed, written, R, nb)
-    return SimpleNamespace(rd=rd, count=count, committed=committed, lookup=lookup, first=half)
+    return SimpleNamespace(rd=rd, count=count, committed=committed, written=wc, lookup=lookup,
+                           first=half)
 
 
 def _drop_touched(m, tags, listed, written, rows, banks):
@@ -149,15 +162,20 @@ def fetch(m, p, d, start, lst, port, go):
     the pass store: ``banks`` memories, element ``(slot, kk)`` in memory
     ``(slot + kk) mod banks`` at ``kk``, so that a slot's read and a
     reduction step's ``C`` slots each touch every memory once. A pass's
-    fetch runs when its row tile's list is complete and its part is free
-    (the engine has taken the first beat of the pass that used it before,
-    ``go`` counting them), after a cycle in which the list's address
-    settles: in the cycle the pass before it ends, if that one was of the
-    same row tile.
+    fetch runs when its part is free (the engine has taken the first beat
+    of the pass that used it before, ``go`` counting them) and its entries
+    are listed: the row tile's whole list, or, while the row tile is still
+    scanned, the pass's ``C`` entries and one more (so the pass is full and
+    not the tile's last). It starts after a cycle in which the list's
+    address settles: in the cycle the pass before it ends, if that one was
+    of the same row tile and the pass is listed by then. Streaming the list
+    so takes FC1's scan of ``n`` columns off the first pass's way.
 
     Returns ``stores`` (each memory's read port, addressed ``Cat(kk,
-    part)``), ``fetched`` (passes complete and readable) and ``addr``, the
-    list's read address the fetch needs."""
+    part)``), ``fetched`` (passes complete and readable), ``addr`` (the
+    list's read address the fetch needs), and for each part of the store
+    its pass's slots (``used``) and whether that pass ends its row tile
+    (``end``), which the feed and the write-back follow."""
     C, nb, n = p.array_cols, p.banks, depth(p)
     stores = []
     writes = []
@@ -169,16 +187,21 @@ def fetch(m, p, d, start, lst, port, go):
 
     chunks = Signal(range(n // nb + 2))            # reads a slot takes
     m.d.comb += chunks.eq((d.k + nb - 1) >> ceil_log2(nb))
-    # the row tile the fetch is in: its list half, and its entries left
+    # the row tile the fetch is in: its list half, and its entries before the pass
     th, trow = Signal(), Signal(12)
-    left = Signal(range(n + 1))
     credits, armed, running = Signal(range(STORE_PASSES + 1)), Signal(), Signal()
     slot, chunk, base = Signal(range(C + 1)), Signal(range(n // nb + 2)), Signal(range(n + 1))
     used = Signal(range(C + 1))
     ph = Signal(ceil_log2(STORE_PASSES))            # the part being written
-    count = Mux(th, lst.count[1], lst.count[0])
-    ready = lst.committed != trow
-    m.d.comb += used.eq(Mux(left >= C, C, left))
+    rest = Mux(th, lst.count[1], lst.count[0]) - base
+    # While the row tile is scanned, a pass whose entries are listed and
+    # followed by another is full and not the tile's last: it need not wait
+    # for the scan's end. (The scan is of the fetch's row tile: the next
+    # one's begins after the engine has taken this one's first beat.)
+    complete = lst.committed != trow
+    ready = complete | (lst.written > base + C)
+    ready_next = complete | (lst.written > base + 2 * C)
+    m.d.comb += used.eq(Mux(complete & (rest < C), rest, C))
     last_slot = slot + 1 >= used
     last_chunk = chunk + 1 == chunks
     # the list is read one cycle ahead: the entry of the slot being fetched
@@ -192,24 +215,26 @@ def fetch(m, p, d, start, lst, port, go):
     m.d.comb += read.eq(issue & port.ready)
     pass_done, row_end = Signal(), Signal()
     m.d.comb += [pass_done.eq((running & (used == 0)) | (read & last_slot & last_chunk)),
-                 row_end.eq(left <= C)]
+                 row_end.eq(complete & (rest <= C))]
     with m.If(read):
         m.d.sync += chunk.eq(Mux(last_chunk, 0, chunk + 1))
         with m.If(last_chunk):
             m.d.sync += slot.eq(slot + 1)
+    # each part's pass, for the feed: its slots, and whether it ends its row tile
+    part_used = Array(Signal(range(C + 1), name=f"part_used{i}") for i in range(STORE_PASSES))
+    part_end = Array(Signal(name=f"part_end{i}") for i in range(STORE_PASSES))
     arm = Signal()
-    m.d.comb += arm.eq((credits != 0) & Mux(running, pass_done & ~row_end,
+    m.d.comb += arm.eq((credits != 0) & Mux(running, pass_done & ~row_end & ready_next,
                                             ~armed & ready))
     with m.If(arm):
         m.d.sync += armed.eq(1)
-        with m.If(~running & (base == 0)):
-            m.d.sync += left.eq(count)
     with m.If(armed):
         m.d.sync += [armed.eq(0), running.eq(1)]
     m.d.sync += credits.eq(credits + go - arm)
     with m.If(pass_done):
         m.d.sync += [running.eq(0), slot.eq(0), chunk.eq(0), ph.eq(ph + 1),
-                     base.eq(Mux(row_end, 0, base + C)), left.eq(left - used)]
+                     base.eq(Mux(row_end, 0, base + C)),
+                     part_used[ph].eq(used), part_end[ph].eq(row_end)]
         with m.If(row_end):
             m.d.sync += [th.eq(~th), trow.eq(trow + 1)]
     with m.If(start):
@@ -238,4 +263,5 @@ def fetch(m, p, d, start, lst, port, go):
     m.d.sync += [settled.eq(tail.last), fetched.eq(fetched + settled)]
     with m.If(start):
         m.d.sync += fetched.eq(0)
-    return SimpleNamespace(stores=stores, fetched=fetched, addr=addr)
+    return SimpleNamespace(stores=stores, fetched=fetched, addr=addr, used=part_used,
+                           end=part_end)

@@ -44,8 +44,9 @@ class GemmUnit(wiring.Component):
       ``A``'s column ``s``.
     * ``GEMM_OS`` condensed computes the listed columns in passes of ``C``:
       a fetch (:func:`.condense.fetch`) gathers each pass's weight columns
-      from ``WGT`` into a pass store of four passes, the engine reads a
-      pass's rows from it, and pass ``q``'s results go to ``C``'s columns
+      from ``WGT`` into a pass store of four passes, as soon as the scan
+      has listed them, the engine reads a pass's rows from it, and pass
+      ``q``'s results go to ``C``'s columns
       ``qC`` on, a vector a row, the tiles' places handed to the write-back
       through a small FIFO. Not condensed, it runs dense tiles and writes
       only the outputs its mask names (a row of the mask read beside the
@@ -132,14 +133,15 @@ class GemmUnit(wiring.Component):
             m.d.comb += [port.rdata.eq(r.rdata), port.rvalid.eq(r.rvalid), port.ready.eq(r.ready)]
         return is_os, is_is, s, ports["in"], ports["out"]
 
-    def _tiles(self, m, d, start, name, cols=None):
+    def _tiles(self, m, d, start, name, last_col=None):
         """Counters over the tiles: the tile's first row ``mo`` and column
         ``no``; ``step`` moves to the next tile; ``last_col``: the row tile's
-        last (its columns ``cols``, by default ``n``); ``final``: the last
-        tile."""
+        last (by default, whether the tile reaches ``n``; else a signal the
+        caller drives); ``final``: the last tile."""
         p = self.p
         mo, no = Signal(10, name=f"{name}_mo"), Signal(10, name=f"{name}_no")
-        last_col = no + p.array_cols >= (d.n if cols is None else cols)
+        if last_col is None:
+            last_col = no + p.array_cols >= d.n
         final = last_col & (mo + p.array_rows >= d.m)
         step = Signal(name=f"{name}_step")
         with m.If(step):
@@ -253,11 +255,28 @@ class GemmUnit(wiring.Component):
         lst = condense.scan(m, self.p, d, start, on, Mux(os_c, d.n, d.k), mr, s, go_row,
                             self.mask_written)
 
-        # the feed's row tile: its list's half and entries
+        # a condensed GEMM_OS: the fetch holds WGT; passes come from the store
+        ports = {name: ReadPort(*self._shapes[Buffer.WGT]).create(path=(f"wgt_{name}",))
+                 for name in ("feed", "fetch")}
+        for name in ("valid", "row", "col", "vertical"):
+            m.d.comb += getattr(self.r_wgt, name).eq(Mux(os_c, getattr(ports["fetch"], name),
+                                                         getattr(ports["feed"], name)))
+        for port in ports.values():
+            m.d.comb += [port.rdata.eq(self.r_wgt.rdata), port.rvalid.eq(self.r_wgt.rvalid)]
+        m.d.comb += [ports["feed"].ready.eq(Mux(os_c, 1, self.r_wgt.ready)),
+                     ports["fetch"].ready.eq(self.r_wgt.ready)]
+        f = condense.fetch(m, p, d, start, lst, ports["fetch"], go_tile)
+        fed, eh = Signal(12), Signal(ceil_log2(condense.STORE_PASSES))
+
+        # the feed's row tile: its list's half and entries; a condensed
+        # GEMM_OS's tile is a pass, which ends its row tile as the fetch
+        # found (the list may not be complete when the pass begins)
         fh, frow = Signal(), Signal(12)
         cnt = Mux(fh, lst.count[1], lst.count[0])
-        tiles = self._tiles(m, d, start, "feed", Mux(os_c, Mux(cnt == 0, 1, cnt), d.n))
+        pass_end = Signal()
+        tiles = self._tiles(m, d, start, "feed", pass_end)
         mo, no, step, last_col, final = tiles
+        m.d.comb += pass_end.eq(Mux(os_c, f.end[eh], no + C >= d.n))
         row_done = issued & last & last_col
         next_fh = Signal()
         m.d.comb += next_fh.eq(Mux(start, 0, fh ^ row_done))
@@ -274,19 +293,7 @@ class GemmUnit(wiring.Component):
         m.d.sync += idx.eq(next_idx)
         entry_k = Mux(empty, 0, lst.rd.data.k)
 
-        # a condensed GEMM_OS: the fetch holds WGT; passes come from the store
-        ports = {name: ReadPort(*self._shapes[Buffer.WGT]).create(path=(f"wgt_{name}",))
-                 for name in ("feed", "fetch")}
-        for name in ("valid", "row", "col", "vertical"):
-            m.d.comb += getattr(self.r_wgt, name).eq(Mux(os_c, getattr(ports["fetch"], name),
-                                                         getattr(ports["feed"], name)))
-        for port in ports.values():
-            m.d.comb += [port.rdata.eq(self.r_wgt.rdata), port.rvalid.eq(self.r_wgt.rvalid)]
-        m.d.comb += [ports["feed"].ready.eq(Mux(os_c, 1, self.r_wgt.ready)),
-                     ports["fetch"].ready.eq(self.r_wgt.ready)]
-        f = condense.fetch(m, p, d, start, lst, ports["fetch"], go_tile)
         m.d.comb += lst.rd.addr.eq(Mux(os_c, f.addr, Cat(next_idx, next_fh)))
-        fed, eh = Signal(12), Signal(ceil_log2(condense.STORE_PASSES))
         tile_end = issued & last
         m.d.sync += [fed.eq(Mux(start, 0, fed + (tile_end & os_c))),
                      eh.eq(Mux(start, 0, eh + (tile_end & os_c)))]
@@ -306,12 +313,12 @@ class GemmUnit(wiring.Component):
             b = b_next
 
         # each condensed tile's write-back: where it goes, and its slots
-        used = Mux(cnt - no >= C, C, cnt - no)
+        used = f.used[eh]
         info = data.StructLayout({"mo": 10, "no": 10, "used": range(C + 1), "final": 1})
         m.submodules.wb_tiles = wb = StreamFIFO(width=info.size, depth=self.WB_TILES,
                                                 storage="memory")
         push = Signal(info)
-        m.d.comb += [push.mo.eq(mo), push.no.eq(no), push.used.eq(Mux(empty, 0, used)),
+        m.d.comb += [push.mo.eq(mo), push.no.eq(no), push.used.eq(used),
                      push.final.eq(final), wb.w.payload.eq(push),
                      wb.w.valid.eq(tile_end & os_c)]
         self._wb_tiles, self._wb_info = wb, info
@@ -319,7 +326,7 @@ class GemmUnit(wiring.Component):
         rows = Mux(is_is, Mux(empty, 0, lst.rd.data.rows), (1 << R) - 1)
         return SimpleNamespace(
             ready=Mux(is_is, lst.committed != frow, Mux(os_c, (f.fetched != fed) & wb.w.ready, 1)),
-            last=Mux(is_is, is_last, Mux(os_c & empty, 1, kk == d.k - 1)),
+            last=Mux(is_is, is_last, Mux(os_c & (used == 0), 1, kk == d.k - 1)),
             a_k=Mux(is_is, Mux(s.condensed, idx, entry_k), kk), b_k=Mux(is_is, entry_k, kk),
             rows=rows, wgt=ports["feed"], b=b, tiles=tiles, go_tile=go_tile, go_row=go_row,
             os_c=os_c)
