@@ -557,6 +557,50 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             return
         load(Buffer.ACC, (lists[n], 0), index[:, None, rows], "<i4")
         indexed(Op.GATHER, Buffer.ACC, down(X, rows.start), len(rows), d, x_table, lists[n])
+
+    def broadcast(buffer_at, values, rows):
+        """``values`` ``[B, 1, n]`` int32 into ``rows`` rows at ``buffer_at`` (a
+        stride-0 load of one row of external memory)."""
+        addr, _ = img.put(values, "<i4")
+        prog(Op.LOAD, buffer=Buffer.ACC, row=buffer_at[0] + rows.start, col=buffer_at[1],
+             rows=len(rows), cols=values.shape[-1], dram=addr, stride=0)
+
+    sparse = reuse is not None and reuse.kind == "sparse"
+    condensed = sparse and reuse.condensed
+
+    def condensed_bias(values, rows):
+        """FC1's bias ``[B, 1, F]`` into each row tile of ``rows`` in the
+        order of the columns the tile's mask keeps (a condensed GEMM_OS
+        accumulates onto it)."""
+        mask = np.asarray(reuse.mask, bool)
+        values = np.broadcast_to(values, (B, 1, values.shape[-1]))
+        for u in range(rows.start, rows.stop, cfg.array_rows):
+            tile = range(u, min(u + cfg.array_rows, rows.stop))
+            out = np.zeros_like(values)
+            for b_ in range(B):
+                cols = np.flatnonzero(mask[b_, tile.start:tile.stop].any(axis=0))
+                out[b_, 0, :cols.size] = values[b_, 0, cols]
+            broadcast(FC1_ACC, out, tile)
+
+    def condensed_length(rows):
+        """Columns of a condensed FC1's output that FC2 reads: the most that a
+        row tile of ``rows`` keeps (of any image), at least one."""
+        mask = np.asarray(reuse.mask, bool)[:, rows]
+        R_ = cfg.array_rows
+        return max([1] + [int(mask[:, u:u + R_].any(axis=1).sum(axis=-1).max())
+                          for u in range(0, len(rows), R_)])
+
+    def fc1_loads(rows):
+        """A sparse step's FC1 of ``rows``: the mask's rows, and the bias
+        the GEMM accumulates onto (the outputs the mask names)."""
+        load(Buffer.MASK, down(FFN_MASK, rows.start),
+             np.packbits(np.asarray(reuse.mask, bool)[:, rows], axis=-1,
+                         bitorder="little"), np.uint8, bits=f_dim)
+        if condensed:
+            condensed_bias(bias("fc1"), rows)
+        else:
+            broadcast(FC1_ACC, bias("fc1"), rows)
+
     groups = [
         [(Buffer.ACC, params["gain1"], row(gain1), "<i4"),
          (Buffer.ACC, params["bias1"], row(bias1), "<i4"),
@@ -574,7 +618,11 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
          (Buffer.ACC, params["b2"], bias("fc2"), "<i4"),
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
-    for group in groups:
+    for g_n, group in enumerate(groups):
+        if g_n == len(groups) - 1 and sparse:
+            # FC1's masks and biases before FC2's weights, which FC1 does not need
+            for rows in chunks:
+                fc1_loads(rows)
         for entry in group:
             # the residual stream's chunks by number
             if isinstance(entry, int):
@@ -747,34 +795,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         add(PROJ_ACC, "gate1", gs1, rows)
         layernorm("gain2", "bias2", ms2, H2, rows)
 
-    def broadcast(buffer_at, values, rows):
-        """``values`` ``[B, 1, n]`` int32 into ``rows`` rows at ``buffer_at`` (a
-        stride-0 load of one row of external memory)."""
-        addr, _ = img.put(values, "<i4")
-        prog(Op.LOAD, buffer=Buffer.ACC, row=buffer_at[0] + rows.start, col=buffer_at[1],
-             rows=len(rows), cols=values.shape[-1], dram=addr, stride=0)
-
-    sparse = reuse is not None and reuse.kind == "sparse"
-    condensed = sparse and reuse.condensed
-
     def sparse_gemm(op, a, b, c_at, m, n, k, rows, b_t=0, init=Init.ACCUMULATE):
         prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t, c_row=c_at[0],
              c_col=c_at[1], m=m, n=n, k=k, init=init, mask_row=FFN_MASK[0] + rows.start,
              mask_col=FFN_MASK[1], condensed=int(condensed))
-
-    def condensed_bias(values, rows):
-        """FC1's bias ``[B, 1, F]`` into each row tile of ``rows`` in the
-        order of the columns the tile's mask keeps (a condensed GEMM_OS
-        accumulates onto it)."""
-        mask = np.asarray(reuse.mask, bool)
-        values = np.broadcast_to(values, (B, 1, values.shape[-1]))
-        for u in range(rows.start, rows.stop, cfg.array_rows):
-            tile = range(u, min(u + cfg.array_rows, rows.stop))
-            out = np.zeros_like(values)
-            for b_ in range(B):
-                cols = np.flatnonzero(mask[b_, tile.start:tile.stop].any(axis=0))
-                out[b_, 0, :cols.size] = values[b_, 0, cols]
-            broadcast(FC1_ACC, out, tile)
 
     def ffn_gemm(op, a, b, c_at, n, k, bias_name, rows, b_t=0):
         """An FFN GEMM of ``rows``: with its bias, or on a sparse step ``op``
@@ -787,15 +811,6 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                  bias_name=bias_name)
 
     def fc1(rows):
-        if sparse:
-            # the mask's rows and the bias; then only the outputs the mask names
-            load(Buffer.MASK, down(FFN_MASK, rows.start),
-                 np.packbits(np.asarray(reuse.mask, bool)[:, rows], axis=-1,
-                             bitorder="little"), np.uint8, bits=f_dim)
-            if condensed:
-                condensed_bias(bias("fc1"), rows)
-            else:
-                broadcast(FC1_ACC, bias("fc1"), rows)
         ffn_gemm(Op.GEMM_OS, H2, W1, FC1_ACC, f_dim, d, "b1", rows)
         if reuse is not None and reuse.kind == "dense":
             prog(Op.MASKGEN, src_row=FC1_ACC[0] + rows.start, src_col=FC1_ACC[1],
@@ -806,7 +821,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                  stride=mask_stride)
         prog(Op.SET, mult=g_mult, shift=g_shift, mult2=g_mult2, shift2=g_shift2)
         nonlinear(Fn.GELU, down(FC1_ACC, rows.start), Buffer.ACT, down(G, rows.start),
-                  len(rows), f_dim)
+                  len(rows), condensed_length(rows) if condensed else f_dim)
 
     def fc2(rows):
         if sparse:

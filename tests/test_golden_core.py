@@ -593,6 +593,15 @@ def test_ffn_reuse_steps_compile_to_exact_programs(request):
         flags = {core_isa.decode(w)[1].get("condensed") for w in sparse.program
                  if core_isa.decode(w)[0] in (Op.GEMM_OS, Op.GEMM_IS)}
         assert flags == {int(condensed)}
+        # condensed, GELU takes only the columns FC2 reads: the most a row
+        # tile of its chunk keeps
+        gelu = [f for op, f in map(core_isa.decode, map(int, sparse.program))
+                if op == Op.NONLINEAR and f["fn"] == core_isa.Fn.GELU]
+        kept = [max(int(mask[:, r:r + ccfg.array_rows].any(axis=1).sum(axis=-1).max())
+                    for r in range(f["src_row"] - gelu[0]["src_row"],
+                                   f["src_row"] - gelu[0]["src_row"] + f["rows"],
+                                   ccfg.array_rows)) for f in gelu]
+        assert [f["length"] for f in gelu] == (kept if condensed else [mask.shape[-1]] * len(gelu))
     every, r_every = run(x, cc.ReuseStep("dense", threshold=-(1 << 31)))
     mask, partial = cc.reuse_outputs(every, r_every)
     assert mask.all()
