@@ -618,17 +618,17 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
          (Buffer.ACC, params["b2"], bias("fc2"), "<i4"),
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
-    for g_n, group in enumerate(groups):
-        if g_n == len(groups) - 1 and sparse:
-            # FC1's masks and biases before FC2's weights, which FC1 does not need
-            for rows in chunks:
-                fc1_loads(rows)
+    def emit(group):
         for entry in group:
             # the residual stream's chunks by number
             if isinstance(entry, int):
                 load_x(entry)
             else:
                 load(*entry)
+    # a sparse step loads FC2's weights after FC1's masks and biases (FC1
+    # does not need them), and both after what attention loads
+    for group in groups[:-1] if sparse else groups:
+        emit(group)
     if ctr:
         # the cache: every token's key, value and output; the fresh ones' replaced
         kv_tables = [img.put(v, np.int8) for v in (tokens.k, tokens.v)]
@@ -785,6 +785,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
     events += [("attend", h) for h in range(max(0, count - 2), count)]
     for kind, h in events:
         (scores if kind == "scores" else attend)(h)
+    if sparse:
+        for rows in chunks:
+            fc1_loads(rows)
+        emit(groups[-1])
 
     # -- projection and FFN in row chunks, software-pipelined: one chunk's
     # GELU (and adds, LayerNorm) beside the engine's GEMMs of the next --
