@@ -618,6 +618,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
          (Buffer.ACC, params["b2"], bias("fc2"), "<i4"),
          (Buffer.ACC, params["gate2"], row(gate2), "<i4")],
     ]
+
     def emit(group):
         for entry in group:
             # the residual stream's chunks by number
@@ -625,6 +626,7 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
                 load_x(entry)
             else:
                 load(*entry)
+
     # a sparse step loads FC2's weights after FC1's masks and biases (FC1
     # does not need them), and both after what attention loads
     for group in groups[:-1] if sparse else groups:
