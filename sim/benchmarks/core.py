@@ -85,7 +85,12 @@ def run_on_rtl(unit, p, comp, name, seed=0, log=None):
     run = run_unit(unit, p, "exdisc.sim.testbenches.core_bench", seed=seed,
                    log=log or default_log, run_name=name,
                    env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
-    return dict(json.loads(out.read_text()), seed=run.seed)
+    got = json.loads(out.read_text())
+    # the run's cycles and the model's total are both its last descriptor's end
+    if got["cycles"] != max(end for _, end in got["times"]):
+        raise AssertionError(f"{name}: the run took {got['cycles']} cycles, but its last "
+                             f"descriptor ended at {max(end for _, end in got['times'])}")
+    return dict(got, seed=run.seed)
 
 
 def model_cycles(comp, t):

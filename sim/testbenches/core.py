@@ -173,9 +173,11 @@ def reuse_threshold(p, sparsity, tokens=16, layer=1, step=3):
 async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=0.7,
                       max_cycles=5_000_000, watch=None):
     """Run ``program`` on the core with external memory ``dram``; returns
-    ``(memory, error code, error index, finished, cycles)``, cycles counted
-    from the end of reset. ``watch(cycle)``, if given, is called in every
-    cycle's read-only phase."""
+    ``(memory, error code, error index, finished, cycles)``, ``cycles`` the
+    cycle, counted from the end of reset, in which the core was seen to
+    finish or stop: the convention of the descriptors' end cycles and of
+    the cycle model's total. ``watch(cycle)``, if given, is called in every
+    cycle's read-only phase with the same count."""
     tick = Tick(dut)
     host = ExternalMemory(dram, p.bus_bytes)
     for name in ("descriptors", "load_data"):
@@ -205,8 +207,9 @@ async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=
             getattr(dut, f"{n}__ready").value = int(r)
         # sample, before the next edge
         await ReadOnly()
+        now = cycle_now() - start
         if watch is not None:
-            watch(cycle_now() - start)
+            watch(now)
         if offered is not None and dut.descriptors__ready.value:
             offered = None
         if load_offer and dut.load_data__ready.value:
@@ -224,7 +227,7 @@ async def run_program(dut, p, program, dram, rng, *, valid_prob=0.7, ready_prob=
         done = finished or error_for > (50 if not dut.busy.value else SETTLE)
         await tick()
         if done:
-            return host.mem, code, index, finished, cycle_now() - start
+            return host.mem, code, index, finished, now
     raise AssertionError(f"the program did not finish within {max_cycles} cycles")
 
 
