@@ -602,6 +602,11 @@ def test_ffn_reuse_steps_compile_to_exact_programs(request):
                                    f["src_row"] - gelu[0]["src_row"] + f["rows"],
                                    ccfg.array_rows)) for f in gelu]
         assert [f["length"] for f in gelu] == (kept if condensed else [mask.shape[-1]] * len(gelu))
+        # FC1's masks are loaded before FC2's weights (the last weights loaded)
+        loads = [f["buffer"] for op, f in map(core_isa.decode, map(int, sparse.program))
+                 if op == Op.LOAD]
+        last_wgt = max(i for i, b in enumerate(loads) if b == Buffer.WGT)
+        assert all(i < last_wgt for i, b in enumerate(loads) if b == Buffer.MASK)
     every, r_every = run(x, cc.ReuseStep("dense", threshold=-(1 << 31)))
     mask, partial = cc.reuse_outputs(every, r_every)
     assert mask.all()
