@@ -801,10 +801,10 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
         add(PROJ_ACC, "gate1", gs1, rows)
         layernorm("gain2", "bias2", ms2, H2, rows)
 
-    def sparse_gemm(op, a, b, c_at, m, n, k, rows, b_t=0, init=Init.ACCUMULATE):
+    def sparse_gemm(op, a, b, c_at, m, n, k, rows, b_t=0, init=Init.ACCUMULATE, **kw):
         prog(op, a_row=a[0], a_col=a[1], b_row=b[0], b_col=b[1], b_t=b_t, c_row=c_at[0],
              c_col=c_at[1], m=m, n=n, k=k, init=init, mask_row=FFN_MASK[0] + rows.start,
-             mask_col=FFN_MASK[1], condensed=int(condensed))
+             mask_col=FFN_MASK[1], condensed=int(condensed), **kw)
 
     def ffn_gemm(op, a, b, c_at, n, k, bias_name, rows, b_t=0):
         """An FFN GEMM of ``rows``: with its bias, or on a sparse step ``op``
@@ -834,19 +834,20 @@ def compile_block(model, layer, x, c, cfg=None, scales=None, theta=1e-3, chunk_r
             # the cached partial (its bias included); then only the recomputed inputs
             load(Buffer.ACC, down(FC2_ACC, rows.start),
                  np.asarray(reuse.partial, np.int32)[:, rows], "<i4")
-        ffn_gemm(Op.GEMM_IS, G, W2T, FC2_ACC, d, f_dim, "b2", rows, b_t=1)
         if reuse is not None and reuse.kind == "dense":
-            # the cached partial, the bias and the inputs the sparse steps
-            # reuse, is FC2 less its masked inputs' part: subtracted from
-            # FC2, stored, and added back (cheaper than summing the unmasked
-            # inputs, which are most)
-            for init in (Init.SUBTRACT, Init.ACCUMULATE):
-                sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2T, down(FC2_ACC, rows.start),
-                            len(rows), d, f_dim, rows, b_t=1, init=init)
-                if init == Init.SUBTRACT:
-                    prog(Op.STORE, buffer=Buffer.ACC, row=FC2_ACC[0] + rows.start,
-                         col=FC2_ACC[1], rows=len(rows), cols=d,
-                         dram=part_addr + rows.start * part_stride, stride=part_stride)
+            # the cached partial (the bias and the inputs the sparse steps
+            # reuse) under the inverted mask, stored; then the masked
+            # inputs onto it
+            at = down(FC2_ACC, rows.start)
+            broadcast(FC2_ACC, bias("fc2"), rows)
+            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2T, at, len(rows), d, f_dim, rows,
+                        b_t=1, invert=1)
+            prog(Op.STORE, buffer=Buffer.ACC, row=at[0], col=at[1], rows=len(rows), cols=d,
+                 dram=part_addr + rows.start * part_stride, stride=part_stride)
+            sparse_gemm(Op.GEMM_IS, down(G, rows.start), W2T, at, len(rows), d, f_dim, rows,
+                        b_t=1)
+        else:
+            ffn_gemm(Op.GEMM_IS, G, W2T, FC2_ACC, d, f_dim, "b2", rows, b_t=1)
         add(FC2_ACC, "gate2", gs2, rows)
         if ctr:
             indexed(Op.SCATTER, Buffer.ACC, down(X, rows.start), len(rows), d,
