@@ -123,14 +123,14 @@ def test_bench_exion_parts_and_sampling_run():
     # a tile holds a set bit when any of its columns does
     assert 1 - mask["fc1_sparsity"] < mask["columns_kept"] < mask["tiles_kept"] <= 1
     dims = exion._dims()
-    parts = {k: [(exion._part(*decode(int(w)), dims, k), decode(int(w))[0]) for w in c.program]
+    parts = {k: [(exion._part(*decode(int(w)), dims), decode(int(w))[0]) for w in c.program]
              for k, c in comps.items()}
     chunks = 1                          # 8 tokens, the compiler's 8-row chunks
     assert parts["dense block"].count(("fc1", Op.GEMM)) == chunks
-    assert parts["reuse dense step"].count(("fc2 partial", Op.GEMM_IS)) == 2 * chunks
+    assert parts["reuse dense step"].count(("fc2", Op.GEMM_IS)) == 2 * chunks
     assert parts["reuse sparse step"].count(("fc1", Op.GEMM_OS)) == chunks
     assert parts["reuse sparse step"].count(("fc2", Op.GEMM_IS)) == chunks
-    assert parts["exion dense step"].count(("fc2 partial", Op.GEMM_IS)) == 2 * chunks
+    assert parts["exion dense step"].count(("fc2", Op.GEMM_IS)) == 2 * chunks
     heads = 4
     for kind in exion.KINDS:
         eager = kind.startswith(("eager", "exion"))

@@ -67,12 +67,11 @@ def _keep(comp, theta):
             "union": float(sum(union) / len(union))}
 
 
-def _part(op, f, dims, kind):
-    """Which part of the block a descriptor of a ``kind`` of program is:
-    ``fc1``, ``fc2``, ``attention`` (its GEMMs, the softmax and ``P V``'s
-    requantization), or ``None``; on FFN-Reuse's dense steps, the sparse
-    GEMMs that subtract the masked inputs' part of FC2 for the cached
-    partial and add it back are ``fc2 partial``."""
+def _part(op, f, dims):
+    """Which part of the block a descriptor is:
+    ``fc1``, ``fc2`` (on FFN-Reuse's dense steps, its two parts: the
+    cached partial and the masked inputs' part), ``attention`` (its GEMMs,
+    the softmax and ``P V``'s requantization), or ``None``."""
     from exdisc.golden.core_isa import Fn, Op
     d, ffn = dims
     if op == Op.NONLINEAR:
@@ -82,8 +81,7 @@ def _part(op, f, dims, kind):
     if (f["n"], f["k"]) == (ffn, d):
         return "fc1"
     if (f["n"], f["k"]) == (d, ffn):
-        dense_step = kind in ("reuse dense step", "exion dense step")
-        return "fc2 partial" if op == Op.GEMM_IS and dense_step else "fc2"
+        return "fc2"
     if (f["n"], f["k"]) in ((3 * d, d), (d, d)):
         return None
     return "attention"
@@ -91,7 +89,7 @@ def _part(op, f, dims, kind):
 
 def _measure(name, comp, p, timing, dims, seed, log):
     from .core import measure
-    return measure("exion", name, comp, p, timing, lambda op, f: _part(op, f, dims, name),
+    return measure("exion", name, comp, p, timing, lambda op, f: _part(op, f, dims),
                    "parts", seed, log)
 
 
@@ -105,7 +103,7 @@ def steps(p, layer=1, step=3, tokens=16, sparsity=0.9, seed=0, log=None,
           eager_theta=EAGER_THETA):
     """The block's programs (:data:`KINDS`) on ExionCore ``p``'s emitted
     Verilog and in the cycle model: cycles, cycles by operation and by part
-    (``fc1``, ``fc2``, the dense steps' ``fc2 partial``, ``attention``), the
+    (``fc1``, ``fc2``, ``attention``), the
     engine's beats and busy fraction, and per operation the cycles lost to
     buffer port conflicts (RTL less model); FC1's sparsity at the quantile
     policy's threshold (``sparsity``) and at 0, GELU's sign; eager
@@ -210,7 +208,7 @@ def tables(record):
         ["operation", *KINDS],
         [[o, *(runs[k]["by_op"].get(o, 0) for k in KINDS)] for o in ops] +
         [[f"FFN {part}", *(runs[k]["parts"].get(part, 0) for k in KINDS)]
-         for part in ("fc1", "fc2", "fc2 partial")] +
+         for part in ("fc1", "fc2")] +
         [["attention", *(runs[k]["parts"].get("attention", 0) for k in KINDS)]] +
         [["block (wall)", *(runs[k]["cycles"] for k in KINDS)],
          ["cycle model", *(runs[k]["model"]["total"] for k in KINDS)],
