@@ -87,9 +87,10 @@ def run_on_rtl(unit, p, comp, name, seed=0, log=None):
                    env={"EXDISC_BENCH_IN": str(given), "EXDISC_BENCH_OUT": str(out)})
     got = json.loads(out.read_text())
     # the run's cycles and the model's total are both its last descriptor's end
-    if got["cycles"] != max(end for _, end in got["times"]):
+    last = max(end for _, end in got["times"])
+    if got["cycles"] != last:
         raise AssertionError(f"{name}: the run took {got['cycles']} cycles, but its last "
-                             f"descriptor ended at {max(end for _, end in got['times'])}")
+                             f"descriptor ended at {last}")
     return dict(got, seed=run.seed)
 
 
