@@ -11,29 +11,42 @@ seed: placer seeds move it by a few percent, and a change that only reorders
 a netlist can move it by more than ten, hence 15 %.
 
 The tools are deterministic: a design whose digest is its baseline's gives
-the baseline's numbers exactly, so ``make test`` checks the digests of every
-baseline (elaboration only, seconds) and re-runs the tools only on a few
-small designs, to show that they still reproduce what is stored. A design
-whose netlist changed is measured again with ``exdisc baseline --stale``,
-and stored with ``--update``; tests only compare.
+the baseline's numbers exactly, so ``make test`` checks the digest of every
+baseline and re-runs the tools only on a few small designs, to show that
+they still reproduce what is stored. A design whose netlist changed is
+measured again with ``exdisc baseline --stale``, and stored with
+``--update``; tests only compare.
+
+A digest needs the design elaborated, which takes a minute for a core.
+Elaboration is deterministic too, so ``exdisc baseline --stale --update``
+also stores, in :data:`CHECKS_PATH`, the digest it elaborated for each
+point under a key of everything the elaboration reads (the sources of
+``hw/`` and ``synth/``, the parameters, the options, the tool versions):
+while the key holds, the digest is known without elaborating again.
 """
 
 import dataclasses
 import datetime
+import functools
+import hashlib
 import json
 import pathlib
 
+import exdisc.hw
 from exdisc.hw.units import get_unit
 from exdisc.common.workdir import source_root
+from . import flow
 from .flow import DEVICE, netlist_digest
 
 
 __all__ = ["BASELINE_DIR", "DEFAULT_TOLERANCE", "GENERIC_MODEL", "BASELINE_SPEED", "Verdict",
            "baseline_path", "load_baseline", "save_baseline", "compare", "not_compared",
-           "verdict", "stored_baselines", "stale_baselines"]
+           "verdict", "stored_baselines", "stale_baselines", "current_netlist", "CHECKS_PATH"]
 
 
 BASELINE_DIR = pathlib.Path(__file__).resolve().parent / "baselines"
+# Beside the baselines rather than among them: every *.json there is one.
+CHECKS_PATH = BASELINE_DIR.parent / "baseline_checks.json"
 DEFAULT_TOLERANCE = {"cells": 0.05, "cells_abs": 4, "fmax": 0.15, "depth": 2}
 _CELL_METRICS = ("lut4", "ff", "ccu2c", "mult18", "bram", "gates", "transistors")
 # Version of the technology-independent view (gates, transistors, depth).
@@ -187,15 +200,60 @@ def stored_baselines(max_seconds=None):
     return out
 
 
-def stale_baselines():
+def stale_baselines(store_checks=False):
     """``(unit name, params, reason)`` of every stored baseline whose netlist
-    or flow is no longer the one it was measured on."""
-    out = []
+    or flow is no longer the one it was measured on, each elaborated (no
+    stored check is trusted); with ``store_checks``, the digests found are
+    stored as the checks :func:`current_netlist` trusts."""
+    out, checks = [], {}
     for unit_name, params in stored_baselines():
         record = load_baseline(unit_name, params)
         now = netlist_digest(unit_name, params, **record.get("options", {}))
+        checks[record["module"]] = {"key": _check_key(unit_name, params, record), "netlist": now}
         if record.get("netlist") != now:
             reason = ("recorded before netlists were tracked" if "netlist" not in record
                       else f"netlist or flow changed ({record['netlist']} -> {now})")
             out.append((unit_name, params, reason))
+    if store_checks:
+        CHECKS_PATH.write_text(json.dumps(checks, indent=2, sort_keys=True) + "\n")
     return out
+
+
+def current_netlist(unit_name, params, record):
+    """The digest of today's netlist at a stored baseline's point and options:
+    the one :func:`stale_baselines` stored for it, if everything the
+    elaboration reads is as it was then, else elaborated now."""
+    check = _load_checks().get(record["module"])
+    if check is not None and check["key"] == _check_key(unit_name, params, record):
+        return check["netlist"]
+    return netlist_digest(unit_name, params, **record.get("options", {}))
+
+
+def _load_checks():
+    return json.loads(CHECKS_PATH.read_text()) if CHECKS_PATH.exists() else {}
+
+
+@functools.cache
+def _sources_digest():
+    """What every elaboration and flow input depends on, beside the point's
+    own parameters and options: the Python sources of ``hw/`` (the design)
+    and ``synth/`` (the wrapper, the script, the digest), the tool versions
+    and the flow's revision."""
+    h = hashlib.sha256()
+    for name, path in _source_files():
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(json.dumps([flow.tool_versions(), flow.FLOW_REVISION]).encode())
+    return h.hexdigest()
+
+
+def _source_files():
+    """``(name, path)`` of the Python sources of ``hw/`` and ``synth/``."""
+    return [(path.relative_to(package.parent).as_posix(), path)
+            for package in (pathlib.Path(exdisc.hw.__file__).parent, pathlib.Path(__file__).parent)
+            for path in sorted(package.rglob("*.py"))]
+
+
+def _check_key(unit_name, params, record):
+    point = [unit_name, record["module"], dataclasses.asdict(params), record.get("options", {})]
+    return hashlib.sha256((_sources_digest() + json.dumps(point, sort_keys=True, default=str))
+                          .encode()).hexdigest()[:16]

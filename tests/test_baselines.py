@@ -2,12 +2,16 @@
 and the comparison catches regressions. No tool runs here."""
 
 import copy
+import json
+import pathlib
 
 import pytest
 
 from exdisc.hw.lod import LODParams
-from exdisc.synth.baselines import (BASELINE_SPEED, GENERIC_MODEL, compare, load_baseline,
-                                    not_compared, save_baseline, stored_baselines)
+from exdisc.hw.presets import get_preset
+from exdisc.synth import baselines
+from exdisc.synth.baselines import (BASELINE_SPEED, GENERIC_MODEL, compare, current_netlist,
+                                    load_baseline, not_compared, save_baseline, stored_baselines)
 from exdisc.synth.flow import SynthResult, netlist_digest
 from test_synth import REPRODUCED, _id
 
@@ -23,14 +27,44 @@ def test_baseline_was_measured_on_this_netlist(unit_name, params):
     record = load_baseline(unit_name, params)
     assert "netlist" in record, (f"{record['module']}: recorded before netlists were tracked; "
                                  "run exdisc baseline --stale --update")
-    now = netlist_digest(unit_name, params, **record["options"])
+    now = current_netlist(unit_name, params, record)
     assert now == record["netlist"], (
         f"{record['module']}: the netlist or flow changed since its baseline was measured "
         f"({record['netlist']} -> {now}); run exdisc baseline --stale (--update to store)")
 
 
+def test_a_stored_check_holds_only_for_the_sources_it_was_made_from(tmp_path, monkeypatch):
+    """A digest from the checks file is trusted only under its key: another
+    source, parameter or option elaborates again."""
+    unit_name, params = "lod", LODParams(width=16, k=1)
+    record = load_baseline(unit_name, params)
+    checks = tmp_path / "checks.json"
+    monkeypatch.setattr(baselines, "CHECKS_PATH", checks)
+    key = baselines._check_key(unit_name, params, record)
+    checks.write_text(json.dumps({record["module"]: {"key": key, "netlist": "stored"}}))
+    assert current_netlist(unit_name, params, record) == "stored"
+    elaborated = netlist_digest(unit_name, params, **record["options"])
+    reseeded = {**record, "options": {**record["options"], "seed": 2}}
+    assert current_netlist(unit_name, params, reseeded) != "stored"
+    monkeypatch.setattr(baselines, "_sources_digest", lambda: "an edited source tree")
+    assert current_netlist(unit_name, params, record) == elaborated
+    other = LODParams(width=16, k=1, registered=True)
+    assert baselines._check_key(unit_name, other, record) != key
+
+
+def test_the_source_digest_reads_the_design_and_the_flow():
+    """Every module that elaboration or the flow's inputs come from is in it."""
+    import exdisc.hw.core.gemm
+    import exdisc.synth.wrapper
+    read = {path.resolve() for _, path in baselines._source_files()}
+    for module in (exdisc.hw.core.gemm, exdisc.hw.platform, exdisc.synth.wrapper,
+                   exdisc.synth.flow):
+        assert pathlib.Path(module.__file__).resolve() in read, module.__name__
+
+
 def test_reproduced_designs_have_baselines():
-    for unit_name, params in REPRODUCED:
+    # test_flow_units reproduces the units preset's points
+    for unit_name, params in REPRODUCED + get_preset("units"):
         assert load_baseline(unit_name, params) is not None, (unit_name, params)
 
 
