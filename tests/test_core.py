@@ -1,8 +1,8 @@
 """The whole core in the Amaranth simulator against the golden core model:
 every byte of external memory after a program, and with a closing store of
 every buffer, every word the program wrote. (The quick checks; the cocotb
-sign-off on Verilator, tests/test_core_cocotb.py, runs the longer
-programs and a block of the project's DiT.)"""
+sign-off on Verilator, `make flow`'s main job and tests/test_flow.py, runs the
+longer programs and a block of the project's DiT.)"""
 
 import numpy as np
 import pytest
@@ -182,7 +182,7 @@ def test_condensed_passes_stream_from_the_scan(seed, shape):
     _sparse_run(p, program, dram, seed)
 
 
-@pytest.mark.parametrize("seed,shape", [(23, (4, 4)), (24, (3, 5)), (27, (5, 3)), (28, (2, 6))])
+@pytest.mark.parametrize("seed,shape", [(24, (3, 5)), (27, (5, 3))])
 def test_sparse_gemms_find_the_lists_kept_before(seed, shape):
     """A sparse GEMM over the mask region of the one before it takes the
     list of kept columns that one made instead of scanning again (FC2 after
@@ -254,13 +254,13 @@ def test_maskgen_at_its_threshold():
     _check(EXION, program, dram, seed)
 
 
-@pytest.mark.parametrize("step", ["dense", "sparse"])
-def test_exion_ffn_reuse_block(step):
-    """A whole block of a small random DiT with FFN-Reuse: the dense step
-    (MASKGEN, the mask and the cached partial stored) and the sparse step on
-    the mask and partial the golden model's dense step produced (FC1
+def test_exion_ffn_reuse_sparse_block():
+    """A whole sparse-step block of a small random DiT with FFN-Reuse, on the
+    mask and partial the golden model's dense step produced (FC1
     output-sparse, FC2 input-sparse onto the partial, condensed). Nine
-    tokens: a chunk of two full row tiles and one of a single row."""
+    tokens: a chunk of two full row tiles and one of a single row. (The
+    dense step, MASKGEN and the cached partial, runs on the RTL in
+    ExionCore's sign-off, tests/test_exion_cocotb.py.)"""
     from exdisc.golden import core_compile as cc
     model, x, c, seed = _small_dit(4, image_size=6)
     p = ExionParams(width=64, act_rows=128, wgt_rows=128, acc_rows=256, mask_rows=64,
@@ -269,14 +269,12 @@ def test_exion_ffn_reuse_block(step):
     scales = cc.calibrate(model, 0, x, c)
     dense = cc.compile_block(model, 0, x, c, gcfg, scales, chunk_rows=8,
                              reuse=cc.ReuseStep("dense", threshold=0))
-    comp = dense
-    if step == "sparse":
-        mask, partial = cc.reuse_outputs(dense, gcore.run(dense.program, dense.dram, gcfg))
-        assert 0.1 < mask.mean() < 0.9
-        comp = cc.compile_block(model, 0, x, c, gcfg, scales, chunk_rows=8,
-                                reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
-    ops = {Op(w & 0xF) for w in comp.program}
-    assert {Op.MASKGEN} <= ops if step == "dense" else {Op.GEMM_OS, Op.GEMM_IS} <= ops
+    assert Op.MASKGEN in {Op(w & 0xF) for w in dense.program}
+    mask, partial = cc.reuse_outputs(dense, gcore.run(dense.program, dense.dram, gcfg))
+    assert 0.1 < mask.mean() < 0.9
+    comp = cc.compile_block(model, 0, x, c, gcfg, scales, chunk_rows=8,
+                            reuse=cc.ReuseStep("sparse", mask=mask, partial=partial))
+    assert {Op.GEMM_OS, Op.GEMM_IS} <= {Op(w & 0xF) for w in comp.program}
     _check(p, comp.program, comp.dram[0], seed)
 
 
@@ -336,10 +334,8 @@ def test_kv_gathers_and_scatters(seed):
     _check(DISC, program, dram, seed)
 
 
-@pytest.mark.parametrize("seed,fault,kv", [(7, "range", False), (10, "range", False),
-                                           (5, "duplicate", False), (11, "duplicate", False),
-                                           (3, "range", True), (5, "range", True),
-                                           (5, "duplicate", True)])
+@pytest.mark.parametrize("seed,fault,kv", [(7, "range", False), (5, "duplicate", False),
+                                           (3, "range", True), (5, "duplicate", True)])
 def test_bad_index_list_stops_the_core(seed, fault, kv):
     """A list with an index outside its table, or a scatter's list with a
     repeated index: the core stops with the golden model's code at the

@@ -1,21 +1,17 @@
-"""Sign-off of the core's emitted Verilog with Verilator and cocotb: random
-programs, a malformed descriptor, and a block of the project's DiT from the
-recorded run, every byte of external memory against the golden core model."""
+"""The core's emitted Verilog on Verilator: ``exdisc bench core``'s RTL run.
+The core's sign-off (random programs, a malformed descriptor, a block of the
+project's DiT from the recorded run, every byte of external memory against
+the golden core model) is `make flow`'s main job, and
+test_flow.py::test_flow_default_signs_off_the_core runs it on the same
+Verilator model."""
 
 import pytest
 
 from exdisc.hw.presets import get_preset
-from exdisc.sim.harness.signoff import signoff
 
 #: The default preset's core (8 x 8, buffers for a 16-token block of the DiT):
 #: the model `make flow` signs off, built once for both.
 [(_, SIGNOFF)] = get_preset("default")
-
-
-@pytest.mark.cocotb
-def test_core_signoff():
-    run = signoff("core", SIGNOFF)
-    assert run.passed == ["core_random", "core_malformed", "core_dit_block"]
 
 
 @pytest.mark.cocotb

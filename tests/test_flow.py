@@ -7,6 +7,10 @@ import sys
 
 import pytest
 
+from exdisc.hw.presets import get_preset
+from exdisc.synth.flow import SynthResult
+from test_synth import check_reproduced
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
@@ -15,17 +19,19 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 def test_flow_units(tmp_path):
     """The whole flow, synthesis against the baselines included, on the small
     units' preset (the default preset's core takes most of an hour to place
-    and route: `make flow` runs it, and its baseline is stored)."""
+    and route: `make flow` runs it, and its baseline is stored); each point
+    reproduces its baseline exactly."""
     r = subprocess.run([sys.executable, "-m", "exdisc", "flow", "--preset", "units",
                         "-o", str(tmp_path)], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     summary = json.loads((tmp_path / "units" / "summary.json").read_text())
-    assert summary, "empty summary"
-    for row in summary:
+    assert [row["unit"] for row in summary] == [u for u, _ in get_preset("units")]
+    for row, (_, params) in zip(summary, get_preset("units")):
         assert pathlib.Path(row["verilog"]).exists()
         assert row["sim"]["passed"] and "failed" not in row["sim"]
         assert row["synth"]["fmax_mhz"] > 0
         assert row["baseline"]["status"] == "within", row["baseline"]
+        check_reproduced(SynthResult(**row["synth"]), params)
         if row["unit"] == "lod":
             assert row["formal"]["passed"]
     assert "done in" in r.stdout and "seed=" in r.stderr
@@ -33,10 +39,10 @@ def test_flow_units(tmp_path):
 
 @pytest.mark.cocotb
 def test_flow_default_signs_off_the_core(tmp_path):
-    """`make flow`'s main job up to synthesis: the default preset's core
-    generated and signed off (random programs, a malformed descriptor, a
-    block of the DiT), with the Verilator model the core's sign-off test
-    builds."""
+    """`make flow`'s main job up to synthesis, which is the core's cocotb
+    sign-off: the default preset's core generated and run on Verilator
+    (random programs, a malformed descriptor, a block of the DiT), every
+    byte of external memory against the golden core model."""
     r = subprocess.run([sys.executable, "-m", "exdisc", "flow", "--preset", "default",
                         "--no-synth", "-o", str(tmp_path)], capture_output=True, text=True,
                        cwd=ROOT)
@@ -53,7 +59,6 @@ def test_flow_synthesizes_each_point_as_its_baseline_was(monkeypatch):
     asked, and its unit says whether generic synthesis is worth its time."""
     import argparse
     from exdisc.cli import flow
-    from exdisc.hw.presets import get_preset
     from exdisc.synth.flow import DEFAULT_FREQ_MHZ
     [(unit, params)] = get_preset("default")
     stored = {"options": {"freq_mhz": 50.0, "generic": False, "seed": 1, "placer": "static"}}

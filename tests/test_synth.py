@@ -12,16 +12,16 @@ from amaranth.lib.wiring import In, Out
 
 from exdisc.hw.eager_rowselect import RowSelectParams
 from exdisc.hw.lod import LeadingOneDetector, LODParams
-from exdisc.hw.systolic import SystolicParams
 from exdisc.synth.baselines import load_baseline, verdict
 from exdisc.synth.flow import synth_dir, synthesize
 
 
-#: Synthesized in every `make test`, each in seconds: a LUT-only unit, one with a
-#: block RAM, and a floorplanned systolic array with DSPs and its block-RAM queue.
+#: Synthesized in every `make test`, each in seconds: a LUT-only unit and one with
+#: a block RAM. The units preset's points (a registered LOD, and a floorplanned
+#: systolic array with DSPs and its block-RAM queue) are checked the same way by
+#: test_flow.py::test_flow_units, which synthesizes them.
 REPRODUCED = [("lod", LODParams(width=16, k=1)),
-              ("rowselect", RowSelectParams(score_width=48, row=256, top_k=32)),
-              ("systolic", SystolicParams(rows=4, cols=4))]
+              ("rowselect", RowSelectParams(score_width=48, row=256, top_k=32))]
 
 
 def _id(point):
@@ -29,15 +29,13 @@ def _id(point):
     return f"{unit_name}-{params.slug()}"
 
 
-@pytest.mark.synth
-@pytest.mark.parametrize("unit_name, params", REPRODUCED, ids=[_id(b) for b in REPRODUCED])
-def test_tools_reproduce_the_baseline(unit_name, params):
-    record = load_baseline(unit_name, params)
-    result = synthesize(unit_name, params, **record["options"])
+def check_reproduced(result, params):
+    """``result``, synthesized with its baseline's options, is the baseline's
+    netlist and numbers, and its report is consistent."""
+    record = load_baseline(result.unit, params)
     assert result.netlist == record["netlist"]
     assert result.metrics() == record["metrics"], "the same netlist gave other numbers"
     assert verdict(result, params).status == "within"
-    # The report is internally consistent.
     assert result.lut4 == result.ecp5_cells.get("LUT4", 0)
     assert result.mult18 == result.ecp5_cells.get("MULT18X18D", 0)
     assert result.utilisation["TRELLIS_IO"]["used"] == 5     # clk, rst, sin, load, sout
@@ -47,10 +45,17 @@ def test_tools_reproduce_the_baseline(unit_name, params):
     assert result.utilisation["TRELLIS_FF"]["used"] >= wrapper_ffs
     # A systolic array's DSPs (and its queue's block RAMs) are floorplanned,
     # and nextpnr took every site (plus the clock pin's).
-    if unit_name == "systolic":
+    if result.unit == "systolic":
         assert result.floorplan >= result.mult18 > 0
         log = (synth_dir(result.module) / "nextpnr.log").read_text()
         assert f"Placed {result.floorplan + 1} cells based on constraints" in log
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("unit_name, params", REPRODUCED, ids=[_id(b) for b in REPRODUCED])
+def test_tools_reproduce_the_baseline(unit_name, params):
+    record = load_baseline(unit_name, params)
+    check_reproduced(synthesize(unit_name, params, **record["options"]), params)
 
 
 @pytest.mark.parametrize("speed, error", [(9, ValueError), (5, ValueError), (True, TypeError),
@@ -124,23 +129,23 @@ def test_lut_attribution_accounts_for_every_lut():
 
 
 @pytest.mark.synth
-@pytest.mark.parametrize("rounding", ["signed", "truncate"])
-def test_area_floors_remove_only_the_lane_logic(rounding):
+def test_area_floors_remove_only_the_lane_logic():
     """An area floor keeps every flip-flop of its unit (so that the difference
-    is lane logic, not registers that synthesis dropped) and costs less."""
+    is lane logic, not registers that synthesis dropped) and costs less: the
+    log-domain dot product at both integer roundings, and the MAC dot product."""
     from exdisc.hw.dot import DotParams
     from exdisc.hw.eager_logdot import LogDotParams
     from exdisc.hw.units import AREA_FLOORS
     quiet = dict(pnr=False, log=lambda s: None)
-    log = LogDotParams(lanes=4, width=8, k=2, max_beats=2, encoded=True, split=False,
-                       rounding=rounding)
-    mac = DotParams(lanes=4, width=8, max_beats=2)
-    for name, params in (("logdot", log), ("dot", mac)):
+    points = [("logdot", LogDotParams(lanes=4, width=8, k=2, max_beats=2, encoded=True,
+                                      split=False, rounding=rounding))
+              for rounding in ("signed", "truncate")]
+    for name, params in points + [("dot", DotParams(lanes=4, width=8, max_beats=2))]:
         unit = synthesize(name, params, **quiet)
         floor = synthesize(AREA_FLOORS[f"{name}_floor"], params, **quiet)
         assert floor.unit == f"{name}_floor" and floor.module != unit.module
-        assert floor.ff == unit.ff, name
-        assert floor.transistors < unit.transistors, name
+        assert floor.ff == unit.ff, params
+        assert floor.transistors < unit.transistors, params
 
 
 @pytest.mark.parametrize("change, error", [
