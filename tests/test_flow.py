@@ -52,6 +52,26 @@ def test_flow_default_signs_off_the_core(tmp_path):
     assert row["sim"]["passed"] == ["core_random", "core_malformed", "core_dit_block"]
 
 
+@pytest.mark.cocotb
+def test_bench_core_rtl():
+    """``exdisc bench core``'s RTL run on the core the flow signs off (in this
+    file, so that the two share one Verilator model on one worker): a
+    16-token block, the cycles accounted for, and its table."""
+    from exdisc.sim.benchmarks import core
+    [(_, params)] = get_preset("default")
+    r = core.rtl_cycles(params, layer=1, tokens=16)
+    assert r["cycles"] >= r["engine_beats"] > 0
+    assert r["by_op"]["GEMM"] >= r["engine_beats"]
+    assert set(r["by_op"]) == set(r["model"]["by_op"])
+    # the model times descriptors alone: overlapping ones can only take longer
+    assert all(lost >= 0 for lost in r["model"]["lost"].values())
+    assert sum(r["model"]["lost"].values()) == (sum(r["by_op"].values())
+                                                 - sum(r["model"]["by_op"].values()))
+    assert 0 < r["model"]["exact"] <= r["descriptors"]
+    assert sum(r["queues_busy"].values()) == sum(r["by_op"].values())
+    assert len(core.tables({"rtl": r})) == 1
+
+
 def test_flow_synthesizes_each_point_as_its_baseline_was(monkeypatch):
     """`exdisc flow` runs a point's synthesis with its baseline's options
     (generic synthesis or not, the target clock, the placer), and --freq and
