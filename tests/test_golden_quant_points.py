@@ -72,8 +72,11 @@ def test_bfloat16_rounds_to_nearest_even(seed):
     assert not np.any(r.view(np.uint32) & 0xFFFF)
     down = (x.view(np.uint32) & 0xFFFF0000).view(np.float32)
     up = ((x.view(np.uint32) & 0xFFFF0000) + 0x10000).view(np.float32)
-    # the nearer of the two neighbours (no exact tie among random values)
-    nearer = np.where(np.abs(x - down) < np.abs(up - x), down, up)
+    # the nearer of the two neighbours; on a tie (random values meet some), the
+    # one whose last bfloat16 bit is 0
+    below, above = np.abs(x - down), np.abs(up - x)
+    even = np.where((down.view(np.uint32) >> 16) & 1, up, down)
+    nearer = np.where(below < above, down, np.where(below > above, up, even))
     assert np.array_equal(r, nearer)
 
 

@@ -30,11 +30,3 @@ def test_the_control_file_is_rewritten_only_when_it_changes(tmp_path):
     assert control.stat().st_mtime_ns == stamp
     _public_top_only([c if c != "a" else "b" for c in cmd])
     assert '"b"' in control.read_text()
-
-
-def test_only_large_models_are_compiled_optimized():
-    from exdisc.sim.harness.verilator import _make_overrides
-    for optimize, level in ((True, "-O1"), (False, "-O0")):
-        args = _make_overrides(optimize)
-        assert f"OPT_FAST={level}" in args and f"OPT_GLOBAL={level}" in args
-        assert "OPT_SLOW=-O0" in args

