@@ -55,6 +55,7 @@ def test_a_stored_check_holds_only_for_the_sources_it_was_made_from(tmp_path, mo
 def test_the_source_digest_reads_the_design_and_the_flow():
     """Every module that elaboration or the flow's inputs come from is in it."""
     import exdisc.hw.core.gemm
+    import exdisc.hw.platform
     import exdisc.synth.wrapper
     read = {path.resolve() for _, path in baselines._source_files()}
     for module in (exdisc.hw.core.gemm, exdisc.hw.platform, exdisc.synth.wrapper,
